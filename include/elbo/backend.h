@@ -1,0 +1,154 @@
+// The op set every backend implements. Pointers are device pointers of the
+// backend's device (host memory for the CPU backend); matrices are row-major.
+// Results that the trainer reads (loss sums, norms) are written to device memory
+// and copied back only when needed, so a GPU step never waits on the host.
+// The arithmetic of every element-wise op is in kernels/math.h, shared by both backends.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "elbo/device.h"
+#include "elbo/kernels/math.h"
+
+namespace elbo {
+
+// The counter of the random numbers one op draws (see kernels/philox.h):
+// row r of the op uses a = row_serial0 + r, element j uses b = j + element_offset.
+struct NoiseKey {
+  uint64_t seed = 0;
+  uint32_t stream = 0;
+  uint64_t row_serial0 = 0;
+  uint32_t element_offset = 0;
+};
+
+enum class GemmPrecision { kFP32, kTF32, kBF16 };
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual Device device() const = 0;
+  virtual std::string name() const = 0;
+
+  // ---- memory ----
+  virtual float* alloc(size_t n) = 0;  // n floats, zero-filled
+  virtual void release(float* p) = 0;
+  virtual void copy_to_device(float* dst, const float* host_src, size_t n) = 0;
+  virtual void copy_to_host(float* host_dst, const float* src, size_t n) = 0;  // synchronises
+  virtual void copy(float* dst, const float* src, size_t n) = 0;
+  virtual void fill(float* x, size_t n, float value) = 0;
+  virtual void synchronize() = 0;
+  // Host staging memory for the loader (page-locked on CUDA, so copies are asynchronous).
+  virtual float* alloc_host_staging(size_t n) { return new float[n](); }
+  virtual void release_host_staging(float* p) { delete[] p; }
+
+  // Step capture (CUDA graphs). A backend without it returns false from capture_begin
+  // and the trainer runs the step eagerly.
+  virtual bool capture_begin() { return false; }
+  virtual void capture_end() {}
+  virtual void replay() {}
+
+  // ---- dense algebra ----
+  // C[m,n] = alpha * op(A) * op(B) + beta * C; op(A) is m x k, op(B) is k x n.
+  virtual void gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a, const float* b,
+                    float beta, float* c) = 0;
+  // y[r, c] = act(y[r, c] + bias[c]) in place.
+  virtual void bias_act_forward(float* y, const float* bias, int rows, int cols, Activation act) = 0;
+  // dx = dy * act'(y), from the activation's output y. dx may alias dy.
+  virtual void act_backward(float* dx, const float* dy, const float* y, size_t n, Activation act) = 0;
+  // db[c] += sum_r dy[r, c]
+  virtual void bias_grad(float* db, const float* dy, int rows, int cols) = 0;
+  // y += alpha * x
+  virtual void axpy(float* y, const float* x, size_t n, float alpha) = 0;
+  virtual void scale(float* x, size_t n, float alpha) = 0;
+
+  // ---- the VAE's stochastic layer; stats is [rows, 2*latent] = (mu | logvar) ----
+  // eps[r, j] ~ N(0,1) from key; z = mu + exp(logvar/2) * eps.
+  virtual void reparameterize(float* z, float* eps, const float* stats, int rows, int latent, const NoiseKey& key) = 0;
+  // dstats += d z / d stats applied to dz
+  virtual void reparameterize_backward(float* dstats, const float* dz, const float* eps, const float* stats, int rows,
+                                       int latent) = 0;
+  // kl[r] = sum_j KL(N(mu, var) || N(0,1))
+  virtual void kl_forward(float* kl_per_row, const float* stats, int rows, int latent) = 0;
+  // dstats += weight * dKL/dstats
+  virtual void kl_backward(float* dstats, const float* stats, int rows, int latent, float weight) = 0;
+
+  // ---- likelihoods: nll[r] = -log p(x_r | decoder output) ----
+  // Bernoulli: out is [rows, dim] logits.
+  virtual void bernoulli_nll_forward(float* nll_per_row, const float* logits, const float* x, int rows, int dim) = 0;
+  // dlogits = weight * (sigmoid(logits) - x)   (assigns)
+  virtual void bernoulli_nll_backward(float* dlogits, const float* logits, const float* x, int rows, int dim,
+                                      float weight) = 0;
+  // Gaussian: out is [rows, 2*dim] = (mean | logvar).
+  virtual void gaussian_nll_forward(float* nll_per_row, const float* out, const float* x, int rows, int dim) = 0;
+  virtual void gaussian_nll_backward(float* dout, const float* out, const float* x, int rows, int dim,
+                                     float weight) = 0;
+
+  // ---- importance weights (IWAE bound, NLL estimate) ----
+  // logw[r] += log p(z_r) - log q(z_r | x) with z = mu + sigma*eps (so the q term uses eps directly).
+  virtual void prior_minus_posterior_log_density(float* logw, const float* z, const float* eps, const float* stats,
+                                                 int rows, int latent) = 0;
+  // out[r] = logsumexp_k in[r*k_count + k] - log(k_count)
+  virtual void log_mean_exp_rows(float* out, const float* in, int rows, int k_count) = 0;
+
+  // ---- data ----
+  // x = 1 if u < x else 0, u from key: dynamic binarization.
+  virtual void binarize(float* x, int rows, int dim, const NoiseKey& key) = 0;
+
+  // ---- reductions (deterministic: same inputs, same bits) ----
+  virtual void sum(float* out, const float* x, size_t n) = 0;          // out[0] = sum x
+  virtual void sum_squares(float* out, const float* x, size_t n) = 0;  // out[0] = sum x^2
+  // out[0] = 1 if every x is finite, else 0
+  virtual void all_finite(float* out, const float* x, size_t n) = 0;
+
+  // ---- optimiser ----
+  // clip_scale[0] = clip_scale_from_sumsq(sumsq[0], max_norm)
+  virtual void clip_scale(float* clip_scale, const float* sumsq, float max_norm) = 0;
+  // Adam/AdamW over the flat buffers; grads are multiplied by grad_scale[0] (device scalar).
+  virtual void adam_step(float* params, const float* grads, float* m, float* v, size_t n, const AdamHyper& hyper,
+                         const float* grad_scale) = 0;
+};
+
+// The backend for a device. CUDA devices need a build with ELBO_WITH_CUDA.
+std::unique_ptr<Backend> make_backend(const Device& device, GemmPrecision precision = GemmPrecision::kFP32);
+std::unique_ptr<Backend> make_cpu_backend();
+#if defined(ELBO_WITH_CUDA)
+std::unique_ptr<Backend> make_cuda_backend(int device_index, GemmPrecision precision);
+#endif
+bool cuda_backend_compiled();
+int cuda_device_count();  // 0 without a CUDA build or without a GPU
+
+// RAII device buffer of floats.
+class DeviceBuffer {
+ public:
+  DeviceBuffer() = default;
+  DeviceBuffer(Backend* backend, size_t n) : backend_(backend), n_(n), p_(n ? backend->alloc(n) : nullptr) {}
+  ~DeviceBuffer() { reset(); }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+  DeviceBuffer(DeviceBuffer&& o) noexcept : backend_(o.backend_), n_(o.n_), p_(o.p_) { o.p_ = nullptr; o.n_ = 0; }
+  DeviceBuffer& operator=(DeviceBuffer&& o) noexcept {
+    if (this != &o) {
+      reset();
+      backend_ = o.backend_; n_ = o.n_; p_ = o.p_;
+      o.p_ = nullptr; o.n_ = 0;
+    }
+    return *this;
+  }
+  void reset() {
+    if (p_) backend_->release(p_);
+    p_ = nullptr;
+    n_ = 0;
+  }
+  float* data() { return p_; }
+  const float* data() const { return p_; }
+  size_t size() const { return n_; }
+
+ private:
+  Backend* backend_ = nullptr;
+  size_t n_ = 0;
+  float* p_ = nullptr;
+};
+
+}  // namespace elbo

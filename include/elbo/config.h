@@ -1,0 +1,94 @@
+// The typed configuration of a run, loaded from YAML and validated.
+// Every key is documented in docs/config.md. Unknown keys, wrong types and
+// out-of-range values are errors naming the key and the YAML line; any key can be
+// overridden on the command line with --set section.key=value.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace elbo {
+
+struct RunConfig {
+  std::string dir = "runs/default";  // run directory: checkpoints, metrics, samples
+  uint64_t seed = 1234;
+};
+
+struct DataConfig {
+  std::string train;                   // path of a shard set's manifest.yaml
+  std::string test;                    // optional; evaluation data
+  std::string binarize = "none";       // none | dynamic | threshold
+  float threshold = 0.5f;              // for binarize: threshold
+  bool scale = true;                   // uint8 images -> [0,1]
+  int64_t memory_budget_mb = 512;      // loader memory per rank (cache + prefetch)
+  int prefetch_batches = 4;
+};
+
+struct ModelConfig {
+  std::string type = "mlp_vae";        // model registry name
+  std::vector<int> hidden = {512, 256};
+  int latent = 32;
+  std::string activation = "relu";     // relu | tanh | leaky_relu | elu | sigmoid
+  std::string likelihood = "bernoulli";  // bernoulli | gaussian
+};
+
+struct TrainConfig {
+  int64_t global_batch = 128;
+  int64_t steps = 0;                   // total optimiser steps; 0: use epochs
+  int64_t epochs = 10;
+  std::string optimizer = "adam";      // adam | adamw
+  float lr = 1e-3f;
+  float beta1 = 0.9f;
+  float beta2 = 0.999f;
+  float eps = 1e-8f;
+  float weight_decay = 0.0f;
+  float grad_clip = 0.0f;              // max global gradient norm; 0 = off
+  float beta = 1.0f;                   // KL weight (beta-VAE)
+  int64_t kl_warmup_steps = 0;         // KL weight ramps linearly from 0 to beta
+  int64_t log_every = 100;
+  int64_t checkpoint_every = 1000;     // steps; 0 = only at the end and on signals
+  int keep_checkpoints = 3;
+  std::string metrics_format = "jsonl";  // jsonl | csv
+  int sample_grid = 8;                 // n x n grid of samples and of reconstructions at the end; 0 = none
+  std::string device = "auto";         // auto | cpu | cuda
+  std::string precision = "fp32";      // fp32 | tf32 | bf16 (GEMMs; master weights stay FP32)
+  bool cuda_graph = true;              // capture the step in a CUDA graph where shapes are static
+};
+
+struct DistConfig {
+  std::string backend = "auto";        // auto | mpi | nccl
+  double bucket_mb = 4.0;              // gradient bucket size
+  double timeout_s = 300.0;            // a collective or step that takes longer aborts every rank
+};
+
+struct EvalConfig {
+  int64_t batch = 100;                 // images per evaluation batch
+  int64_t iw_samples = 1000;           // k for the importance-weighted NLL estimate (<= 5000)
+  int64_t iw_chunk = 500;              // importance samples processed at once
+  int64_t max_images = 0;              // 0 = the whole test set
+};
+
+struct Config {
+  RunConfig run;
+  DataConfig data;
+  ModelConfig model;
+  TrainConfig train;
+  DistConfig dist;
+  EvalConfig eval;
+};
+
+// Loads a YAML file, applies "section.key=value" overrides in order, validates.
+// Throws elbo::Error naming the file, key, line and what was expected.
+Config load_config(const std::string& path, const std::vector<std::string>& overrides = {});
+// Same, from YAML text; `source` names it in messages.
+Config parse_config(const std::string& yaml_text, const std::string& source,
+                    const std::vector<std::string>& overrides = {});
+// The effective configuration as YAML (every key, defaults included); parse_config
+// of this text gives back the same Config.
+std::string config_to_yaml(const Config& config);
+// Only the model section, the part a checkpoint must match exactly.
+std::string model_config_to_yaml(const ModelConfig& model);
+// Validation alone (also run by the loaders).
+void validate_config(const Config& config, const std::string& source);
+
+}  // namespace elbo

@@ -1,0 +1,59 @@
+// A shard set: N HDF5 files holding images (and optional labels) plus a manifest.
+//   <dir>/manifest.yaml   format, sample count, image shape, dtype, shard list with
+//                         per-shard sample counts and CRC32 of the image bytes
+//   <dir>/shard_00000.h5  /images uint8|float32 [n, C, H, W] (chunked), /labels int32 [n] (optional)
+// Samples are numbered globally 0..count-1 in shard order.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace elbo {
+
+enum class PixelType { kUInt8, kFloat32 };
+
+struct ShardInfo {
+  std::string file;         // path relative to the manifest's directory
+  int64_t count = 0;        // samples in this shard
+  int64_t first = 0;        // global index of its first sample
+  uint32_t crc32 = 0;       // CRC32 of the shard's image bytes, row-major
+};
+
+struct ShardSetInfo {
+  std::string manifest_path;  // as given
+  std::string dir;            // the manifest's directory
+  int64_t count = 0;
+  int channels = 1, height = 0, width = 0;
+  PixelType dtype = PixelType::kUInt8;
+  bool has_labels = false;
+  std::vector<ShardInfo> shards;
+
+  int64_t sample_dim() const { return int64_t(channels) * height * width; }
+  int64_t bytes_per_sample() const { return sample_dim() * (dtype == PixelType::kUInt8 ? 1 : 4); }
+};
+
+// Reads and checks a manifest: every shard file exists, opens, and has the declared
+// count, shape and dtype. Errors name the manifest or shard file and what differs.
+// Checksums are verified only when verify_checksums (it reads every byte).
+ShardSetInfo open_shard_set(const std::string& manifest_path, bool verify_checksums = false);
+
+// Human-readable summary for `elbo data inspect`.
+std::string describe_shard_set(const ShardSetInfo& info);
+
+struct ConvertOptions {
+  std::vector<std::string> image_files;  // IDX (.gz or not) or .npy; several are concatenated
+  std::vector<std::string> label_files;  // optional, same count of samples
+  std::string out_dir;
+  int shards = 4;
+  int64_t chunk_samples = 64;            // HDF5 chunk: this many samples
+  bool overwrite = false;                // refuse to replace an existing manifest unless set
+};
+// Converts images to a shard set; returns the written set. Errors name the input file.
+ShardSetInfo convert_to_shards(const ConvertOptions& options);
+
+// Reads samples [begin, begin+count) as float32, in global order, into out
+// (count * sample_dim floats); uint8 is divided by 255 when scale is set.
+void read_samples(const ShardSetInfo& info, int64_t begin, int64_t count, bool scale, float* out,
+                  int32_t* labels_out = nullptr);
+
+}  // namespace elbo

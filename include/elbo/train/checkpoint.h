@@ -1,0 +1,59 @@
+// Checkpoints: one HDF5 file per save, written by rank 0 only.
+// Layout (readable with h5py / h5dump):
+//   /params/<name>          float32 datasets in their layer shapes
+//   /optimizer/m/<name>     Adam first moments, same shapes
+//   /optimizer/v/<name>     Adam second moments
+//   attributes on /: step, epoch, cursor (global sample cursor), seed, world_size,
+//     optimizer_step, config (effective YAML), model_config (model section YAML),
+//     format_version, and checksum_<dataset> (CRC32 of each dataset's bytes)
+// Writes go to <file>.tmp, are flushed and fsync'ed, then renamed; the last K are kept.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace elbo {
+
+struct NamedArray {
+  std::string name;               // e.g. "encoder.0.weight"
+  std::vector<int64_t> shape;
+  std::vector<float> values;      // row-major, prod(shape) values
+};
+
+struct CheckpointState {
+  std::vector<NamedArray> params;
+  std::vector<NamedArray> adam_m;  // same names and shapes as params (empty before the first step)
+  std::vector<NamedArray> adam_v;
+  int64_t step = 0;                // optimiser steps done
+  int64_t epoch = 0;               // epoch of the next sample
+  int64_t cursor = 0;              // global sample cursor: samples consumed since the start of training
+  uint64_t seed = 0;
+  int world_size = 1;              // world size that wrote it (information only; resume works on any)
+  std::string config_yaml;         // effective config
+  std::string model_config_yaml;   // model section only
+};
+
+// Path of the checkpoint for a step: <dir>/checkpoints/ckpt_<step, 9 digits>.h5
+std::string checkpoint_path(const std::string& run_dir, int64_t step);
+
+// Atomic write (tmp + fsync + rename), then deletes all but the newest `keep` checkpoints.
+void save_checkpoint(const std::string& run_dir, const CheckpointState& state, int keep);
+
+// Reads and verifies one file (structure, shapes, checksums). Throws elbo::Error naming
+// the file and what is wrong.
+CheckpointState load_checkpoint(const std::string& path);
+
+// The checkpoints in <run_dir>/checkpoints, newest first (by step).
+std::vector<std::string> list_checkpoints(const std::string& run_dir);
+
+struct ResumeResult {
+  bool found = false;
+  std::string path;
+  CheckpointState state;
+  std::vector<std::string> warnings;  // one per checkpoint skipped as unreadable / corrupt
+};
+// The newest checkpoint that loads and verifies; corrupt ones are skipped with a
+// warning (never deleted). found=false when there is none.
+ResumeResult find_latest_valid_checkpoint(const std::string& run_dir);
+
+}  // namespace elbo
