@@ -85,6 +85,13 @@ class Backend {
   virtual void gaussian_nll_backward(float* dout, const float* out, const float* x, int rows, int dim,
                                      float weight) = 0;
 
+  // dst[(r*times + t), :] = src[r, :]: one encoding feeds several importance samples.
+  // The default issues one device copy per row; backends may do better.
+  virtual void repeat_rows(float* dst, const float* src, int rows, int cols, int times) {
+    for (int r = 0; r < rows; ++r)
+      for (int t = 0; t < times; ++t) copy(dst + (size_t(r) * times + t) * cols, src + size_t(r) * cols, cols);
+  }
+
   // ---- importance weights (IWAE bound, NLL estimate) ----
   // logw[r] += log p(z_r) - log q(z_r | x) with z = mu + sigma*eps (so the q term uses eps directly).
   virtual void prior_minus_posterior_log_density(float* logw, const float* z, const float* eps, const float* stats,

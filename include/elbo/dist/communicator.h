@@ -35,6 +35,7 @@ class Communicator {
 enum class CommBackend { kAuto, kMpi, kNccl };
 
 // kAuto: NCCL for CUDA replicas (when compiled), MPI otherwise.
-std::unique_ptr<Communicator> make_communicator(CommBackend kind, MpiContext& mpi, Backend& backend);
+std::unique_ptr<Communicator> make_communicator(CommBackend kind, MpiContext& mpi, Backend& backend,
+                                                double timeout_s = 300.0);
 
 }  // namespace elbo

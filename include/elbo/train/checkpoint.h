@@ -4,8 +4,8 @@
 //   /optimizer/m/<name>     Adam first moments, same shapes
 //   /optimizer/v/<name>     Adam second moments
 //   attributes on /: step, epoch, cursor (global sample cursor), seed, world_size,
-//     optimizer_step, config (effective YAML), model_config (model section YAML),
-//     format_version, and checksum_<dataset> (CRC32 of each dataset's bytes)
+//     config (effective YAML), model_config (model section YAML), format_version
+//   attribute on each dataset: checksum (uint32 CRC32 of its float32 bytes)
 // Writes go to <file>.tmp, are flushed and fsync'ed, then renamed; the last K are kept.
 #pragma once
 #include <cstdint>

@@ -1,0 +1,36 @@
+// Bucketed gradient all-reduce, overlapped with backward (PyTorch DDP's reducer
+// idea without its bookkeeping). Buckets are contiguous ranges of the flat gradient
+// buffer, cut from its end: backward finishes the last layers' gradients first, and
+// their parameters sit at the end of the buffer. A bucket is reduced as soon as
+// backward reports that everything from its start onwards is final.
+#pragma once
+#include <cstddef>
+#include <vector>
+
+#include "elbo/dist/communicator.h"
+
+namespace elbo {
+
+class GradReducer {
+ public:
+  GradReducer(Communicator& comm, float* grads, size_t n, size_t bucket_elems);
+
+  void begin_step();
+  // Every gradient at index >= offset is final: start the buckets that lie there.
+  void ready_from(size_t offset);
+  // Starts what is left and waits for all reductions.
+  void finish();
+
+  struct Bucket {
+    size_t begin, end;
+  };
+  const std::vector<Bucket>& buckets() const { return buckets_; }
+
+ private:
+  Communicator& comm_;
+  float* grads_;
+  std::vector<Bucket> buckets_;  // buckets_[0] ends at n
+  size_t launched_ = 0;
+};
+
+}  // namespace elbo

@@ -1,0 +1,55 @@
+// The contract every model of the family implements (MLP VAE now; conv, conditional
+// and hierarchical top-down VAEs later). A model owns its parameters (one flat
+// ParamStore) and its activation buffers; the trainer owns the data, the objective
+// weights, the reducer and the optimiser.
+#pragma once
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "elbo/backend.h"
+#include "elbo/config.h"
+#include "elbo/nn/param_store.h"
+
+namespace elbo {
+
+class VaeModel {
+ public:
+  virtual ~VaeModel() = default;
+  virtual std::string type() const = 0;
+  virtual ParamStore& params() = 0;
+  virtual int input_dim() const = 0;
+  virtual int latent_dim() const = 0;  // dimension of the top latent, the one sampled from the prior
+
+  // Single-sample objective for `rows` inputs; noise row r uses serial noise.row_serial0 + r.
+  // Fills recon_per_row() = -log p(x|z) and kl_per_row() = KL(q(z|x) || p(z)), device buffers of `rows`.
+  virtual void forward(Backend& be, const float* x, int rows, const NoiseKey& noise) = 0;
+  virtual const float* recon_per_row() const = 0;
+  virtual const float* kl_per_row() const = 0;
+
+  // Accumulates into params().grads() the gradient of
+  //   sum_r recon_weight * recon[r] + kl_weight * kl[r]
+  // for the last forward(). After each layer, on_grads_ready(offset) says that every
+  // gradient at flat index >= offset is final (the reducer starts those buckets).
+  virtual void backward(Backend& be, const float* x, int rows, float recon_weight, float kl_weight,
+                        const std::function<void(size_t)>& on_grads_ready) = 0;
+
+  // Importance weights for `images` inputs with `k` samples each:
+  //   logw[i*k + t] = log p(x_i | z_it) + log p(z_it) - log q(z_it | x_i),
+  // sample (i, t) drawing noise serial noise.row_serial0 + i*k + t.
+  virtual void log_importance_weights(Backend& be, float* logw, const float* x, int images, int k,
+                                      const NoiseKey& noise) = 0;
+
+  // Mean of p(x|z) in data space for latent rows z (rows x latent_dim()); out is rows x input_dim().
+  virtual void decode_mean(Backend& be, float* out, const float* z, int rows) = 0;
+  // decode_mean at the posterior mean of each input: the reconstruction shown to users.
+  virtual void reconstruct(Backend& be, float* out, const float* x, int rows) = 0;
+};
+
+// Builds the model named by config.type for inputs of input_dim values; parameters are
+// allocated on the backend and initialised from seed.
+std::unique_ptr<VaeModel> make_model(const ModelConfig& config, int input_dim, Backend& backend, uint64_t seed);
+
+Activation parse_activation(const std::string& name);
+
+}  // namespace elbo

@@ -1,0 +1,36 @@
+// Adam / AdamW on the flat parameter buffer, with optional clipping by global
+// gradient norm. The norm and the clip scale stay on the device; the update is one
+// fused pass over the buffer.
+#pragma once
+#include <cstdint>
+
+#include "elbo/backend.h"
+#include "elbo/config.h"
+
+namespace elbo {
+
+class Adam {
+ public:
+  Adam(Backend& backend, size_t n, const TrainConfig& config);
+
+  // One update with the (already all-reduced) gradients.
+  void step(float* params, const float* grads);
+
+  // Squared global gradient norm of the last step (device scalar, before clipping),
+  // and the moments (for checkpoints).
+  const float* grad_sumsq() const { return sumsq_.data(); }
+  float* m() { return m_.data(); }
+  float* v() { return v_.data(); }
+  int64_t steps_done() const { return t_; }
+  void set_steps_done(int64_t t) { t_ = t; }
+  size_t size() const { return n_; }
+
+ private:
+  Backend& be_;
+  size_t n_;
+  TrainConfig config_;
+  int64_t t_ = 0;
+  DeviceBuffer m_, v_, sumsq_, clip_;
+};
+
+}  // namespace elbo

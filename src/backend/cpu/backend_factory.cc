@@ -1,0 +1,23 @@
+// Chooses the backend for a device; the CUDA build provides make_cuda_backend,
+// cuda_backend_compiled and cuda_device_count in src/backend/cuda/.
+#include "elbo/backend.h"
+#include "elbo/error.h"
+
+namespace elbo {
+
+std::unique_ptr<Backend> make_backend(const Device& device, GemmPrecision precision) {
+  if (!device.is_cuda()) return make_cpu_backend();
+#if defined(ELBO_WITH_CUDA)
+  return make_cuda_backend(device.index, precision);
+#else
+  ELBO_FAIL("device " << device.str() << " requested, but this elbo was built without CUDA "
+                      "(rebuild with nvcc available or -DELBO_CUDA=ON)");
+#endif
+}
+
+#if !defined(ELBO_WITH_CUDA)
+bool cuda_backend_compiled() { return false; }
+int cuda_device_count() { return 0; }
+#endif
+
+}  // namespace elbo

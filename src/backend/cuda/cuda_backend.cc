@@ -1,0 +1,392 @@
+// CudaBackend: memory, copies, cuBLAS GEMM and graph capture on the host side;
+// the kernels live in cuda_elementwise.cu and cuda_reductions.cu.
+#include "cuda_backend.h"
+
+#include <cstdint>
+#include <cstring>
+#include <sstream>
+
+#include "cuda_check.h"
+#include "cuda_kernels.h"
+
+namespace elbo {
+namespace {
+
+// cuBLAS needs a user-provided workspace to be safe under graph capture (it would
+// otherwise allocate on first use); 32 MiB is NVIDIA's recommendation for Hopper.
+constexpr size_t kCublasWorkspaceBytes = size_t(32) << 20;
+
+const char* precision_name(GemmPrecision p) {
+  switch (p) {
+    case GemmPrecision::kTF32: return "TF32";
+    case GemmPrecision::kBF16: return "BF16";
+    default: return "FP32";
+  }
+}
+
+size_t bytes_of(size_t n) { return (n ? n : 1) * sizeof(float); }
+
+}  // namespace
+
+CudaBackend::CudaBackend(int device_index, GemmPrecision precision) : device_(device_index), precision_(precision) {
+  try {
+    CUDA_CHECK(cudaSetDevice(device_));
+    cudaDeviceProp prop;
+    CUDA_CHECK(cudaGetDeviceProperties(&prop, device_));
+    std::ostringstream name;
+    name << "cuda:" << device_ << " (" << prop.name << ", sm_" << prop.major << prop.minor << ", cuBLAS "
+         << precision_name(precision_) << ")";
+    name_ = name.str();
+
+    // Non-blocking: never serialises with the legacy default stream that other code may use.
+    CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+
+    int pools = 0;
+    CUDA_CHECK(cudaDeviceGetAttribute(&pools, cudaDevAttrMemoryPoolsSupported, device_));
+    stream_ordered_alloc_ = pools != 0;
+    if (stream_ordered_alloc_) {
+      // Keep freed blocks in the pool: with the default threshold (0) every synchronisation
+      // hands memory back to the driver and the next step maps it again.
+      cudaMemPool_t pool;
+      CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool, device_));
+      uint64_t keep = UINT64_MAX;
+      CUDA_CHECK(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep));
+    }
+
+    CUBLAS_CHECK(cublasCreate(&cublas_));
+    CUBLAS_CHECK(cublasSetStream(cublas_, stream_));
+    // After cublasSetStream, which resets the workspace to the library's default pool.
+    CUDA_CHECK(cudaMalloc(&cublas_workspace_, kCublasWorkspaceBytes));
+    CUBLAS_CHECK(cublasSetWorkspace(cublas_, cublas_workspace_, kCublasWorkspaceBytes));
+    // FP32 means FP32: no silent TF32 for cublasSgemm (TF32/BF16 are asked for per call).
+    CUBLAS_CHECK(cublasSetMathMode(cublas_, CUBLAS_DEFAULT_MATH));
+
+    CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&reduce_scratch_), sizeof(double) * cudak::kReduceBlocks));
+  } catch (...) {
+    free_resources();  // the destructor does not run for a constructor that throws
+    throw;
+  }
+}
+
+CudaBackend::~CudaBackend() { free_resources(); }
+
+void CudaBackend::free_resources() noexcept {
+  // Never throws: errors here (a device already in an error state) are ignored.
+  cudaSetDevice(device_);
+  if (capturing_) {
+    cudaGraph_t g = nullptr;
+    if (cudaStreamEndCapture(stream_, &g) == cudaSuccess && g) cudaGraphDestroy(g);
+    capturing_ = false;
+  }
+  if (stream_) cudaStreamSynchronize(stream_);
+  if (graph_exec_) cudaGraphExecDestroy(graph_exec_);
+  if (cublas_) cublasDestroy(cublas_);
+  if (cublas_workspace_) cudaFree(cublas_workspace_);
+  if (reduce_scratch_) cudaFree(reduce_scratch_);
+  if (stream_) cudaStreamDestroy(stream_);
+  graph_exec_ = nullptr;
+  cublas_ = nullptr;
+  cublas_workspace_ = nullptr;
+  reduce_scratch_ = nullptr;
+  stream_ = nullptr;
+  cudaGetLastError();  // leave no error behind for the next user of the runtime
+}
+
+void CudaBackend::make_current() const {
+  // Only switch when needed: a query is the cheapest call, and harmless during capture.
+  int current = -1;
+  CUDA_CHECK(cudaGetDevice(&current));
+  if (current != device_) CUDA_CHECK(cudaSetDevice(device_));
+}
+
+void CudaBackend::require_not_capturing(const char* what) const {
+  ELBO_CHECK(!capturing_, name_ << ": " << what
+                                << " is not allowed while a CUDA graph is being captured "
+                                   "(allocate buffers and read results outside capture_begin()/capture_end())");
+}
+
+// ---- memory ----
+
+float* CudaBackend::alloc(size_t n) {
+  require_not_capturing("alloc()");
+  make_current();
+  void* p = nullptr;
+  const size_t bytes = bytes_of(n);
+  cudaError_t err = stream_ordered_alloc_ ? cudaMallocAsync(&p, bytes, stream_) : cudaMalloc(&p, bytes);
+  if (err != cudaSuccess) {
+    cudaGetLastError();  // allocation failures are not sticky: clear it before reporting
+    size_t free_b = 0, total_b = 0;
+    cudaMemGetInfo(&free_b, &total_b);
+    ELBO_FAIL(name_ << ": cannot allocate " << (bytes >> 20) << " MiB of device memory (" << (free_b >> 20)
+                    << " MiB free of " << (total_b >> 20) << " MiB): " << cudaGetErrorString(err));
+  }
+  // Zero-filled, like the CPU backend; ordered on the stream before any later use.
+  CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, stream_));
+  return static_cast<float*>(p);
+}
+
+void CudaBackend::release(float* p) {
+  if (!p) return;
+  require_not_capturing("release()");
+  make_current();
+  // Stream-ordered: the memory is reused only after the work already enqueued on the
+  // stream (which includes every collective that wait_all() joined) has finished.
+  if (stream_ordered_alloc_) CUDA_CHECK(cudaFreeAsync(p, stream_));
+  else CUDA_CHECK(cudaFree(p));
+}
+
+void CudaBackend::copy_to_device(float* dst, const float* host_src, size_t n) {
+  if (n == 0) return;
+  make_current();
+  // Pageable sources are staged by the driver before this returns; page-locked ones
+  // (alloc_host_staging) are read later, so the caller must not refill them before a sync.
+  CUDA_CHECK(cudaMemcpyAsync(dst, host_src, n * sizeof(float), cudaMemcpyHostToDevice, stream_));
+}
+
+void CudaBackend::copy_to_host(float* host_dst, const float* src, size_t n) {
+  if (n == 0) return;
+  require_not_capturing("copy_to_host()");
+  make_current();
+  CUDA_CHECK(cudaMemcpyAsync(host_dst, src, n * sizeof(float), cudaMemcpyDeviceToHost, stream_));
+  CUDA_CHECK(cudaStreamSynchronize(stream_));
+}
+
+void CudaBackend::copy(float* dst, const float* src, size_t n) {
+  if (n == 0 || dst == src) return;
+  make_current();
+  const size_t bytes = n * sizeof(float);
+  const bool overlap = dst < src + n && src < dst + n;
+  if (!overlap) {
+    CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream_));
+    return;
+  }
+  // cudaMemcpy leaves overlapping ranges undefined; the CPU backend's memmove allows them.
+  float* tmp = alloc(n);
+  CUDA_CHECK(cudaMemcpyAsync(tmp, src, bytes, cudaMemcpyDeviceToDevice, stream_));
+  CUDA_CHECK(cudaMemcpyAsync(dst, tmp, bytes, cudaMemcpyDeviceToDevice, stream_));
+  release(tmp);
+}
+
+void CudaBackend::fill(float* x, size_t n, float value) {
+  if (n == 0) return;
+  make_current();
+  uint32_t bits;
+  std::memcpy(&bits, &value, sizeof bits);
+  if (bits == 0) CUDA_CHECK(cudaMemsetAsync(x, 0, n * sizeof(float), stream_));  // +0.0f is all zero bytes
+  else cudak::fill(stream_, x, n, value);
+}
+
+void CudaBackend::synchronize() {
+  require_not_capturing("synchronize()");
+  make_current();
+  CUDA_CHECK(cudaStreamSynchronize(stream_));
+}
+
+float* CudaBackend::alloc_host_staging(size_t n) {
+  make_current();
+  void* p = nullptr;
+  CUDA_CHECK(cudaMallocHost(&p, bytes_of(n)));
+  std::memset(p, 0, bytes_of(n));
+  return static_cast<float*>(p);
+}
+
+void CudaBackend::release_host_staging(float* p) {
+  if (p) CUDA_CHECK(cudaFreeHost(p));
+}
+
+// ---- graphs ----
+
+bool CudaBackend::capture_begin() {
+  if (capturing_) return false;
+  make_current();
+  cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+  if (cudaStreamIsCapturing(stream_, &status) != cudaSuccess || status != cudaStreamCaptureStatusNone) {
+    cudaGetLastError();
+    return false;
+  }
+  // Global mode: an unsafe call (cudaMalloc, a synchronising copy) from any thread during
+  // capture fails loudly instead of silently escaping the graph.
+  if (cudaStreamBeginCapture(stream_, cudaStreamCaptureModeGlobal) != cudaSuccess) {
+    cudaGetLastError();
+    return false;
+  }
+  capturing_ = true;
+  return true;
+}
+
+void CudaBackend::capture_end() {
+  ELBO_CHECK(capturing_, name_ << ": capture_end() without a successful capture_begin()");
+  make_current();
+  capturing_ = false;
+  cudaGraph_t graph = nullptr;
+  cudaError_t err = cudaStreamEndCapture(stream_, &graph);
+  if (err != cudaSuccess) {
+    cudaGetLastError();
+    ELBO_FAIL(name_ << ": CUDA graph capture failed: " << cudaGetErrorString(err)
+                    << " (an operation that cannot be captured ran during the step, or work forked to "
+                       "another stream was not joined back before capture_end())");
+  }
+  cudaGraphExec_t exec = nullptr;
+  err = cudaGraphInstantiateWithFlags(&exec, graph, 0);
+  cudaGraphDestroy(graph);
+  if (err != cudaSuccess) {
+    cudaGetLastError();
+    ELBO_FAIL(name_ << ": cannot instantiate the captured CUDA graph: " << cudaGetErrorString(err));
+  }
+  if (graph_exec_) CUDA_CHECK(cudaGraphExecDestroy(graph_exec_));
+  graph_exec_ = exec;
+}
+
+void CudaBackend::replay() {
+  ELBO_CHECK(graph_exec_, name_ << ": replay() before a successful capture_begin()/capture_end()");
+  make_current();
+  CUDA_CHECK(cudaGraphLaunch(graph_exec_, stream_));
+}
+
+// ---- dense algebra ----
+
+void CudaBackend::gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a, const float* b,
+                       float beta, float* c) {
+  ELBO_CHECK(m >= 0 && n >= 0 && k >= 0, name_ << ": gemm with negative size m=" << m << " n=" << n << " k=" << k);
+  if (m == 0 || n == 0) return;
+  make_current();
+  if (k == 0) {  // C = beta * C; BLAS never reads C when beta is 0
+    if (beta == 0.0f) fill(c, size_t(m) * n, 0.0f);
+    else if (beta != 1.0f) scale(c, size_t(m) * n, beta);
+    return;
+  }
+  // cuBLAS is column-major. Row-major C[m,n] is column-major C^T[n,m], and
+  // C^T = op(B)^T op(A)^T: pass B first, A second, swap m and n. A row-major matrix
+  // read column-major is its transpose, so the op flags carry over unchanged and the
+  // leading dimensions are the row lengths of the stored matrices (as in cblas).
+  const cublasOperation_t op_a = trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
+  const cublasOperation_t op_b = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
+  const int lda = trans_a ? m : k;
+  const int ldb = trans_b ? k : n;
+  if (precision_ == GemmPrecision::kFP32) {
+    CUBLAS_CHECK(cublasSgemm(cublas_, op_b, op_a, n, m, k, &alpha, b, ldb, a, lda, &beta, c, n));
+    return;
+  }
+  // FP32 storage (master weights stay FP32); the tensor cores round the inputs to TF32
+  // or BF16 internally and accumulate in FP32.
+  const cublasComputeType_t compute =
+      precision_ == GemmPrecision::kTF32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F_FAST_16BF;
+  CUBLAS_CHECK(cublasGemmEx(cublas_, op_b, op_a, n, m, k, &alpha, b, CUDA_R_32F, ldb, a, CUDA_R_32F, lda, &beta, c,
+                            CUDA_R_32F, n, compute, CUBLAS_GEMM_DEFAULT));
+}
+
+void CudaBackend::bias_act_forward(float* y, const float* bias, int rows, int cols, Activation act) {
+  make_current();
+  cudak::bias_act_forward(stream_, y, bias, rows, cols, act);
+}
+void CudaBackend::act_backward(float* dx, const float* dy, const float* y, size_t n, Activation act) {
+  make_current();
+  cudak::act_backward(stream_, dx, dy, y, n, act);
+}
+void CudaBackend::bias_grad(float* db, const float* dy, int rows, int cols) {
+  make_current();
+  cudak::bias_grad(stream_, db, dy, rows, cols);
+}
+void CudaBackend::axpy(float* y, const float* x, size_t n, float alpha) {
+  make_current();
+  cudak::axpy(stream_, y, x, n, alpha);
+}
+void CudaBackend::scale(float* x, size_t n, float alpha) {
+  make_current();
+  cudak::scale(stream_, x, n, alpha);
+}
+
+// ---- stochastic layer, likelihoods, importance weights ----
+
+void CudaBackend::reparameterize(float* z, float* eps, const float* stats, int rows, int latent,
+                                 const NoiseKey& key) {
+  make_current();
+  cudak::reparameterize(stream_, z, eps, stats, rows, latent, key);
+}
+void CudaBackend::reparameterize_backward(float* dstats, const float* dz, const float* eps, const float* stats,
+                                          int rows, int latent) {
+  make_current();
+  cudak::reparameterize_backward(stream_, dstats, dz, eps, stats, rows, latent);
+}
+void CudaBackend::kl_forward(float* kl_per_row, const float* stats, int rows, int latent) {
+  make_current();
+  cudak::kl_forward(stream_, kl_per_row, stats, rows, latent);
+}
+void CudaBackend::kl_backward(float* dstats, const float* stats, int rows, int latent, float weight) {
+  make_current();
+  cudak::kl_backward(stream_, dstats, stats, rows, latent, weight);
+}
+void CudaBackend::bernoulli_nll_forward(float* nll_per_row, const float* logits, const float* x, int rows, int dim) {
+  make_current();
+  cudak::bernoulli_nll_forward(stream_, nll_per_row, logits, x, rows, dim);
+}
+void CudaBackend::bernoulli_nll_backward(float* dlogits, const float* logits, const float* x, int rows, int dim,
+                                         float weight) {
+  make_current();
+  cudak::bernoulli_nll_backward(stream_, dlogits, logits, x, rows, dim, weight);
+}
+void CudaBackend::gaussian_nll_forward(float* nll_per_row, const float* out, const float* x, int rows, int dim) {
+  make_current();
+  cudak::gaussian_nll_forward(stream_, nll_per_row, out, x, rows, dim);
+}
+void CudaBackend::gaussian_nll_backward(float* dout, const float* out, const float* x, int rows, int dim,
+                                        float weight) {
+  make_current();
+  cudak::gaussian_nll_backward(stream_, dout, out, x, rows, dim, weight);
+}
+void CudaBackend::repeat_rows(float* dst, const float* src, int rows, int cols, int times) {
+  make_current();
+  cudak::repeat_rows(stream_, dst, src, rows, cols, times);
+}
+void CudaBackend::prior_minus_posterior_log_density(float* logw, const float* z, const float* eps,
+                                                    const float* stats, int rows, int latent) {
+  make_current();
+  cudak::prior_minus_posterior_log_density(stream_, logw, z, eps, stats, rows, latent);
+}
+void CudaBackend::log_mean_exp_rows(float* out, const float* in, int rows, int k_count) {
+  make_current();
+  cudak::log_mean_exp_rows(stream_, out, in, rows, k_count);
+}
+void CudaBackend::binarize(float* x, int rows, int dim, const NoiseKey& key) {
+  make_current();
+  cudak::binarize(stream_, x, rows, dim, key);
+}
+
+// ---- reductions and optimiser ----
+
+void CudaBackend::sum(float* out, const float* x, size_t n) {
+  make_current();
+  cudak::sum(stream_, out, x, n, reduce_scratch_);
+}
+void CudaBackend::sum_squares(float* out, const float* x, size_t n) {
+  make_current();
+  cudak::sum_squares(stream_, out, x, n, reduce_scratch_);
+}
+void CudaBackend::all_finite(float* out, const float* x, size_t n) {
+  make_current();
+  cudak::all_finite(stream_, out, x, n, reduce_scratch_);
+}
+void CudaBackend::clip_scale(float* clip_scale, const float* sumsq, float max_norm) {
+  make_current();
+  cudak::clip_scale(stream_, clip_scale, sumsq, max_norm);
+}
+void CudaBackend::adam_step(float* params, const float* grads, float* m, float* v, size_t n, const AdamHyper& hyper,
+                            const float* grad_scale) {
+  make_current();
+  cudak::adam_step(stream_, params, grads, m, v, n, hyper, grad_scale);
+}
+
+// ---- factory ----
+
+std::unique_ptr<Backend> make_cuda_backend(int device_index, GemmPrecision precision) {
+  const int count = cuda_device_count();
+  ELBO_CHECK(count > 0, "device cuda:" << device_index
+                                       << " requested, but no CUDA device is visible (check nvidia-smi, the "
+                                          "driver and CUDA_VISIBLE_DEVICES)");
+  ELBO_CHECK(device_index >= 0 && device_index < count,
+             "device cuda:" << device_index << " requested, but only " << count
+                            << " CUDA device(s) are visible (valid: cuda:0..cuda:" << count - 1 << ")");
+  return std::make_unique<CudaBackend>(device_index, precision);
+}
+
+}  // namespace elbo

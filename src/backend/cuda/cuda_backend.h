@@ -1,0 +1,106 @@
+// The CUDA backend: every op of backend.h on one device and one non-blocking
+// stream. Work is enqueued on stream() and the host returns at once; only
+// copy_to_host and synchronize wait. Exposed (beyond Backend) for the NCCL
+// communicator, which orders its own stream against stream() with events.
+//
+// Not thread-safe: one host thread drives a backend (the trainer's). Each call
+// makes the backend's device current first, so a process may hold backends on
+// several devices.
+//
+// Graph capture (capture_begin/end, replay) records the stream's work in global
+// capture mode. Kernel arguments are frozen at capture: ops whose host arguments
+// change from step to step (NoiseKey, AdamHyper's lr and bias corrections, gemm's
+// alpha/beta) replay with the captured values. Allocating, releasing, copying to
+// the host or synchronising while capturing throws.
+#pragma once
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+
+#include <string>
+
+#include "elbo/backend.h"
+
+namespace elbo {
+
+class CudaBackend final : public Backend {
+ public:
+  CudaBackend(int device_index, GemmPrecision precision);
+  ~CudaBackend() override;
+  CudaBackend(const CudaBackend&) = delete;
+  CudaBackend& operator=(const CudaBackend&) = delete;
+
+  cudaStream_t stream() const { return stream_; }
+  int device_index() const { return device_; }
+  GemmPrecision precision() const { return precision_; }
+  // Makes this backend's device current on the calling thread.
+  void make_current() const;
+
+  Device device() const override { return Device{DeviceType::kCUDA, device_}; }
+  std::string name() const override { return name_; }
+
+  float* alloc(size_t n) override;
+  void release(float* p) override;
+  void copy_to_device(float* dst, const float* host_src, size_t n) override;
+  void copy_to_host(float* host_dst, const float* src, size_t n) override;
+  void copy(float* dst, const float* src, size_t n) override;
+  void fill(float* x, size_t n, float value) override;
+  void synchronize() override;
+  float* alloc_host_staging(size_t n) override;
+  void release_host_staging(float* p) override;
+
+  bool capture_begin() override;
+  void capture_end() override;
+  void replay() override;
+
+  void gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a, const float* b, float beta,
+            float* c) override;
+  void bias_act_forward(float* y, const float* bias, int rows, int cols, Activation act) override;
+  void act_backward(float* dx, const float* dy, const float* y, size_t n, Activation act) override;
+  void bias_grad(float* db, const float* dy, int rows, int cols) override;
+  void axpy(float* y, const float* x, size_t n, float alpha) override;
+  void scale(float* x, size_t n, float alpha) override;
+
+  void reparameterize(float* z, float* eps, const float* stats, int rows, int latent, const NoiseKey& key) override;
+  void reparameterize_backward(float* dstats, const float* dz, const float* eps, const float* stats, int rows,
+                               int latent) override;
+  void kl_forward(float* kl_per_row, const float* stats, int rows, int latent) override;
+  void kl_backward(float* dstats, const float* stats, int rows, int latent, float weight) override;
+
+  void bernoulli_nll_forward(float* nll_per_row, const float* logits, const float* x, int rows, int dim) override;
+  void bernoulli_nll_backward(float* dlogits, const float* logits, const float* x, int rows, int dim,
+                              float weight) override;
+  void gaussian_nll_forward(float* nll_per_row, const float* out, const float* x, int rows, int dim) override;
+  void gaussian_nll_backward(float* dout, const float* out, const float* x, int rows, int dim, float weight) override;
+  void repeat_rows(float* dst, const float* src, int rows, int cols, int times) override;
+
+  void prior_minus_posterior_log_density(float* logw, const float* z, const float* eps, const float* stats, int rows,
+                                         int latent) override;
+  void log_mean_exp_rows(float* out, const float* in, int rows, int k_count) override;
+
+  void binarize(float* x, int rows, int dim, const NoiseKey& key) override;
+
+  void sum(float* out, const float* x, size_t n) override;
+  void sum_squares(float* out, const float* x, size_t n) override;
+  void all_finite(float* out, const float* x, size_t n) override;
+
+  void clip_scale(float* clip_scale, const float* sumsq, float max_norm) override;
+  void adam_step(float* params, const float* grads, float* m, float* v, size_t n, const AdamHyper& hyper,
+                 const float* grad_scale) override;
+
+ private:
+  void require_not_capturing(const char* what) const;
+  void free_resources() noexcept;
+
+  int device_ = 0;
+  GemmPrecision precision_ = GemmPrecision::kFP32;
+  std::string name_;
+  cudaStream_t stream_ = nullptr;
+  cublasHandle_t cublas_ = nullptr;
+  void* cublas_workspace_ = nullptr;
+  double* reduce_scratch_ = nullptr;  // cudak::kReduceBlocks partial sums
+  bool stream_ordered_alloc_ = false;  // cudaMallocAsync / cudaFreeAsync available
+  bool capturing_ = false;
+  cudaGraphExec_t graph_exec_ = nullptr;
+};
+
+}  // namespace elbo

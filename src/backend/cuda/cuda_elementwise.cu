@@ -1,0 +1,199 @@
+// Element-wise kernels of the CUDA backend: each functor indexes exactly like the
+// CPU backend's loop (src/backend/cpu/cpu_backend.cc) and calls the same shared
+// function of kernels/math.h or kernels/philox.h for the arithmetic.
+#include "cuda_kernels.h"
+#include "cuda_launch.cuh"
+#include "elbo/kernels/philox.h"
+
+namespace elbo {
+namespace cudak {
+namespace {
+
+struct FillOp {
+  float* x;
+  float value;
+  __device__ void operator()(size_t i) const { x[i] = value; }
+};
+struct ScaleOp {
+  float* x;
+  float alpha;
+  __device__ void operator()(size_t i) const { x[i] *= alpha; }
+};
+struct AxpyOp {
+  float* y;
+  const float* x;
+  float alpha;
+  __device__ void operator()(size_t i) const { y[i] += alpha * x[i]; }
+};
+struct BiasActOp {
+  float* y;
+  const float* bias;
+  size_t cols;
+  Activation act;
+  __device__ void operator()(size_t i) const { y[i] = act_forward(act, y[i] + bias[i % cols]); }
+};
+// dx may alias dy: each element reads its own dy before writing its own dx.
+struct ActBackwardOp {
+  float* dx;
+  const float* dy;
+  const float* y;
+  Activation act;
+  __device__ void operator()(size_t i) const { dx[i] = dy[i] * act_grad_from_output(act, y[i]); }
+};
+
+// i = r * latent + j over the [rows, latent] outputs; stats rows are (mu | logvar).
+struct ReparamOp {
+  float* z;
+  float* eps;
+  const float* stats;
+  size_t latent;
+  NoiseKey key;
+  __device__ void operator()(size_t i) const {
+    const size_t r = i / latent, j = i % latent;
+    const float* mu = stats + r * 2 * latent;
+    const float e = philox_normal(key.seed, key.stream, key.row_serial0 + r,
+                                  key.element_offset + static_cast<uint32_t>(j));
+    eps[i] = e;
+    z[i] = elbo::reparameterize(mu[j], mu[latent + j], e);
+  }
+};
+struct ReparamBackwardOp {
+  float* dstats;
+  const float* dz;
+  const float* eps;
+  const float* stats;
+  size_t latent;
+  __device__ void operator()(size_t i) const {
+    const size_t r = i / latent, j = i % latent;
+    const float logvar = stats[r * 2 * latent + latent + j];
+    float* dmu = dstats + r * 2 * latent;
+    dmu[j] += dz[i];
+    dmu[latent + j] += dz[i] * reparameterize_grad_logvar(logvar, eps[i]);
+  }
+};
+struct KlBackwardOp {
+  float* dstats;
+  const float* stats;
+  size_t latent;
+  float weight;
+  __device__ void operator()(size_t i) const {
+    const size_t r = i / latent, j = i % latent;
+    const float* mu = stats + r * 2 * latent;
+    float* dmu = dstats + r * 2 * latent;
+    dmu[j] += weight * kl_std_normal_grad_mu(mu[j]);
+    dmu[latent + j] += weight * kl_std_normal_grad_logvar(mu[latent + j]);
+  }
+};
+struct BernoulliBackwardOp {
+  float* dlogits;
+  const float* logits;
+  const float* x;
+  float weight;
+  __device__ void operator()(size_t i) const { dlogits[i] = weight * bernoulli_nll_grad(logits[i], x[i]); }
+};
+// i = r * dim + j; out rows are (mean | logvar), dout likewise.
+struct GaussianBackwardOp {
+  float* dout;
+  const float* out;
+  const float* x;
+  size_t dim;
+  float weight;
+  __device__ void operator()(size_t i) const {
+    const size_t r = i / dim, j = i % dim;
+    const float* mean = out + r * 2 * dim;
+    float* dmean = dout + r * 2 * dim;
+    const float xv = x[i], mu = mean[j], logvar = mean[dim + j];
+    dmean[j] = weight * gaussian_nll_grad_mu(xv, mu, logvar);
+    dmean[dim + j] = weight * gaussian_nll_grad_logvar(xv, mu, logvar);
+  }
+};
+// i runs over dst: row (r*times + t), column c, copied from src row r.
+struct RepeatRowsOp {
+  float* dst;
+  const float* src;
+  size_t cols;
+  size_t times;
+  __device__ void operator()(size_t i) const {
+    const size_t out_row = i / cols, c = i % cols;
+    dst[i] = src[(out_row / times) * cols + c];
+  }
+};
+struct BinarizeOp {
+  float* x;
+  size_t dim;
+  NoiseKey key;
+  __device__ void operator()(size_t i) const {
+    const size_t r = i / dim, j = i % dim;
+    const float u = philox_uniform(key.seed, key.stream, key.row_serial0 + r,
+                                   key.element_offset + static_cast<uint32_t>(j));
+    x[i] = u < x[i] ? 1.0f : 0.0f;
+  }
+};
+struct AdamOp {
+  float* params;
+  const float* grads;
+  float* m;
+  float* v;
+  AdamHyper hyper;
+  const float* grad_scale;
+  __device__ void operator()(size_t i) const {
+    const float s = grad_scale ? *grad_scale : 1.0f;
+    adam_update(params + i, grads[i], m + i, v + i, hyper, s);
+  }
+};
+
+__global__ void clip_scale_kernel(float* out, const float* sumsq, float max_norm) {
+  out[0] = clip_scale_from_sumsq(sumsq[0], max_norm);
+}
+
+size_t count(int rows, int cols) { return size_t(rows < 0 ? 0 : rows) * size_t(cols < 0 ? 0 : cols); }
+
+}  // namespace
+
+void fill(cudaStream_t s, float* x, size_t n, float value) { for_each(s, n, FillOp{x, value}); }
+void scale(cudaStream_t s, float* x, size_t n, float alpha) { for_each(s, n, ScaleOp{x, alpha}); }
+void axpy(cudaStream_t s, float* y, const float* x, size_t n, float alpha) { for_each(s, n, AxpyOp{y, x, alpha}); }
+
+void bias_act_forward(cudaStream_t s, float* y, const float* bias, int rows, int cols, Activation act) {
+  for_each(s, count(rows, cols), BiasActOp{y, bias, size_t(cols), act});
+}
+void act_backward(cudaStream_t s, float* dx, const float* dy, const float* y, size_t n, Activation act) {
+  for_each(s, n, ActBackwardOp{dx, dy, y, act});
+}
+
+void reparameterize(cudaStream_t s, float* z, float* eps, const float* stats, int rows, int latent,
+                    const NoiseKey& key) {
+  for_each(s, count(rows, latent), ReparamOp{z, eps, stats, size_t(latent), key});
+}
+void reparameterize_backward(cudaStream_t s, float* dstats, const float* dz, const float* eps, const float* stats,
+                             int rows, int latent) {
+  for_each(s, count(rows, latent), ReparamBackwardOp{dstats, dz, eps, stats, size_t(latent)});
+}
+void kl_backward(cudaStream_t s, float* dstats, const float* stats, int rows, int latent, float weight) {
+  for_each(s, count(rows, latent), KlBackwardOp{dstats, stats, size_t(latent), weight});
+}
+void bernoulli_nll_backward(cudaStream_t s, float* dlogits, const float* logits, const float* x, int rows, int dim,
+                            float weight) {
+  for_each(s, count(rows, dim), BernoulliBackwardOp{dlogits, logits, x, weight});
+}
+void gaussian_nll_backward(cudaStream_t s, float* dout, const float* out, const float* x, int rows, int dim,
+                           float weight) {
+  for_each(s, count(rows, dim), GaussianBackwardOp{dout, out, x, size_t(dim), weight});
+}
+void repeat_rows(cudaStream_t s, float* dst, const float* src, int rows, int cols, int times) {
+  for_each(s, count(rows, times) * size_t(cols < 0 ? 0 : cols), RepeatRowsOp{dst, src, size_t(cols), size_t(times)});
+}
+void binarize(cudaStream_t s, float* x, int rows, int dim, const NoiseKey& key) {
+  for_each(s, count(rows, dim), BinarizeOp{x, size_t(dim), key});
+}
+void clip_scale(cudaStream_t s, float* out, const float* sumsq, float max_norm) {
+  clip_scale_kernel<<<1, 1, 0, s>>>(out, sumsq, max_norm);
+  CUDA_CHECK_LAUNCH();
+}
+void adam_step(cudaStream_t s, float* params, const float* grads, float* m, float* v, size_t n,
+               const AdamHyper& hyper, const float* grad_scale) {
+  for_each(s, n, AdamOp{params, grads, m, v, hyper, grad_scale});
+}
+
+}  // namespace cudak
+}  // namespace elbo

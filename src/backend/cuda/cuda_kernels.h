@@ -1,0 +1,61 @@
+// Host-side launchers of the CUDA backend's kernels, one per op of backend.h.
+// Each enqueues on the given stream and returns at once; the arithmetic inside the
+// kernels is the shared code of kernels/math.h and kernels/philox.h, so the CUDA and
+// CPU backends differ only in rounding order (and in libm vs libdevice ulps).
+// Reductions are deterministic: each output is summed by a fixed tree of threads in
+// double precision, never with floating-point atomics.
+#pragma once
+#include <cuda_runtime_api.h>
+
+#include <cstddef>
+
+#include "elbo/backend.h"
+
+namespace elbo {
+namespace cudak {
+
+// ---- element-wise (cuda_elementwise.cu) ----
+void fill(cudaStream_t s, float* x, size_t n, float value);
+void scale(cudaStream_t s, float* x, size_t n, float alpha);
+void axpy(cudaStream_t s, float* y, const float* x, size_t n, float alpha);
+void bias_act_forward(cudaStream_t s, float* y, const float* bias, int rows, int cols, Activation act);
+void act_backward(cudaStream_t s, float* dx, const float* dy, const float* y, size_t n, Activation act);
+void reparameterize(cudaStream_t s, float* z, float* eps, const float* stats, int rows, int latent,
+                    const NoiseKey& key);
+void reparameterize_backward(cudaStream_t s, float* dstats, const float* dz, const float* eps, const float* stats,
+                             int rows, int latent);
+void kl_backward(cudaStream_t s, float* dstats, const float* stats, int rows, int latent, float weight);
+void bernoulli_nll_backward(cudaStream_t s, float* dlogits, const float* logits, const float* x, int rows, int dim,
+                            float weight);
+void gaussian_nll_backward(cudaStream_t s, float* dout, const float* out, const float* x, int rows, int dim,
+                           float weight);
+void repeat_rows(cudaStream_t s, float* dst, const float* src, int rows, int cols, int times);
+void binarize(cudaStream_t s, float* x, int rows, int dim, const NoiseKey& key);
+void clip_scale(cudaStream_t s, float* clip_scale, const float* sumsq, float max_norm);
+// One kernel over the whole flat buffer; grad_scale is a device scalar (nullptr: 1).
+void adam_step(cudaStream_t s, float* params, const float* grads, float* m, float* v, size_t n,
+               const AdamHyper& hyper, const float* grad_scale);
+
+// ---- reductions (cuda_reductions.cu) ----
+// One block per row, a fixed tree within the block.
+void kl_forward(cudaStream_t s, float* kl_per_row, const float* stats, int rows, int latent);
+void bernoulli_nll_forward(cudaStream_t s, float* nll_per_row, const float* logits, const float* x, int rows,
+                           int dim);
+void gaussian_nll_forward(cudaStream_t s, float* nll_per_row, const float* out, const float* x, int rows, int dim);
+void prior_minus_posterior_log_density(cudaStream_t s, float* logw, const float* z, const float* eps,
+                                       const float* stats, int rows, int latent);
+void log_mean_exp_rows(cudaStream_t s, float* out, const float* in, int rows, int k_count);
+// db[c] += sum_r dy[r, c]: 32 columns per block, 8 row lanes per column.
+void bias_grad(cudaStream_t s, float* db, const float* dy, int rows, int cols);
+
+// Whole-buffer reductions: a fixed grid of at most kReduceBlocks blocks writes one
+// partial each into `scratch` (kReduceBlocks doubles of device memory), then a single
+// block adds the partials in a fixed order. The grid depends on n only, so the result
+// is the same bits on every run and every GPU model.
+constexpr int kReduceBlocks = 1024;
+void sum(cudaStream_t s, float* out, const float* x, size_t n, double* scratch);
+void sum_squares(cudaStream_t s, float* out, const float* x, size_t n, double* scratch);
+void all_finite(cudaStream_t s, float* out, const float* x, size_t n, double* scratch);
+
+}  // namespace cudak
+}  // namespace elbo

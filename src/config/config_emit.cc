@@ -1,0 +1,62 @@
+// config_to_yaml / model_config_to_yaml: every key of the table, in table order, one
+// per line, written by hand rather than by YAML::Emitter so that the text is fixed
+// byte for byte (a checkpoint compares the model section as text) and every number
+// round-trips exactly (config_scalars.h).
+#include <sstream>
+
+#include "config_fields.h"
+#include "config_scalars.h"
+#include "elbo/config.h"
+
+namespace elbo {
+namespace config_detail {
+
+std::string value_text(const FieldRef& ref) {
+  struct Writer {
+    std::string operator()(const std::string* v) const { return format_string(*v); }
+    std::string operator()(const bool* v) const { return *v ? "true" : "false"; }
+    std::string operator()(const int* v) const { return std::to_string(*v); }
+    std::string operator()(const int64_t* v) const { return std::to_string(*v); }
+    std::string operator()(const uint64_t* v) const { return std::to_string(*v); }
+    std::string operator()(const float* v) const { return format_float(*v); }
+    std::string operator()(const double* v) const { return format_double(*v); }
+    std::string operator()(const std::vector<int>* v) const {
+      std::string out = "[";
+      for (size_t i = 0; i < v->size(); ++i) out += (i ? ", " : "") + std::to_string((*v)[i]);
+      return out + "]";
+    }
+  };
+  return std::visit(Writer{}, ref);
+}
+
+namespace {
+
+std::string sections_to_yaml(const Config& config, std::string_view only_section) {
+  std::ostringstream out;
+  std::string_view current;
+  for (const Field& f : fields()) {
+    if (!only_section.empty() && f.section != only_section) continue;
+    if (f.section != current) {
+      if (!current.empty()) out << "\n";
+      out << f.section << ":\n";
+      current = f.section;
+    }
+    out << "  " << f.key << ": " << value_text(f.ref(config)) << "\n";
+  }
+  return out.str();
+}
+
+}  // namespace
+}  // namespace config_detail
+
+std::string config_to_yaml(const Config& config) {
+  return config_detail::sections_to_yaml(config, "");
+}
+
+std::string model_config_to_yaml(const ModelConfig& model) {
+  Config holder;
+  holder.model = model;
+  return config_detail::sections_to_yaml(holder, "model");
+}
+
+}  // namespace elbo

@@ -1,0 +1,111 @@
+// validate_config: each key's Rule from the table, then the few rules that relate
+// keys to each other. Messages say what was expected and what was found.
+#include "config_validate.h"
+
+#include <cmath>
+
+#include "config_fields.h"
+#include "config_scalars.h"
+#include "elbo/error.h"
+
+namespace elbo {
+namespace config_detail {
+namespace {
+
+// Bounds of integer keys read better without a fraction: ">= 1", not ">= 1.0".
+std::string bound_text(double v) {
+  if (v == std::floor(v) && std::fabs(v) < 1e15) return std::to_string(static_cast<long long>(v));
+  return format_double(v);
+}
+
+std::string range_text(const Rule& r) {
+  if (r.has_lo && r.has_hi)
+    return std::string("a value in ") + (r.lo_open ? "(" : "[") + bound_text(r.lo) + ", " +
+           bound_text(r.hi) + (r.hi_open ? ")" : "]");
+  if (r.has_lo) return std::string(r.lo_open ? "> " : ">= ") + bound_text(r.lo);
+  return std::string(r.hi_open ? "< " : "<= ") + bound_text(r.hi);
+}
+
+bool in_range(const Rule& r, double v) {
+  if (!std::isfinite(v)) return false;
+  if (r.has_lo && (r.lo_open ? !(v > r.lo) : !(v >= r.lo))) return false;
+  if (r.has_hi && (r.hi_open ? !(v < r.hi) : !(v <= r.hi))) return false;
+  return true;
+}
+
+// Checks one number; `is_float` words the message for non-finite values.
+std::optional<std::string> check_number(const Rule& r, double v, const std::string& shown, bool is_float) {
+  if (in_range(r, v)) return std::nullopt;
+  return std::string("expected ") + (is_float && !std::isfinite(v) ? "a finite number " : "") +
+         range_text(r) + ", got " + shown;
+}
+
+std::optional<Violation> check_field(const Field& f, const Config& config) {
+  const Rule& rule = f.rule;
+  const FieldRef ref = f.ref(config);
+  const std::string path = f.path();
+  auto violation = [&](const std::string& key, const std::string& what) {
+    return Violation{{path}, "key '" + key + "': " + what};
+  };
+  switch (rule.kind) {
+    case Rule::Kind::kAny:
+      return std::nullopt;
+    case Rule::Kind::kNonEmpty: {
+      if (auto* s = std::get_if<std::string*>(&ref); s && (*s)->empty())
+        return violation(path, "expected a non-empty string (the key is required)");
+      if (auto* l = std::get_if<std::vector<int>*>(&ref); l && (*l)->empty())
+        return violation(path, "expected a non-empty list, got []");
+      return std::nullopt;
+    }
+    case Rule::Kind::kOneOf: {
+      const std::string& value = **std::get_if<std::string*>(&ref);
+      std::string allowed;
+      for (std::string_view c : rule.choices) {
+        if (c == value) return std::nullopt;
+        allowed += (allowed.empty() ? "" : "|") + std::string(c);
+      }
+      return violation(path, "expected one of " + allowed + ", got '" + value + "'");
+    }
+    case Rule::Kind::kRange:
+      break;
+  }
+  if (auto* list = std::get_if<std::vector<int>*>(&ref)) {
+    if (rule.non_empty && (*list)->empty()) return violation(path, "expected a non-empty list, got []");
+    for (size_t i = 0; i < (*list)->size(); ++i) {
+      const int v = (**list)[i];
+      if (auto bad = check_number(rule, v, std::to_string(v), false))
+        return violation(path + "[" + std::to_string(i) + "]", *bad);
+    }
+    return std::nullopt;
+  }
+  const bool is_float = std::holds_alternative<float*>(ref) || std::holds_alternative<double*>(ref);
+  const double value = std::visit(
+      [](auto* p) -> double {
+        using T = std::remove_cv_t<std::remove_pointer_t<decltype(p)>>;
+        if constexpr (std::is_arithmetic_v<T>) return static_cast<double>(*p);
+        else return 0.0;  // strings and lists never carry a range rule (table invariant)
+      },
+      ref);
+  if (auto bad = check_number(rule, value, value_text(ref), is_float)) return violation(path, *bad);
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<Violation> first_violation(const Config& config) {
+  for (const Field& f : fields())
+    if (auto v = check_field(f, config)) return v;
+  if (config.train.steps == 0 && config.train.epochs == 0)
+    return Violation{{"train.steps", "train.epochs"},
+                     "keys 'train.steps' and 'train.epochs' are both 0: set one of them "
+                     "(steps > 0 takes precedence over epochs)"};
+  return std::nullopt;
+}
+
+}  // namespace config_detail
+
+void validate_config(const Config& config, const std::string& source) {
+  if (auto v = config_detail::first_violation(config)) ELBO_FAIL(source << ": " << v->message);
+}
+
+}  // namespace elbo

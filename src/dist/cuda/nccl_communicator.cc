@@ -1,0 +1,322 @@
+// NcclCommunicator: NCCL collectives for CUDA replicas.
+//
+// Ordering: collectives run on a dedicated high-priority stream. Before each one,
+// that stream waits on an event recorded on the backend's compute stream (so the
+// gradients it reduces are final); after it, an event is recorded that wait_all()
+// and the blocking calls make the compute stream wait on. The host never waits in
+// the asynchronous path.
+//
+// Never hang: the communicator is non-blocking (config.blocking = 0), so init and
+// every enqueue may return ncclInProgress and are polled. Blocking calls poll the
+// completion event and ncclCommGetAsyncError against a deadline of timeout_s; on an
+// error or timeout the communicator is aborted (ncclCommAbort frees the GPU from
+// kernels waiting on a dead peer) and an elbo::Error names the rank and the cause.
+#include <nccl.h>
+
+#include <chrono>
+#include <cstdio>
+#include <exception>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "../../backend/cuda/cuda_backend.h"
+#include "../../backend/cuda/cuda_check.h"
+#include "elbo/dist/mpi_context.h"
+#include "elbo/dist/nccl_communicator.h"
+#include "elbo/error.h"
+
+namespace elbo {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Non-blocking communicators, ncclCommFinalize and ncclGetLastError(comm) all exist from 2.14 on.
+constexpr int kMinNcclVersion = 21400;
+
+std::string version_string(int code) {
+  // NCCL_VERSION(): X*1000 + Y*100 + Z up to 2.8, X*10000 + Y*100 + Z from 2.9 on.
+  const int major = code >= 10000 ? code / 10000 : code / 1000;
+  const int minor = code >= 10000 ? (code % 10000) / 100 : (code % 1000) / 100;
+  return std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(code % 100);
+}
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+class NcclCommunicator final : public Communicator {
+ public:
+  NcclCommunicator(MpiContext& mpi, CudaBackend& backend, double timeout_s)
+      : backend_(backend), rank_(mpi.rank()), world_(mpi.world()), timeout_s_(timeout_s) {
+    ELBO_CHECK(timeout_s > 0, "rank " << rank_ << ": NCCL timeout must be > 0 s, got " << timeout_s);
+    int version = 0;
+    ncclResult_t vr = ncclGetVersion(&version);
+    ELBO_CHECK(vr == ncclSuccess, "rank " << rank_ << ": ncclGetVersion failed: " << ncclGetErrorString(vr));
+    ELBO_CHECK(version >= kMinNcclVersion, "rank " << rank_ << ": NCCL " << version_string(version)
+                                                  << " is too old; elbo needs NCCL >= 2.14 (non-blocking "
+                                                     "communicators)");
+    name_ = "nccl " + version_string(version);
+    // Mixed NCCL versions across ranks hang or corrupt collectives: refuse them up front.
+    mpi.require_same(uint64_t(version), "the NCCL library version (" + name_ + " on rank " +
+                                            std::to_string(rank_) + ")");
+
+    // Rank 0 creates the id; a failure there is broadcast too, so no rank waits forever.
+    struct IdMessage {
+      int ok;
+      char error[200];
+      ncclUniqueId id;
+    } msg{};
+    if (mpi.is_root()) {
+      ncclResult_t r = ncclGetUniqueId(&msg.id);
+      msg.ok = r == ncclSuccess;
+      if (!msg.ok) std::snprintf(msg.error, sizeof msg.error, "%s", ncclGetErrorString(r));
+    }
+    mpi.broadcast(&msg, sizeof msg, 0);
+    ELBO_CHECK(msg.ok, "rank " << rank_ << ": NCCL init failed: rank 0 could not create the NCCL unique id: "
+                               << msg.error);
+
+    // Initialise locally, then agree: every rank learns which ranks failed and throws.
+    std::string local_error;
+    try {
+      init(msg.id);
+    } catch (const std::exception& e) {
+      local_error = e.what();
+    }
+    const std::vector<uint64_t> failed = mpi.allgather(local_error.empty() ? 0 : 1);
+    if (!local_error.empty()) {
+      release_cuda_objects();
+      throw Error(local_error);
+    }
+    std::ostringstream bad;
+    for (int r = 0; r < world_; ++r)
+      if (failed[size_t(r)]) bad << (bad.tellp() > 0 ? ", " : "") << r;
+    if (!bad.str().empty()) {
+      abort_comm();
+      release_cuda_objects();
+      ELBO_FAIL("rank " << rank_ << ": NCCL init failed on rank(s) " << bad.str() << " (see their messages)");
+    }
+  }
+
+  ~NcclCommunicator() override {
+    cudaSetDevice(backend_.device_index());
+    if (comm_) {
+      if (std::uncaught_exceptions() > 0) {
+        abort_comm();  // unwinding from an error: do not wait on peers that may be gone
+      } else {
+        // Finalize flushes outstanding collectives; poll it like everything else.
+        const Clock::time_point start = Clock::now();
+        ncclResult_t r = ncclCommFinalize(comm_);
+        ncclResult_t state = r;
+        while (state == ncclInProgress && seconds_since(start) < timeout_s_) {
+          std::this_thread::yield();
+          if (ncclCommGetAsyncError(comm_, &state) != ncclSuccess) break;
+        }
+        if (state == ncclSuccess) {
+          ncclCommDestroy(comm_);
+          comm_ = nullptr;
+        } else {
+          abort_comm();
+        }
+      }
+    }
+    release_cuda_objects();
+  }
+
+  std::string name() const override { return name_; }
+  int rank() const override { return rank_; }
+  int world() const override { return world_; }
+
+  void allreduce_sum(float* buf, size_t n) override {
+    if (n == 0) return;
+    const Clock::time_point start = Clock::now();
+    enqueue("all-reduce", start, [&] { return ncclAllReduce(buf, buf, n, ncclFloat32, ncclSum, comm_, stream_); });
+    wait_done("all-reduce", start);
+  }
+
+  void broadcast(float* buf, size_t n, int root) override {
+    ELBO_CHECK(root >= 0 && root < world_,
+               "rank " << rank_ << ": NCCL broadcast root " << root << " is not a rank of a world of " << world_);
+    if (n == 0) return;
+    const Clock::time_point start = Clock::now();
+    enqueue("broadcast", start,
+            [&] { return ncclBroadcast(buf, buf, n, ncclFloat32, root, comm_, stream_); });
+    wait_done("broadcast", start);
+  }
+
+  void allgather(const float* send, float* recv, size_t n) override {
+    if (n == 0) return;
+    const Clock::time_point start = Clock::now();
+    enqueue("all-gather", start, [&] { return ncclAllGather(send, recv, n, ncclFloat32, comm_, stream_); });
+    wait_done("all-gather", start);
+  }
+
+  // NCCL has no barrier: a one-element all-reduce completes on no rank before every
+  // rank has contributed, and waiting for it on the host makes it a barrier.
+  void barrier() override {
+    const Clock::time_point start = Clock::now();
+    enqueue("barrier", start,
+            [&] { return ncclAllReduce(barrier_buf_, barrier_buf_, 1, ncclFloat32, ncclSum, comm_, stream_); });
+    wait_done("barrier", start);
+  }
+
+  void allreduce_sum_async(float* buf, size_t n) override {
+    if (n == 0) return;
+    const Clock::time_point now = Clock::now();
+    enqueue("all-reduce", now, [&] { return ncclAllReduce(buf, buf, n, ncclFloat32, ncclSum, comm_, stream_); });
+    if (!pending_) pending_since_ = now;
+    pending_ = true;
+  }
+
+  // The compute stream waits for every reduction started so far (the collective
+  // stream is in order, so its latest event covers them all); the host does not.
+  void wait_all() override {
+    if (!pending_) return;
+    require_live("all-reduce");
+    check_async_error("all-reduce", pending_since_);
+    backend_.make_current();
+    CUDA_CHECK(cudaStreamWaitEvent(backend_.stream(), done_, 0));
+    pending_ = false;
+  }
+
+ private:
+  void init(const ncclUniqueId& id) {
+    backend_.make_current();
+    int least = 0, greatest = 0;
+    CUDA_CHECK(cudaDeviceGetStreamPriorityRange(&least, &greatest));
+    // High priority: reduction kernels get scheduled ahead of backward's kernels, so the overlap pays.
+    CUDA_CHECK(cudaStreamCreateWithPriority(&stream_, cudaStreamNonBlocking, greatest));
+    CUDA_CHECK(cudaEventCreateWithFlags(&ready_, cudaEventDisableTiming));
+    CUDA_CHECK(cudaEventCreateWithFlags(&done_, cudaEventDisableTiming));
+    CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&barrier_buf_), sizeof(float)));
+    CUDA_CHECK(cudaMemset(barrier_buf_, 0, sizeof(float)));
+
+    ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
+    config.blocking = 0;
+    const Clock::time_point start = Clock::now();
+    ncclResult_t r = ncclCommInitRankConfig(&comm_, world_, id, rank_, &config);
+    if (r != ncclSuccess && r != ncclInProgress) {
+      // comm_ may or may not have been created: abort whatever exists.
+      fail("init", start, false, describe(r));
+    }
+    await_ready(r, "init", start);
+  }
+
+  // Runs `call` (an NCCL enqueue on stream_) after the compute stream's work so far.
+  template <class Call>
+  void enqueue(const char* what, Clock::time_point start, Call&& call) {
+    require_live(what);
+    backend_.make_current();
+    CUDA_CHECK(cudaEventRecord(ready_, backend_.stream()));
+    CUDA_CHECK(cudaStreamWaitEvent(stream_, ready_, 0));
+    await_ready(call(), what, start);
+    CUDA_CHECK(cudaEventRecord(done_, stream_));
+  }
+
+  // A non-blocking communicator may answer ncclInProgress; NCCL's rule is to poll
+  // ncclCommGetAsyncError until it says ncclSuccess before the next NCCL call.
+  void await_ready(ncclResult_t r, const char* what, Clock::time_point start) {
+    if (r == ncclSuccess) return;
+    if (r != ncclInProgress) fail(what, start, false, describe(r));
+    for (;;) {
+      ncclResult_t state = ncclSuccess;
+      ncclResult_t q = ncclCommGetAsyncError(comm_, &state);
+      if (q != ncclSuccess) fail(what, start, false, describe(q));
+      if (state == ncclSuccess) return;
+      if (state != ncclInProgress) fail(what, start, false, describe(state));
+      if (seconds_since(start) > timeout_s_) fail(what, start, true, "NCCL still in progress");
+      std::this_thread::yield();
+    }
+  }
+
+  // Host wait for the latest collective, polling for asynchronous errors and the deadline.
+  void wait_done(const char* what, Clock::time_point start) {
+    for (;;) {
+      cudaError_t q = cudaEventQuery(done_);
+      if (q == cudaSuccess) break;
+      if (q != cudaErrorNotReady) {
+        cudaGetLastError();
+        fail(what, start, false, std::string("CUDA error: ") + cudaGetErrorName(q) + ": " + cudaGetErrorString(q));
+      }
+      check_async_error(what, start);
+      if (seconds_since(start) > timeout_s_)
+        fail(what, start, true, "the collective did not complete (a peer rank died, is stuck, or is not calling it)");
+      std::this_thread::yield();
+    }
+    // Already complete; this only keeps the compute stream's ordering explicit.
+    CUDA_CHECK(cudaStreamWaitEvent(backend_.stream(), done_, 0));
+    pending_ = false;
+  }
+
+  void check_async_error(const char* what, Clock::time_point start) {
+    ncclResult_t state = ncclSuccess;
+    ncclResult_t q = ncclCommGetAsyncError(comm_, &state);
+    if (q != ncclSuccess) fail(what, start, false, describe(q));
+    if (state != ncclSuccess && state != ncclInProgress) fail(what, start, false, describe(state));
+  }
+
+  std::string describe(ncclResult_t r) const {
+    std::string s = ncclGetErrorString(r);
+    const char* last = ncclGetLastError(comm_);
+    if (last && *last) s += std::string(" (") + last + ")";
+    return s;
+  }
+
+  [[noreturn]] void fail(const char* what, Clock::time_point start, bool timed_out, const std::string& reason) {
+    const double elapsed = seconds_since(start);
+    abort_comm();
+    std::ostringstream secs;
+    secs.precision(3);
+    secs << elapsed;
+    ELBO_FAIL("rank " << rank_ << ": NCCL " << what << (timed_out ? " timed out" : " failed") << " after "
+                      << secs.str() << " s (timeout " << timeout_s_ << " s): " << reason);
+  }
+
+  void require_live(const char* what) const {
+    ELBO_CHECK(comm_, "rank " << rank_ << ": NCCL " << what
+                              << " called on a communicator that was aborted after an earlier error");
+  }
+
+  void abort_comm() noexcept {
+    if (comm_) ncclCommAbort(comm_);
+    comm_ = nullptr;
+    pending_ = false;
+  }
+
+  void release_cuda_objects() noexcept {
+    cudaSetDevice(backend_.device_index());
+    if (stream_) cudaStreamSynchronize(stream_);
+    if (ready_) cudaEventDestroy(ready_);
+    if (done_) cudaEventDestroy(done_);
+    if (barrier_buf_) cudaFree(barrier_buf_);
+    if (stream_) cudaStreamDestroy(stream_);
+    ready_ = done_ = nullptr;
+    barrier_buf_ = nullptr;
+    stream_ = nullptr;
+    cudaGetLastError();
+  }
+
+  CudaBackend& backend_;
+  int rank_, world_;
+  double timeout_s_;
+  std::string name_;
+  ncclComm_t comm_ = nullptr;
+  cudaStream_t stream_ = nullptr;
+  cudaEvent_t ready_ = nullptr;  // recorded on the compute stream before each collective
+  cudaEvent_t done_ = nullptr;   // recorded on stream_ after each collective
+  float* barrier_buf_ = nullptr;
+  bool pending_ = false;         // an async all-reduce the compute stream has not joined yet
+  Clock::time_point pending_since_;
+};
+
+}  // namespace
+
+std::unique_ptr<Communicator> make_nccl_communicator(MpiContext& mpi, Backend& backend, double timeout_s) {
+  auto* cuda = dynamic_cast<CudaBackend*>(&backend);
+  ELBO_CHECK(cuda, "rank " << mpi.rank() << ": the NCCL communicator needs a CUDA backend, but this replica runs on "
+                           << backend.name() << " (use dist.backend: mpi)");
+  return std::make_unique<NcclCommunicator>(mpi, *cuda, timeout_s);
+}
+
+}  // namespace elbo

@@ -1,0 +1,98 @@
+#include "elbo/dist/mpi_context.h"
+
+#include <sstream>
+
+#include "elbo/error.h"
+
+namespace elbo {
+
+MpiContext::MpiContext(int* argc, char*** argv) {
+  int initialised = 0;
+  MPI_Initialized(&initialised);
+  if (!initialised) {
+    int provided = 0;
+    MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided);
+    owns_mpi_ = true;
+  }
+  // Errors come back as codes (we check them) instead of aborting without a message.
+  MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+  MPI_Comm_rank(comm_, &rank_);
+  MPI_Comm_size(comm_, &world_);
+  MPI_Comm local;
+  MPI_Comm_split_type(comm_, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &local);
+  MPI_Comm_rank(local, &local_rank_);
+  MPI_Comm_size(local, &local_world_);
+  MPI_Comm_free(&local);
+}
+
+MpiContext::~MpiContext() {
+  if (owns_mpi_) {
+    int finalized = 0;
+    MPI_Finalized(&finalized);
+    if (!finalized) MPI_Finalize();
+  }
+}
+
+namespace {
+void check(int rc, const char* what, int rank) {
+  if (rc != MPI_SUCCESS) {
+    char msg[MPI_MAX_ERROR_STRING];
+    int len = 0;
+    MPI_Error_string(rc, msg, &len);
+    ELBO_FAIL("rank " << rank << ": MPI " << what << " failed: " << std::string(msg, len));
+  }
+}
+}  // namespace
+
+int MpiContext::allreduce_max(int v) const {
+  int out = 0;
+  check(MPI_Allreduce(&v, &out, 1, MPI_INT, MPI_MAX, comm_), "allreduce", rank_);
+  return out;
+}
+int64_t MpiContext::allreduce_max(int64_t v) const {
+  int64_t out = 0;
+  check(MPI_Allreduce(&v, &out, 1, MPI_INT64_T, MPI_MAX, comm_), "allreduce", rank_);
+  return out;
+}
+int64_t MpiContext::allreduce_sum(int64_t v) const {
+  int64_t out = 0;
+  check(MPI_Allreduce(&v, &out, 1, MPI_INT64_T, MPI_SUM, comm_), "allreduce", rank_);
+  return out;
+}
+double MpiContext::allreduce_sum(double v) const {
+  double out = 0;
+  check(MPI_Allreduce(&v, &out, 1, MPI_DOUBLE, MPI_SUM, comm_), "allreduce", rank_);
+  return out;
+}
+void MpiContext::allreduce_sum(double* v, int n) const {
+  check(MPI_Allreduce(MPI_IN_PLACE, v, n, MPI_DOUBLE, MPI_SUM, comm_), "allreduce", rank_);
+}
+void MpiContext::broadcast(std::string& s, int root) const {
+  int64_t n = int64_t(s.size());
+  check(MPI_Bcast(&n, 1, MPI_INT64_T, root, comm_), "broadcast", rank_);
+  s.resize(size_t(n));
+  if (n) check(MPI_Bcast(s.data(), int(n), MPI_CHAR, root, comm_), "broadcast", rank_);
+}
+void MpiContext::broadcast(void* data, size_t bytes, int root) const {
+  check(MPI_Bcast(data, int(bytes), MPI_BYTE, root, comm_), "broadcast", rank_);
+}
+std::vector<uint64_t> MpiContext::allgather(uint64_t v) const {
+  std::vector<uint64_t> out(static_cast<size_t>(world_));
+  check(MPI_Allgather(&v, 1, MPI_UINT64_T, out.data(), 1, MPI_UINT64_T, comm_), "allgather", rank_);
+  return out;
+}
+void MpiContext::barrier() const { check(MPI_Barrier(comm_), "barrier", rank_); }
+
+void MpiContext::require_same(uint64_t value, const std::string& what) const {
+  std::vector<uint64_t> all = allgather(value);
+  std::ostringstream differ;
+  for (int r = 1; r < world_; ++r)
+    if (all[size_t(r)] != all[0]) differ << (differ.tellp() > 0 ? ", " : "") << r;
+  ELBO_CHECK(differ.str().empty(), "ranks disagree on " << what << ": rank(s) " << differ.str()
+                                                        << " differ from rank 0 (all ranks must run the same "
+                                                           "binary with the same config)");
+}
+
+void MpiContext::abort(int code) const { MPI_Abort(comm_, code); std::abort(); }
+
+}  // namespace elbo

@@ -1,0 +1,28 @@
+// Model registry: config name -> model. New models of the family register here.
+#include "elbo/error.h"
+#include "elbo/models/mlp_vae.h"
+
+namespace elbo {
+
+Activation parse_activation(const std::string& name) {
+  if (name == "relu") return Activation::kReLU;
+  if (name == "tanh") return Activation::kTanh;
+  if (name == "sigmoid") return Activation::kSigmoid;
+  if (name == "leaky_relu") return Activation::kLeakyReLU;
+  if (name == "elu") return Activation::kELU;
+  if (name == "identity") return Activation::kIdentity;
+  ELBO_FAIL("model.activation: unknown activation '" << name << "' (expected relu, tanh, sigmoid, leaky_relu, elu)");
+}
+
+std::unique_ptr<VaeModel> make_model(const ModelConfig& config, int input_dim, Backend& backend, uint64_t seed) {
+  std::unique_ptr<VaeModel> model;
+  if (config.type == "mlp_vae") {
+    model = std::make_unique<MlpVae>(config, input_dim);
+  } else {
+    ELBO_FAIL("model.type: unknown model '" << config.type << "' (expected mlp_vae)");
+  }
+  model->params().allocate(backend, seed);
+  return model;
+}
+
+}  // namespace elbo

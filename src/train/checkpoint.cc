@@ -1,0 +1,144 @@
+// Checkpoint files on disk: naming, the atomic save (tmp + fsync + rename), keeping the
+// last K, and choosing what to resume from. The HDF5 layout is in checkpoint_format.cc.
+#include "elbo/train/checkpoint.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+#include <optional>
+
+#include "checkpoint_format.h"
+#include "elbo/error.h"
+
+namespace elbo {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr int64_t kMaxStep = 999999999;  // the file name holds 9 digits
+
+fs::path checkpoint_dir(const std::string& run_dir) { return fs::path(run_dir) / "checkpoints"; }
+
+// The step of "ckpt_<9 digits>.h5"; anything else is not ours to list or delete.
+std::optional<int64_t> parse_step(const std::string& file_name) {
+  const std::string prefix = "ckpt_", suffix = ".h5";
+  if (file_name.size() != prefix.size() + 9 + suffix.size()) return std::nullopt;
+  if (file_name.compare(0, prefix.size(), prefix) != 0) return std::nullopt;
+  if (file_name.compare(prefix.size() + 9, suffix.size(), suffix) != 0) return std::nullopt;
+  int64_t step = 0;
+  for (size_t i = prefix.size(); i < prefix.size() + 9; ++i) {
+    if (file_name[i] < '0' || file_name[i] > '9') return std::nullopt;
+    step = step * 10 + (file_name[i] - '0');
+  }
+  return step;
+}
+
+// Durability: the data must reach the disk before the rename publishes it, and the
+// directory entry after, or a power loss can leave a named but empty checkpoint.
+void fsync_path(const std::string& path, bool directory) {
+  int fd = ::open(path.c_str(), O_RDONLY | (directory ? O_DIRECTORY : 0));
+  ELBO_CHECK(fd >= 0, "cannot open " << path << " to sync it: " << std::strerror(errno));
+  int rc = ::fsync(fd);
+  int err = errno;
+  ::close(fd);
+  // Some file systems cannot sync a directory (EINVAL); the rename is then as durable as they allow.
+  ELBO_CHECK(rc == 0 || (directory && err == EINVAL), "fsync " << path << " failed: " << std::strerror(err));
+}
+
+// Deletes valid-named checkpoints beyond the newest `keep`, never `just_written`: after a
+// fallback resume, a newer corrupt file may still sort above it. A failed delete is
+// reported but does not fail the save, which has already succeeded.
+void prune(const std::string& run_dir, int keep, const std::string& just_written) {
+  std::vector<std::string> all = list_checkpoints(run_dir);
+  for (size_t i = static_cast<size_t>(keep); i < all.size(); ++i) {
+    if (all[i] == just_written) continue;
+    std::error_code ec;
+    fs::remove(all[i], ec);
+    if (ec) std::cerr << "elbo: warning: cannot delete old checkpoint " << all[i] << ": " << ec.message() << "\n";
+  }
+}
+
+}  // namespace
+
+std::string checkpoint_path(const std::string& run_dir, int64_t step) {
+  ELBO_CHECK(step >= 0 && step <= kMaxStep,
+             "checkpoint step " << step << ": expected 0.." << kMaxStep << " (9 digits in the file name)");
+  char name[32];
+  std::snprintf(name, sizeof name, "ckpt_%09lld.h5", static_cast<long long>(step));
+  return (checkpoint_dir(run_dir) / name).string();
+}
+
+void save_checkpoint(const std::string& run_dir, const CheckpointState& state, int keep) {
+  ELBO_CHECK(keep >= 1, "checkpoint keep count: expected >= 1, got " << keep);
+  const std::string final_path = checkpoint_path(run_dir, state.step);
+  const std::string dir = checkpoint_dir(run_dir).string();
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  ELBO_CHECK(!ec, "cannot create checkpoint directory " << dir << ": " << ec.message());
+
+  const std::string tmp = final_path + ".tmp";
+  try {
+    write_checkpoint_file(tmp, state);
+    fsync_path(tmp, false);
+    ELBO_CHECK(std::rename(tmp.c_str(), final_path.c_str()) == 0,
+               "cannot rename " << tmp << " to " << final_path << ": " << std::strerror(errno));
+  } catch (...) {
+    std::remove(tmp.c_str());  // a half-written file helps nobody; the previous checkpoints are intact
+    throw;
+  }
+  fsync_path(dir, true);
+  prune(run_dir, keep, final_path);
+}
+
+std::vector<std::string> list_checkpoints(const std::string& run_dir) {
+  const fs::path dir = checkpoint_dir(run_dir);
+  std::error_code ec;
+  if (!fs::exists(dir, ec)) return {};
+  std::vector<std::pair<int64_t, std::string>> found;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    std::optional<int64_t> step = parse_step(it->path().filename().string());
+    if (step && it->is_regular_file(ec)) found.emplace_back(*step, it->path().string());
+  }
+  ELBO_CHECK(!ec, "cannot list checkpoint directory " << dir.string() << ": " << ec.message());
+  std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  std::vector<std::string> paths;
+  for (auto& f : found) paths.push_back(std::move(f.second));
+  return paths;
+}
+
+ResumeResult find_latest_valid_checkpoint(const std::string& run_dir) {
+  ResumeResult result;
+  std::error_code ec;
+  const fs::path dir = checkpoint_dir(run_dir);
+  if (fs::is_directory(dir, ec)) {
+    for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+      const std::string name = it->path().filename().string();
+      if (name.size() > 4 && name.compare(name.size() - 4, 4, ".tmp") == 0)
+        result.warnings.push_back("ignoring " + it->path().string() +
+                                  ": left by a checkpoint write that did not finish");
+    }
+  }
+  for (const std::string& path : list_checkpoints(run_dir)) {
+    try {
+      CheckpointState state = load_checkpoint(path);
+      const int64_t named = *parse_step(fs::path(path).filename().string());
+      ELBO_CHECK(state.step == named,
+                 "checkpoint " << path << ": its step attribute is " << state.step << ", the file name says " << named);
+      result.found = true;
+      result.path = path;
+      result.state = std::move(state);
+      return result;
+    } catch (const std::exception& e) {  // Error, or bad_alloc from a damaged shape
+      result.warnings.push_back(std::string("skipping checkpoint ") + path + " (left in place): " + e.what());
+    }
+  }
+  return result;
+}
+
+}  // namespace elbo

@@ -1,0 +1,161 @@
+#include "elbo/train/evaluator.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <vector>
+
+#include "elbo/data/shard_set.h"
+#include "elbo/error.h"
+#include "elbo/kernels/philox.h"
+#include "elbo/train/checkpoint.h"
+#include "elbo/train/replica.h"
+#include "elbo/train/training_state.h"
+
+namespace elbo {
+namespace {
+
+// Test images get one fixed stochastic binarization, independent of ranks and batches.
+constexpr uint64_t kTestBinarizeSerial0 = 1ull << 62;
+// Importance samples draw from another part of the eval stream than the ELBO samples.
+constexpr uint32_t kIwElementOffset = 1u << 20;
+
+CheckpointState load_for_eval(const Config& config, const std::string& requested, std::string& path) {
+  if (!requested.empty()) {
+    path = requested;
+    return load_checkpoint(requested);
+  }
+  ResumeResult rr = find_latest_valid_checkpoint(config.run.dir);
+  for (const std::string& w : rr.warnings) std::fprintf(stderr, "elbo: warning: %s\n", w.c_str());
+  ELBO_CHECK(rr.found, "no valid checkpoint in " << config.run.dir << "/checkpoints (train first, or pass --checkpoint FILE)");
+  path = rr.path;
+  return rr.state;
+}
+
+void write_json(const std::string& path, const EvalResult& r) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp);
+    out.precision(10);
+    out << "{\n  \"checkpoint\": \"" << r.checkpoint << "\",\n  \"step\": " << r.step << ",\n  \"images\": " << r.images
+        << ",\n  \"test_nelbo\": " << r.nelbo << ",\n  \"test_recon\": " << r.recon << ",\n  \"test_kl\": " << r.kl
+        << ",\n  \"test_nelbo_bits_per_dim\": " << r.nelbo_bpd << ",\n  \"iw_k\": " << r.k
+        << ",\n  \"iw_nll\": " << r.iw_nll << ",\n  \"iw_nll_bits_per_dim\": " << r.iw_nll_bpd << "\n}\n";
+    ELBO_CHECK(out.good(), "cannot write " << tmp);
+  }
+  ELBO_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0, "cannot rename " << tmp << " to " << path);
+}
+
+}  // namespace
+
+EvalResult evaluate(const Config& config, MpiContext& mpi, const std::string& checkpoint) {
+  ELBO_CHECK(!config.data.test.empty(), "data.test: evaluation needs a test shard set (set data.test in the config "
+                                        "or --set data.test=PATH/manifest.yaml)");
+  ShardSetInfo test = open_shard_set(config.data.test);
+  const int dim = int(test.sample_dim());
+  Replica replica = make_replica(config, mpi, dim);
+  Backend& be = *replica.backend;
+  VaeModel& model = *replica.model;
+
+  EvalResult result;
+  std::string error;
+  int64_t step = 0;
+  if (mpi.is_root()) {
+    try {
+      CheckpointState st = load_for_eval(config, checkpoint, result.checkpoint);
+      ELBO_CHECK(st.model_config_yaml == model_config_to_yaml(config.model),
+                 "checkpoint " << result.checkpoint << " was written for another model:\n"
+                               << st.model_config_yaml << "the config in use has:\n"
+                               << model_config_to_yaml(config.model));
+      restore_state(st, result.checkpoint, be, model.params(), nullptr);
+      step = st.step;
+    } catch (const Error& e) {
+      error = e.what();
+    }
+  }
+  mpi.broadcast(error);
+  ELBO_CHECK(error.empty(), error);
+  mpi.broadcast(result.checkpoint);
+  mpi.broadcast(&step, sizeof step);
+  replica.comm->broadcast(model.params().params(), model.params().total(), 0);
+  result.step = step;
+
+  const int64_t n_images = config.eval.max_images > 0 ? std::min(config.eval.max_images, test.count) : test.count;
+  const int64_t begin = n_images * mpi.rank() / mpi.world(), end = n_images * (mpi.rank() + 1) / mpi.world();
+  const int k = int(config.eval.iw_samples);
+  const int batch = int(std::max<int64_t>(1, config.eval.batch));
+  // Importance samples decoded at once: whole images (all k) when they fit in iw_chunk rows.
+  const int chunk = int(std::max<int64_t>(1, config.eval.iw_chunk));
+  const int images_per_group = std::max(1, chunk / k);
+  const int k_piece = std::min(k, chunk);
+
+  std::vector<float> host_x(size_t(batch) * dim), host_iw(static_cast<size_t>(batch));
+  DeviceBuffer x(&be, host_x.size()), logw(&be, size_t(std::max(images_per_group * k, k))), iw(&be, batch),
+      scratch(&be, 2);
+  double sums[4] = {0, 0, 0, 0};  // recon, kl, iw log-likelihood, images
+  for (int64_t first = begin; first < end; first += batch) {
+    const int rows = int(std::min<int64_t>(batch, end - first));
+    read_samples(test, first, rows, config.data.scale, host_x.data());
+    if (config.data.binarize == "threshold")
+      for (size_t i = 0; i < size_t(rows) * dim; ++i) host_x[i] = host_x[i] > config.data.threshold ? 1.0f : 0.0f;
+    be.copy_to_device(x.data(), host_x.data(), size_t(rows) * dim);
+    if (config.data.binarize == "dynamic")
+      be.binarize(x.data(), rows, dim, NoiseKey{config.run.seed, kRngBinarize, kTestBinarizeSerial0 + uint64_t(first), 0});
+
+    model.forward(be, x.data(), rows, NoiseKey{config.run.seed, kRngEval, uint64_t(first), 0});
+    float part[2];
+    be.sum(scratch.data(), model.recon_per_row(), rows);
+    be.sum(scratch.data() + 1, model.kl_per_row(), rows);
+    be.copy_to_host(part, scratch.data(), 2);
+    sums[0] += part[0];
+    sums[1] += part[1];
+
+    if (k <= chunk) {
+      for (int g = 0; g < rows; g += images_per_group) {
+        const int imgs = std::min(images_per_group, rows - g);
+        const uint64_t image0 = uint64_t(first + g);
+        model.log_importance_weights(be, logw.data(), x.data() + size_t(g) * dim, imgs, k,
+                                     NoiseKey{config.run.seed, kRngEval, image0 * uint64_t(k), kIwElementOffset});
+        be.log_mean_exp_rows(iw.data() + g, logw.data(), imgs, k);
+      }
+    } else {
+      for (int i = 0; i < rows; ++i) {
+        for (int t0 = 0; t0 < k; t0 += k_piece) {
+          const int kc = std::min(k_piece, k - t0);
+          const uint64_t serial0 = uint64_t(first + i) * uint64_t(k) + uint64_t(t0);
+          model.log_importance_weights(be, logw.data() + t0, x.data() + size_t(i) * dim, 1, kc,
+                                       NoiseKey{config.run.seed, kRngEval, serial0, kIwElementOffset});
+        }
+        be.log_mean_exp_rows(iw.data() + i, logw.data(), 1, k);
+      }
+    }
+    be.copy_to_host(host_iw.data(), iw.data(), rows);
+    for (int i = 0; i < rows; ++i) sums[2] += host_iw[size_t(i)];
+    sums[3] += rows;
+  }
+  mpi.allreduce_sum(sums, 4);
+  const double images = sums[3];
+  const double per_dim = 1.0 / (double(dim) * std::log(2.0));
+  result.images = int64_t(images);
+  result.k = k;
+  result.recon = sums[0] / images;
+  result.kl = sums[1] / images;
+  result.nelbo = result.recon + result.kl;
+  result.iw_nll = -sums[2] / images;
+  result.nelbo_bpd = result.nelbo * per_dim;
+  result.iw_nll_bpd = result.iw_nll * per_dim;
+  if (mpi.is_root()) {
+    std::printf("elbo eval: %s (step %lld), %lld test images\n", result.checkpoint.c_str(),
+                static_cast<long long>(result.step), static_cast<long long>(result.images));
+    std::printf("  negative ELBO   %.4f nats  (%.5f bits/dim)  recon %.4f  kl %.4f\n", result.nelbo, result.nelbo_bpd,
+                result.recon, result.kl);
+    std::printf("  IW NLL (k=%d)  %.4f nats  (%.5f bits/dim)\n", k, result.iw_nll, result.iw_nll_bpd);
+    write_json(config.run.dir + "/eval_step" + std::to_string(result.step) + ".json", result);
+    write_json(config.run.dir + "/eval.json", result);
+    std::fflush(stdout);
+  }
+  return result;
+}
+
+}  // namespace elbo

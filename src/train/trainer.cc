@@ -1,0 +1,315 @@
+#include "elbo/train/trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+
+#include "elbo/data/loader.h"
+#include "elbo/dist/grad_reducer.h"
+#include "elbo/error.h"
+#include "elbo/io/crc32.h"
+#include "elbo/kernels/philox.h"
+#include "elbo/optim/adam.h"
+#include "elbo/train/checkpoint.h"
+#include "elbo/train/metrics.h"
+#include "elbo/train/replica.h"
+#include "elbo/train/sample_grids.h"
+#include "elbo/train/signals.h"
+#include "elbo/train/training_state.h"
+#include "elbo/train/watchdog.h"
+
+namespace elbo {
+
+int64_t total_steps(const Config& config, int64_t dataset_count) {
+  if (config.train.steps > 0) return config.train.steps;
+  return std::max<int64_t>(1, config.train.epochs * dataset_count / config.train.global_batch);
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// Testing hook for the resume tests: raise a real SIGTERM on one rank after a step.
+struct FaultInjection {
+  int64_t signal_at_step = -1;
+  int rank = 0;
+  static FaultInjection from_env() {
+    FaultInjection f;
+    if (const char* s = std::getenv("ELBO_FAULT_SIGTERM_AT_STEP")) f.signal_at_step = std::atoll(s);
+    if (const char* r = std::getenv("ELBO_FAULT_RANK")) f.rank = std::atoi(r);
+    return f;
+  }
+};
+
+// KL weight of a step: linear warm-up from 0 to beta over kl_warmup_steps.
+float kl_weight_at(const TrainConfig& t, int64_t step) {
+  if (t.kl_warmup_steps <= 0) return t.beta;
+  double ramp = std::min(1.0, double(step + 1) / double(t.kl_warmup_steps));
+  return float(t.beta * ramp);
+}
+
+class Trainer {
+ public:
+  Trainer(const Config& config, MpiContext& mpi) : cfg_(config), mpi_(mpi), fault_(FaultInjection::from_env()) {}
+
+  TrainOutcome run() {
+    ELBO_CHECK(cfg_.train.global_batch % mpi_.world() == 0,
+               "train.global_batch = " << cfg_.train.global_batch << " is not divisible by the world size "
+                                       << mpi_.world() << " (each rank takes an equal slice; choose a multiple of "
+                                       << mpi_.world() << ")");
+    mpi_.require_same(crc32_bytes(config_to_yaml(cfg_).data(), config_to_yaml(cfg_).size()), "the configuration");
+    data_ = open_shard_set(cfg_.data.train);
+    const int64_t dim = data_.sample_dim();
+    replica_ = make_replica(cfg_, mpi_, int(dim));
+    Backend& be = *replica_.backend;
+    ParamStore& ps = replica_.model->params();
+    adam_ = std::make_unique<Adam>(be, ps.total(), cfg_.train);
+    local_rows_ = int(cfg_.train.global_batch / mpi_.world());
+    steps_total_ = total_steps(cfg_, data_.count);
+
+    if (mpi_.is_root()) {
+      std::filesystem::create_directories(cfg_.run.dir);
+      std::printf("elbo: %d rank(s), replica on %s, data plane %s, %zu parameters\n", mpi_.world(),
+                  be.device().str().c_str(), replica_.comm->name().c_str(), ps.total());
+      std::printf("elbo: effective configuration\n%s", config_to_yaml(cfg_).c_str());
+      std::fflush(stdout);
+    }
+    resume();
+
+    LoaderOptions lo;
+    lo.rank = mpi_.rank();
+    lo.world = mpi_.world();
+    lo.global_batch = cfg_.train.global_batch;
+    lo.seed = cfg_.run.seed;
+    lo.scale = cfg_.data.scale;
+    lo.threshold = cfg_.data.binarize == "threshold" ? cfg_.data.threshold : -1.0f;
+    lo.memory_budget_bytes = cfg_.data.memory_budget_mb << 20;
+    lo.prefetch_batches = cfg_.data.prefetch_batches;
+    loader_ = std::make_unique<DataLoader>(data_, lo);
+    loader_->seek(cursor_);
+
+    x_ = DeviceBuffer(&be, size_t(local_rows_) * dim);
+    loss_scratch_ = DeviceBuffer(&be, 2);
+    loss_acc_ = DeviceBuffer(&be, 2);
+    reducer_ = std::make_unique<GradReducer>(*replica_.comm, ps.grads(), ps.total(),
+                                             std::max<size_t>(1, size_t(cfg_.dist.bucket_mb * 262144.0)));
+    if (mpi_.is_root())
+      metrics_ = std::make_unique<MetricsWriter>(cfg_.run.dir + "/metrics." + (cfg_.train.metrics_format == "csv" ? "csv" : "jsonl"),
+                                                 cfg_.train.metrics_format, step_);
+    install_stop_signal_handlers();
+    Watchdog watchdog(mpi_, cfg_.dist.timeout_s);
+    watchdog_ = &watchdog;
+
+    TrainOutcome outcome;
+    last_log_time_ = Clock::now();
+    last_log_step_ = step_;
+    while (step_ < steps_total_) {
+      train_step();
+      if (step_ % cfg_.train.log_every == 0 || step_ == steps_total_) log_progress();
+      if (fault_.signal_at_step == step_ && fault_.rank == mpi_.rank()) std::raise(SIGTERM);
+      watchdog.beat(step_, "stop-flag agreement");
+      const bool stop = mpi_.allreduce_max(stop_signal_received() ? 1 : 0) != 0;
+      if (stop) {
+        save(/*final_message=*/"stop signal");
+        if (mpi_.is_root())
+          std::printf("elbo: stopped by signal at step %lld; checkpoint written. Re-run the same command to resume.\n",
+                      static_cast<long long>(step_));
+        outcome.stopped_by_signal = true;
+        break;
+      }
+      if (cfg_.train.checkpoint_every > 0 && step_ % cfg_.train.checkpoint_every == 0 && step_ < steps_total_)
+        save("interval");
+    }
+    if (!outcome.stopped_by_signal) {
+      save("end of training");
+      watchdog.beat(step_, "sample grids");
+      write_sample_grids(cfg_, mpi_, *replica_.backend, *replica_.model, data_);
+      outcome.completed = true;
+      if (mpi_.is_root()) std::printf("elbo: training finished at step %lld\n", static_cast<long long>(step_));
+    }
+    std::fflush(stdout);
+    watchdog_ = nullptr;
+    outcome.steps_done = step_;
+    return outcome;
+  }
+
+ private:
+  void train_step() {
+    Backend& be = *replica_.backend;
+    VaeModel& model = *replica_.model;
+    ParamStore& ps = model.params();
+    watchdog_->beat(step_, "data");
+    auto t0 = Clock::now();
+    Batch batch = loader_->next();
+    data_wait_s_ += seconds_since(t0);
+    const int64_t serial0 = batch.cursor + batch.local_offset;  // world-size independent noise counters
+    be.copy_to_device(x_.data(), batch.images.data(), batch.images.size());
+    if (cfg_.data.binarize == "dynamic")
+      be.binarize(x_.data(), local_rows_, int(data_.sample_dim()), NoiseKey{cfg_.run.seed, kRngBinarize, uint64_t(serial0), 0});
+    watchdog_->beat(step_, "forward/backward");
+    be.fill(ps.grads(), ps.total(), 0.0f);
+    model.forward(be, x_.data(), local_rows_, NoiseKey{cfg_.run.seed, kRngReparam, uint64_t(serial0), 0});
+    // Gradients of the global-batch mean: each rank sums its rows / B, the all-reduce adds ranks.
+    const float inv_b = 1.0f / float(cfg_.train.global_batch);
+    reducer_->begin_step();
+    model.backward(be, x_.data(), local_rows_, inv_b, kl_weight_at(cfg_.train, step_) * inv_b,
+                   [this](size_t offset) { reducer_->ready_from(offset); });
+    watchdog_->beat(step_, "gradient all-reduce");
+    auto t1 = Clock::now();
+    reducer_->finish();
+    comm_wait_s_ += seconds_since(t1);
+    adam_->step(ps.params(), ps.grads());
+    // Loss sums stay on the device until the next log line.
+    be.sum(loss_scratch_.data(), model.recon_per_row(), local_rows_);
+    be.sum(loss_scratch_.data() + 1, model.kl_per_row(), local_rows_);
+    be.axpy(loss_acc_.data(), loss_scratch_.data(), 2, 1.0f);
+    cursor_ = batch.cursor + cfg_.train.global_batch;
+    ++step_;
+  }
+
+  void log_progress() {
+    Backend& be = *replica_.backend;
+    float acc[2], sumsq = 0.0f;
+    be.copy_to_host(acc, loss_acc_.data(), 2);
+    be.copy_to_host(&sumsq, adam_->grad_sumsq(), 1);
+    be.fill(loss_acc_.data(), 2, 0.0f);
+    watchdog_->beat(step_, "metrics all-reduce");
+    double sums[3] = {acc[0], acc[1], data_wait_s_};
+    mpi_.allreduce_sum(sums, 3);
+    const int64_t steps = step_ - last_log_step_;
+    const double n = double(steps) * double(cfg_.train.global_batch);
+    const double recon = sums[0] / n, kl = sums[1] / n, loss = recon + kl;
+    const double elapsed = seconds_since(last_log_time_);
+    const double rate = n / std::max(elapsed, 1e-9);
+    const double eta = double(steps_total_ - step_) * cfg_.train.global_batch / std::max(rate, 1e-9);
+    const double epoch = double(cursor_) / double(data_.count);
+    ELBO_CHECK(std::isfinite(loss), "non-finite loss (" << loss << ") at step " << step_
+                                                        << "; training stopped, the last checkpoint is kept. Lower "
+                                                           "train.lr or set train.grad_clip");
+    if (mpi_.is_root()) {
+      std::printf("step %lld/%lld  epoch %.2f  loss %.4f  recon %.4f  kl %.4f  |g| %.3f  %.0f samples/s  eta %s\n",
+                  static_cast<long long>(step_), static_cast<long long>(steps_total_), epoch, loss, recon, kl,
+                  std::sqrt(double(sumsq)), rate, format_duration(eta).c_str());
+      std::fflush(stdout);
+      MetricsRecord r;
+      r.step = step_;
+      r.values = {{"epoch", epoch},
+                  {"loss", loss},
+                  {"recon", recon},
+                  {"kl", kl},
+                  {"kl_weight", kl_weight_at(cfg_.train, step_ - 1)},
+                  {"grad_norm", std::sqrt(double(sumsq))},
+                  {"lr", cfg_.train.lr},
+                  {"samples_per_s", rate},
+                  {"data_wait_s", sums[2] / mpi_.world()},
+                  {"comm_wait_s", comm_wait_s_},
+                  {"elapsed_s", elapsed}};
+      metrics_->write(r);
+    }
+    data_wait_s_ = 0.0;
+    comm_wait_s_ = 0.0;
+    last_log_step_ = step_;
+    last_log_time_ = Clock::now();
+  }
+
+  static std::string format_duration(double s) {
+    char buf[32];
+    long t = long(s + 0.5);
+    std::snprintf(buf, sizeof buf, "%ld:%02ld:%02ld", t / 3600, (t / 60) % 60, t % 60);
+    return buf;
+  }
+
+  void save(const char* why) {
+    watchdog_->beat(step_, "checkpoint");
+    Backend& be = *replica_.backend;
+    ParamStore& ps = replica_.model->params();
+    // Replicas must be identical; a checksum disagreement means silent divergence.
+    std::vector<float> host(ps.total());
+    be.copy_to_host(host.data(), ps.params(), host.size());
+    mpi_.require_same(crc32_bytes(host.data(), host.size() * sizeof(float)),
+                      "the parameters at step " + std::to_string(step_) + " (replicas diverged)");
+    if (mpi_.is_root()) {
+      CheckpointState st;
+      capture_state(be, ps, adam_.get(), st);
+      st.step = step_;
+      st.cursor = cursor_;
+      st.epoch = cursor_ / data_.count;
+      st.seed = cfg_.run.seed;
+      st.world_size = mpi_.world();
+      st.config_yaml = config_to_yaml(cfg_);
+      st.model_config_yaml = model_config_to_yaml(cfg_.model);
+      save_checkpoint(cfg_.run.dir, st, cfg_.train.keep_checkpoints);
+      std::printf("elbo: checkpoint %s (%s)\n", checkpoint_path(cfg_.run.dir, step_).c_str(), why);
+      std::fflush(stdout);
+    }
+    mpi_.barrier();
+  }
+
+  // Rank 0 finds the newest valid checkpoint and sends its state to every rank.
+  void resume() {
+    Backend& be = *replica_.backend;
+    ParamStore& ps = replica_.model->params();
+    std::string error;
+    int64_t header[2] = {0, 0};  // found, step ; cursor follows
+    int64_t cursor = 0;
+    if (mpi_.is_root()) {
+      try {
+        ResumeResult rr = find_latest_valid_checkpoint(cfg_.run.dir);
+        for (const std::string& w : rr.warnings) std::fprintf(stderr, "elbo: warning: %s\n", w.c_str());
+        if (rr.found) {
+          const std::string want = model_config_to_yaml(cfg_.model);
+          ELBO_CHECK(rr.state.model_config_yaml == want,
+                     "checkpoint " << rr.path << " was written for another model:\n--- checkpoint model ---\n"
+                                   << rr.state.model_config_yaml << "--- model in use ---\n"
+                                   << want << "Use a new run.dir, or the model section the checkpoint was made with.");
+          restore_state(rr.state, rr.path, be, ps, adam_.get());
+          header[0] = 1;
+          header[1] = rr.state.step;
+          cursor = rr.state.cursor;
+          std::printf("elbo: resuming from %s (step %lld, sample cursor %lld, written by %d rank(s))\n",
+                      rr.path.c_str(), static_cast<long long>(rr.state.step), static_cast<long long>(cursor),
+                      rr.state.world_size);
+        }
+      } catch (const Error& e) {
+        error = e.what();
+      }
+    }
+    mpi_.broadcast(error);
+    ELBO_CHECK(error.empty(), error);
+    mpi_.broadcast(header, sizeof header);
+    mpi_.broadcast(&cursor, sizeof cursor);
+    if (!header[0]) return;
+    replica_.comm->broadcast(ps.params(), ps.total(), 0);
+    replica_.comm->broadcast(adam_->m(), ps.total(), 0);
+    replica_.comm->broadcast(adam_->v(), ps.total(), 0);
+    step_ = header[1];
+    cursor_ = cursor;
+    adam_->set_steps_done(step_);
+  }
+
+  const Config& cfg_;
+  MpiContext& mpi_;
+  FaultInjection fault_;
+  ShardSetInfo data_;
+  Replica replica_;
+  std::unique_ptr<Adam> adam_;
+  std::unique_ptr<DataLoader> loader_;
+  std::unique_ptr<GradReducer> reducer_;
+  std::unique_ptr<MetricsWriter> metrics_;
+  Watchdog* watchdog_ = nullptr;
+  DeviceBuffer x_, loss_scratch_, loss_acc_;
+  int local_rows_ = 0;
+  int64_t steps_total_ = 0, step_ = 0, cursor_ = 0, last_log_step_ = 0;
+  double data_wait_s_ = 0.0, comm_wait_s_ = 0.0;
+  Clock::time_point last_log_time_;
+};
+
+}  // namespace
+
+TrainOutcome train(const Config& config, MpiContext& mpi) { return Trainer(config, mpi).run(); }
+
+}  // namespace elbo

@@ -1,0 +1,52 @@
+#include "elbo/train/watchdog.h"
+
+#include <chrono>
+#include <cstdio>
+
+#include "elbo/dist/mpi_context.h"
+
+namespace elbo {
+namespace {
+int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+}  // namespace
+
+Watchdog::Watchdog(const MpiContext& mpi, double timeout_s) : mpi_(mpi), timeout_s_(timeout_s), last_beat_ns_(now_ns()) {
+  thread_ = std::thread([this] { run(); });
+}
+
+Watchdog::~Watchdog() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+void Watchdog::beat(int64_t step, const char* phase) {
+  step_ = step;
+  phase_ = phase;
+  last_beat_ns_ = now_ns();
+}
+
+void Watchdog::run() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stop_) {
+    cv_.wait_for(lock, std::chrono::milliseconds(500));
+    if (stop_) break;
+    double idle = double(now_ns() - last_beat_ns_.load()) * 1e-9;
+    if (idle > timeout_s_) {
+      std::fprintf(stderr,
+                   "elbo: rank %d: no progress for %.0f s at step %lld (phase: %s); another rank has probably died "
+                   "or hangs. Aborting the job (dist.timeout_s = %.0f).\n",
+                   mpi_.rank(), idle, static_cast<long long>(step_.load()), phase_.load(), timeout_s_);
+      std::fflush(stderr);
+      mpi_.abort(3);
+    }
+  }
+}
+
+}  // namespace elbo

@@ -1,0 +1,66 @@
+# Shared helpers of the end-to-end tests: they launch the real `elbo` binary under
+# mpirun on generated data. Sourced by tests/e2e/test_*.sh; ctest sets ELBO_BIN,
+# ELBO_SRC, ELBO_SCRATCH and MPIEXEC.
+set -euo pipefail
+: "${ELBO_BIN:?set by ctest}" "${ELBO_SRC:?set by ctest}" "${ELBO_SCRATCH:?set by ctest}"
+MPIEXEC=${MPIEXEC:-mpirun}
+PY=/usr/bin/python3
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
+rm -rf "$ELBO_SCRATCH"
+mkdir -p "$ELBO_SCRATCH"
+cd "$ELBO_SCRATCH"
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+note() { echo "--- $*"; }
+
+# make_dataset DIR COUNT HEIGHT WIDTH SEED [SHARDS]: structured uint8 images -> shard set DIR
+make_dataset() {
+  local dir=$1 n=$2 h=$3 w=$4 seed=$5 shards=${6:-3}
+  "$PY" "$ELBO_SRC/tests/e2e/make_images.py" --out "$dir.npy" --count "$n" --height "$h" --width "$w" --seed "$seed"
+  "$ELBO_BIN" data convert --images "$dir.npy" --out "$dir" --shards "$shards" >/dev/null
+}
+
+# elbo_np NP ARGS...: the binary on NP ranks
+elbo_np() {
+  local np=$1
+  shift
+  "$MPIEXEC" -np "$np" --oversubscribe "$ELBO_BIN" "$@"
+}
+
+# write_config PATH RUN_DIR TRAIN_MANIFEST [TEST_MANIFEST]: a small, fast model
+write_config() {
+  cat >"$1" <<YAML
+run:
+  dir: $2
+  seed: 7
+data:
+  train: $3
+  test: ${4:-}
+  binarize: dynamic
+model:
+  hidden: [64, 32]
+  latent: 8
+train:
+  global_batch: 128
+  steps: 50
+  lr: 0.002
+  log_every: 10
+  checkpoint_every: 25
+  keep_checkpoints: 3
+  sample_grid: 4
+eval:
+  batch: 50
+  iw_samples: 20
+  iw_chunk: 200
+YAML
+}
+
+compare_ckpt() { "$PY" "$ELBO_SRC/tests/e2e/compare_checkpoints.py" "$@"; }
+latest_ckpt() { ls "$1"/checkpoints/ckpt_*.h5 | sort | tail -1; }
+
+# Loss columns of a metrics file (timings differ between runs, losses must not).
+loss_log() { "$PY" -c '
+import json,sys
+for line in open(sys.argv[1]):
+    r=json.loads(line); print(r["step"], repr(r["loss"]), repr(r["recon"]), repr(r["kl"]))' "$1"; }

@@ -1,0 +1,174 @@
+// NcclCommunicator under mpirun (here rather than in tests/cuda because NCCL's
+// unique id travels over MPI, and this folder's main initialises MPI once for the
+// whole binary). Needs one GPU per rank on each node: otherwise every rank skips,
+// decided together so that no rank waits in a collective that another skipped.
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "elbo/backend.h"
+#include "elbo/dist/communicator.h"
+#include "elbo/dist/mpi_context.h"
+#include "elbo/dist/nccl_communicator.h"
+#include "elbo/error.h"
+
+namespace elbo {
+namespace {
+
+#if defined(ELBO_WITH_CUDA)
+
+std::string skip_reason(MpiContext& mpi) {
+  const int gpus = cuda_device_count();
+  const int lacking = mpi.allreduce_max(gpus < mpi.local_world() ? 1 : 0);
+  if (!lacking) return "";
+  if (gpus == 0) return "no CUDA device visible";
+  return "needs one GPU per rank: " + std::to_string(mpi.local_world()) + " ranks on this node, " +
+         std::to_string(gpus) + " GPU(s) visible";
+}
+
+class Nccl : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    mpi_ = std::make_unique<MpiContext>(nullptr, nullptr);  // MPI is already initialised by the test main
+    const std::string why = skip_reason(*mpi_);
+    if (!why.empty()) GTEST_SKIP() << why;
+    backend_ = make_cuda_backend(mpi_->local_rank(), GemmPrecision::kFP32);
+    comm_ = make_nccl_communicator(*mpi_, *backend_, 60.0);
+  }
+  void TearDown() override {
+    comm_.reset();
+    backend_.reset();
+  }
+
+  DeviceBuffer upload(const std::vector<float>& h) {
+    DeviceBuffer d(backend_.get(), h.size());
+    backend_->copy_to_device(d.data(), h.data(), h.size());
+    return d;
+  }
+  std::vector<float> download(const DeviceBuffer& d) {
+    std::vector<float> h(d.size());
+    backend_->copy_to_host(h.data(), d.data(), d.size());
+    return h;
+  }
+
+  std::unique_ptr<MpiContext> mpi_;
+  std::unique_ptr<Backend> backend_;
+  std::unique_ptr<Communicator> comm_;
+};
+
+TEST_F(Nccl, ReportsVersionRankAndWorld) {
+  EXPECT_EQ(comm_->name().rfind("nccl 2.", 0), 0u) << comm_->name();
+  EXPECT_EQ(comm_->rank(), mpi_->rank());
+  EXPECT_EQ(comm_->world(), mpi_->world());
+}
+
+// Small integers times rank weights: every partial sum is exact in float.
+TEST_F(Nccl, AllReduceSumsOverRanks) {
+  const size_t n = (size_t(1) << 20) + 3;
+  const int w = mpi_->world(), r = mpi_->rank();
+  std::vector<float> h(n);
+  for (size_t i = 0; i < n; ++i) h[i] = float((r + 1) * int(i % 97));
+  DeviceBuffer d = upload(h);
+  comm_->allreduce_sum(d.data(), n);
+  const std::vector<float> got = download(d);
+  const float weight = float(w * (w + 1) / 2);
+  for (size_t i = 0; i < n; ++i) ASSERT_EQ(got[i], weight * float(i % 97)) << "element " << i;
+}
+
+// The async path never waits on the host: the reductions must start after the
+// compute stream's fill and the compute stream's scale must run after wait_all().
+TEST_F(Nccl, AsyncAllReducesAreOrderedWithTheComputeStream) {
+  const size_t n = 300000, half = n / 2;
+  const int w = mpi_->world();
+  DeviceBuffer d(backend_.get(), n);
+  for (int step = 0; step < 3; ++step) {
+    backend_->fill(d.data(), n, float(mpi_->rank() + 1 + step));
+    comm_->allreduce_sum_async(d.data() + half, n - half);  // buckets from the end, like the reducer
+    comm_->allreduce_sum_async(d.data(), half);
+    comm_->wait_all();
+    backend_->scale(d.data(), n, 0.5f);
+    const std::vector<float> got = download(d);
+    const float want = 0.5f * float(w * (w + 1) / 2 + w * step);
+    for (size_t i = 0; i < n; ++i) ASSERT_EQ(got[i], want) << "step " << step << " element " << i;
+  }
+}
+
+TEST_F(Nccl, BroadcastFromTheLastRank) {
+  const int root = mpi_->world() - 1;
+  std::vector<float> h(1000);
+  for (size_t i = 0; i < h.size(); ++i) h[i] = float(mpi_->rank() * 1000 + int(i));
+  DeviceBuffer d = upload(h);
+  comm_->broadcast(d.data(), h.size(), root);
+  const std::vector<float> got = download(d);
+  for (size_t i = 0; i < h.size(); ++i) ASSERT_EQ(got[i], float(root * 1000 + int(i))) << i;
+}
+
+TEST_F(Nccl, AllGatherPlacesRankBlocksInOrder) {
+  const size_t n = 5;
+  const int w = mpi_->world();
+  std::vector<float> h(n);
+  for (size_t i = 0; i < n; ++i) h[i] = float(mpi_->rank() * 10 + int(i));
+  DeviceBuffer send = upload(h), recv(backend_.get(), n * size_t(w));
+  comm_->allgather(send.data(), recv.data(), n);
+  const std::vector<float> got = download(recv);
+  for (int r = 0; r < w; ++r)
+    for (size_t i = 0; i < n; ++i) ASSERT_EQ(got[size_t(r) * n + i], float(r * 10 + int(i)));
+}
+
+TEST_F(Nccl, BarrierCompletesAndBadRootIsAnError) {
+  for (int i = 0; i < 3; ++i) comm_->barrier();
+  DeviceBuffer d(backend_.get(), 4);
+  try {
+    comm_->broadcast(d.data(), 4, mpi_->world());
+    FAIL() << "broadcast from a rank outside the world was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("broadcast root"), std::string::npos) << e.what();
+  }
+}
+
+// Rank 0 all-reduces alone: it must give up after the timeout with a message
+// that names the rank and the operation, not hang.
+TEST(NcclTimeout, ACollectiveAPeerNeverJoinsTimesOut) {
+  MpiContext mpi(nullptr, nullptr);
+  const std::string why = skip_reason(mpi);
+  if (!why.empty()) GTEST_SKIP() << why;
+  if (mpi.world() < 2) GTEST_SKIP() << "needs 2 or more ranks";
+  auto backend = make_cuda_backend(mpi.local_rank(), GemmPrecision::kFP32);
+  {
+    auto comm = make_nccl_communicator(mpi, *backend, 2.0);
+    if (mpi.rank() == 0) {
+      DeviceBuffer d(backend.get(), 16);
+      try {
+        comm->allreduce_sum(d.data(), 16);
+        ADD_FAILURE() << "an all-reduce without its peers completed";
+      } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("rank 0: NCCL all-reduce timed out after"), std::string::npos)
+            << e.what();
+      }
+    }
+    mpi.barrier();
+  }  // the other ranks' communicators finalise (or abort after the timeout) here
+  mpi.barrier();
+}
+
+TEST(NcclFactory, RejectsACpuBackend) {
+  MpiContext mpi(nullptr, nullptr);
+  auto cpu = make_cpu_backend();
+  try {
+    make_nccl_communicator(mpi, *cpu, 10.0);
+    FAIL() << "NCCL accepted a CPU backend";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("needs a CUDA backend"), std::string::npos) << e.what();
+  }
+}
+
+#else
+
+TEST(Nccl, NeedsACudaBuild) { GTEST_SKIP() << "built without CUDA"; }
+
+#endif
+
+}  // namespace
+}  // namespace elbo

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Builds elbo and runs every test (unit, multi-rank under mpirun, CUDA where a GPU
+# is visible, end-to-end). Installs the system packages it needs on a fresh
+# Debian machine first (idempotent). Usage: tests/run.sh [extra ctest args]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source launch/lib/install_deps.sh
+install_deps build test
+
+build_dir=${ELBO_BUILD_DIR:-build/test}
+cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DELBO_CUDA=${ELBO_CUDA:-AUTO} >"$build_dir.configure.log" 2>&1 \
+  || { mkdir -p "$(dirname "$build_dir")"; cat "$build_dir.configure.log"; exit 1; }
+grep -E "elbo: CUDA backend" "$build_dir.configure.log" || true
+cmake --build "$build_dir" -j"$(nproc)"
+cd "$build_dir"
+# Open MPI refuses root without these; oversubscription lets 4 ranks share 2 cores.
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+ctest --output-on-failure -j"$(nproc)" "$@"
