@@ -129,7 +129,10 @@ class Trainer {
       watchdog.beat(step_, "sample grids");
       write_sample_grids(cfg_, mpi_, *replica_.backend, *replica_.model, data_);
       outcome.completed = true;
-      if (mpi_.is_root()) std::printf("elbo: training finished at step %lld\n", static_cast<long long>(step_));
+      if (mpi_.is_root()) {
+        mark_completed();
+        std::printf("elbo: training finished at step %lld\n", static_cast<long long>(step_));
+      }
     }
     std::fflush(stdout);
     watchdog_ = nullptr;
@@ -214,6 +217,16 @@ class Trainer {
     comm_wait_s_ = 0.0;
     last_log_step_ = step_;
     last_log_time_ = Clock::now();
+  }
+
+  // <run.dir>/COMPLETED tells a requeueing job script that there is nothing left to do.
+  void mark_completed() {
+    const std::string path = cfg_.run.dir + "/COMPLETED", tmp = path + ".tmp";
+    std::FILE* f = std::fopen(tmp.c_str(), "w");
+    ELBO_CHECK(f, "cannot write " << tmp);
+    std::fprintf(f, "step %lld\n", static_cast<long long>(step_));
+    std::fclose(f);
+    ELBO_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0, "cannot rename " << tmp << " to " << path);
   }
 
   static std::string format_duration(double s) {
