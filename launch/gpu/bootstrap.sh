@@ -5,9 +5,14 @@
 #   1. unpacks the .debs into .deps/root (never into /) and sources deps_env.sh;
 #   2. finds NCCL (the CUDA toolkit's, else the one in PyTorch's nvidia-nccl wheel);
 #   3. configures build/gpu with -DELBO_CUDA=ON, builds everything;
-#   4. runs ctest: the cuda label first, then the whole suite.
+#   4. runs ctest: the GPU tests first (label cuda, and the NCCL communicator under
+#      mpirun), then the whole suite.
 #
-# usage: launch/gpu/bootstrap.sh [--configure-only] [--no-tests] [--keep-root]
+# usage: launch/gpu/bootstrap.sh [--keep-root] [--configure-only] [--skip-build]
+#                                [--tests=both|gpu|all|none]
+#   --keep-root     reuse .deps/root when it is already unpacked
+#   --skip-build    only set up the environment and run the tests of an existing build
+#   --tests=...     gpu: the GPU tests; all: the whole suite; both (default); none
 # env:   ELBO_GPU_BUILD (build dir, default build/gpu), ELBO_CUDA_ARCHS (default 90:
 #        the H100/H200; "80;90" builds the A100 code too), ELBO_LOG_DIR (ctest logs),
 #        JOBS (parallel build jobs, default: all cores)
@@ -15,12 +20,13 @@ set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$REPO"
-configure_only=0 run_tests=1 keep_root=0
+configure_only=0 skip_build=0 keep_root=0 tests=both
 for arg in "$@"; do
   case $arg in
     --configure-only) configure_only=1 ;;
-    --no-tests) run_tests=0 ;;
+    --skip-build) skip_build=1 keep_root=1 ;;
     --keep-root) keep_root=1 ;;
+    --tests=both|--tests=gpu|--tests=all|--tests=none) tests=${arg#--tests=} ;;
     *) echo "bootstrap: unknown argument '$arg'" >&2; exit 2 ;;
   esac
 done
@@ -52,7 +58,6 @@ if command -v nvidia-smi >/dev/null; then
 fi
 CUDA_HOME=$(cd "$(dirname "$NVCC")/.." && pwd)
 
-nccl_args=()
 find_nccl() {  # prints "INCLUDE_DIR LIBRARY" of the first NCCL with both header and library
   local dir lib py site inc
   for dir in "$CUDA_HOME" /usr/local/cuda /usr; do
@@ -79,42 +84,54 @@ if [[ -z ${NCCL_INC:-} ]]; then
   exit 1
 fi
 echo "NCCL: $NCCL_LIB (headers $NCCL_INC)"
-nccl_args=(-DNCCL_INCLUDE_DIR="$NCCL_INC" -DNCCL_LIBRARY="$NCCL_LIB")
 LD_LIBRARY_PATH=$(dirname "$NCCL_LIB"):$LD_LIBRARY_PATH
 export LD_LIBRARY_PATH
 
 # ---- 3. configure and build ----
-step "configuring $BUILD (CUDA archs $ARCHS)"
-generator=()
-command -v ninja >/dev/null && generator=(-G Ninja)
-if [[ -f $BUILD/CMakeCache.txt ]] && ! grep -q "^CMAKE_CUDA_ARCHITECTURES:STRING=$ARCHS\$" "$BUILD/CMakeCache.txt"; then
-  rm -rf "$BUILD"  # another arch list or generator: start clean rather than mix
+configure_and_build() {
+  step "configuring $BUILD (CUDA archs $ARCHS)"
+  local generator=()
+  command -v ninja >/dev/null && generator=(-G Ninja)
+  if [[ -f $BUILD/CMakeCache.txt ]] && ! grep -q "^CMAKE_CUDA_ARCHITECTURES:STRING=$ARCHS\$" "$BUILD/CMakeCache.txt"; then
+    rm -rf "$BUILD"  # another arch list: start clean rather than mix
+  fi
+  cmake -S "$REPO" -B "$BUILD" "${generator[@]}" \
+    -DCMAKE_BUILD_TYPE=Release \
+    -DELBO_CUDA=ON \
+    -DCMAKE_CUDA_COMPILER="$NVCC" \
+    -DCMAKE_CUDA_ARCHITECTURES="$ARCHS" \
+    -DMPI_C_COMPILER="$ROOT/usr/bin/mpicc" \
+    -DMPIEXEC_EXECUTABLE="$ROOT/usr/bin/mpirun" \
+    -DHDF5_ROOT="$HDF5_ROOT" \
+    -DHDF5_NO_FIND_PACKAGE_CONFIG_FILE=ON \
+    -DCBLAS_INCLUDE_DIR="$ROOT/usr/include/x86_64-linux-gnu/openblas-pthread" \
+    -DNCCL_INCLUDE_DIR="$NCCL_INC" -DNCCL_LIBRARY="$NCCL_LIB"
+  ((configure_only)) && { echo "bootstrap: configured (--configure-only)"; exit 0; }
+  step "building with $JOBS jobs"
+  cmake --build "$BUILD" -j "$JOBS"
+}
+if ((skip_build)); then
+  [[ -f $BUILD/CMakeCache.txt ]] || { echo "bootstrap: --skip-build, but $BUILD is not configured" >&2; exit 1; }
+else
+  configure_and_build
 fi
-cmake -S "$REPO" -B "$BUILD" "${generator[@]}" \
-  -DCMAKE_BUILD_TYPE=Release \
-  -DELBO_CUDA=ON \
-  -DCMAKE_CUDA_COMPILER="$NVCC" \
-  -DCMAKE_CUDA_ARCHITECTURES="$ARCHS" \
-  -DMPI_C_COMPILER="$ROOT/usr/bin/mpicc" \
-  -DMPIEXEC_EXECUTABLE="$ROOT/usr/bin/mpirun" \
-  -DHDF5_ROOT="$HDF5_ROOT" \
-  -DHDF5_NO_FIND_PACKAGE_CONFIG_FILE=ON \
-  -DCBLAS_INCLUDE_DIR="$ROOT/usr/include/x86_64-linux-gnu/openblas-pthread" \
-  "${nccl_args[@]}"
-((configure_only)) && { echo "bootstrap: configured (--configure-only)"; exit 0; }
-
-step "building with $JOBS jobs"
-cmake --build "$BUILD" -j "$JOBS"
 
 # ---- 4. tests ----
-((run_tests)) || { echo "bootstrap: built (--no-tests)"; exit 0; }
+[[ $tests == none ]] && { echo "bootstrap: built, tests not run (--tests=none)"; exit 0; }
 mkdir -p "$LOG_DIR"
-step "GPU tests: ctest -L cuda, then the NCCL communicator under mpirun"
-cuda_rc=0
-(cd "$BUILD" && ctest -L cuda --output-on-failure --timeout 600 2>&1 | tee "$LOG_DIR/ctest_cuda.log") || cuda_rc=$?
-(cd "$BUILD" && ctest -R 'nccl_communicator' --output-on-failure --timeout 600 2>&1 | tee "$LOG_DIR/ctest_nccl.log") || cuda_rc=$?
-step "ctest (whole suite)"
-all_rc=0
-(cd "$BUILD" && ctest -j "$(( JOBS > 8 ? 8 : JOBS ))" --output-on-failure --timeout 900 2>&1 | tee "$LOG_DIR/ctest_all.log") || all_rc=$?
-echo "bootstrap: GPU tests rc=$cuda_rc, whole suite rc=$all_rc (logs in $LOG_DIR)"
-exit $(( cuda_rc != 0 || all_rc != 0 ))
+gpu_rc=0 all_rc=0
+if [[ $tests == both || $tests == gpu ]]; then
+  step "GPU tests: ctest -L cuda, then the NCCL communicator under mpirun"
+  (cd "$BUILD" && ctest -L cuda --output-on-failure --timeout 600 2>&1 | tee "$LOG_DIR/ctest_gpu.log") || gpu_rc=$?
+  (cd "$BUILD" && ctest -R 'nccl_communicator' --output-on-failure --timeout 600 2>&1 | tee -a "$LOG_DIR/ctest_gpu.log") ||
+    gpu_rc=$?
+  echo "bootstrap: GPU tests rc=$gpu_rc"
+fi
+if [[ $tests == both || $tests == all ]]; then
+  step "ctest (whole suite)"
+  (cd "$BUILD" && ctest -j "$(( JOBS > 8 ? 8 : JOBS ))" --output-on-failure --timeout 900 2>&1 | tee "$LOG_DIR/ctest_all.log") ||
+    all_rc=$?
+  echo "bootstrap: whole suite rc=$all_rc"
+fi
+echo "bootstrap: logs in $LOG_DIR"
+exit $(( gpu_rc != 0 || all_rc != 0 ))

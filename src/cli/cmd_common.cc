@@ -1,4 +1,7 @@
 #include <cblas.h>
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
 #include <unistd.h>
 
 #include <cstdio>
@@ -51,11 +54,14 @@ bool parse_run_args(int argc, char** argv, const std::vector<std::string>& allow
 }
 
 static void set_blas_threads(const MpiContext& mpi) {
-  // Ranks on one node share its cores; OPENBLAS_NUM_THREADS wins when set.
-  if (std::getenv("OPENBLAS_NUM_THREADS")) return;
-  unsigned cores = std::thread::hardware_concurrency();
-  int per_rank = std::max(1, int(cores) / std::max(1, mpi.local_world()));
+  // Ranks on one node share its cores: BLAS and the element-wise loops get
+  // cores / node-local ranks threads each. OPENBLAS_NUM_THREADS wins when set.
+  int per_rank = std::max(1, int(std::thread::hardware_concurrency()) / std::max(1, mpi.local_world()));
+  if (const char* env = std::getenv("OPENBLAS_NUM_THREADS")) per_rank = std::max(1, std::atoi(env));
   openblas_set_num_threads(per_rank);
+#if defined(_OPENMP)
+  omp_set_num_threads(per_rank);
+#endif
 }
 
 int run_on_ranks(int argc, char** argv, const std::function<int(MpiContext&)>& body) {

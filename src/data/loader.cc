@@ -3,8 +3,10 @@
 //
 // Threading: the prefetch thread is the only one that touches the SampleSource
 // (and so HDF5, under the data subsystem's HDF5 lock). The caller's thread only
-// pops finished batches. seek() stops and joins the thread, drops the queue, and
-// starts a new thread at the new cursor, so no batch of the old position survives.
+// pops finished batches. The thread starts with the first next(), so the usual
+// construct-then-seek of a resumed run builds no batch it throws away; seek() stops
+// and joins a running thread and drops its queue, so no batch of the old position
+// survives, and the next next() starts a new thread at the new cursor.
 #include "elbo/data/loader.h"
 
 #include <algorithm>
@@ -63,7 +65,7 @@ struct DataLoader::Impl {
   std::exception_ptr error;
   bool stop = false;
   int64_t next_cursor = 0;  // stream position of the next batch next() returns
-  std::thread worker;
+  std::thread worker;       // joinable while a prefetch run is active
 
   Batch build(int64_t cursor, PermutationCache& perms) {
     Batch b;
@@ -106,11 +108,11 @@ struct DataLoader::Impl {
     }
   }
 
+  // Caller's thread, with no worker running.
   void start(int64_t cursor) {
     stop = false;
     error = nullptr;
     queue.clear();
-    next_cursor = cursor;
     worker = std::thread([this, cursor] { run(cursor); });
   }
 
@@ -122,6 +124,7 @@ struct DataLoader::Impl {
     space_cv.notify_all();
     if (worker.joinable()) worker.join();
     queue.clear();
+    error = nullptr;
   }
 };
 
@@ -148,13 +151,13 @@ DataLoader::DataLoader(ShardSetInfo info, LoaderOptions options) : impl_(std::ma
   m.plan = detail::plan_memory(m.info, m.local_rows, o.memory_budget_bytes, o.prefetch_batches);
   m.source = m.plan.cache_in_memory ? detail::make_cached_source(m.info)
                                     : detail::make_streaming_source(m.info, m.plan.chunk_cache_bytes_per_shard);
-  m.start(0);
 }
 
 DataLoader::~DataLoader() { impl_->halt(); }
 
 Batch DataLoader::next() {
   Impl& m = *impl_;
+  if (!m.worker.joinable()) m.start(m.next_cursor);
   Batch b;
   {
     std::unique_lock<std::mutex> lock(m.mu);
@@ -172,7 +175,8 @@ Batch DataLoader::next() {
 void DataLoader::seek(int64_t cursor) {
   ELBO_CHECK(cursor >= 0, "data loader: cannot seek to a negative cursor " << cursor);
   impl_->halt();
-  impl_->start(cursor);
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  impl_->next_cursor = cursor;
 }
 
 int64_t DataLoader::cursor() const {

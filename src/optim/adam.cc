@@ -9,7 +9,7 @@ Adam::Adam(Backend& backend, size_t n, const TrainConfig& config)
   be_.fill(clip_.data(), 1, 1.0f);
 }
 
-void Adam::step(float* params, const float* grads) {
+void Adam::step(float* params, const float* grads, bool measure_norm) {
   ++t_;
   AdamHyper h;
   h.lr = config_.lr;
@@ -21,8 +21,8 @@ void Adam::step(float* params, const float* grads) {
   // Bias corrections in double on the host: identical on every backend.
   h.bias_correction1 = float(1.0 - std::pow(double(config_.beta1), double(t_)));
   h.bias_correction2 = float(1.0 - std::pow(double(config_.beta2), double(t_)));
-  be_.sum_squares(sumsq_.data(), grads, n_);
   const float* scale = nullptr;
+  if (measure_norm || config_.grad_clip > 0.0f) be_.sum_squares(sumsq_.data(), grads, n_);
   if (config_.grad_clip > 0.0f) {
     be_.clip_scale(clip_.data(), sumsq_.data(), config_.grad_clip);
     scale = clip_.data();

@@ -165,7 +165,8 @@ class Trainer {
     auto t1 = Clock::now();
     reducer_->finish();
     comm_wait_s_ += seconds_since(t1);
-    adam_->step(ps.params(), ps.grads());
+    const bool log_step = (step_ + 1) % cfg_.train.log_every == 0 || step_ + 1 == steps_total_;
+    adam_->step(ps.params(), ps.grads(), log_step);
     // Loss sums stay on the device until the next log line.
     be.sum(loss_scratch_.data(), model.recon_per_row(), local_rows_);
     be.sum(loss_scratch_.data() + 1, model.kl_per_row(), local_rows_);

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <functional>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "elbo/backend.h"
@@ -90,7 +91,11 @@ TEST_P(GradCheck, LinearLayerWeightsBiasAndInput) {
 
 INSTANTIATE_TEST_SUITE_P(Activations, GradCheck,
                          ::testing::Values(Activation::kIdentity, Activation::kTanh, Activation::kSigmoid,
-                                           Activation::kELU, Activation::kReLU, Activation::kLeakyReLU));
+                                           Activation::kELU, Activation::kReLU, Activation::kLeakyReLU),
+                         [](const ::testing::TestParamInfo<Activation>& info) {
+                           const char* names[] = {"identity", "relu", "tanh", "sigmoid", "leaky_relu", "elu"};
+                           return std::string(names[int(info.param)]);
+                         });
 
 TEST(GradCheckOps, BernoulliLikelihood) {
   auto be = make_cpu_backend();
@@ -184,7 +189,10 @@ TEST_P(ModelGradCheck, WholeNegativeElbo) {
 
 INSTANTIATE_TEST_SUITE_P(Models, ModelGradCheck,
                          ::testing::Values(ModelCase{"bernoulli", "tanh"}, ModelCase{"gaussian", "tanh"},
-                                           ModelCase{"bernoulli", "elu"}));
+                                           ModelCase{"bernoulli", "elu"}),
+                         [](const ::testing::TestParamInfo<ModelCase>& info) {
+                           return std::string(info.param.likelihood) + "_" + info.param.activation;
+                         });
 
 }  // namespace
 }  // namespace elbo

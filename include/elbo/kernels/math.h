@@ -93,19 +93,30 @@ struct AdamHyper {
   float bias_correction2;  // 1 - beta2^t
 };
 
-// One Adam/AdamW update of one parameter; grad_scale carries gradient clipping.
-ELBO_HD void adam_update(float* p, float g, float* m, float* v, const AdamHyper& h, float grad_scale) {
+struct AdamState {
+  float p, m, v;
+};
+
+// One Adam/AdamW update of one parameter, by value (so CPU loops vectorise);
+// grad_scale carries gradient clipping.
+ELBO_HD AdamState adam_update_value(AdamState s, float g, const AdamHyper& h, float grad_scale) {
   g *= grad_scale;
-  if (!h.decoupled && h.weight_decay != 0.0f) g += h.weight_decay * *p;
-  float mi = h.beta1 * *m + (1.0f - h.beta1) * g;
-  float vi = h.beta2 * *v + (1.0f - h.beta2) * g * g;
-  *m = mi;
-  *v = vi;
-  float mhat = mi / h.bias_correction1;
-  float vhat = vi / h.bias_correction2;
+  if (!h.decoupled) g += h.weight_decay * s.p;
+  s.m = h.beta1 * s.m + (1.0f - h.beta1) * g;
+  s.v = h.beta2 * s.v + (1.0f - h.beta2) * g * g;
+  const float mhat = s.m / h.bias_correction1;
+  const float vhat = s.v / h.bias_correction2;
   float update = mhat / (sqrtf(vhat) + h.eps);
-  if (h.decoupled && h.weight_decay != 0.0f) update += h.weight_decay * *p;
-  *p -= h.lr * update;
+  if (h.decoupled) update += h.weight_decay * s.p;
+  s.p -= h.lr * update;
+  return s;
+}
+
+ELBO_HD void adam_update(float* p, float g, float* m, float* v, const AdamHyper& h, float grad_scale) {
+  AdamState s = adam_update_value(AdamState{*p, *m, *v}, g, h, grad_scale);
+  *p = s.p;
+  *m = s.m;
+  *v = s.v;
 }
 
 // Scale that brings the global gradient norm down to max_norm (1 when under it or off).

@@ -66,18 +66,51 @@ ELBO_HD float philox_u32_to_unit(uint32_t r) {
   return (static_cast<float>(r >> 8) + 0.5f) * (1.0f / 16777216.0f);
 }
 
+// Element b of a stream row: one Philox draw yields four 32-bit words, so uniforms
+// b = 4q..4q+3 share the draw of counter q, and normals b = 2q, 2q+1 share the draw
+// of counter q (Box-Muller on words 0,1 and 2,3). Loops over consecutive elements can
+// therefore compute one draw per 4 uniforms / 2 normals (PhiloxRowCache) and still
+// give exactly the numbers of these per-element functions.
 ELBO_HD float philox_uniform(uint64_t seed, uint32_t stream, uint64_t a, uint32_t b) {
-  return philox_u32_to_unit(philox_draw(seed, stream, a, b).x[0]);
+  Philox4 r = philox_draw(seed, stream, a, b >> 2);
+  return philox_u32_to_unit(r.x[b & 3u]);
 }
 
-// Standard normal by Box-Muller on two uniforms of one draw.
-ELBO_HD float philox_normal(uint64_t seed, uint32_t stream, uint64_t a, uint32_t b) {
-  Philox4 r = philox_draw(seed, stream, a, b);
-  float u1 = philox_u32_to_unit(r.x[0]);
-  float u2 = philox_u32_to_unit(r.x[1]);
+ELBO_HD float box_muller(uint32_t w0, uint32_t w1) {
   const float two_pi = 6.283185307179586f;
+  float u1 = philox_u32_to_unit(w0);
+  float u2 = philox_u32_to_unit(w1);
   return sqrtf(-2.0f * logf(u1)) * cosf(two_pi * u2);
 }
+
+ELBO_HD float philox_normal(uint64_t seed, uint32_t stream, uint64_t a, uint32_t b) {
+  Philox4 r = philox_draw(seed, stream, a, b >> 1);
+  const uint32_t w = (b & 1u) * 2u;
+  return box_muller(r.x[w], r.x[w + 1]);
+}
+
+// Walks the elements of one row in order, drawing each Philox block once.
+struct PhiloxRowCache {
+  uint64_t seed;
+  uint32_t stream;
+  uint64_t a;
+  uint32_t block = 0xFFFFFFFFu;
+  Philox4 r{};
+
+  ELBO_HD const Philox4& at(uint32_t q) {
+    if (q != block) {
+      r = philox_draw(seed, stream, a, q);
+      block = q;
+    }
+    return r;
+  }
+  ELBO_HD float uniform(uint32_t b) { return philox_u32_to_unit(at(b >> 2).x[b & 3u]); }
+  ELBO_HD float normal(uint32_t b) {
+    const Philox4& d = at(b >> 1);
+    const uint32_t w = (b & 1u) * 2u;
+    return box_muller(d.x[w], d.x[w + 1]);
+  }
+};
 
 // 64 uniform random bits, for host-side shuffles.
 ELBO_HD uint64_t philox_u64(uint64_t seed, uint32_t stream, uint64_t a, uint32_t b) {

@@ -13,10 +13,11 @@ class Adam {
  public:
   Adam(Backend& backend, size_t n, const TrainConfig& config);
 
-  // One update with the (already all-reduced) gradients.
-  void step(float* params, const float* grads);
+  // One update with the (already all-reduced) gradients. The global gradient norm is
+  // computed when clipping needs it or when measure_norm asks for it (log steps).
+  void step(float* params, const float* grads, bool measure_norm = true);
 
-  // Squared global gradient norm of the last step (device scalar, before clipping),
+  // Squared global gradient norm of the last step that measured it (device scalar, before clipping),
   // and the moments (for checkpoints).
   const float* grad_sumsq() const { return sumsq_.data(); }
   float* m() { return m_.data(); }

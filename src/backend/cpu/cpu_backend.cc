@@ -9,8 +9,40 @@
 #include "elbo/backend.h"
 #include "elbo/kernels/philox.h"
 
+// Element-wise loops may run on several threads (OpenMP): each element is computed
+// by the same arithmetic whichever thread runs it, so results do not depend on the
+// thread count. Reductions stay sequential for the same reason.
+#if defined(_OPENMP)
+#include <omp.h>
+#define ELBO_PRAGMA(x) _Pragma(#x)
+#define ELBO_PARALLEL_FOR(cond) ELBO_PRAGMA(omp parallel for schedule(static) if (cond))
+#else
+#define ELBO_PARALLEL_FOR(cond)
+#endif
+
 namespace elbo {
 namespace {
+
+constexpr size_t kParallelMin = 1 << 15;  // below this, thread start-up costs more than it saves
+
+template <Activation A>
+struct ActivationConstant {
+  static constexpr Activation value = A;
+};
+
+// Calls f with the activation as a compile-time constant, so the per-element switch
+// in act_forward folds away and the loop vectorises.
+template <typename F>
+void with_activation(Activation act, F&& f) {
+  switch (act) {
+    case Activation::kReLU: return f(ActivationConstant<Activation::kReLU>{});
+    case Activation::kTanh: return f(ActivationConstant<Activation::kTanh>{});
+    case Activation::kSigmoid: return f(ActivationConstant<Activation::kSigmoid>{});
+    case Activation::kLeakyReLU: return f(ActivationConstant<Activation::kLeakyReLU>{});
+    case Activation::kELU: return f(ActivationConstant<Activation::kELU>{});
+    default: return f(ActivationConstant<Activation::kIdentity>{});
+  }
+}
 
 class CpuBackend final : public Backend {
  public:
@@ -25,6 +57,10 @@ class CpuBackend final : public Backend {
     if (n && dst != src) std::memmove(dst, src, n * sizeof(float));
   }
   void fill(float* x, size_t n, float value) override {
+    if (value == 0.0f) {
+      std::memset(x, 0, n * sizeof(float));
+      return;
+    }
     for (size_t i = 0; i < n; ++i) x[i] = value;
   }
   void synchronize() override {}
@@ -38,13 +74,19 @@ class CpuBackend final : public Backend {
   }
 
   void bias_act_forward(float* y, const float* bias, int rows, int cols, Activation act) override {
-    for (int r = 0; r < rows; ++r) {
-      float* row = y + size_t(r) * cols;
-      for (int c = 0; c < cols; ++c) row[c] = act_forward(act, row[c] + bias[c]);
-    }
+    with_activation(act, [&](auto a) {
+      ELBO_PARALLEL_FOR(size_t(rows) * size_t(cols) > kParallelMin)
+      for (int r = 0; r < rows; ++r) {
+        float* __restrict row = y + size_t(r) * cols;
+        for (int c = 0; c < cols; ++c) row[c] = act_forward(a.value, row[c] + bias[c]);
+      }
+    });
   }
   void act_backward(float* dx, const float* dy, const float* y, size_t n, Activation act) override {
-    for (size_t i = 0; i < n; ++i) dx[i] = dy[i] * act_grad_from_output(act, y[i]);
+    with_activation(act, [&](auto a) {
+      ELBO_PARALLEL_FOR(n > kParallelMin)
+      for (size_t i = 0; i < n; ++i) dx[i] = dy[i] * act_grad_from_output(a.value, y[i]);
+    });
   }
   void bias_grad(float* db, const float* dy, int rows, int cols) override {
     std::vector<double> acc(cols, 0.0);
@@ -65,9 +107,10 @@ class CpuBackend final : public Backend {
     for (int r = 0; r < rows; ++r) {
       const float* mu = stats + size_t(r) * 2 * latent;
       const float* logvar = mu + latent;
+      PhiloxRowCache rng{key.seed, key.stream, key.row_serial0 + r};
       for (int j = 0; j < latent; ++j) {
         size_t i = size_t(r) * latent + j;
-        eps[i] = philox_normal(key.seed, key.stream, key.row_serial0 + r, key.element_offset + j);
+        eps[i] = rng.normal(key.element_offset + j);
         z[i] = elbo::reparameterize(mu[j], logvar[j], eps[i]);
       }
     }
@@ -108,6 +151,7 @@ class CpuBackend final : public Backend {
   }
 
   void bernoulli_nll_forward(float* nll, const float* logits, const float* x, int rows, int dim) override {
+    ELBO_PARALLEL_FOR(size_t(rows) * dim > kParallelMin)
     for (int r = 0; r < rows; ++r) {
       const float* l = logits + size_t(r) * dim;
       const float* xr = x + size_t(r) * dim;
@@ -119,6 +163,7 @@ class CpuBackend final : public Backend {
   void bernoulli_nll_backward(float* dlogits, const float* logits, const float* x, int rows, int dim,
                               float weight) override {
     size_t n = size_t(rows) * dim;
+    ELBO_PARALLEL_FOR(n > kParallelMin)
     for (size_t i = 0; i < n; ++i) dlogits[i] = weight * bernoulli_nll_grad(logits[i], x[i]);
   }
   void gaussian_nll_forward(float* nll, const float* out, const float* x, int rows, int dim) override {
@@ -170,12 +215,11 @@ class CpuBackend final : public Backend {
   }
 
   void binarize(float* x, int rows, int dim, const NoiseKey& key) override {
+    ELBO_PARALLEL_FOR(size_t(rows) * dim > kParallelMin)
     for (int r = 0; r < rows; ++r) {
       float* row = x + size_t(r) * dim;
-      for (int j = 0; j < dim; ++j) {
-        float u = philox_uniform(key.seed, key.stream, key.row_serial0 + r, key.element_offset + j);
-        row[j] = u < row[j] ? 1.0f : 0.0f;
-      }
+      PhiloxRowCache rng{key.seed, key.stream, key.row_serial0 + r};
+      for (int j = 0; j < dim; ++j) row[j] = rng.uniform(key.element_offset + j) < row[j] ? 1.0f : 0.0f;
     }
   }
 
@@ -185,9 +229,13 @@ class CpuBackend final : public Backend {
     out[0] = float(acc);
   }
   void sum_squares(float* out, const float* x, size_t n) override {
-    double acc = 0.0;
-    for (size_t i = 0; i < n; ++i) acc += double(x[i]) * x[i];
-    out[0] = float(acc);
+    // Eight independent lanes (fixed order, so deterministic) let the loop vectorise.
+    double lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+      for (int l = 0; l < 8; ++l) lane[l] += double(x[i + l]) * x[i + l];
+    for (; i < n; ++i) lane[0] += double(x[i]) * x[i];
+    out[0] = float(((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7])));
   }
   void all_finite(float* out, const float* x, size_t n) override {
     bool ok = true;
@@ -201,7 +249,18 @@ class CpuBackend final : public Backend {
   void adam_step(float* params, const float* grads, float* m, float* v, size_t n, const AdamHyper& hyper,
                  const float* grad_scale) override {
     const float s = grad_scale ? grad_scale[0] : 1.0f;
-    for (size_t i = 0; i < n; ++i) adam_update(params + i, grads[i], m + i, v + i, hyper, s);
+    float* __restrict p = params;
+    float* __restrict mm = m;
+    float* __restrict vv = v;
+    const float* __restrict g = grads;
+    const AdamHyper h = hyper;
+    ELBO_PARALLEL_FOR(n > kParallelMin)
+    for (size_t i = 0; i < n; ++i) {
+      AdamState st = adam_update_value(AdamState{p[i], mm[i], vv[i]}, g[i], h, s);
+      p[i] = st.p;
+      mm[i] = st.m;
+      vv[i] = st.v;
+    }
   }
 };
 
