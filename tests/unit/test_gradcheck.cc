@@ -57,6 +57,11 @@ double sum_of(const float* x, size_t n) {
 
 class GradCheck : public ::testing::TestWithParam<Activation> {};
 
+std::string activation_test_name(const ::testing::TestParamInfo<Activation>& info) {
+  static const char* const names[] = {"identity", "relu", "tanh", "sigmoid", "leaky_relu", "elu"};
+  return names[int(info.param)];
+}
+
 TEST_P(GradCheck, LinearLayerWeightsBiasAndInput) {
   auto be = make_cpu_backend();
   const int rows = 3, in = 5, out = 4;
@@ -92,10 +97,7 @@ TEST_P(GradCheck, LinearLayerWeightsBiasAndInput) {
 INSTANTIATE_TEST_SUITE_P(Activations, GradCheck,
                          ::testing::Values(Activation::kIdentity, Activation::kTanh, Activation::kSigmoid,
                                            Activation::kELU, Activation::kReLU, Activation::kLeakyReLU),
-                         [](const ::testing::TestParamInfo<Activation>& info) {
-                           const char* names[] = {"identity", "relu", "tanh", "sigmoid", "leaky_relu", "elu"};
-                           return std::string(names[int(info.param)]);
-                         });
+                         activation_test_name);
 
 TEST(GradCheckOps, BernoulliLikelihood) {
   auto be = make_cpu_backend();
