@@ -80,7 +80,7 @@ declare -A ours  # SONAME -> our file
 while IFS= read -r -d '' f; do
   soname=$(readelf -d "$f" 2>/dev/null | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
   [[ -n $soname && -z ${ours[$soname]:-} ]] && ours[$soname]=$f
-done < <(find "$ROOT" -path "$GAP" -prune -o -type f -name 'lib*.so.[0-9]*' -print0)
+done < <(find "$ROOT" -path "$GAP" -prune -o -type f -name 'lib*.so*' -print0)
 system_sonames=$(ldconfig -p | awk '/x86-64/ {print $1}' | sort -u)
 added=0
 for soname in "${!ours[@]}"; do

@@ -1,7 +1,4 @@
 #include <cblas.h>
-#if defined(_OPENMP)
-#include <omp.h>
-#endif
 #include <unistd.h>
 
 #include <cstdio>
@@ -54,14 +51,13 @@ bool parse_run_args(int argc, char** argv, const std::vector<std::string>& allow
 }
 
 static void set_blas_threads(const MpiContext& mpi) {
-  // Ranks on one node share its cores: BLAS and the element-wise loops get
-  // cores / node-local ranks threads each. OPENBLAS_NUM_THREADS wins when set.
-  int per_rank = std::max(1, int(std::thread::hardware_concurrency()) / std::max(1, mpi.local_world()));
-  if (const char* env = std::getenv("OPENBLAS_NUM_THREADS")) per_rank = std::max(1, std::atoi(env));
-  openblas_set_num_threads(per_rank);
-#if defined(_OPENMP)
-  omp_set_num_threads(per_rank);
-#endif
+  // Ranks on one node share its cores: BLAS gets cores / node-local ranks threads
+  // per rank, unless OPENBLAS_NUM_THREADS says otherwise. (Element-wise loops stay
+  // on the calling thread: a second thread pool spinning beside OpenBLAS's costs
+  // more than it saves on the small shapes of a VAE step.)
+  const int per_rank = std::max(1, int(std::thread::hardware_concurrency()) / std::max(1, mpi.local_world()));
+  const char* env = std::getenv("OPENBLAS_NUM_THREADS");
+  openblas_set_num_threads(env ? std::max(1, std::atoi(env)) : per_rank);
 }
 
 int run_on_ranks(int argc, char** argv, const std::function<int(MpiContext&)>& body) {

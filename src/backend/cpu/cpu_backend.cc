@@ -9,21 +9,8 @@
 #include "elbo/backend.h"
 #include "elbo/kernels/philox.h"
 
-// Element-wise loops may run on several threads (OpenMP): each element is computed
-// by the same arithmetic whichever thread runs it, so results do not depend on the
-// thread count. Reductions stay sequential for the same reason.
-#if defined(_OPENMP)
-#include <omp.h>
-#define ELBO_PRAGMA(x) _Pragma(#x)
-#define ELBO_PARALLEL_FOR(cond) ELBO_PRAGMA(omp parallel for schedule(static) if (cond))
-#else
-#define ELBO_PARALLEL_FOR(cond)
-#endif
-
 namespace elbo {
 namespace {
-
-constexpr size_t kParallelMin = 1 << 15;  // below this, thread start-up costs more than it saves
 
 template <Activation A>
 struct ActivationConstant {
@@ -75,7 +62,6 @@ class CpuBackend final : public Backend {
 
   void bias_act_forward(float* y, const float* bias, int rows, int cols, Activation act) override {
     with_activation(act, [&](auto a) {
-      ELBO_PARALLEL_FOR(size_t(rows) * size_t(cols) > kParallelMin)
       for (int r = 0; r < rows; ++r) {
         float* __restrict row = y + size_t(r) * cols;
         for (int c = 0; c < cols; ++c) row[c] = act_forward(a.value, row[c] + bias[c]);
@@ -84,7 +70,6 @@ class CpuBackend final : public Backend {
   }
   void act_backward(float* dx, const float* dy, const float* y, size_t n, Activation act) override {
     with_activation(act, [&](auto a) {
-      ELBO_PARALLEL_FOR(n > kParallelMin)
       for (size_t i = 0; i < n; ++i) dx[i] = dy[i] * act_grad_from_output(a.value, y[i]);
     });
   }
@@ -151,7 +136,6 @@ class CpuBackend final : public Backend {
   }
 
   void bernoulli_nll_forward(float* nll, const float* logits, const float* x, int rows, int dim) override {
-    ELBO_PARALLEL_FOR(size_t(rows) * dim > kParallelMin)
     for (int r = 0; r < rows; ++r) {
       const float* l = logits + size_t(r) * dim;
       const float* xr = x + size_t(r) * dim;
@@ -163,7 +147,6 @@ class CpuBackend final : public Backend {
   void bernoulli_nll_backward(float* dlogits, const float* logits, const float* x, int rows, int dim,
                               float weight) override {
     size_t n = size_t(rows) * dim;
-    ELBO_PARALLEL_FOR(n > kParallelMin)
     for (size_t i = 0; i < n; ++i) dlogits[i] = weight * bernoulli_nll_grad(logits[i], x[i]);
   }
   void gaussian_nll_forward(float* nll, const float* out, const float* x, int rows, int dim) override {
@@ -215,7 +198,6 @@ class CpuBackend final : public Backend {
   }
 
   void binarize(float* x, int rows, int dim, const NoiseKey& key) override {
-    ELBO_PARALLEL_FOR(size_t(rows) * dim > kParallelMin)
     for (int r = 0; r < rows; ++r) {
       float* row = x + size_t(r) * dim;
       PhiloxRowCache rng{key.seed, key.stream, key.row_serial0 + r};
@@ -254,7 +236,6 @@ class CpuBackend final : public Backend {
     float* __restrict vv = v;
     const float* __restrict g = grads;
     const AdamHyper h = hyper;
-    ELBO_PARALLEL_FOR(n > kParallelMin)
     for (size_t i = 0; i < n; ++i) {
       AdamState st = adam_update_value(AdamState{p[i], mm[i], vv[i]}, g[i], h, s);
       p[i] = st.p;

@@ -117,7 +117,7 @@ float* CudaBackend::alloc(size_t n) {
     cudaGetLastError();  // allocation failures are not sticky: clear it before reporting
     size_t free_b = 0, total_b = 0;
     cudaMemGetInfo(&free_b, &total_b);
-    ELBO_FAIL(name_ << ": cannot allocate " << (bytes >> 20) << " MiB of device memory (" << (free_b >> 20)
+    ELBO_FAIL(name_ << ": cannot allocate " << bytes << " bytes of device memory (" << (free_b >> 20)
                     << " MiB free of " << (total_b >> 20) << " MiB): " << cudaGetErrorString(err));
   }
   // Zero-filled, like the CPU backend; ordered on the stream before any later use.
@@ -379,10 +379,15 @@ void CudaBackend::adam_step(float* params, const float* grads, float* m, float* 
 // ---- factory ----
 
 std::unique_ptr<Backend> make_cuda_backend(int device_index, GemmPrecision precision) {
-  const int count = cuda_device_count();
-  ELBO_CHECK(count > 0, "device cuda:" << device_index
-                                       << " requested, but no CUDA device is visible (check nvidia-smi, the "
-                                          "driver and CUDA_VISIBLE_DEVICES)");
+  int count = 0;
+  const cudaError_t err = cudaGetDeviceCount(&count);
+  if (err != cudaSuccess) {
+    cudaGetLastError();
+    count = 0;
+  }
+  ELBO_CHECK(count > 0, "device cuda:" << device_index << " requested, but no CUDA device is visible ("
+                                       << (err == cudaSuccess ? "the driver reports none" : cudaGetErrorString(err))
+                                       << "; check nvidia-smi, the driver version and CUDA_VISIBLE_DEVICES)");
   ELBO_CHECK(device_index >= 0 && device_index < count,
              "device cuda:" << device_index << " requested, but only " << count
                             << " CUDA device(s) are visible (valid: cuda:0..cuda:" << count - 1 << ")");
