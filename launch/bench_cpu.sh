@@ -3,7 +3,7 @@
 # (configs/fashion_mlp.yaml's model, batch, optimiser and data), on this machine.
 #
 #   launch/bench_cpu.sh [--ranks "1 2"] [--repeats 3] [--steps 300] [--warmup 50]
-#                       [--quality] [--epochs 10] [--quality-ranks 1] [--build-dir DIR]
+#                       [--quality] [--epochs 10] [--quality-ranks 2] [--build-dir DIR]
 #
 # Throughput: for each rank count, `--repeats` runs of each framework, alternated
 # (elbo, torch, torch, elbo, ... so a drift in the machine's load hits both alike),
@@ -22,7 +22,7 @@ WARMUP=50
 LOG_EVERY=50
 QUALITY=0
 EPOCHS=10
-QUALITY_RANKS=1
+QUALITY_RANKS=2
 BUILD="$REPO/build/bench-cpu"
 DATA="$REPO/build/bench-data"
 RESULTS="$REPO/build/bench-results"
@@ -67,7 +67,7 @@ done
 # Each framework picks its threads per rank from the core count (elbo: OpenBLAS threads
 # = cores / node-local ranks; torch_vae.py: the same for torch and OpenBLAS), so
 # inherited settings must not override one side only.
-unset OPENBLAS_NUM_THREADS OMP_NUM_THREADS MKL_NUM_THREADS
+unset OPENBLAS_NUM_THREADS OMP_NUM_THREADS MKL_NUM_THREADS OMP_WAIT_POLICY
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 
 # ---- build elbo (Release, CPU only) ----

@@ -43,6 +43,13 @@ class Backend {
   virtual float* alloc_host_staging(size_t n) { return new float[n](); }
   virtual void release_host_staging(float* p) { delete[] p; }
 
+  // Markers in the device's queue of work: the host waits until the device has
+  // passed one (and thus finished reading a staging buffer enqueued before it).
+  // Also what bounds how far the host runs ahead of the device. A backend that
+  // completes work synchronously (the CPU) returns 0 and never waits.
+  virtual uint64_t enqueue_marker() { return 0; }
+  virtual void wait_marker(uint64_t marker) { (void)marker; }
+
   // Step capture (CUDA graphs). A backend without it returns false from capture_begin
   // and the trainer runs the step eagerly.
   virtual bool capture_begin() { return false; }

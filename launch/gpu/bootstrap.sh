@@ -92,7 +92,7 @@ configure_and_build() {
   step "configuring $BUILD (CUDA archs $ARCHS)"
   local generator=()
   command -v ninja >/dev/null && generator=(-G Ninja)
-  if [[ -f $BUILD/CMakeCache.txt ]] && ! grep -q "^CMAKE_CUDA_ARCHITECTURES:STRING=$ARCHS\$" "$BUILD/CMakeCache.txt"; then
+  if [[ -f $BUILD/CMakeCache.txt ]] && ! grep -qE "^CMAKE_CUDA_ARCHITECTURES:[A-Z]+=$ARCHS\$" "$BUILD/CMakeCache.txt"; then
     rm -rf "$BUILD"  # another arch list: start clean rather than mix
   fi
   cmake -S "$REPO" -B "$BUILD" "${generator[@]}" \

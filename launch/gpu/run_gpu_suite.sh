@@ -35,9 +35,13 @@ keep_root=()
 bench() {
   # shellcheck source=deps_env.sh
   . "$REPO/launch/gpu/deps_env.sh" || return 1
-  local elbo=$BUILD/elbo work=$BUILD/bench steps=${BENCH_STEPS:-1100} warmup=100 py
+  local elbo=$BUILD/elbo work=$BUILD/bench steps=${BENCH_STEPS:-1100} warmup=100 py candidate
   [[ -x $elbo ]] || { echo "bench: $elbo is not built (run the build stage first)"; return 1; }
-  py=$(command -v python3) || { echo "bench: python3 is needed (numpy for the synthetic images)"; return 1; }
+  py=""
+  for candidate in python3 /usr/bin/python3; do  # the first with numpy, for the synthetic images
+    if command -v "$candidate" >/dev/null && "$candidate" -c 'import numpy' 2>/dev/null; then py=$candidate; break; fi
+  done
+  [[ -n $py ]] || { echo "bench: needs a python3 with numpy (for the synthetic images)"; return 1; }
   mkdir -p "$work"
   # 60000 random 28x28 images: the rate does not depend on what the pixels show.
   "$py" -c "import numpy as np; np.save('$work/images.npy', np.random.default_rng(0).integers(0, 256, (60000, 1, 28, 28), dtype=np.uint8))" ||

@@ -1,11 +1,13 @@
 #include "elbo/train/trainer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <vector>
 
 #include "elbo/data/loader.h"
 #include "elbo/dist/grad_reducer.h"
@@ -52,6 +54,38 @@ float kl_weight_at(const TrainConfig& t, int64_t step) {
   return float(t.beta * ramp);
 }
 
+// Page-locked host buffers for the batch upload, used in turn. Before a buffer is
+// refilled the host waits for the marker enqueued after its last upload, so an
+// asynchronous copy never reads a half-rewritten buffer and the host runs at most
+// one step ahead of the device.
+class UploadStaging {
+ public:
+  UploadStaging(Backend& be, size_t n) : be_(be), n_(n) {
+    for (float*& b : buffers_) b = be.alloc_host_staging(n);
+  }
+  ~UploadStaging() {
+    be_.synchronize();
+    for (float* b : buffers_) be_.release_host_staging(b);
+  }
+  UploadStaging(const UploadStaging&) = delete;
+  UploadStaging& operator=(const UploadStaging&) = delete;
+
+  void upload(float* device_dst, const std::vector<float>& host) {
+    const size_t slot = next_++ % 2;
+    be_.wait_marker(markers_[slot]);
+    std::copy(host.begin(), host.begin() + long(std::min(n_, host.size())), buffers_[slot]);
+    be_.copy_to_device(device_dst, buffers_[slot], std::min(n_, host.size()));
+    markers_[slot] = be_.enqueue_marker();
+  }
+
+ private:
+  Backend& be_;
+  size_t n_;
+  float* buffers_[2] = {nullptr, nullptr};
+  uint64_t markers_[2] = {0, 0};
+  size_t next_ = 0;
+};
+
 class Trainer {
  public:
   Trainer(const Config& config, MpiContext& mpi) : cfg_(config), mpi_(mpi), fault_(FaultInjection::from_env()) {}
@@ -93,6 +127,7 @@ class Trainer {
     loader_->seek(cursor_);
 
     x_ = DeviceBuffer(&be, size_t(local_rows_) * dim);
+    staging_ = std::make_unique<UploadStaging>(be, size_t(local_rows_) * dim);
     loss_scratch_ = DeviceBuffer(&be, 2);
     loss_acc_ = DeviceBuffer(&be, 2);
     reducer_ = std::make_unique<GradReducer>(*replica_.comm, ps.grads(), ps.total(),
@@ -150,7 +185,7 @@ class Trainer {
     Batch batch = loader_->next();
     data_wait_s_ += seconds_since(t0);
     const int64_t serial0 = batch.cursor + batch.local_offset;  // world-size independent noise counters
-    be.copy_to_device(x_.data(), batch.images.data(), batch.images.size());
+    staging_->upload(x_.data(), batch.images);
     if (cfg_.data.binarize == "dynamic")
       be.binarize(x_.data(), local_rows_, int(data_.sample_dim()), NoiseKey{cfg_.run.seed, kRngBinarize, uint64_t(serial0), 0});
     watchdog_->beat(step_, "forward/backward");
@@ -316,6 +351,7 @@ class Trainer {
   std::unique_ptr<MetricsWriter> metrics_;
   Watchdog* watchdog_ = nullptr;
   DeviceBuffer x_, loss_scratch_, loss_acc_;
+  std::unique_ptr<UploadStaging> staging_;
   int local_rows_ = 0;
   int64_t steps_total_ = 0, step_ = 0, cursor_ = 0, last_log_step_ = 0;
   double data_wait_s_ = 0.0, comm_wait_s_ = 0.0;

@@ -27,12 +27,18 @@ import struct
 import sys
 import time
 
-import numpy as np
-import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
-import torch.nn.functional as F
-from torch import nn
+# GNU OpenMP's idle workers spin for a while after each parallel region; with torch's
+# OpenMP pool and OpenBLAS's pthread pool both sized to the cores, the spinning workers
+# take the cores OpenBLAS's threads need, and one rank on 2 cores runs 3-4x slower.
+# Passive waiting removes that collision (it must be set before torch loads libgomp).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.distributed as dist  # noqa: E402
+import torch.multiprocessing as mp  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from torch import nn  # noqa: E402
 
 DEFAULT_DATA = "/usr/share/datasets/fashion-mnist"
 
@@ -131,7 +137,7 @@ def set_blas_threads(n):
 def worker(rank, args, port):
     world = args.ranks
     torch.set_num_threads(args.threads)
-    blas_threads_set = set_blas_threads(args.threads)
+    blas_threads_set = set_blas_threads(args.blas_threads)
     if world > 1:
         os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = "127.0.0.1", str(port)
         dist.init_process_group("gloo", rank=rank, world_size=world)
@@ -174,7 +180,8 @@ def worker(rank, args, port):
             "torch_version": torch.__version__,
             "ranks": world,
             "threads_per_rank": args.threads,
-            "openblas_threads_set": blas_threads_set,
+            "openblas_threads": args.blas_threads if blas_threads_set else None,
+            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
             "global_batch": args.batch,
             "steps": steps,
             "wall_s": t_end - t_start,
@@ -206,6 +213,7 @@ def main():
     p.add_argument("--epochs", type=int, default=0, help="quality mode: epochs to train, then the test NELBO")
     p.add_argument("--batch", type=int, default=128, help="global batch, split evenly over the ranks")
     p.add_argument("--threads", type=int, default=0, help="intra-op threads per rank (default cores // ranks)")
+    p.add_argument("--blas-threads", type=int, default=0, help="OpenBLAS threads per rank (default cores // ranks)")
     p.add_argument("--seed", type=int, default=1234)
     p.add_argument("--log-every", type=int, default=0, help="print the mean loss every N steps on stderr")
     p.add_argument("--data", default=DEFAULT_DATA, help="folder with the Fashion-MNIST IDX .gz files")
@@ -216,6 +224,8 @@ def main():
         p.error(f"--warmup {args.warmup} must be in [0, --steps {args.steps})")
     if args.threads <= 0:
         args.threads = max(1, (os.cpu_count() or 1) // args.ranks)
+    if args.blas_threads <= 0:
+        args.blas_threads = max(1, (os.cpu_count() or 1) // args.ranks)
     if args.ranks == 1:
         worker(0, args, 0)
     else:

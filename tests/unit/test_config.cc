@@ -48,7 +48,6 @@ void expect_same(const Config& a, const Config& b) {
   EXPECT_EQ(a.train.sample_grid, b.train.sample_grid);
   EXPECT_EQ(a.train.device, b.train.device);
   EXPECT_EQ(a.train.precision, b.train.precision);
-  EXPECT_EQ(a.train.cuda_graph, b.train.cuda_graph);
   EXPECT_EQ(a.dist.backend, b.dist.backend);
   EXPECT_EQ(a.dist.bucket_mb, b.dist.bucket_mb);
   EXPECT_EQ(a.dist.timeout_s, b.dist.timeout_s);
@@ -85,7 +84,6 @@ Config unusual_config() {
   t.sample_grid = 0;
   t.device = "cuda";
   t.precision = "bf16";
-  t.cuda_graph = false;
   c.dist = {"nccl", 0.1, 1e-300};
   c.eval = {3, 5000, 1, 12};
   return c;
@@ -156,7 +154,6 @@ train:
   sample_grid: 4
   device: cpu
   precision: tf32
-  cuda_graph: false
 dist:
   backend: mpi
   bucket_mb: 2.5
@@ -191,7 +188,6 @@ eval:
   e.train.sample_grid = 4;
   e.train.device = "cpu";
   e.train.precision = "tf32";
-  e.train.cuda_graph = false;
   e.dist = {"mpi", 2.5, 60.0};
   e.eval = {50, 64, 16, 200};
   expect_same(c, e);
@@ -200,11 +196,10 @@ eval:
 TEST(Config, OverridesApplyAfterTheFileInOrder) {
   const Config c = parse_config("data: {train: x}\ntrain: {lr: 0.5, epochs: 3}\n", "t.yaml",
                                 {"train.lr=3e-4", "model.hidden=[256,128]", "model.hidden=[64, 32, 16]",
-                                 "train.cuda_graph=false", "data.test = t/manifest.yaml", "run.seed=99"});
+                                 "data.test = t/manifest.yaml", "run.seed=99"});
   EXPECT_EQ(c.train.lr, 3e-4f);
   EXPECT_EQ(c.train.epochs, 3);  // untouched file value survives
   EXPECT_EQ(c.model.hidden, (std::vector<int>{64, 32, 16}));  // the later override wins
-  EXPECT_FALSE(c.train.cuda_graph);
   EXPECT_EQ(c.data.test, "t/manifest.yaml");
   EXPECT_EQ(c.run.seed, 99u);
 }
@@ -248,7 +243,7 @@ TEST(Config, EmitsEveryKeyWithDefaultsInStableOrder) {
     keys += section.second.size();
   }
   EXPECT_EQ(sections, (std::vector<std::string>{"run", "data", "model", "train", "dist", "eval"}));
-  EXPECT_EQ(keys, 41u);  // every member of the six structs in config.h
+  EXPECT_EQ(keys, 40u);  // every member of the six structs in config.h
   EXPECT_EQ(root["train"]["lr"].Scalar(), "0.001");
   EXPECT_EQ(root["model"]["hidden"].size(), 2u);
   EXPECT_EQ(yaml, config_to_yaml(Config{}));

@@ -61,7 +61,7 @@ TEST(ConfigErrors, WrongTypesNameKeyLineExpectedAndFound) {
   EXPECT_HAS(parse_error("model:\n  hidden: 5\n"), "got '5'");
   EXPECT_HAS(parse_error("train:\n  epochs: 2.5\n"), "key 'train.epochs': expected an integer, got '2.5'");
   EXPECT_HAS(parse_error("run:\n  seed: -1\n"), "key 'run.seed': expected a non-negative integer, got '-1'");
-  EXPECT_HAS(parse_error("train:\n  cuda_graph: maybe\n"), "key 'train.cuda_graph': expected a boolean");
+  EXPECT_HAS(parse_error("data:\n  scale: maybe\n"), "key 'data.scale': expected a boolean");
   EXPECT_HAS(parse_error("data:\n  train: [a, b]\n"), "key 'data.train': expected a string, got a list");
   EXPECT_HAS(parse_error("model:\n  latent: {a: 1}\n"), "key 'model.latent': expected an integer, got a mapping");
   EXPECT_HAS(parse_error("model:\n  latent:\n"), "cfg.yaml:2: key 'model.latent': expected an integer, got nothing");

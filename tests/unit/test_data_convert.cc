@@ -14,18 +14,13 @@
 #include "elbo/data/shard_set.h"
 #include "elbo/error.h"
 #include "support/synthetic_data.h"
+#include "support/text_files.h"
 
 namespace elbo {
 namespace {
 
 namespace fs = std::filesystem;
 
-std::string read_text(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
 
 // The npy payload written by write_synthetic_npy: the bytes after the header.
 std::string npy_payload(const std::string& path, size_t payload_bytes) {

@@ -14,20 +14,14 @@
 #include "elbo/data/shard_set.h"
 #include "elbo/error.h"
 #include "support/synthetic_data.h"
+#include "support/text_files.h"
 
 namespace elbo {
 namespace {
 
 namespace fs = std::filesystem;
 
-std::string read_text(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
 
-void write_text(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
 
 // Runs f, expecting an elbo::Error holding every fragment.
 template <typename F>

@@ -3,6 +3,7 @@
 // order, so results are deterministic and independent of thread counts.
 #include <cblas.h>
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -54,10 +55,11 @@ class CpuBackend final : public Backend {
 
   void gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a, const float* b, float beta,
             float* c) override {
-    const int lda = trans_a ? m : k;
-    const int ldb = trans_b ? k : n;
+    // Leading dimensions of at least 1: BLAS rejects 0 even when k = 0 (then C = beta C).
+    const int lda = std::max(1, trans_a ? m : k);
+    const int ldb = std::max(1, trans_b ? k : n);
     cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, m, n, k,
-                alpha, a, lda, b, ldb, beta, c, n);
+                alpha, a, lda, b, ldb, beta, c, std::max(1, n));
   }
 
   void bias_act_forward(float* y, const float* bias, int rows, int cols, Activation act) override {

@@ -40,6 +40,7 @@ CudaBackend::CudaBackend(int device_index, GemmPrecision precision) : device_(de
 
     // Non-blocking: never serialises with the legacy default stream that other code may use.
     CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+  for (cudaEvent_t& e : markers_) CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
 
     int pools = 0;
     CUDA_CHECK(cudaDeviceGetAttribute(&pools, cudaDevAttrMemoryPoolsSupported, device_));
@@ -83,6 +84,8 @@ void CudaBackend::free_resources() noexcept {
   if (cublas_) cublasDestroy(cublas_);
   if (cublas_workspace_) cudaFree(cublas_workspace_);
   if (reduce_scratch_) cudaFree(reduce_scratch_);
+  for (cudaEvent_t& e : markers_)
+    if (e) cudaEventDestroy(e), e = nullptr;
   if (stream_) cudaStreamDestroy(stream_);
   graph_exec_ = nullptr;
   cublas_ = nullptr;
@@ -90,6 +93,23 @@ void CudaBackend::free_resources() noexcept {
   reduce_scratch_ = nullptr;
   stream_ = nullptr;
   cudaGetLastError();  // leave no error behind for the next user of the runtime
+}
+
+uint64_t CudaBackend::enqueue_marker() {
+  require_not_capturing("enqueue_marker()");
+  make_current();
+  const uint64_t marker = next_marker_++;
+  CUDA_CHECK(cudaEventRecord(markers_[marker % kMarkerRing], stream_));
+  return marker;
+}
+
+void CudaBackend::wait_marker(uint64_t marker) {
+  if (marker == 0) return;
+  // An event slot re-recorded since holds a later point of the queue: waiting for it
+  // waits longer than needed but never too little.
+  ELBO_CHECK(marker < next_marker_, name_ << ": wait for marker " << marker << " that was never enqueued");
+  make_current();
+  CUDA_CHECK(cudaEventSynchronize(markers_[marker % kMarkerRing]));
 }
 
 void CudaBackend::make_current() const {

@@ -48,6 +48,9 @@ class CudaBackend final : public Backend {
   float* alloc_host_staging(size_t n) override;
   void release_host_staging(float* p) override;
 
+  uint64_t enqueue_marker() override;
+  void wait_marker(uint64_t marker) override;
+
   bool capture_begin() override;
   void capture_end() override;
   void replay() override;
@@ -101,6 +104,10 @@ class CudaBackend final : public Backend {
   bool stream_ordered_alloc_ = false;  // cudaMallocAsync / cudaFreeAsync available
   bool capturing_ = false;
   cudaGraphExec_t graph_exec_ = nullptr;
+  // Ring of events behind enqueue_marker/wait_marker; marker m uses markers_[m % size].
+  static constexpr size_t kMarkerRing = 16;
+  cudaEvent_t markers_[kMarkerRing] = {};
+  uint64_t next_marker_ = 1;
 };
 
 }  // namespace elbo
