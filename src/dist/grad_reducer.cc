@@ -1,6 +1,7 @@
 #include "elbo/dist/grad_reducer.h"
 
 #include <algorithm>
+#include <chrono>
 
 namespace elbo {
 
@@ -16,16 +17,32 @@ GradReducer::GradReducer(Communicator& comm, float* grads, size_t n, size_t buck
 
 void GradReducer::begin_step() { launched_ = 0; }
 
+namespace {
+using Clock = std::chrono::steady_clock;
+double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+}  // namespace
+
 void GradReducer::ready_from(size_t offset) {
+  if (launched_ == buckets_.size() || buckets_[launched_].begin < offset) return;
+  const auto t0 = Clock::now();
   while (launched_ < buckets_.size() && buckets_[launched_].begin >= offset) {
     const Bucket& b = buckets_[launched_++];
     comm_.allreduce_sum_async(grads_ + b.begin, b.end - b.begin);
   }
+  comm_seconds_ += since(t0);
 }
 
 void GradReducer::finish() {
   ready_from(0);
+  const auto t0 = Clock::now();
   comm_.wait_all();
+  comm_seconds_ += since(t0);
+}
+
+double GradReducer::take_comm_seconds() {
+  const double s = comm_seconds_;
+  comm_seconds_ = 0.0;
+  return s;
 }
 
 }  // namespace elbo

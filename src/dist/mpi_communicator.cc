@@ -2,11 +2,14 @@
 
 #include <mpi.h>
 
+#include <cstdlib>
+#include <string>
 #include <vector>
 
 #include "elbo/backend.h"
 #include "elbo/dist/mpi_context.h"
 #include "elbo/error.h"
+#include "shm_allreduce.h"
 
 namespace elbo {
 namespace {
@@ -22,24 +25,33 @@ void check_mpi(int rc, const char* what, int rank) {
 class MpiCommunicator final : public Communicator {
  public:
   MpiCommunicator(MpiContext& mpi, Backend& backend)
-      : mpi_(mpi), backend_(backend), staged_(backend.device().is_cuda()) {}
+      : mpi_(mpi), backend_(backend), staged_(backend.device().is_cuda()) {
+    // CPU ranks sharing a node reduce through shared memory (ELBO_SHM_ALLREDUCE=0: plain MPI).
+    const char* env = std::getenv("ELBO_SHM_ALLREDUCE");
+    if (!staged_ && mpi.world() > 1 && !(env && std::string(env) == "0")) shm_ = ShmAllreduce::create(mpi.comm());
+  }
   ~MpiCommunicator() override {
     if (!pending_.empty()) MPI_Waitall(int(pending_.size()), pending_.data(), MPI_STATUSES_IGNORE);
   }
 
-  std::string name() const override { return staged_ ? "mpi (host-staged)" : "mpi"; }
+  std::string name() const override {
+    return staged_ ? "mpi (host-staged)" : shm_ ? "mpi + node shared memory" : "mpi";
+  }
   int rank() const override { return mpi_.rank(); }
   int world() const override { return mpi_.world(); }
 
   void allreduce_sum(float* buf, size_t n) override {
     if (mpi_.world() == 1 || n == 0) return;
+    if (shm_) return shm_->allreduce_sum(buf, n);
     float* host = stage_in(buf, n);
     check_mpi(MPI_Allreduce(MPI_IN_PLACE, host, int(n), MPI_FLOAT, MPI_SUM, mpi_.comm()), "all-reduce", rank());
     stage_out(buf, host, n);
   }
 
   void allreduce_sum_async(float* buf, size_t n) override {
-    if (staged_) return allreduce_sum(buf, n);
+    // Host-staged and shared-memory reductions are blocking: without an MPI progress
+    // thread a CPU rank gains nothing from starting them early.
+    if (staged_ || shm_) return allreduce_sum(buf, n);
     if (mpi_.world() == 1 || n == 0) return;
     MPI_Request req;
     check_mpi(MPI_Iallreduce(MPI_IN_PLACE, buf, int(n), MPI_FLOAT, MPI_SUM, mpi_.comm(), &req), "all-reduce",
@@ -97,6 +109,7 @@ class MpiCommunicator final : public Communicator {
   bool staged_;
   std::vector<float> host_;
   std::vector<MPI_Request> pending_;
+  std::unique_ptr<ShmAllreduce> shm_;
 };
 
 }  // namespace

@@ -197,9 +197,8 @@ class Trainer {
     model.backward(be, x_.data(), local_rows_, inv_b, kl_weight_at(cfg_.train, step_) * inv_b,
                    [this](size_t offset) { reducer_->ready_from(offset); });
     watchdog_->beat(step_, "gradient all-reduce");
-    auto t1 = Clock::now();
     reducer_->finish();
-    comm_wait_s_ += seconds_since(t1);
+    comm_wait_s_ += reducer_->take_comm_seconds();
     const bool log_step = (step_ + 1) % cfg_.train.log_every == 0 || step_ + 1 == steps_total_;
     adam_->step(ps.params(), ps.grads(), log_step);
     // Loss sums stay on the device until the next log line.

@@ -21,6 +21,10 @@ class GradReducer {
   // Starts what is left and waits for all reductions.
   void finish();
 
+  // Host seconds spent inside communicator calls (starting, blocking or waiting)
+  // since the last call of this function.
+  double take_comm_seconds();
+
   struct Bucket {
     size_t begin, end;
   };
@@ -31,6 +35,7 @@ class GradReducer {
   float* grads_;
   std::vector<Bucket> buckets_;  // buckets_[0] ends at n
   size_t launched_ = 0;
+  double comm_seconds_ = 0.0;
 };
 
 }  // namespace elbo

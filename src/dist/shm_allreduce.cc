@@ -1,0 +1,103 @@
+#include "shm_allreduce.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "elbo/error.h"
+
+namespace elbo {
+
+std::unique_ptr<ShmAllreduce> ShmAllreduce::create(MPI_Comm world) {
+  int rank = 0;
+  MPI_Comm_rank(world, &rank);
+  MPI_Comm node;
+  MPI_Comm_split_type(world, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &node);
+  int local = 0, local_size = 1;
+  MPI_Comm_rank(node, &local);
+  MPI_Comm_size(node, &local_size);
+  int min_size = 0, max_size = 0;
+  MPI_Allreduce(&local_size, &min_size, 1, MPI_INT, MPI_MIN, world);
+  MPI_Allreduce(&local_size, &max_size, 1, MPI_INT, MPI_MAX, world);
+  if (min_size != max_size || max_size < 2) {
+    MPI_Comm_free(&node);
+    return nullptr;
+  }
+  std::unique_ptr<ShmAllreduce> s(new ShmAllreduce());
+  s->node_ = node;
+  s->local_ = local;
+  s->local_size_ = local_size;
+  MPI_Comm_split(world, local, rank, &s->cross_);
+  MPI_Comm_size(s->cross_, &s->nodes_);
+  s->slots_ = new float*[size_t(local_size)]();
+  return s;
+}
+
+ShmAllreduce::~ShmAllreduce() {
+  if (win_ != MPI_WIN_NULL) {
+    MPI_Win_unlock_all(win_);
+    MPI_Win_free(&win_);
+  }
+  delete[] slots_;
+  if (cross_ != MPI_COMM_NULL) MPI_Comm_free(&cross_);
+  if (node_ != MPI_COMM_NULL) MPI_Comm_free(&node_);
+}
+
+void ShmAllreduce::ensure_capacity(size_t n) {
+  // Collective on the node: every rank asks for the same n, so all grow together.
+  if (n <= capacity_) return;
+  if (win_ != MPI_WIN_NULL) {
+    MPI_Win_unlock_all(win_);
+    MPI_Win_free(&win_);
+  }
+  float* base = nullptr;
+  const MPI_Aint bytes = MPI_Aint(n * sizeof(float));
+  int rc = MPI_Win_allocate_shared(bytes, sizeof(float), MPI_INFO_NULL, node_, &base, &win_);
+  ELBO_CHECK(rc == MPI_SUCCESS, "cannot allocate " << bytes << " bytes of node shared memory for the all-reduce");
+  for (int r = 0; r < local_size_; ++r) {
+    MPI_Aint size = 0;
+    int disp = 0;
+    MPI_Win_shared_query(win_, r, &size, &disp, &slots_[r]);
+  }
+  MPI_Win_lock_all(MPI_MODE_NOCHECK, win_);
+  capacity_ = n;
+}
+
+void ShmAllreduce::allreduce_sum(float* buf, size_t n) {
+  if (n == 0) return;
+  ensure_capacity(n);
+  std::memcpy(slots_[local_], buf, n * sizeof(float));
+  // Publish my slot, wait for everyone's (unified memory model: sync + barrier).
+  MPI_Win_sync(win_);
+  MPI_Barrier(node_);
+  MPI_Win_sync(win_);
+  const size_t begin = n * size_t(local_) / size_t(local_size_);
+  const size_t end = n * size_t(local_ + 1) / size_t(local_size_);
+  // My segment, summed over the slots in slot order; written into my own slot, whose
+  // segment no other rank reads.
+  // (Summed into scratch first: slot 0's segment is an input for r = 0 and must not
+  // change while being read.)
+  float* out = slots_[local_];
+  scratch_.assign(slots_[0] + begin, slots_[0] + end);
+  for (int r = 1; r < local_size_; ++r) {
+    const float* __restrict in = slots_[r] + begin;
+    float* __restrict acc = scratch_.data();
+    for (size_t i = 0, m = scratch_.size(); i < m; ++i) acc[i] += in[i];
+  }
+  std::copy(scratch_.begin(), scratch_.end(), out + begin);
+  if (nodes_ > 1 && end > begin) {
+    int rc = MPI_Allreduce(MPI_IN_PLACE, out + begin, int(end - begin), MPI_FLOAT, MPI_SUM, cross_);
+    ELBO_CHECK(rc == MPI_SUCCESS, "all-reduce across nodes failed");
+  }
+  MPI_Win_sync(win_);
+  MPI_Barrier(node_);
+  MPI_Win_sync(win_);
+  for (int r = 0; r < local_size_; ++r) {
+    const size_t b = n * size_t(r) / size_t(local_size_), e = n * size_t(r + 1) / size_t(local_size_);
+    std::memcpy(buf + b, slots_[r] + b, (e - b) * sizeof(float));
+  }
+  // Nobody may refill its slot before everyone has copied the segments out.
+  MPI_Barrier(node_);
+}
+
+}  // namespace elbo
