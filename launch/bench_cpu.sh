@@ -3,12 +3,13 @@
 # (configs/fashion_mlp.yaml's model, batch, optimiser and data), on this machine.
 #
 #   launch/bench_cpu.sh [--ranks "1 2"] [--repeats 3] [--steps 300] [--warmup 50]
-#                       [--quality] [--epochs 10] [--quality-ranks 2] [--build-dir DIR]
+#                       [--threads N] [--quality] [--epochs 10] [--quality-ranks 2] [--build-dir DIR]
 #
 # Throughput: for each rank count, `--repeats` runs of each framework, alternated
 # (elbo, torch, torch, elbo, ... so a drift in the machine's load hits both alike),
 # each `--steps` optimiser steps of which the first `--warmup` are left out of the rate;
-# the table shows the medians. --quality also trains each for `--epochs` epochs and
+# the table shows the medians. Threads per rank: cores / ranks for both frameworks, or
+# --threads N for both (--threads 1 --ranks 1 compares the per-core cost alone). --quality also trains each for `--epochs` epochs and
 # compares their test negative ELBO (one sample, all 10k test images).
 # Results: a table on stdout, every run in build/bench-results/cpu.json.
 # Methodology and the numbers of this repository's machine: docs/benchmarks.md.
@@ -23,6 +24,7 @@ LOG_EVERY=50
 QUALITY=0
 EPOCHS=10
 QUALITY_RANKS=2
+THREADS=""  # empty: each framework uses cores / ranks threads per rank
 BUILD="$REPO/build/bench-cpu"
 DATA="$REPO/build/bench-data"
 RESULTS="$REPO/build/bench-results"
@@ -39,6 +41,7 @@ while [[ $# -gt 0 ]]; do
     --repeats) positive "$1" "$2"; REPEATS=$2; shift 2 ;;
     --steps) positive "$1" "$2"; STEPS=$2; shift 2 ;;
     --warmup) positive "$1" "$2"; WARMUP=$2; shift 2 ;;
+    --threads) positive "$1" "$2"; THREADS=$2; shift 2 ;;
     --quality) QUALITY=1; shift ;;
     --epochs) positive "$1" "$2"; EPOCHS=$2; shift 2 ;;
     --quality-ranks) positive "$1" "$2"; QUALITY_RANKS=$2; shift 2 ;;
@@ -133,7 +136,8 @@ m = json.load(open(sys.argv[1]))
 print(f"machine   {m['nproc']} cores, {m['cpu_model']}, load average {m['loadavg_at_start']:.2f} at start")
 print(f"versions  torch {m['torch']}; {m['openblas']}; {m['mpi']}; {m['compiler']}")
 EOF
-echo "method    global batch 128, $STEPS steps per run, first $WARMUP excluded, $REPEATS alternated runs per framework"
+echo "method    global batch 128, $STEPS steps per run, first $WARMUP excluded, $REPEATS alternated runs per framework," \
+  "threads per rank: ${THREADS:-cores / ranks}"
 
 RUNS="$RESULTS/cpu-runs.jsonl"
 QUAL="$RESULTS/cpu-quality.jsonl"
@@ -147,8 +151,8 @@ now_ns() { date +%s%N; }
 
 # record FRAMEWORK RANKS REPEAT JSON: one line of the raw results
 record() {
-  "$PY" -c 'import json,sys; r=json.loads(sys.argv[4]); r.update(framework=sys.argv[1], ranks=int(sys.argv[2]), repeat=int(sys.argv[3]), loadavg_before=float(sys.argv[5])); print(json.dumps(r))' \
-    "$@" >>"$RUNS"
+  "$PY" -c 'import json,os,sys; r=json.loads(sys.argv[4]); r.update(framework=sys.argv[1], ranks=int(sys.argv[2]), repeat=int(sys.argv[3]), loadavg_before=float(sys.argv[5]), threads=int(sys.argv[6] or 0) or os.cpu_count() // int(sys.argv[2])); print(json.dumps(r))' \
+    "$@" "$THREADS" >>"$RUNS"
 }
 
 run_elbo() {  # run_elbo RANKS REPEAT
@@ -156,7 +160,9 @@ run_elbo() {  # run_elbo RANKS REPEAT
   load=$(load1)
   rm -rf "$dir"
   t0=$(now_ns)
-  mpirun -np "$1" --oversubscribe "$BIN" train "$CONFIG" --set run.dir="$dir" --set train.steps="$STEPS" >"$log" 2>&1 ||
+  # elbo sizes its OpenBLAS pool itself unless OPENBLAS_NUM_THREADS is set
+  ${THREADS:+env OPENBLAS_NUM_THREADS=$THREADS} \
+    mpirun -np "$1" --oversubscribe "$BIN" train "$CONFIG" --set run.dir="$dir" --set train.steps="$STEPS" >"$log" 2>&1 ||
     { tail -20 "$log" >&2; die "elbo train failed (log: $log)"; }
   t1=$(now_ns)
   local rate
@@ -169,7 +175,8 @@ run_elbo() {  # run_elbo RANKS REPEAT
 run_torch() {  # run_torch RANKS REPEAT
   local log="$LOGS/torch-r$1-$2.log" load out
   load=$(load1)
-  out=$("$PY" "$REPO/tests/bench/torch_vae.py" --ranks "$1" --steps "$STEPS" --warmup "$WARMUP" --data "$IDX" 2>"$log") ||
+  out=$("$PY" "$REPO/tests/bench/torch_vae.py" --ranks "$1" --steps "$STEPS" --warmup "$WARMUP" --data "$IDX" \
+    ${THREADS:+--threads $THREADS --blas-threads $THREADS} 2>"$log") ||
     { tail -20 "$log" >&2; die "torch_vae.py failed (log: $log)"; }
   record torch "$1" "$2" "$out" "$load"
 }

@@ -8,9 +8,10 @@ source launch/lib/install_deps.sh
 install_deps build test
 
 build_dir=${ELBO_BUILD_DIR:-build/test}
-cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DELBO_CUDA=${ELBO_CUDA:-AUTO} >"$build_dir.configure.log" 2>&1 \
-  || { mkdir -p "$(dirname "$build_dir")"; cat "$build_dir.configure.log"; exit 1; }
-grep -E "elbo: CUDA backend" "$build_dir.configure.log" || true
+mkdir -p "$build_dir"
+cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DELBO_CUDA=${ELBO_CUDA:-AUTO} >"$build_dir/configure.log" 2>&1 \
+  || { cat "$build_dir/configure.log"; exit 1; }
+grep -E "elbo: CUDA backend" "$build_dir/configure.log" || true
 cmake --build "$build_dir" -j"$(nproc)"
 cd "$build_dir"
 # Open MPI refuses root without these; oversubscription lets 4 ranks share 2 cores.

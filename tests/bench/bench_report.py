@@ -110,24 +110,25 @@ def summarize(runs_path, machine_path, out_path, quality_path):
     with open(machine_path) as f:
         info = json.load(f)
     rows = []
-    for ranks in sorted({r["ranks"] for r in runs}):
-        row = {"ranks": ranks}
+    for ranks, threads in sorted({(r["ranks"], r.get("threads", 0)) for r in runs}):
+        row = {"ranks": ranks, "threads_per_rank": threads}
         for fw in ("elbo", "torch"):
-            rates = [r["samples_per_s"] for r in runs if r["ranks"] == ranks and r["framework"] == fw]
+            rates = [r["samples_per_s"] for r in runs
+                     if r["ranks"] == ranks and r.get("threads", 0) == threads and r["framework"] == fw]
             row[fw] = {"runs": rates, "median": statistics.median(rates) if rates else None,
                        "min": min(rates, default=None), "max": max(rates, default=None)}
         e, t = row["elbo"]["median"], row["torch"]["median"]
         row["ratio"] = e / t if e and t else None
         rows.append(row)
 
-    print(f"\n{'ranks':>5}  {'elbo samples/s':>22}  {'torch samples/s':>22}  {'elbo/torch':>10}")
+    print(f"\n{'ranks':>5}  {'threads':>7}  {'elbo samples/s':>22}  {'torch samples/s':>22}  {'elbo/torch':>10}")
     for row in rows:
         cells = []
         for fw in ("elbo", "torch"):
             s = row[fw]
             cells.append(f"{s['median']:8.0f} [{s['min']:.0f}-{s['max']:.0f}]" if s["median"] else "-")
         ratio = f"{row['ratio']:.2f}x" if row["ratio"] else "-"
-        print(f"{row['ranks']:>5}  {cells[0]:>22}  {cells[1]:>22}  {ratio:>10}")
+        print(f"{row['ranks']:>5}  {row['threads_per_rank']:>7}  {cells[0]:>22}  {cells[1]:>22}  {ratio:>10}")
     print("(median of the alternated runs [min-max]; warm-up steps excluded)")
 
     result = {"machine": info, "throughput": rows, "runs": runs}
