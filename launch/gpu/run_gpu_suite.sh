@@ -10,7 +10,9 @@
 #   gpu-tests  ctest -L cuda and the NCCL communicator test under mpirun
 #   suite      the whole ctest suite
 #   bench      train the MLP VAE of configs/fashion_mlp.yaml on cuda:0 (synthetic images),
-#              FP32/TF32/BF16 GEMMs at global batch 128 and 1024, plus one CPU run for scale
+#              FP32/TF32/BF16 GEMMs at global batch 128 and 1024, plus one CPU run for scale;
+#              PyTorch eager and torch.compile on the same GPU (tests/bench/torch_vae_gpu.py);
+#              NCCL all-reduce bandwidth (elbo_allreduce_bench)
 # One device call may run 10 minutes: split the stages over calls when needed, e.g.
 #   launch/gpu/run_gpu_suite.sh build gpu-tests    then    launch/gpu/run_gpu_suite.sh suite bench
 # (a warm machine keeps build/gpu and .deps/root between calls).
@@ -66,6 +68,12 @@ bench() {
     echo "{\"device\": \"$device\", \"precision\": \"$precision\", \"global_batch\": $batch, \"rate\": $rate}" |
       tee -a "$results"
   done
+  # The peer on the same GPU: PyTorch eager and torch.compile, same model and batches.
+  echo "--- bench: PyTorch on the same GPU"
+  python3 tests/bench/torch_vae_gpu.py --batches 128 1024 --steps "$steps" --warmup "$warmup" | tee -a "$results" || rc=1
+  # Gradient all-reduce bandwidth of the data plane (nccl-tests style algbw / busbw).
+  echo "--- bench: all-reduce bandwidth (NCCL, 1 rank)"
+  mpirun -np 1 "$BUILD/elbo_allreduce_bench" --device cuda --backend nccl --min-bytes 65536 --max-bytes 67108864 || rc=1
   return $rc
 }
 
