@@ -126,7 +126,13 @@ class Backend {
 
 // The backend for a device. CUDA devices need a build with ELBO_WITH_CUDA.
 std::unique_ptr<Backend> make_backend(const Device& device, GemmPrecision precision = GemmPrecision::kFP32);
-std::unique_ptr<Backend> make_cpu_backend();
+// The CPU backend with `threads` threads for its element-wise loops (the caller's
+// included); results are identical for every thread count.
+std::unique_ptr<Backend> make_cpu_backend(int threads = 1);
+// Threads that make_backend gives a CPU backend: set once per process, next to the
+// BLAS thread count (cli: cores in the rank's affinity mask / ranks on the node).
+void set_cpu_backend_threads(int threads);
+int cpu_backend_threads();
 #if defined(ELBO_WITH_CUDA)
 std::unique_ptr<Backend> make_cuda_backend(int device_index, GemmPrecision precision);
 #endif

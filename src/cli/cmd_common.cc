@@ -1,10 +1,13 @@
 #include <cblas.h>
+#include <sched.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <thread>
 
+#include "elbo/backend.h"
 #include "elbo/error.h"
 #include "run_args.h"
 
@@ -50,19 +53,31 @@ bool parse_run_args(int argc, char** argv, const std::vector<std::string>& allow
   return true;
 }
 
-static void set_blas_threads(const MpiContext& mpi) {
-  // Ranks on one node share its cores: BLAS gets cores / node-local ranks threads
-  // per rank, unless OPENBLAS_NUM_THREADS says otherwise. (Element-wise loops stay
-  // on the calling thread: a second thread pool spinning beside OpenBLAS's costs
-  // more than it saves on the small shapes of a VAE step.)
-  const int per_rank = std::max(1, int(std::thread::hardware_concurrency()) / std::max(1, mpi.local_world()));
-  const char* env = std::getenv("OPENBLAS_NUM_THREADS");
-  openblas_set_num_threads(env ? std::max(1, std::atoi(env)) : per_rank);
+// CPUs this process may run on: the launcher's binding (mpirun binds each rank to a
+// core by default for up to two ranks, srun --cpu-bind, taskset) counts, not just the
+// machine's cores.
+static int cpus_in_affinity_mask() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) != 0) return int(std::thread::hardware_concurrency());
+  return std::max(1, CPU_COUNT(&set));
+}
+
+static void set_threads(const MpiContext& mpi) {
+  // Ranks on one node share its cores: each rank gets min(its affinity mask, cores /
+  // node-local ranks) threads, for OpenBLAS and for the CPU backend's element-wise loops
+  // alike, unless OPENBLAS_NUM_THREADS says otherwise. More threads than the CPUs a rank
+  // is bound to would only time-slice one core.
+  const int cores = std::max(1, int(std::thread::hardware_concurrency()));
+  int threads = std::max(1, std::min(cpus_in_affinity_mask(), cores / std::max(1, mpi.local_world())));
+  if (const char* env = std::getenv("OPENBLAS_NUM_THREADS")) threads = std::max(1, std::atoi(env));
+  openblas_set_num_threads(threads);
+  set_cpu_backend_threads(threads);
 }
 
 int run_on_ranks(int argc, char** argv, const std::function<int(MpiContext&)>& body) {
   MpiContext mpi(&argc, &argv);
-  set_blas_threads(mpi);
+  set_threads(mpi);
   try {
     return body(mpi);
   } catch (const Error& e) {

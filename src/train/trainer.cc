@@ -107,8 +107,8 @@ class Trainer {
 
     if (mpi_.is_root()) {
       std::filesystem::create_directories(cfg_.run.dir);
-      std::printf("elbo: %d rank(s), replica on %s, data plane %s, %zu parameters\n", mpi_.world(),
-                  be.device().str().c_str(), replica_.comm->name().c_str(), ps.total());
+      std::printf("elbo: %d rank(s), replica on %s [%s], data plane %s, %zu parameters\n", mpi_.world(),
+                  be.device().str().c_str(), be.name().c_str(), replica_.comm->name().c_str(), ps.total());
       std::printf("elbo: effective configuration\n%s", config_to_yaml(cfg_).c_str());
       std::fflush(stdout);
     }

@@ -298,8 +298,7 @@ TEST_F(CudaOps, AdamAndAdamWStepsMatch) {
       Pair p = both_random(n, -1, 1, 29), m = both_zero(n), v = both_zero(n), scale = both({0.5f});
       for (int t = 1; t <= 3; ++t) {
         Pair g = both_random(n, -1, 1, 30 + t);
-        AdamHyper h{1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, decoupled, 1.0f - std::pow(0.9f, float(t)),
-                    1.0f - std::pow(0.999f, float(t))};
+        const AdamHyper h = make_adam_hyper(1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, decoupled, t);
         on_both([&](Backend& be, Side s) {
           be.adam_step((p.*s).data(), (g.*s).data(), (m.*s).data(), (v.*s).data(), n, h,
                        with_scale ? (scale.*s).data() : nullptr);

@@ -110,6 +110,30 @@ TEST(CpuOps, BinarizeMatchesProbabilities) {
   EXPECT_NEAR(mean / n, 0.3, 0.01);
 }
 
+// The vectorised row draw gives exactly the per-element Philox uniforms, at any
+// element offset (a row that starts inside a draw) and any length.
+TEST(CpuOps, BinarizeUsesExactlyThePerElementUniforms) {
+  auto be = make_cpu_backend();
+  for (uint32_t offset : {0u, 1u, 3u, 6u}) {
+    for (int dim : {1, 5, 31, 33, 784}) {
+      const int rows = 3;
+      std::vector<float> p(size_t(rows) * dim), x;
+      std::mt19937 g(offset * 1000 + dim);
+      std::uniform_real_distribution<float> u(0.0f, 1.0f);
+      for (float& v : p) v = u(g);
+      x = p;
+      const NoiseKey key{0x1234567890abcdefULL, kRngBinarize, 77, offset};
+      be->binarize(x.data(), rows, dim, key);
+      for (int r = 0; r < rows; ++r)
+        for (int j = 0; j < dim; ++j) {
+          const float draw = philox_uniform(key.seed, key.stream, key.row_serial0 + r, offset + j);
+          ASSERT_EQ(x[size_t(r) * dim + j], draw < p[size_t(r) * dim + j] ? 1.0f : 0.0f)
+              << "offset " << offset << " dim " << dim << " row " << r << " element " << j;
+        }
+    }
+  }
+}
+
 // Adam against the textbook update computed in double, with L2 decay and clipping.
 TEST(CpuOps, AdamMatchesReference) {
   auto be = make_cpu_backend();

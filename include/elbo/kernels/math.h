@@ -4,6 +4,7 @@
 #pragma once
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 
 #include "elbo/kernels/hd.h"
 
@@ -14,17 +15,64 @@ enum class Activation : int { kIdentity = 0, kReLU = 1, kTanh = 2, kSigmoid = 3,
 constexpr float kLog2Pi = 1.8378770664093453f;
 constexpr float kLeakySlope = 0.01f;
 
+// Reinterprets the bits of an int as a float (a register move on both backends).
+ELBO_HD float int_bits_as_float(int32_t i) {
+#if defined(__CUDA_ARCH__)
+  return __int_as_float(i);
+#else
+  float f;
+  std::memcpy(&f, &i, sizeof f);
+  return f;
+#endif
+}
+
+// exp(x) for x <= 0, without a library call, so that CPU loops over it vectorise and
+// both backends round the same way. Range reduction x = k ln2 + r, |r| <= ln2/2, with
+// ln2 split in two (Cody-Waite) so k ln2 is exact; exp(r) by the minimax polynomial of
+// Cephes' expf (relative error about 1 ulp); 2^k assembled in the exponent bits.
+// Below -87 (where exp(x) is under FLT_MIN) the result is 0; NaN stays NaN.
+ELBO_HD float exp_nonpositive(float x) {
+  const float xc = x > -87.0f ? x : -87.0f;
+  const float round_shift = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
+  const float kf = (xc * 1.44269504088896341f + round_shift) - round_shift;
+  float r = xc - kf * 0.693359375f;  // ln2's high part, exact in few bits
+  r = r - kf * -2.12194440e-4f;      // ln2's low part
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  const float er = p * r * r + r + 1.0f;
+  const float two_k = int_bits_as_float((static_cast<int32_t>(kf) + 127) << 23);
+  const float y = x < -87.0f ? 0.0f : er * two_k;
+  return x != x ? x : y;
+}
+
+// log(1 + t) for t in [0, 1], without a library call: log1p(t) = 2 atanh(s) with
+// s = t / (2 + t) in [0, 1/3], computed without cancellation for small t, and the
+// odd series of atanh to s^13 (the next term is below 2^-26 relative).
+ELBO_HD float log1p_unit(float t) {
+  const float s = t / (2.0f + t);
+  const float w = s * s;
+  float p = 1.0f / 13.0f;
+  p = p * w + 1.0f / 11.0f;
+  p = p * w + 1.0f / 9.0f;
+  p = p * w + 1.0f / 7.0f;
+  p = p * w + 1.0f / 5.0f;
+  p = p * w + 1.0f / 3.0f;
+  return 2.0f * s + 2.0f * s * (w * p);
+}
+
+// sigmoid(x) = 1 / (1 + exp(-x)), never overflowing: exp(-|x|) is at most 1.
 ELBO_HD float stable_sigmoid(float x) {
-  if (x >= 0.0f) {
-    float e = expf(-x);
-    return 1.0f / (1.0f + e);
-  }
-  float e = expf(x);
-  return e / (1.0f + e);
+  const float t = exp_nonpositive(-fabsf(x));
+  const float inv = 1.0f / (1.0f + t);
+  return x >= 0.0f ? inv : t * inv;
 }
 
 // log(1 + exp(x)) without overflow.
-ELBO_HD float stable_softplus(float x) { return fmaxf(x, 0.0f) + log1pf(expf(-fabsf(x))); }
+ELBO_HD float stable_softplus(float x) { return (x > 0.0f ? x : 0.0f) + log1p_unit(exp_nonpositive(-fabsf(x))); }
 
 ELBO_HD float act_forward(Activation a, float x) {
   switch (a) {
@@ -51,9 +99,7 @@ ELBO_HD float act_grad_from_output(Activation a, float y) {
 }
 
 // -log Bernoulli(x | sigmoid(l)) = softplus(l) - x*l, for x in [0,1].
-ELBO_HD float bernoulli_nll(float logit, float x) {
-  return fmaxf(logit, 0.0f) - logit * x + log1pf(expf(-fabsf(logit)));
-}
+ELBO_HD float bernoulli_nll(float logit, float x) { return stable_softplus(logit) - logit * x; }
 ELBO_HD float bernoulli_nll_grad(float logit, float x) { return stable_sigmoid(logit) - x; }
 
 // -log N(x | mu, exp(logvar))
@@ -89,26 +135,36 @@ struct AdamHyper {
   float eps;
   float weight_decay;  // L2 (Adam) or decoupled (AdamW)
   bool decoupled;      // true: AdamW
-  float bias_correction1;  // 1 - beta1^t
-  float bias_correction2;  // 1 - beta2^t
+  float step_size;                  // lr / (1 - beta1^t)
+  float inv_sqrt_bias_correction2;  // 1 / sqrt(1 - beta2^t)
 };
+
+// The hyper-parameters of step t (from 1), bias corrections computed in double on the
+// host so that every backend uses the same float values.
+inline AdamHyper make_adam_hyper(float lr, float beta1, float beta2, float eps, float weight_decay, bool decoupled,
+                                 long long t) {
+  const double bc1 = 1.0 - std::pow(double(beta1), double(t));
+  const double bc2 = 1.0 - std::pow(double(beta2), double(t));
+  return AdamHyper{lr, beta1, beta2, eps, weight_decay, decoupled, float(lr / bc1), float(1.0 / std::sqrt(bc2))};
+}
 
 struct AdamState {
   float p, m, v;
 };
 
 // One Adam/AdamW update of one parameter, by value (so CPU loops vectorise);
-// grad_scale carries gradient clipping.
+// grad_scale carries gradient clipping. The update is
+//   p -= step_size * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+// (PyTorch's arrangement: one square root and one division per element, the bias
+// corrections folded into two per-step scalars).
 ELBO_HD AdamState adam_update_value(AdamState s, float g, const AdamHyper& h, float grad_scale) {
   g *= grad_scale;
   if (!h.decoupled) g += h.weight_decay * s.p;
+  const float decay = h.decoupled ? h.lr * h.weight_decay * s.p : 0.0f;
   s.m = h.beta1 * s.m + (1.0f - h.beta1) * g;
   s.v = h.beta2 * s.v + (1.0f - h.beta2) * g * g;
-  const float mhat = s.m / h.bias_correction1;
-  const float vhat = s.v / h.bias_correction2;
-  float update = mhat / (sqrtf(vhat) + h.eps);
-  if (h.decoupled) update += h.weight_decay * s.p;
-  s.p -= h.lr * update;
+  const float denom = sqrtf(s.v) * h.inv_sqrt_bias_correction2 + h.eps;
+  s.p -= h.step_size * s.m / denom + decay;
   return s;
 }
 

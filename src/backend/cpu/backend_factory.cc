@@ -1,12 +1,20 @@
 // Chooses the backend for a device; the CUDA build provides make_cuda_backend,
 // cuda_backend_compiled and cuda_device_count in src/backend/cuda/.
+#include <atomic>
+
 #include "elbo/backend.h"
 #include "elbo/error.h"
 
 namespace elbo {
+namespace {
+std::atomic<int> g_cpu_backend_threads{1};
+}
+
+void set_cpu_backend_threads(int threads) { g_cpu_backend_threads = threads < 1 ? 1 : threads; }
+int cpu_backend_threads() { return g_cpu_backend_threads; }
 
 std::unique_ptr<Backend> make_backend(const Device& device, GemmPrecision precision) {
-  if (!device.is_cuda()) return make_cpu_backend();
+  if (!device.is_cuda()) return make_cpu_backend(cpu_backend_threads());
 #if defined(ELBO_WITH_CUDA)
   return make_cuda_backend(device.index, precision);
 #else

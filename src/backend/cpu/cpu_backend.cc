@@ -5,10 +5,12 @@
 
 #include <algorithm>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "elbo/backend.h"
 #include "elbo/kernels/philox.h"
+#include "worker_pool.h"
 
 namespace elbo {
 namespace {
@@ -32,10 +34,69 @@ void with_activation(Activation act, F&& f) {
   }
 }
 
+// Sum of f(0..n-1) in double over eight interleaved lanes, combined in a fixed order:
+// deterministic, and (unlike one running sum, whose order the compiler must keep) it
+// vectorises.
+template <typename F>
+double lane_sum(size_t n, F&& f) {
+  double lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int l = 0; l < 8; ++l) lane[l] += double(f(i + l));
+  for (; i < n; ++i) lane[i % 8] += double(f(i));
+  return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+}
+
+// Philox draws for counters q0 .. q0+count-1 of one stream row, written as four words
+// per draw (word w of draw q at words[4 (q - q0) + w]). Eight draws go side by side in
+// structure-of-arrays form so that the rounds vectorise; the words are exactly those of
+// philox_draw (checked by the CPU op tests).
+void philox_row_words(uint32_t* words, uint64_t seed, uint32_t stream, uint64_t a, uint32_t q0, uint32_t count) {
+  constexpr int kLanes = 8;
+  const uint32_t M0 = 0xD2511F53u, M1 = 0xCD9E8D57u, W0 = 0x9E3779B9u, W1 = 0xBB67AE85u;
+  for (uint32_t base = 0; base < count; base += kLanes) {
+    uint32_t c0[kLanes], c1[kLanes], c2[kLanes], c3[kLanes];
+    for (int l = 0; l < kLanes; ++l) {
+      c0[l] = q0 + base + uint32_t(l);
+      c1[l] = uint32_t(a);
+      c2[l] = uint32_t(a >> 32);
+      c3[l] = stream;
+    }
+    uint32_t k0 = uint32_t(seed), k1 = uint32_t(seed >> 32);
+    for (int round = 0; round < 10; ++round) {
+      for (int l = 0; l < kLanes; ++l) {
+        const uint64_t p0 = uint64_t(M0) * c0[l];
+        const uint64_t p1 = uint64_t(M1) * c2[l];
+        const uint32_t n0 = uint32_t(p1 >> 32) ^ c1[l] ^ k0;
+        const uint32_t n2 = uint32_t(p0 >> 32) ^ c3[l] ^ k1;
+        c0[l] = n0;
+        c1[l] = uint32_t(p1);
+        c2[l] = n2;
+        c3[l] = uint32_t(p0);
+      }
+      k0 += W0;
+      k1 += W1;
+    }
+    const uint32_t in_block = std::min<uint32_t>(kLanes, count - base);
+    for (uint32_t l = 0; l < in_block; ++l) {
+      uint32_t* w = words + 4 * size_t(base + l);
+      w[0] = c0[l];
+      w[1] = c1[l];
+      w[2] = c2[l];
+      w[3] = c3[l];
+    }
+  }
+}
+
+// Below this many elements per part a loop stays on one thread.
+constexpr size_t kMinElementsPerPart = 32768;
+
 class CpuBackend final : public Backend {
  public:
+  explicit CpuBackend(int threads) : pool_(threads) {}
+
   Device device() const override { return Device{DeviceType::kCPU, 0}; }
-  std::string name() const override { return "cpu (OpenBLAS)"; }
+  std::string name() const override { return "cpu (OpenBLAS, " + std::to_string(pool_.threads()) + " threads)"; }
 
   float* alloc(size_t n) override { return new float[n](); }
   void release(float* p) override { delete[] p; }
@@ -45,11 +106,13 @@ class CpuBackend final : public Backend {
     if (n && dst != src) std::memmove(dst, src, n * sizeof(float));
   }
   void fill(float* x, size_t n, float value) override {
-    if (value == 0.0f) {
-      std::memset(x, 0, n * sizeof(float));
-      return;
-    }
-    for (size_t i = 0; i < n; ++i) x[i] = value;
+    over_elements(n, [&](size_t b, size_t e) {
+      if (value == 0.0f) {
+        std::memset(x + b, 0, (e - b) * sizeof(float));
+        return;
+      }
+      for (size_t i = b; i < e; ++i) x[i] = value;
+    });
   }
   void synchronize() override {}
 
@@ -64,15 +127,24 @@ class CpuBackend final : public Backend {
 
   void bias_act_forward(float* y, const float* bias, int rows, int cols, Activation act) override {
     with_activation(act, [&](auto a) {
-      for (int r = 0; r < rows; ++r) {
-        float* __restrict row = y + size_t(r) * cols;
-        for (int c = 0; c < cols; ++c) row[c] = act_forward(a.value, row[c] + bias[c]);
-      }
+      over_rows(rows, cols, [&](size_t r0, size_t r1) {
+        const int n = cols;
+        const float* __restrict b = bias;
+        for (size_t r = r0; r < r1; ++r) {
+          float* __restrict row = y + r * n;
+          for (int c = 0; c < n; ++c) row[c] = act_forward(a.value, row[c] + b[c]);
+        }
+      });
     });
   }
   void act_backward(float* dx, const float* dy, const float* y, size_t n, Activation act) override {
     with_activation(act, [&](auto a) {
-      for (size_t i = 0; i < n; ++i) dx[i] = dy[i] * act_grad_from_output(a.value, y[i]);
+      over_elements(n, [&](size_t b, size_t e) {
+        float* __restrict out = dx;
+        const float* __restrict grad = dy;
+        const float* __restrict act_out = y;
+        for (size_t i = b; i < e; ++i) out[i] = grad[i] * act_grad_from_output(a.value, act_out[i]);
+      });
     });
   }
   void bias_grad(float* db, const float* dy, int rows, int cols) override {
@@ -84,10 +156,16 @@ class CpuBackend final : public Backend {
     for (int c = 0; c < cols; ++c) db[c] += float(acc[c]);
   }
   void axpy(float* y, const float* x, size_t n, float alpha) override {
-    for (size_t i = 0; i < n; ++i) y[i] += alpha * x[i];
+    over_elements(n, [&](size_t b, size_t e) {
+      const float a = alpha;  // a local copy: a captured reference might alias y
+      for (size_t i = b; i < e; ++i) y[i] += a * x[i];
+    });
   }
   void scale(float* x, size_t n, float alpha) override {
-    for (size_t i = 0; i < n; ++i) x[i] *= alpha;
+    over_elements(n, [&](size_t b, size_t e) {
+      const float a = alpha;
+      for (size_t i = b; i < e; ++i) x[i] *= a;
+    });
   }
 
   void reparameterize(float* z, float* eps, const float* stats, int rows, int latent, const NoiseKey& key) override {
@@ -138,27 +216,34 @@ class CpuBackend final : public Backend {
   }
 
   void bernoulli_nll_forward(float* nll, const float* logits, const float* x, int rows, int dim) override {
-    for (int r = 0; r < rows; ++r) {
-      const float* l = logits + size_t(r) * dim;
-      const float* xr = x + size_t(r) * dim;
-      double acc = 0.0;
-      for (int j = 0; j < dim; ++j) acc += bernoulli_nll(l[j], xr[j]);
-      nll[r] = float(acc);
-    }
+    // Element values first (a loop that vectorises), then their deterministic lane sum.
+    over_rows(rows, dim, [&](size_t r0, size_t r1) {
+      std::vector<float> terms(size_t(std::max(dim, 0)));
+      float* __restrict t = terms.data();
+      for (size_t r = r0; r < r1; ++r) {
+        const float* __restrict l = logits + r * dim;
+        const float* __restrict xr = x + r * dim;
+        for (int j = 0; j < dim; ++j) t[j] = bernoulli_nll(l[j], xr[j]);
+        nll[r] = float(lane_sum(size_t(dim), [&](size_t j) { return t[j]; }));
+      }
+    });
   }
   void bernoulli_nll_backward(float* dlogits, const float* logits, const float* x, int rows, int dim,
                               float weight) override {
-    size_t n = size_t(rows) * dim;
-    for (size_t i = 0; i < n; ++i) dlogits[i] = weight * bernoulli_nll_grad(logits[i], x[i]);
+    over_elements(size_t(rows) * dim, [&](size_t b, size_t e) {
+      float* __restrict d = dlogits;
+      const float* __restrict l = logits;
+      const float* __restrict xr = x;
+      const float w = weight;
+      for (size_t i = b; i < e; ++i) d[i] = w * bernoulli_nll_grad(l[i], xr[i]);
+    });
   }
   void gaussian_nll_forward(float* nll, const float* out, const float* x, int rows, int dim) override {
     for (int r = 0; r < rows; ++r) {
       const float* mean = out + size_t(r) * 2 * dim;
       const float* logvar = mean + dim;
       const float* xr = x + size_t(r) * dim;
-      double acc = 0.0;
-      for (int j = 0; j < dim; ++j) acc += gaussian_nll(xr[j], mean[j], logvar[j]);
-      nll[r] = float(acc);
+      nll[r] = float(lane_sum(size_t(dim), [&](size_t j) { return gaussian_nll(xr[j], mean[j], logvar[j]); }));
     }
   }
   void gaussian_nll_backward(float* dout, const float* out, const float* x, int rows, int dim, float weight) override {
@@ -200,26 +285,26 @@ class CpuBackend final : public Backend {
   }
 
   void binarize(float* x, int rows, int dim, const NoiseKey& key) override {
-    for (int r = 0; r < rows; ++r) {
-      float* row = x + size_t(r) * dim;
-      PhiloxRowCache rng{key.seed, key.stream, key.row_serial0 + r};
-      for (int j = 0; j < dim; ++j) row[j] = rng.uniform(key.element_offset + j) < row[j] ? 1.0f : 0.0f;
-    }
+    if (rows <= 0 || dim <= 0) return;
+    // Element b of a row takes word b & 3 of draw b >> 2 (philox_uniform's convention).
+    const uint32_t first = key.element_offset, last = key.element_offset + uint32_t(dim) - 1;
+    const uint32_t q0 = first >> 2, draws = (last >> 2) - q0 + 1;
+    over_rows(rows, dim, [&](size_t r0, size_t r1) {
+      std::vector<uint32_t> words(4 * size_t(draws));
+      for (size_t r = r0; r < r1; ++r) {
+        float* __restrict row = x + r * dim;
+        philox_row_words(words.data(), key.seed, key.stream, key.row_serial0 + r, q0, draws);
+        const uint32_t* __restrict w = words.data() + (first & 3u);
+        for (int j = 0; j < dim; ++j) row[j] = philox_u32_to_unit(w[j]) < row[j] ? 1.0f : 0.0f;
+      }
+    });
   }
 
   void sum(float* out, const float* x, size_t n) override {
-    double acc = 0.0;
-    for (size_t i = 0; i < n; ++i) acc += x[i];
-    out[0] = float(acc);
+    out[0] = float(lane_sum(n, [&](size_t i) { return x[i]; }));
   }
   void sum_squares(float* out, const float* x, size_t n) override {
-    // Eight independent lanes (fixed order, so deterministic) let the loop vectorise.
-    double lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8)
-      for (int l = 0; l < 8; ++l) lane[l] += double(x[i + l]) * x[i + l];
-    for (; i < n; ++i) lane[0] += double(x[i]) * x[i];
-    out[0] = float(((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7])));
+    out[0] = float(lane_sum(n, [&](size_t i) { return double(x[i]) * x[i]; }));
   }
   void all_finite(float* out, const float* x, size_t n) override {
     bool ok = true;
@@ -232,23 +317,42 @@ class CpuBackend final : public Backend {
   }
   void adam_step(float* params, const float* grads, float* m, float* v, size_t n, const AdamHyper& hyper,
                  const float* grad_scale) override {
-    const float s = grad_scale ? grad_scale[0] : 1.0f;
-    float* __restrict p = params;
-    float* __restrict mm = m;
-    float* __restrict vv = v;
-    const float* __restrict g = grads;
-    const AdamHyper h = hyper;
-    for (size_t i = 0; i < n; ++i) {
-      AdamState st = adam_update_value(AdamState{p[i], mm[i], vv[i]}, g[i], h, s);
-      p[i] = st.p;
-      mm[i] = st.m;
-      vv[i] = st.v;
-    }
+    const float scale = grad_scale ? grad_scale[0] : 1.0f;
+    over_elements(n, [&](size_t b, size_t e) {
+      // Local copies: through captured references the compiler would have to assume
+      // the stores to p, m, v change them, and could not vectorise.
+      const AdamHyper h = hyper;
+      const float s = scale;
+      float* __restrict p = params;
+      float* __restrict mm = m;
+      float* __restrict vv = v;
+      const float* __restrict g = grads;
+      for (size_t i = b; i < e; ++i) {
+        AdamState st = adam_update_value(AdamState{p[i], mm[i], vv[i]}, g[i], h, s);
+        p[i] = st.p;
+        mm[i] = st.m;
+        vv[i] = st.v;
+      }
+    });
   }
+
+ private:
+  // Element-wise loops over [0, n) and row loops over [0, rows), split over the pool.
+  template <typename F>
+  void over_elements(size_t n, F&& f) {
+    pool_.parallel_for(n, kMinElementsPerPart, f);
+  }
+  template <typename F>
+  void over_rows(int rows, int cols, F&& f) {
+    if (rows <= 0) return;
+    pool_.parallel_for(size_t(rows), std::max<size_t>(1, kMinElementsPerPart / std::max(1, cols)), f);
+  }
+
+  WorkerPool pool_;
 };
 
 }  // namespace
 
-std::unique_ptr<Backend> make_cpu_backend() { return std::make_unique<CpuBackend>(); }
+std::unique_ptr<Backend> make_cpu_backend(int threads) { return std::make_unique<CpuBackend>(threads); }
 
 }  // namespace elbo

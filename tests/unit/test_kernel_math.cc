@@ -1,0 +1,86 @@
+// Accuracy of the library-free exp, log1p, softplus and sigmoid that both backends
+// share (kernels/math.h), against double-precision references over dense sweeps.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+
+#include "elbo/kernels/math.h"
+
+namespace elbo {
+namespace {
+
+constexpr double kUlp = 5.960464477539063e-08;  // 2^-24: half an ulp of 1.0f, relative
+
+// Largest error of f against ref, relative to |ref| (absolute where |ref| < floor).
+template <typename F, typename R>
+double worst_relative_error(double lo, double hi, int points, F f, R ref, double floor = 1e-30,
+                            double* at = nullptr) {
+  double worst = 0;
+  for (int i = 0; i <= points; ++i) {
+    const float x = float(lo + (hi - lo) * i / points);
+    const double want = ref(double(x));
+    const double err = std::fabs(double(f(x)) - want) / std::max(std::fabs(want), floor);
+    if (err > worst) {
+      worst = err;
+      if (at) *at = x;
+    }
+  }
+  return worst;
+}
+
+TEST(KernelMath, ExpNonpositiveIsWithinTwoUlpDownToFltMin) {
+  double at = 0;
+  const double err = worst_relative_error(
+      -87.0, 0.0, 2000000, [](float x) { return exp_nonpositive(x); }, [](double x) { return std::exp(x); }, 1e-30,
+      &at);
+  EXPECT_LT(err, 4 * kUlp) << "worst at x = " << at;
+  EXPECT_EQ(exp_nonpositive(0.0f), 1.0f);
+  EXPECT_EQ(exp_nonpositive(-87.5f), 0.0f);  // below FLT_MIN: flushed to zero
+  EXPECT_EQ(exp_nonpositive(-std::numeric_limits<float>::infinity()), 0.0f);
+  EXPECT_TRUE(std::isnan(exp_nonpositive(std::nanf(""))));
+}
+
+TEST(KernelMath, Log1pUnitIsWithinTwoUlpOnTheUnitInterval) {
+  double at = 0;
+  const double err = worst_relative_error(
+      0.0, 1.0, 2000000, [](float t) { return log1p_unit(t); }, [](double t) { return std::log1p(t); }, 1e-38, &at);
+  EXPECT_LT(err, 4 * kUlp) << "worst at t = " << at;
+  // Tiny arguments keep full relative precision (no 1 + t cancellation).
+  for (float t : {1e-30f, 1e-12f, 3e-8f, 1e-4f})
+    EXPECT_NEAR(log1p_unit(t) / std::log1p(double(t)), 1.0, 4 * kUlp) << "t = " << t;
+  EXPECT_EQ(log1p_unit(0.0f), 0.0f);
+}
+
+TEST(KernelMath, SoftplusAndSigmoidAreAccurateEverywhereAndNeverOverflow) {
+  auto softplus_ref = [](double x) { return x > 0 ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x)); };
+  auto sigmoid_ref = [](double x) { return 1.0 / (1.0 + std::exp(-x)); };
+  double at = 0;
+  EXPECT_LT(worst_relative_error(
+                -80.0, 80.0, 1000000, [](float x) { return stable_softplus(x); }, softplus_ref, 1e-30, &at),
+            6 * kUlp)
+      << "softplus worst at x = " << at;
+  EXPECT_LT(worst_relative_error(
+                -80.0, 80.0, 1000000, [](float x) { return stable_sigmoid(x); }, sigmoid_ref, 1e-30, &at),
+            6 * kUlp)
+      << "sigmoid worst at x = " << at;
+  const float big = 1e30f;
+  EXPECT_EQ(stable_softplus(big), big);
+  EXPECT_EQ(stable_softplus(-big), 0.0f);
+  EXPECT_EQ(stable_sigmoid(big), 1.0f);
+  EXPECT_EQ(stable_sigmoid(-big), 0.0f);
+  EXPECT_TRUE(std::isnan(stable_sigmoid(std::nanf(""))));
+  EXPECT_TRUE(std::isnan(bernoulli_nll(std::nanf(""), 1.0f)));
+}
+
+TEST(KernelMath, BernoulliNllMatchesTheDoubleFormula) {
+  for (float x : {0.0f, 0.25f, 1.0f})
+    for (float l = -30.0f; l <= 30.0f; l += 0.37f) {
+      const double want = (l > 0 ? l + std::log1p(std::exp(-double(l))) : std::log1p(std::exp(double(l)))) - double(l) * x;
+      EXPECT_NEAR(bernoulli_nll(l, x), want, 1e-6 + 4 * kUlp * std::fabs(want)) << "logit " << l << " x " << x;
+      EXPECT_NEAR(bernoulli_nll_grad(l, x), 1.0 / (1.0 + std::exp(-double(l))) - x, 1e-6) << "logit " << l;
+    }
+}
+
+}  // namespace
+}  // namespace elbo
