@@ -160,9 +160,10 @@ run_elbo() {  # run_elbo RANKS REPEAT
   load=$(load1)
   rm -rf "$dir"
   t0=$(now_ns)
-  # elbo sizes its OpenBLAS pool itself unless OPENBLAS_NUM_THREADS is set
+  # elbo sizes its thread pools itself (cores / ranks, within the rank's CPU binding)
+  # unless OPENBLAS_NUM_THREADS is set
   ${THREADS:+env OPENBLAS_NUM_THREADS=$THREADS} \
-    mpirun -np "$1" --oversubscribe "$BIN" train "$CONFIG" --set run.dir="$dir" --set train.steps="$STEPS" >"$log" 2>&1 ||
+    mpirun -np "$1" $(bind_flags "$1") --oversubscribe "$BIN" train "$CONFIG" --set run.dir="$dir" --set train.steps="$STEPS" >"$log" 2>&1 ||
     { tail -20 "$log" >&2; die "elbo train failed (log: $log)"; }
   t1=$(now_ns)
   local rate
@@ -171,6 +172,11 @@ run_elbo() {  # run_elbo RANKS REPEAT
   record elbo "$1" "$2" "$rate" "$load"
   rm -rf "$dir"
 }
+
+# mpirun binds each rank to one core by default (for up to two ranks): right when there
+# are as many ranks as cores, but it would confine a single rank's threads to one of the
+# cores that PyTorch's unbound processes share. Fewer ranks than cores: no binding.
+bind_flags() { (($1 < $(nproc))) && echo "--bind-to none"; true; }
 
 run_torch() {  # run_torch RANKS REPEAT
   local log="$LOGS/torch-r$1-$2.log" load out
@@ -202,11 +208,11 @@ if ((QUALITY)); then
   dir="$RESULTS/runs/elbo-quality"
   rm -rf "$dir"
   t0=$(now_ns)
-  mpirun -np "$QUALITY_RANKS" --oversubscribe "$BIN" train "$CONFIG" --set run.dir="$dir" --set train.steps=0 \
+  mpirun -np "$QUALITY_RANKS" $(bind_flags "$QUALITY_RANKS") --oversubscribe "$BIN" train "$CONFIG" --set run.dir="$dir" --set train.steps=0 \
     --set train.epochs="$EPOCHS" --set train.log_every=500 >"$LOGS/elbo-quality.log" 2>&1 ||
     { tail -20 "$LOGS/elbo-quality.log" >&2; die "elbo quality training failed"; }
   t1=$(now_ns)
-  mpirun -np "$QUALITY_RANKS" --oversubscribe "$BIN" eval "$CONFIG" --set run.dir="$dir" >>"$LOGS/elbo-quality.log" 2>&1 ||
+  mpirun -np "$QUALITY_RANKS" $(bind_flags "$QUALITY_RANKS") --oversubscribe "$BIN" eval "$CONFIG" --set run.dir="$dir" >>"$LOGS/elbo-quality.log" 2>&1 ||
     { tail -20 "$LOGS/elbo-quality.log" >&2; die "elbo eval failed"; }
   "$PY" - "$dir/eval.json" "$((t1 - t0))e-9" "$EPOCHS" "$QUALITY_RANKS" >>"$QUAL" <<'EOF'
 import json, sys
