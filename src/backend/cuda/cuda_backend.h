@@ -9,7 +9,7 @@
 //
 // Graph capture (capture_begin/end, replay) records the stream's work in global
 // capture mode. Kernel arguments are frozen at capture: ops whose host arguments
-// change from step to step (NoiseKey, AdamHyper's lr and bias corrections, gemm's
+// change from step to step (NoiseKey, AdamHyper's lr and bias-corrected step sizes, gemm's
 // alpha/beta) replay with the captured values. Allocating, releasing, copying to
 // the host or synchronising while capturing throws.
 #pragma once
