@@ -15,6 +15,7 @@
 #include "elbo/error.h"
 #include "elbo/io/hdf5_util.h"
 #include "elbo/train/checkpoint.h"
+#include "support/synthetic_data.h"
 
 namespace elbo {
 namespace {
@@ -24,9 +25,7 @@ namespace fs = std::filesystem;
 class CheckpointTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "elbo_ckpt_XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    run_dir_ = tmpl;
+    run_dir_ = make_temp_dir("elbo_ckpt");
   }
   void TearDown() override {
     if (!HasFailure()) fs::remove_all(run_dir_);  // kept on failure, to look at

@@ -11,6 +11,7 @@
 
 #include "elbo/error.h"
 #include "elbo/io/png_grid.h"
+#include "support/synthetic_data.h"
 
 namespace elbo {
 namespace {
@@ -43,9 +44,7 @@ Decoded read_png(const std::string& path, int channels) {
 class PngGridTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "elbo_png_XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
+    dir_ = make_temp_dir("elbo_png");
   }
   void TearDown() override {
     if (!HasFailure()) fs::remove_all(dir_);

@@ -48,43 +48,12 @@ double lane_sum(size_t n, F&& f) {
 }
 
 // Philox draws for counters q0 .. q0+count-1 of one stream row, written as four words
-// per draw (word w of draw q at words[4 (q - q0) + w]). Eight draws go side by side in
-// structure-of-arrays form so that the rounds vectorise; the words are exactly those of
-// philox_draw (checked by the CPU op tests).
+// per draw (word w of draw q at words[4 (q - q0) + w]): each draw computed once for the
+// four consecutive elements that share it (philox_uniform's convention).
 void philox_row_words(uint32_t* words, uint64_t seed, uint32_t stream, uint64_t a, uint32_t q0, uint32_t count) {
-  constexpr int kLanes = 8;
-  const uint32_t M0 = 0xD2511F53u, M1 = 0xCD9E8D57u, W0 = 0x9E3779B9u, W1 = 0xBB67AE85u;
-  for (uint32_t base = 0; base < count; base += kLanes) {
-    uint32_t c0[kLanes], c1[kLanes], c2[kLanes], c3[kLanes];
-    for (int l = 0; l < kLanes; ++l) {
-      c0[l] = q0 + base + uint32_t(l);
-      c1[l] = uint32_t(a);
-      c2[l] = uint32_t(a >> 32);
-      c3[l] = stream;
-    }
-    uint32_t k0 = uint32_t(seed), k1 = uint32_t(seed >> 32);
-    for (int round = 0; round < 10; ++round) {
-      for (int l = 0; l < kLanes; ++l) {
-        const uint64_t p0 = uint64_t(M0) * c0[l];
-        const uint64_t p1 = uint64_t(M1) * c2[l];
-        const uint32_t n0 = uint32_t(p1 >> 32) ^ c1[l] ^ k0;
-        const uint32_t n2 = uint32_t(p0 >> 32) ^ c3[l] ^ k1;
-        c0[l] = n0;
-        c1[l] = uint32_t(p1);
-        c2[l] = n2;
-        c3[l] = uint32_t(p0);
-      }
-      k0 += W0;
-      k1 += W1;
-    }
-    const uint32_t in_block = std::min<uint32_t>(kLanes, count - base);
-    for (uint32_t l = 0; l < in_block; ++l) {
-      uint32_t* w = words + 4 * size_t(base + l);
-      w[0] = c0[l];
-      w[1] = c1[l];
-      w[2] = c2[l];
-      w[3] = c3[l];
-    }
+  for (uint32_t q = 0; q < count; ++q) {
+    const Philox4 d = philox_draw(seed, stream, a, q0 + q);
+    for (int w = 0; w < 4; ++w) words[4 * size_t(q) + w] = d.x[w];
   }
 }
 
