@@ -25,6 +25,17 @@ struct NoiseKey {
 
 enum class GemmPrecision { kFP32, kTF32, kBF16 };
 
+// One GEMM's operands: C[m,n] = alpha * op(A) * op(B) + beta * C, row-major, dense rows.
+struct GemmArgs {
+  bool trans_a = false, trans_b = false;
+  int m = 0, n = 0, k = 0;
+  float alpha = 1.0f;
+  const float* a = nullptr;
+  const float* b = nullptr;
+  float beta = 0.0f;
+  float* c = nullptr;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -60,6 +71,14 @@ class Backend {
   // C[m,n] = alpha * op(A) * op(B) + beta * C; op(A) is m x k, op(B) is k x n.
   virtual void gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a, const float* b,
                     float beta, float* c) = 0;
+  void gemm(const GemmArgs& g) { gemm(g.trans_a, g.trans_b, g.m, g.n, g.k, g.alpha, g.a, g.b, g.beta, g.c); }
+  // Two independent GEMMs (neither reads what the other writes), such as a layer's weight
+  // and input gradients: a backend may run them side by side (the CPU backend gives each
+  // half of its threads, which beats cutting both in halves). Default: one after the other.
+  virtual void gemm_pair(const GemmArgs& first, const GemmArgs& second) {
+    gemm(first);
+    gemm(second);
+  }
   // y[r, c] = act(y[r, c] + bias[c]) in place.
   virtual void bias_act_forward(float* y, const float* bias, int rows, int cols, Activation act) = 0;
   // dx = dy * act'(y), from the activation's output y. dx may alias dy.

@@ -71,7 +71,7 @@ static void set_threads(const MpiContext& mpi) {
   const int cores = std::max(1, int(std::thread::hardware_concurrency()));
   int threads = std::max(1, std::min(cpus_in_affinity_mask(), cores / std::max(1, mpi.local_world())));
   if (const char* env = std::getenv("OPENBLAS_NUM_THREADS")) threads = std::max(1, std::atoi(env));
-  openblas_set_num_threads(threads);
+  openblas_set_num_threads(1);  // the CPU backend spreads GEMMs over its own pool
   set_cpu_backend_threads(threads);
 }
 

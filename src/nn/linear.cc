@@ -27,9 +27,12 @@ const float* Linear::forward(Backend& be, const float* x, int rows) {
 void Linear::backward(Backend& be, const float* x, float* dy, float* dx, int rows) {
   if (act_ != Activation::kIdentity) be.act_backward(dy, dy, y_.data(), size_t(rows) * out_, act_);
   // dW += dy^T x ; db += column sums of dy ; dx = dy W
-  be.gemm(true, false, out_, in_, rows, 1.0f, dy, x, 1.0f, store_->grad(w_));
+  const GemmArgs weight_grad{true, false, out_, in_, rows, 1.0f, dy, x, 1.0f, store_->grad(w_)};
+  if (dx)
+    be.gemm_pair(weight_grad, GemmArgs{false, false, rows, in_, out_, 1.0f, dy, store_->param(w_), 0.0f, dx});
+  else
+    be.gemm(weight_grad);
   be.bias_grad(store_->grad(b_), dy, rows, out_);
-  if (dx) be.gemm(false, false, rows, in_, out_, 1.0f, dy, store_->param(w_), 0.0f, dx);
 }
 
 }  // namespace elbo

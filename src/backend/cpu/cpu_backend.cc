@@ -1,8 +1,6 @@
 // CPU backend: OpenBLAS for GEMM, plain loops over the shared arithmetic of
 // kernels/math.h for everything else. Reductions accumulate in double, in index
 // order, so results are deterministic and independent of thread counts.
-#include <cblas.h>
-
 #include <algorithm>
 #include <cstring>
 #include <string>
@@ -10,6 +8,7 @@
 
 #include "elbo/backend.h"
 #include "elbo/kernels/philox.h"
+#include "partitioned_gemm.h"
 #include "worker_pool.h"
 
 namespace elbo {
@@ -87,11 +86,12 @@ class CpuBackend final : public Backend {
 
   void gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a, const float* b, float beta,
             float* c) override {
-    // Leading dimensions of at least 1: BLAS rejects 0 even when k = 0 (then C = beta C).
-    const int lda = std::max(1, trans_a ? m : k);
-    const int ldb = std::max(1, trans_b ? k : n);
-    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, m, n, k,
-                alpha, a, lda, b, ldb, beta, c, std::max(1, n));
+    const GemmArgs g{trans_a, trans_b, m, n, k, alpha, a, b, beta, c};
+    partitioned_sgemm(pool_, &g, 1);
+  }
+  void gemm_pair(const GemmArgs& first, const GemmArgs& second) override {
+    const GemmArgs both[2] = {first, second};
+    partitioned_sgemm(pool_, both, 2);
   }
 
   void bias_act_forward(float* y, const float* bias, int rows, int cols, Activation act) override {

@@ -1,6 +1,14 @@
 #include "worker_pool.h"
 
 #include <algorithm>
+#include <chrono>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define ELBO_CPU_RELAX() _mm_pause()
+#else
+#define ELBO_CPU_RELAX() std::atomic_signal_fence(std::memory_order_seq_cst)
+#endif
 
 namespace elbo {
 namespace {
@@ -12,6 +20,8 @@ void part_range(size_t n, int parts, int p, size_t& begin, size_t& end) {
   end = begin + base + (size_t(p) < extra ? 1 : 0);
 }
 
+using Clock = std::chrono::steady_clock;
+
 }  // namespace
 
 WorkerPool::WorkerPool(int threads) : threads_(std::max(1, threads)) {
@@ -21,7 +31,7 @@ WorkerPool::WorkerPool(int threads) : threads_(std::max(1, threads)) {
 WorkerPool::~WorkerPool() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    stopping_ = true;
+    stopping_.store(true, std::memory_order_release);
   }
   wake_.notify_all();
   for (std::thread& t : workers_) t.join();
@@ -35,46 +45,56 @@ void WorkerPool::parallel_for(size_t n, size_t min_part, const std::function<voi
     fn(0, n);
     return;
   }
+  job_ = &fn;
+  job_n_ = n;
+  job_parts_ = parts;
+  // Every worker acknowledges every generation (those beyond the split with no work),
+  // so that none can still be reading job_ when the next loop overwrites it.
+  pending_.store(threads_ - 1, std::memory_order_relaxed);
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    job_ = &fn;
-    job_n_ = n;
-    job_parts_ = parts;
-    pending_ = parts - 1;
-    ++generation_;
+    generation_.fetch_add(1, std::memory_order_release);
   }
   wake_.notify_all();
   size_t begin, end;
   part_range(n, parts, 0, begin, end);
   fn(begin, end);
+  // The workers' parts are as long as this one: spin, and yield the core if a worker
+  // was descheduled.
+  for (int spins = 0; pending_.load(std::memory_order_acquire) != 0; ++spins) {
+    if (spins < 4096)
+      ELBO_CPU_RELAX();
+    else
+      std::this_thread::yield();
+  }
+}
+
+bool WorkerPool::await_job(unsigned long long seen) {
+  const Clock::time_point deadline = Clock::now() + std::chrono::microseconds(kSpinMicros);
+  for (int spins = 1;; ++spins) {
+    if (generation_.load(std::memory_order_acquire) != seen) return true;
+    if (stopping_.load(std::memory_order_acquire)) return false;
+    ELBO_CPU_RELAX();
+    if (spins % 256 == 0 && Clock::now() > deadline) break;
+  }
   std::unique_lock<std::mutex> lock(mutex_);
-  done_.wait(lock, [this] { return pending_ == 0; });
-  job_ = nullptr;
+  wake_.wait(lock, [&] {
+    return stopping_.load(std::memory_order_acquire) || generation_.load(std::memory_order_acquire) != seen;
+  });
+  return !stopping_.load(std::memory_order_acquire);
 }
 
 void WorkerPool::worker_main(int index) {
   unsigned long long seen = 0;
-  for (;;) {
-    const std::function<void(size_t, size_t)>* job;
-    size_t n;
-    int parts;
-    {
-      std::unique_lock<std::mutex> lock(mutex_);
-      wake_.wait(lock, [&] { return stopping_ || generation_ != seen; });
-      if (stopping_) return;
-      seen = generation_;
-      job = job_;
-      n = job_n_;
-      parts = job_parts_;
+  while (await_job(seen)) {
+    seen = generation_.load(std::memory_order_acquire);
+    const int parts = job_parts_;
+    if (index < parts) {
+      size_t begin, end;
+      part_range(job_n_, parts, index, begin, end);
+      (*job_)(begin, end);
     }
-    if (index >= parts) continue;  // this loop was split into fewer parts
-    size_t begin, end;
-    part_range(n, parts, index, begin, end);
-    (*job)(begin, end);
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (--pending_ == 0) done_.notify_one();
-    }
+    pending_.fetch_sub(1, std::memory_order_acq_rel);
   }
 }
 

@@ -1,0 +1,128 @@
+// The CPU backend's GEMMs, cut into blocks over its worker pool: every shape, transpose
+// and thread count against a double-precision reference, and gemm_pair equal to the two
+// GEMMs one after the other.
+#include <gtest/gtest.h>
+
+#include <cblas.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "elbo/backend.h"
+
+namespace elbo {
+namespace {
+
+std::vector<float> random_matrix(size_t n, uint32_t seed) {
+  std::mt19937 g(seed);
+  std::uniform_real_distribution<float> d(-1.0f, 1.0f);
+  std::vector<float> v(n);
+  for (float& x : v) x = d(g);
+  return v;
+}
+
+// C = alpha op(A) op(B) + beta C in double, and the bound sum_k |a||b| that scales the
+// rounding error of a float GEMM.
+void reference_gemm(const GemmArgs& g, std::vector<float>& c, std::vector<double>& bound) {
+  bound.assign(size_t(g.m) * g.n, 0.0);
+  for (int i = 0; i < g.m; ++i)
+    for (int j = 0; j < g.n; ++j) {
+      double s = 0, abs_s = 0;
+      for (int p = 0; p < g.k; ++p) {
+        const double a = g.trans_a ? g.a[size_t(p) * g.m + i] : g.a[size_t(i) * g.k + p];
+        const double b = g.trans_b ? g.b[size_t(j) * g.k + p] : g.b[size_t(p) * g.n + j];
+        s += a * b;
+        abs_s += std::fabs(a * b);
+      }
+      const size_t at = size_t(i) * g.n + j;
+      bound[at] = std::fabs(g.alpha) * abs_s + std::fabs(g.beta * c[at]) + 1e-30;
+      c[at] = float(g.alpha * s + g.beta * c[at]);
+    }
+}
+
+struct Operands {
+  std::vector<float> a, b, c;
+  GemmArgs args;
+};
+
+Operands make_operands(bool ta, bool tb, int m, int n, int k, float beta, uint32_t seed) {
+  Operands o{random_matrix(size_t(m) * k, seed), random_matrix(size_t(k) * n, seed + 1),
+             random_matrix(size_t(m) * n, seed + 2), GemmArgs{}};
+  o.args = GemmArgs{ta, tb, m, n, k, 0.75f, o.a.data(), o.b.data(), beta, o.c.data()};
+  return o;
+}
+
+void expect_close(const std::vector<float>& got, const std::vector<float>& want, const std::vector<double>& bound,
+                  const std::string& what) {
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i)
+    ASSERT_LE(std::fabs(double(got[i]) - want[i]), 1e-5 * bound[i]) << what << " element " << i;
+}
+
+TEST(PartitionedGemm, MatchesTheReferenceForEveryShapeTransposeAndThreadCount) {
+  openblas_set_num_threads(1);
+  // Sizes that do and do not fill the 16-wide blocks, below and above the size at which
+  // a GEMM is split, wide (cut by columns) and tall (cut by rows), and k = 0.
+  const int shapes[][3] = {{1, 1, 1}, {5, 4, 3}, {128, 512, 784}, {512, 784, 128}, {1000, 17, 300},
+                           {33, 1000, 250}, {128, 64, 256}, {64, 48, 0}, {0, 8, 8}};
+  for (int threads : {1, 2, 3, 5}) {
+    auto be = make_cpu_backend(threads);
+    for (const auto& s : shapes)
+      for (int ta = 0; ta < 2; ++ta)
+        for (int tb = 0; tb < 2; ++tb) {
+          Operands o = make_operands(ta, tb, s[0], s[1], s[2], 0.5f, uint32_t(s[0] * 31 + s[1] * 7 + s[2]));
+          std::vector<float> want = o.c;
+          std::vector<double> bound;
+          reference_gemm(o.args, want, bound);
+          be->gemm(o.args);
+          expect_close(o.c, want, bound,
+                       "threads " + std::to_string(threads) + " m,n,k " + std::to_string(s[0]) + "," +
+                           std::to_string(s[1]) + "," + std::to_string(s[2]) + " ta " + std::to_string(ta) +
+                           " tb " + std::to_string(tb));
+        }
+  }
+}
+
+TEST(PartitionedGemm, PairEqualsTheTwoGemmsInTurnForAnyThreadCount) {
+  openblas_set_num_threads(1);
+  // A layer's backward: dW += dy^T x (512x784, k = rows) beside dx = dy W (rows x 784).
+  const int rows = 96, in = 784, out = 512;
+  for (int threads : {1, 2, 3, 4}) {
+    auto be = make_cpu_backend(threads);
+    Operands w = make_operands(true, false, out, in, rows, 1.0f, 11);
+    Operands x = make_operands(false, false, rows, in, out, 0.0f, 21);
+    Operands w_alone = w, x_alone = x;
+    w_alone.args.a = w_alone.a.data(), w_alone.args.b = w_alone.b.data(), w_alone.args.c = w_alone.c.data();
+    x_alone.args.a = x_alone.a.data(), x_alone.args.b = x_alone.b.data(), x_alone.args.c = x_alone.c.data();
+    be->gemm_pair(w.args, x.args);
+    be->gemm(w_alone.args);
+    be->gemm(x_alone.args);
+    std::vector<float> want_w = w_alone.c, want_x = x_alone.c;
+    std::vector<double> bound;
+    Operands w_ref = make_operands(true, false, out, in, rows, 1.0f, 11);
+    reference_gemm(w_ref.args, w_ref.c, bound);
+    expect_close(w.c, w_ref.c, bound, "pair dW, threads " + std::to_string(threads));
+    Operands x_ref = make_operands(false, false, rows, in, out, 0.0f, 21);
+    reference_gemm(x_ref.args, x_ref.c, bound);
+    expect_close(x.c, x_ref.c, bound, "pair dx, threads " + std::to_string(threads));
+    // The same blocks, whether paired or alone, when each GEMM gets the same threads.
+    if (threads == 1) {
+      EXPECT_EQ(w.c, want_w);
+      EXPECT_EQ(x.c, want_x);
+    }
+  }
+}
+
+TEST(PartitionedGemm, RepeatedCallsAreBitwiseIdentical) {
+  openblas_set_num_threads(1);
+  auto be = make_cpu_backend(2);
+  Operands first = make_operands(false, true, 128, 512, 784, 0.0f, 5);
+  Operands second = make_operands(false, true, 128, 512, 784, 0.0f, 5);
+  be->gemm(first.args);
+  be->gemm(second.args);
+  EXPECT_EQ(first.c, second.c);
+}
+
+}  // namespace
+}  // namespace elbo
