@@ -157,6 +157,8 @@ std::unique_ptr<Backend> make_cuda_backend(int device_index, GemmPrecision preci
 #endif
 bool cuda_backend_compiled();
 int cuda_device_count();  // 0 without a CUDA build or without a GPU
+// "NVIDIA H200, 139.8 GiB, compute capability 9.0" for a visible device index.
+std::string cuda_device_description(int index);
 
 // RAII device buffer of floats.
 class DeviceBuffer {

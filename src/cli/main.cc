@@ -15,6 +15,7 @@ void usage() {
                "  sample CONFIG [--checkpoint FILE] [--out PNG] [--set ...]  grid of samples from a checkpoint\n"
                "  data convert --images F[,F] [--labels F[,F]] --out DIR [--shards N]\n"
                "  data inspect MANIFEST [--verify]\n"
+               "  devices [--count cuda]                      CPU cores and BLAS, CUDA build, visible GPUs\n"
                "Launch several ranks with mpirun -np N elbo train CONFIG, or srun under Slurm.\n");
 }
 
@@ -30,6 +31,7 @@ int main(int argc, char** argv) {
   if (cmd == "eval") return elbo::cli::cmd_eval(argc - 1, argv + 1);
   if (cmd == "sample") return elbo::cli::cmd_sample(argc - 1, argv + 1);
   if (cmd == "data") return elbo::cli::cmd_data(argc - 1, argv + 1);
+  if (cmd == "devices") return elbo::cli::cmd_devices(argc - 1, argv + 1);
   std::fprintf(stderr, "elbo: unknown command '%s'\n", cmd.c_str());
   usage();
   return 2;

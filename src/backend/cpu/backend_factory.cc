@@ -26,6 +26,9 @@ std::unique_ptr<Backend> make_backend(const Device& device, GemmPrecision precis
 #if !defined(ELBO_WITH_CUDA)
 bool cuda_backend_compiled() { return false; }
 int cuda_device_count() { return 0; }
+std::string cuda_device_description(int index) {
+  ELBO_FAIL("cuda:" << index << ": this elbo was built without CUDA");
+}
 #endif
 
 }  // namespace elbo

@@ -2,7 +2,10 @@
 // src/backend/cpu/backend_factory.cc).
 #include <cuda_runtime_api.h>
 
+#include <sstream>
+
 #include "elbo/backend.h"
+#include "elbo/error.h"
 
 namespace elbo {
 
@@ -17,6 +20,20 @@ int cuda_device_count() {
     return 0;
   }
   return n;
+}
+
+std::string cuda_device_description(int index) {
+  cudaDeviceProp prop{};
+  const cudaError_t err = cudaGetDeviceProperties(&prop, index);
+  if (err != cudaSuccess) {
+    cudaGetLastError();
+    ELBO_FAIL("cuda:" << index << ": " << cudaGetErrorString(err));
+  }
+  std::ostringstream out;
+  out.precision(1);
+  out << prop.name << ", " << std::fixed << double(prop.totalGlobalMem) / double(1ull << 30)
+      << " GiB, compute capability " << prop.major << "." << prop.minor;
+  return out.str();
 }
 
 }  // namespace elbo

@@ -1,0 +1,33 @@
+// A few training steps of a whole model on one backend, without the trainer: the same
+// sequence of ops as train_step() (binarize, zero grads, forward, backward, Adam) on
+// fixed synthetic images, so two backends (CUDA and CPU) or two thread counts can be
+// compared on everything a step computes.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "elbo/backend.h"
+#include "elbo/config.h"
+
+namespace elbo {
+
+struct TrainStepsResult {
+  std::vector<float> params;        // after the last step
+  std::vector<float> adam_m, adam_v;
+  std::vector<double> recon, kl;    // per step: mean over the batch
+};
+
+// Synthetic [0,1] images for `steps` batches of `rows`, each `dim` values (a pure
+// function of seed).
+std::vector<float> synthetic_batches(int steps, int rows, int dim, uint64_t seed);
+
+// Trains make_model(model, dim, be, seed) for `steps` steps of `rows` rows from
+// `images` (steps * rows * dim values), with dynamic binarization, Adam with train's
+// lr/betas and a linear KL warm-up over `steps` steps.
+TrainStepsResult run_train_steps(Backend& be, const ModelConfig& model, const TrainConfig& train, int dim, int rows,
+                                 int steps, const std::vector<float>& images, uint64_t seed);
+
+// ||a - b|| / ||b|| over the whole vectors.
+double relative_difference(const std::vector<float>& a, const std::vector<float>& b);
+
+}  // namespace elbo
