@@ -16,11 +16,25 @@ namespace elbo {
 
 // The counter of the random numbers one op draws (see kernels/philox.h):
 // row r of the op uses a = row_serial0 + r, element j uses b = j + element_offset.
+// When serial_offset is set (a device pointer), *serial_offset is added to row_serial0 on
+// the device: the per-step serial of a captured training step (CUDA graph) lives in
+// device memory, so each replay draws the current step's noise.
 struct NoiseKey {
   uint64_t seed = 0;
   uint32_t stream = 0;
   uint64_t row_serial0 = 0;
   uint32_t element_offset = 0;
+  const uint64_t* serial_offset = nullptr;
+  ELBO_HD uint64_t first_serial() const { return row_serial0 + (serial_offset ? *serial_offset : 0); }
+};
+
+// A weight of a backward op: value, times a device scalar when device_factor is set
+// (the KL warm-up weight of a captured step, read from device memory at run time).
+struct Weight {
+  float value = 1.0f;
+  const float* device_factor = nullptr;
+  Weight(float v = 1.0f, const float* factor = nullptr) : value(v), device_factor(factor) {}  // NOLINT: floats convert
+  ELBO_HD float get() const { return device_factor ? value * *device_factor : value; }
 };
 
 enum class GemmPrecision { kFP32, kTF32, kBF16 };
@@ -65,6 +79,8 @@ class Backend {
   // and the trainer runs the step eagerly.
   virtual bool capture_begin() { return false; }
   virtual void capture_end() {}
+  // Ends a capture that went wrong and discards what was recorded (none of it ran).
+  virtual void capture_abort() {}
   virtual void replay() {}
 
   // ---- dense algebra ----
@@ -98,7 +114,7 @@ class Backend {
   // kl[r] = sum_j KL(N(mu, var) || N(0,1))
   virtual void kl_forward(float* kl_per_row, const float* stats, int rows, int latent) = 0;
   // dstats += weight * dKL/dstats
-  virtual void kl_backward(float* dstats, const float* stats, int rows, int latent, float weight) = 0;
+  virtual void kl_backward(float* dstats, const float* stats, int rows, int latent, Weight weight) = 0;
 
   // ---- likelihoods: nll[r] = -log p(x_r | decoder output) ----
   // Bernoulli: out is [rows, dim] logits.

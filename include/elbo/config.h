@@ -52,6 +52,7 @@ struct TrainConfig {
   int sample_grid = 8;                 // n x n grid of samples and of reconstructions at the end; 0 = none
   std::string device = "auto";         // auto | cpu | cuda
   std::string precision = "fp32";      // fp32 | tf32 | bf16 (GEMMs; master weights stay FP32)
+  bool cuda_graph = true;              // capture the step as a CUDA graph (GPU with NCCL) and replay it
 };
 
 struct DistConfig {

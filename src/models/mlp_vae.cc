@@ -65,7 +65,7 @@ void MlpVae::forward(Backend& be, const float* x, int rows, const NoiseKey& nois
   be.kl_forward(kl_.data(), stats, rows, latent_);
 }
 
-void MlpVae::backward(Backend& be, const float* x, int rows, float recon_weight, float kl_weight,
+void MlpVae::backward(Backend& be, const float* x, int rows, float recon_weight, Weight kl_weight,
                       const std::function<void(size_t)>& on_grads_ready) {
   // Decoder, last layer first: its output gradient comes from the likelihood.
   Linear& last = decoder_.back();

@@ -9,10 +9,21 @@ Adam::Adam(Backend& backend, size_t n, const TrainConfig& config)
   be_.fill(clip_.data(), 1, 1.0f);
 }
 
-void Adam::step(float* params, const float* grads, bool measure_norm) {
+AdamHyper Adam::hyper_at(int64_t t) const {
+  return make_adam_hyper(config_.lr, config_.beta1, config_.beta2, config_.eps, config_.weight_decay,
+                         config_.optimizer == "adamw", t);
+}
+
+void Adam::step_scalars(int64_t t, float out[2]) const {
+  const AdamHyper h = hyper_at(t);
+  out[0] = h.step_size;
+  out[1] = h.inv_sqrt_bias_correction2;
+}
+
+void Adam::step(float* params, const float* grads, bool measure_norm, const float* device_step) {
   ++t_;
-  const AdamHyper h = make_adam_hyper(config_.lr, config_.beta1, config_.beta2, config_.eps, config_.weight_decay,
-                                      config_.optimizer == "adamw", t_);
+  AdamHyper h = hyper_at(t_);
+  h.device_step = device_step;
   const float* scale = nullptr;
   if (measure_norm || config_.grad_clip > 0.0f) be_.sum_squares(sumsq_.data(), grads, n_);
   if (config_.grad_clip > 0.0f) {

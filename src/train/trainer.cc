@@ -6,6 +6,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <vector>
 
@@ -20,6 +21,7 @@
 #include "elbo/train/replica.h"
 #include "elbo/train/sample_grids.h"
 #include "elbo/train/signals.h"
+#include "elbo/train/step_program.h"
 #include "elbo/train/training_state.h"
 #include "elbo/train/watchdog.h"
 
@@ -54,14 +56,14 @@ float kl_weight_at(const TrainConfig& t, int64_t step) {
   return float(t.beta * ramp);
 }
 
-// Page-locked host buffers for the batch upload, used in turn. Before a buffer is
-// refilled the host waits for the marker enqueued after its last upload, so an
-// asynchronous copy never reads a half-rewritten buffer and the host runs at most
-// one step ahead of the device.
+// Page-locked host buffers for the step's upload (StepScalars, then the batch), used
+// in turn. Before a buffer is refilled the host waits for the marker enqueued after its
+// last upload, so an asynchronous copy never reads a half-rewritten buffer and the host
+// runs at most one step ahead of the device.
 class UploadStaging {
  public:
-  UploadStaging(Backend& be, size_t n) : be_(be), n_(n) {
-    for (float*& b : buffers_) b = be.alloc_host_staging(n);
+  UploadStaging(Backend& be, size_t batch_floats) : be_(be), n_(kStepScalarFloats + batch_floats) {
+    for (float*& b : buffers_) b = be.alloc_host_staging(n_);
   }
   ~UploadStaging() {
     be_.synchronize();
@@ -70,11 +72,14 @@ class UploadStaging {
   UploadStaging(const UploadStaging&) = delete;
   UploadStaging& operator=(const UploadStaging&) = delete;
 
-  void upload(float* device_dst, const std::vector<float>& host) {
+  void upload(float* device_dst, const StepScalars& scalars, const std::vector<float>& batch) {
     const size_t slot = next_++ % 2;
     be_.wait_marker(markers_[slot]);
-    std::copy(host.begin(), host.begin() + long(std::min(n_, host.size())), buffers_[slot]);
-    be_.copy_to_device(device_dst, buffers_[slot], std::min(n_, host.size()));
+    float* buf = buffers_[slot];
+    std::memcpy(buf, &scalars, sizeof scalars);
+    const size_t batch_floats = std::min(n_ - kStepScalarFloats, batch.size());
+    std::copy(batch.begin(), batch.begin() + long(batch_floats), buf + kStepScalarFloats);
+    be_.copy_to_device(device_dst, buf, kStepScalarFloats + batch_floats);
     markers_[slot] = be_.enqueue_marker();
   }
 
@@ -126,12 +131,18 @@ class Trainer {
     loader_ = std::make_unique<DataLoader>(data_, lo);
     loader_->seek(cursor_);
 
-    x_ = DeviceBuffer(&be, size_t(local_rows_) * dim);
     staging_ = std::make_unique<UploadStaging>(be, size_t(local_rows_) * dim);
-    loss_scratch_ = DeviceBuffer(&be, 2);
-    loss_acc_ = DeviceBuffer(&be, 2);
     reducer_ = std::make_unique<GradReducer>(*replica_.comm, ps.grads(), ps.total(),
                                              std::max<size_t>(1, size_t(cfg_.dist.bucket_mb * 262144.0)));
+    StepShape shape;
+    shape.rows = local_rows_;
+    shape.dim = int(dim);
+    shape.global_batch = cfg_.train.global_batch;
+    shape.seed = cfg_.run.seed;
+    shape.dynamic_binarize = cfg_.data.binarize == "dynamic";
+    program_ = std::make_unique<StepProgram>(be, *replica_.model, *adam_, reducer_.get(), shape);
+    // A graph needs a backend that captures (CUDA) and collectives it can record (NCCL).
+    program_->allow_graph(cfg_.train.cuda_graph && be.device().is_cuda() && replica_.comm->capturable());
     if (mpi_.is_root())
       metrics_ = std::make_unique<MetricsWriter>(cfg_.run.dir + "/metrics." + (cfg_.train.metrics_format == "csv" ? "csv" : "jsonl"),
                                                  cfg_.train.metrics_format, step_);
@@ -177,44 +188,44 @@ class Trainer {
 
  private:
   void train_step() {
-    Backend& be = *replica_.backend;
-    VaeModel& model = *replica_.model;
-    ParamStore& ps = model.params();
     watchdog_->beat(step_, "data");
     auto t0 = Clock::now();
     Batch batch = loader_->next();
     data_wait_s_ += seconds_since(t0);
-    const int64_t serial0 = batch.cursor + batch.local_offset;  // world-size independent noise counters
-    staging_->upload(x_.data(), batch.images);
-    if (cfg_.data.binarize == "dynamic")
-      be.binarize(x_.data(), local_rows_, int(data_.sample_dim()), NoiseKey{cfg_.run.seed, kRngBinarize, uint64_t(serial0), 0});
-    watchdog_->beat(step_, "forward/backward");
-    be.fill(ps.grads(), ps.total(), 0.0f);
-    model.forward(be, x_.data(), local_rows_, NoiseKey{cfg_.run.seed, kRngReparam, uint64_t(serial0), 0});
-    // Gradients of the global-batch mean: each rank sums its rows / B, the all-reduce adds ranks.
-    const float inv_b = 1.0f / float(cfg_.train.global_batch);
-    reducer_->begin_step();
-    model.backward(be, x_.data(), local_rows_, inv_b, kl_weight_at(cfg_.train, step_) * inv_b,
-                   [this](size_t offset) { reducer_->ready_from(offset); });
-    watchdog_->beat(step_, "gradient all-reduce");
-    reducer_->finish();
-    comm_wait_s_ += reducer_->take_comm_seconds();
+    const uint64_t serial0 = uint64_t(batch.cursor + batch.local_offset);  // world-size independent noise counters
+    staging_->upload(program_->step_input(), program_->scalars(step_, serial0, kl_weight_at(cfg_.train, step_)),
+                     batch.images);
+    watchdog_->beat(step_, "forward/backward/all-reduce/update");
     const bool log_step = (step_ + 1) % cfg_.train.log_every == 0 || step_ + 1 == steps_total_;
-    adam_->step(ps.params(), ps.grads(), log_step);
-    // Loss sums stay on the device until the next log line.
-    be.sum(loss_scratch_.data(), model.recon_per_row(), local_rows_);
-    be.sum(loss_scratch_.data() + 1, model.kl_per_row(), local_rows_);
-    be.axpy(loss_acc_.data(), loss_scratch_.data(), 2, 1.0f);
+    const bool was_graph = program_->graph_active();
+    program_->run(log_step);
+    report_graph_state(was_graph);
+    comm_wait_s_ += reducer_->take_comm_seconds();
     cursor_ = batch.cursor + cfg_.train.global_batch;
     ++step_;
+  }
+
+  // One line when the step becomes a graph, or when capturing it failed.
+  void report_graph_state(bool was_graph) {
+    if (!mpi_.is_root() || graph_reported_) return;
+    if (program_->graph_active() && !was_graph) {
+      std::printf("elbo: step captured as a CUDA graph at step %lld; later steps replay it\n",
+                  static_cast<long long>(step_ + 1));
+      graph_reported_ = true;
+    } else if (!program_->graph_failure().empty()) {
+      std::fprintf(stderr, "elbo: warning: CUDA graph capture failed, steps run eagerly: %s\n",
+                   program_->graph_failure().c_str());
+      graph_reported_ = true;
+    }
+    std::fflush(stdout);
   }
 
   void log_progress() {
     Backend& be = *replica_.backend;
     float acc[2], sumsq = 0.0f;
-    be.copy_to_host(acc, loss_acc_.data(), 2);
+    be.copy_to_host(acc, program_->loss_sums(), 2);
     be.copy_to_host(&sumsq, adam_->grad_sumsq(), 1);
-    be.fill(loss_acc_.data(), 2, 0.0f);
+    program_->reset_loss_sums();
     watchdog_->beat(step_, "metrics all-reduce");
     double sums[3] = {acc[0], acc[1], data_wait_s_};
     mpi_.allreduce_sum(sums, 3);
@@ -349,8 +360,9 @@ class Trainer {
   std::unique_ptr<GradReducer> reducer_;
   std::unique_ptr<MetricsWriter> metrics_;
   Watchdog* watchdog_ = nullptr;
-  DeviceBuffer x_, loss_scratch_, loss_acc_;
+  std::unique_ptr<StepProgram> program_;
   std::unique_ptr<UploadStaging> staging_;
+  bool graph_reported_ = false;
   int local_rows_ = 0;
   int64_t steps_total_ = 0, step_ = 0, cursor_ = 0, last_log_step_ = 0;
   double data_wait_s_ = 0.0, comm_wait_s_ = 0.0;

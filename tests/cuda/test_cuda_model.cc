@@ -19,21 +19,25 @@ class CudaModel : public ::testing::TestWithParam<const char*> {
   void SetUp() override {
     if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device visible";
   }
+  // 196 -> 256 -> 128 -> 16 latents, with the likelihood under test.
+  static ModelConfig model() {
+    ModelConfig m;
+    m.hidden = {256, 128};
+    m.latent = 16;
+    m.likelihood = GetParam();
+    return m;
+  }
 };
 
 TEST_P(CudaModel, TwentyStepsMatchTheCpu) {
-  ModelConfig model;
-  model.hidden = {256, 128};
-  model.latent = 16;
-  model.likelihood = GetParam();
   TrainConfig train;
   train.lr = 1e-3f;
   const int dim = 196, rows = 64, steps = 20;
   const std::vector<float> images = synthetic_batches(steps, rows, dim, 3);
   auto cpu = make_cpu_backend(1);
   auto gpu = make_cuda_backend(0, GemmPrecision::kFP32);
-  const TrainStepsResult want = run_train_steps(*cpu, model, train, dim, rows, steps, images, 5);
-  const TrainStepsResult got = run_train_steps(*gpu, model, train, dim, rows, steps, images, 5);
+  const TrainStepsResult want = run_train_steps(*cpu, model(), train, dim, rows, steps, images, 5);
+  const TrainStepsResult got = run_train_steps(*gpu, model(), train, dim, rows, steps, images, 5);
   EXPECT_LE(relative_difference(got.params, want.params), 1e-4);
   EXPECT_LE(relative_difference(got.adam_m, want.adam_m), 1e-4);
   EXPECT_LE(relative_difference(got.adam_v, want.adam_v), 1e-4);
@@ -42,8 +46,27 @@ TEST_P(CudaModel, TwentyStepsMatchTheCpu) {
     EXPECT_NEAR(got.kl[s], want.kl[s], 1e-4 * std::fabs(want.kl[s]) + 1e-6) << "step " << s;
   }
   // Two GPU runs: bitwise the same (deterministic kernels, no atomics).
-  const TrainStepsResult again = run_train_steps(*gpu, model, train, dim, rows, steps, images, 5);
+  const TrainStepsResult again = run_train_steps(*gpu, model(), train, dim, rows, steps, images, 5);
   EXPECT_EQ(again.params, got.params);
+}
+
+// The step captured once as a CUDA graph and replayed gives the same bits as eager
+// steps: the replays read each step's noise serial, KL weight and Adam bias corrections
+// from device memory (StepScalars), not the values frozen at capture.
+TEST_P(CudaModel, GraphReplayedStepsEqualEagerSteps) {
+  TrainConfig train;
+  train.grad_clip = 5.0f;  // the clip scale, too, must be computed on the device in every replay
+  const int dim = 196, rows = 64, steps = 12;
+  const std::vector<float> images = synthetic_batches(steps, rows, dim, 4);
+  auto gpu = make_cuda_backend(0, GemmPrecision::kFP32);
+  const TrainStepsResult eager = run_train_steps(*gpu, model(), train, dim, rows, steps, images, 6, false);
+  const TrainStepsResult replayed = run_train_steps(*gpu, model(), train, dim, rows, steps, images, 6, true);
+  ASSERT_TRUE(replayed.graph_used) << "capture failed: " << replayed.graph_failure;
+  EXPECT_EQ(replayed.params, eager.params);
+  EXPECT_EQ(replayed.adam_m, eager.adam_m);
+  EXPECT_EQ(replayed.adam_v, eager.adam_v);
+  EXPECT_EQ(replayed.recon, eager.recon);
+  EXPECT_EQ(replayed.kl, eager.kl);
 }
 
 INSTANTIATE_TEST_SUITE_P(Likelihoods, CudaModel, ::testing::Values("bernoulli", "gaussian"));

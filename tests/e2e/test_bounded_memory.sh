@@ -34,7 +34,13 @@ peak_anon_kib() {
   wait $launcher || { cat "$tag.log" >&2; fail "$tag run"; }
   echo "$peak"
 }
-base=$(peak_anon_kib base train c.yaml --set data.train=tiny/manifest.yaml --set run.dir=run_base)
+# The baseline of a 2-rank launch varies by up to ~10 MiB from run to run (Open MPI's
+# start-up under oversubscription, the 20 ms sampling): the larger of two runs.
+base=0
+for i in 1 2; do
+  b=$(peak_anon_kib base$i train c.yaml --set data.train=tiny/manifest.yaml --set run.dir=run_base$i)
+  [ "$b" -gt "$base" ] && base=$b
+done
 big=$(peak_anon_kib big train c.yaml)
 grep -q "step 200/200" big.log || { cat big.log; fail "big run did not finish"; }
 limit=$((base + budget_mb * 1024))

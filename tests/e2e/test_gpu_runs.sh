@@ -2,6 +2,8 @@
 # GPU runs of the real binary (skipped, exit 77, when no GPU is visible):
 #  - 1 rank on the GPU (NCCL, a communicator of one) against 1 CPU rank: 50 steps agree
 #    to 1e-4 relative (FP32; rounding differs between cuBLAS and OpenBLAS);
+#  - the same GPU run with the step captured as a CUDA graph (the default) and eager
+#    (train.cuda_graph=false): bitwise identical;
 #  - 2 ranks sharing the GPU through the MPI data plane reproduce the 1-rank GPU run
 #    (1e-5 relative, as 2 x 64 against 1 x 128 on the CPU);
 #  - a run that switches device at a checkpoint (CPU for 25 steps, then resumed on the
@@ -30,6 +32,13 @@ run gpu 1 cuda
 grep -q "data plane nccl" gpu.log || { grep "replica on" gpu.log; fail "1 GPU rank did not use NCCL"; }
 note "GPU (NCCL, 1 rank) vs CPU"
 compare_ckpt "$(final gpu)" "$(final cpu)" --rtol 1e-4 --optimizer || fail "GPU run differs from the CPU run"
+
+run gpu_eager 1 cuda --set train.cuda_graph=false
+grep -q "captured as a CUDA graph" gpu.log || { cat gpu.log; fail "the GPU run did not capture its step"; }
+! grep -q "captured as a CUDA graph" gpu_eager.log || fail "train.cuda_graph=false still captured"
+note "graph-replayed steps vs eager steps"
+compare_ckpt "$(final gpu)" "$(final gpu_eager)" --bitwise --optimizer || fail "graph replay differs from eager steps"
+cmp <(loss_log gpu/metrics.jsonl) <(loss_log gpu_eager/metrics.jsonl) || fail "graph replay: loss log differs"
 
 run gpu_mpi2 2 cuda --set dist.backend=mpi
 note "2 ranks on one GPU through MPI vs 1 GPU rank"

@@ -1,11 +1,14 @@
 #include "support/train_steps.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "elbo/error.h"
 #include "elbo/kernels/philox.h"
 #include "elbo/models/vae_model.h"
 #include "elbo/optim/adam.h"
+#include "elbo/train/step_program.h"
 
 namespace elbo {
 
@@ -23,29 +26,32 @@ std::vector<float> synthetic_batches(int steps, int rows, int dim, uint64_t seed
 }
 
 TrainStepsResult run_train_steps(Backend& be, const ModelConfig& model_config, const TrainConfig& train, int dim,
-                                 int rows, int steps, const std::vector<float>& images, uint64_t seed) {
+                                 int rows, int steps, const std::vector<float>& images, uint64_t seed, bool graph) {
   ELBO_CHECK(images.size() == size_t(steps) * rows * dim, "run_train_steps: images hold the wrong number of values");
   std::unique_ptr<VaeModel> model = make_model(model_config, dim, be, seed);
   ParamStore& ps = model->params();
   Adam adam(be, ps.total(), train);
-  DeviceBuffer x(&be, size_t(rows) * dim), sums(&be, 2);
+  StepShape shape;
+  shape.rows = rows;
+  shape.dim = dim;
+  shape.global_batch = rows;
+  shape.seed = seed;
+  shape.dynamic_binarize = true;
+  StepProgram program(be, *model, adam, nullptr, shape);
+  program.allow_graph(graph);
+  std::vector<float> upload(program.step_input_floats());
   TrainStepsResult out;
-  const float inv_b = 1.0f / float(rows);
   for (int step = 0; step < steps; ++step) {
-    const uint64_t serial0 = uint64_t(step) * uint64_t(rows);
-    be.copy_to_device(x.data(), images.data() + size_t(step) * rows * dim, size_t(rows) * dim);
-    be.binarize(x.data(), rows, dim, NoiseKey{seed, kRngBinarize, serial0, 0});
-    be.fill(ps.grads(), ps.total(), 0.0f);
-    model->forward(be, x.data(), rows, NoiseKey{seed, kRngReparam, serial0, 0});
-    const float kl_weight = float(step + 1) / float(steps);
-    model->backward(be, x.data(), rows, inv_b, kl_weight * inv_b, [](size_t) {});
-    adam.step(ps.params(), ps.grads(), true);
-    be.sum(sums.data(), model->recon_per_row(), rows);
-    be.sum(sums.data() + 1, model->kl_per_row(), rows);
-    float host[2];
-    be.copy_to_host(host, sums.data(), 2);
-    out.recon.push_back(double(host[0]) / rows);
-    out.kl.push_back(double(host[1]) / rows);
+    const StepScalars sc = program.scalars(step, uint64_t(step) * uint64_t(rows), float(step + 1) / float(steps));
+    std::memcpy(upload.data(), &sc, sizeof sc);
+    std::copy_n(images.data() + size_t(step) * rows * dim, size_t(rows) * dim, upload.data() + kStepScalarFloats);
+    be.copy_to_device(program.step_input(), upload.data(), upload.size());
+    program.reset_loss_sums();
+    program.run(/*measure_norm=*/true);
+    float sums[2];
+    be.copy_to_host(sums, program.loss_sums(), 2);
+    out.recon.push_back(double(sums[0]) / rows);
+    out.kl.push_back(double(sums[1]) / rows);
   }
   auto download = [&](const float* p) {
     std::vector<float> h(ps.total());
@@ -55,6 +61,8 @@ TrainStepsResult run_train_steps(Backend& be, const ModelConfig& model_config, c
   out.params = download(ps.params());
   out.adam_m = download(adam.m());
   out.adam_v = download(adam.v());
+  out.graph_used = program.graph_active();
+  out.graph_failure = program.graph_failure();
   return out;
 }
 

@@ -1,9 +1,10 @@
-// A few training steps of a whole model on one backend, without the trainer: the same
-// sequence of ops as train_step() (binarize, zero grads, forward, backward, Adam) on
-// fixed synthetic images, so two backends (CUDA and CPU) or two thread counts can be
-// compared on everything a step computes.
+// A few training steps of a whole model on one backend, without the trainer or MPI: the
+// trainer's StepProgram (binarize, zero grads, forward, backward, Adam, loss sums) on
+// fixed synthetic images, so two backends (CUDA and CPU), two thread counts, or eager
+// and graph-replayed steps can be compared on everything a step computes.
 #pragma once
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "elbo/backend.h"
@@ -15,6 +16,8 @@ struct TrainStepsResult {
   std::vector<float> params;        // after the last step
   std::vector<float> adam_m, adam_v;
   std::vector<double> recon, kl;    // per step: mean over the batch
+  bool graph_used = false;          // the steps after the second were graph replays
+  std::string graph_failure;        // why capturing failed, when graph was asked for
 };
 
 // Synthetic [0,1] images for `steps` batches of `rows`, each `dim` values (a pure
@@ -23,9 +26,10 @@ std::vector<float> synthetic_batches(int steps, int rows, int dim, uint64_t seed
 
 // Trains make_model(model, dim, be, seed) for `steps` steps of `rows` rows from
 // `images` (steps * rows * dim values), with dynamic binarization, Adam with train's
-// lr/betas and a linear KL warm-up over `steps` steps.
+// lr/betas and a linear KL warm-up over `steps` steps; graph: let the program capture
+// the step and replay it.
 TrainStepsResult run_train_steps(Backend& be, const ModelConfig& model, const TrainConfig& train, int dim, int rows,
-                                 int steps, const std::vector<float>& images, uint64_t seed);
+                                 int steps, const std::vector<float>& images, uint64_t seed, bool graph = false);
 
 // ||a - b|| / ||b|| over the whole vectors.
 double relative_difference(const std::vector<float>& a, const std::vector<float>& b);

@@ -48,6 +48,7 @@ void expect_same(const Config& a, const Config& b) {
   EXPECT_EQ(a.train.sample_grid, b.train.sample_grid);
   EXPECT_EQ(a.train.device, b.train.device);
   EXPECT_EQ(a.train.precision, b.train.precision);
+  EXPECT_EQ(a.train.cuda_graph, b.train.cuda_graph);
   EXPECT_EQ(a.dist.backend, b.dist.backend);
   EXPECT_EQ(a.dist.bucket_mb, b.dist.bucket_mb);
   EXPECT_EQ(a.dist.timeout_s, b.dist.timeout_s);
@@ -84,6 +85,7 @@ Config unusual_config() {
   t.sample_grid = 0;
   t.device = "cuda";
   t.precision = "bf16";
+  t.cuda_graph = false;
   c.dist = {"nccl", 0.1, 1e-300};
   c.eval = {3, 5000, 1, 12};
   return c;
@@ -154,6 +156,7 @@ train:
   sample_grid: 4
   device: cpu
   precision: tf32
+  cuda_graph: false
 dist:
   backend: mpi
   bucket_mb: 2.5
@@ -188,6 +191,7 @@ eval:
   e.train.sample_grid = 4;
   e.train.device = "cpu";
   e.train.precision = "tf32";
+  e.train.cuda_graph = false;
   e.dist = {"mpi", 2.5, 60.0};
   e.eval = {50, 64, 16, 200};
   expect_same(c, e);
@@ -243,7 +247,7 @@ TEST(Config, EmitsEveryKeyWithDefaultsInStableOrder) {
     keys += section.second.size();
   }
   EXPECT_EQ(sections, (std::vector<std::string>{"run", "data", "model", "train", "dist", "eval"}));
-  EXPECT_EQ(keys, 40u);  // every member of the six structs in config.h
+  EXPECT_EQ(keys, 41u);  // every member of the six structs in config.h
   EXPECT_EQ(root["train"]["lr"].Scalar(), "0.001");
   EXPECT_EQ(root["model"]["hidden"].size(), 2u);
   EXPECT_EQ(yaml, config_to_yaml(Config{}));

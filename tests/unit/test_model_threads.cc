@@ -35,5 +35,21 @@ TEST(ModelThreads, TrainingStepsAreBitwiseIdenticalForAnyThreadCount) {
   EXPECT_LT(one.recon.back(), one.recon.front());
 }
 
+// Asking the CPU backend for a graph leaves the steps eager, says why, and changes nothing.
+TEST(ModelThreads, GraphRequestOnTheCpuRunsEagerly) {
+  ModelConfig model;
+  model.hidden = {64};
+  model.latent = 4;
+  const int dim = 49, rows = 16, steps = 4;
+  const std::vector<float> images = synthetic_batches(steps, rows, dim, 9);
+  auto be = make_cpu_backend(1);
+  const TrainStepsResult eager = run_train_steps(*be, model, TrainConfig{}, dim, rows, steps, images, 2, false);
+  const TrainStepsResult asked = run_train_steps(*be, model, TrainConfig{}, dim, rows, steps, images, 2, true);
+  EXPECT_FALSE(asked.graph_used);
+  EXPECT_NE(asked.graph_failure.find("cannot capture"), std::string::npos) << asked.graph_failure;
+  EXPECT_EQ(asked.params, eager.params);
+  EXPECT_EQ(asked.recon, eager.recon);
+}
+
 }  // namespace
 }  // namespace elbo

@@ -30,6 +30,10 @@ class Communicator {
   // Default: blocking. wait_all() returns when every started reduction is done.
   virtual void allreduce_sum_async(float* buf, size_t n) { allreduce_sum(buf, n); }
   virtual void wait_all() {}
+
+  // Whether allreduce_sum_async / wait_all may be recorded into a CUDA graph of the
+  // backend's stream (NCCL: yes; MPI: no, it works on the host).
+  virtual bool capturable() const { return false; }
 };
 
 enum class CommBackend { kAuto, kMpi, kNccl };

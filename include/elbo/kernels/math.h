@@ -137,7 +137,20 @@ struct AdamHyper {
   bool decoupled;      // true: AdamW
   float step_size;                  // lr / (1 - beta1^t)
   float inv_sqrt_bias_correction2;  // 1 / sqrt(1 - beta2^t)
+  // When set (a device pointer): {step_size, inv_sqrt_bias_correction2} of the current
+  // step, read on the device instead of the two fields above (a captured step's Adam).
+  const float* device_step = nullptr;
 };
+
+// The hyper-parameters with the device's per-step values in place (read where the
+// update runs: once per loop on the CPU, per thread on the GPU).
+ELBO_HD AdamHyper resolve_adam_step(AdamHyper h) {
+  if (h.device_step) {
+    h.step_size = h.device_step[0];
+    h.inv_sqrt_bias_correction2 = h.device_step[1];
+  }
+  return h;
+}
 
 // The hyper-parameters of step t (from 1), bias corrections computed in double on the
 // host so that every backend uses the same float values.
@@ -145,7 +158,7 @@ inline AdamHyper make_adam_hyper(float lr, float beta1, float beta2, float eps, 
                                  long long t) {
   const double bc1 = 1.0 - std::pow(double(beta1), double(t));
   const double bc2 = 1.0 - std::pow(double(beta2), double(t));
-  return AdamHyper{lr, beta1, beta2, eps, weight_decay, decoupled, float(lr / bc1), float(1.0 / std::sqrt(bc2))};
+  return AdamHyper{lr, beta1, beta2, eps, weight_decay, decoupled, float(lr / bc1), float(1.0 / std::sqrt(bc2)), nullptr};
 }
 
 struct AdamState {

@@ -22,7 +22,7 @@ class MlpVae final : public VaeModel {
   void forward(Backend& be, const float* x, int rows, const NoiseKey& noise) override;
   const float* recon_per_row() const override { return recon_.data(); }
   const float* kl_per_row() const override { return kl_.data(); }
-  void backward(Backend& be, const float* x, int rows, float recon_weight, float kl_weight,
+  void backward(Backend& be, const float* x, int rows, float recon_weight, Weight kl_weight,
                 const std::function<void(size_t)>& on_grads_ready) override;
   void log_importance_weights(Backend& be, float* logw, const float* x, int images, int k,
                               const NoiseKey& noise) override;

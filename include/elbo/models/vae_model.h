@@ -29,9 +29,10 @@ class VaeModel {
 
   // Accumulates into params().grads() the gradient of
   //   sum_r recon_weight * recon[r] + kl_weight * kl[r]
-  // for the last forward(). After each layer, on_grads_ready(offset) says that every
+  // for the last forward(); kl_weight may be a device scalar (the KL warm-up of a captured
+  // step). After each layer, on_grads_ready(offset) says that every
   // gradient at flat index >= offset is final (the reducer starts those buckets).
-  virtual void backward(Backend& be, const float* x, int rows, float recon_weight, float kl_weight,
+  virtual void backward(Backend& be, const float* x, int rows, float recon_weight, Weight kl_weight,
                         const std::function<void(size_t)>& on_grads_ready) = 0;
 
   // Importance weights for `images` inputs with `k` samples each:

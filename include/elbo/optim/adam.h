@@ -15,7 +15,12 @@ class Adam {
 
   // One update with the (already all-reduced) gradients. The global gradient norm is
   // computed when clipping needs it or when measure_norm asks for it (log steps).
-  void step(float* params, const float* grads, bool measure_norm = true);
+  // device_step: when set, the step's {lr / (1 - beta1^t), 1 / sqrt(1 - beta2^t)} are read
+  // from that device memory (written there by the caller from step_scalars()), so that a
+  // captured step replays with the current step's values.
+  void step(float* params, const float* grads, bool measure_norm = true, const float* device_step = nullptr);
+  // The two per-step values of step t (from 1), for device_step.
+  void step_scalars(int64_t t, float out[2]) const;
 
   // Squared global gradient norm of the last step that measured it (device scalar, before clipping),
   // and the moments (for checkpoints).
@@ -27,6 +32,8 @@ class Adam {
   size_t size() const { return n_; }
 
  private:
+  AdamHyper hyper_at(int64_t t) const;
+
   Backend& be_;
   size_t n_;
   TrainConfig config_;

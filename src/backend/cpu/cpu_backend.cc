@@ -141,7 +141,7 @@ class CpuBackend final : public Backend {
     for (int r = 0; r < rows; ++r) {
       const float* mu = stats + size_t(r) * 2 * latent;
       const float* logvar = mu + latent;
-      PhiloxRowCache rng{key.seed, key.stream, key.row_serial0 + r};
+      PhiloxRowCache rng{key.seed, key.stream, key.first_serial() + r};
       for (int j = 0; j < latent; ++j) {
         size_t i = size_t(r) * latent + j;
         eps[i] = rng.normal(key.element_offset + j);
@@ -171,7 +171,8 @@ class CpuBackend final : public Backend {
       kl[r] = float(acc);
     }
   }
-  void kl_backward(float* dstats, const float* stats, int rows, int latent, float weight) override {
+  void kl_backward(float* dstats, const float* stats, int rows, int latent, Weight kl_weight) override {
+    const float weight = kl_weight.get();
     for (int r = 0; r < rows; ++r) {
       const float* mu = stats + size_t(r) * 2 * latent;
       const float* logvar = mu + latent;
@@ -258,11 +259,12 @@ class CpuBackend final : public Backend {
     // Element b of a row takes word b & 3 of draw b >> 2 (philox_uniform's convention).
     const uint32_t first = key.element_offset, last = key.element_offset + uint32_t(dim) - 1;
     const uint32_t q0 = first >> 2, draws = (last >> 2) - q0 + 1;
+    const uint64_t serial0 = key.first_serial();
     over_rows(rows, dim, [&](size_t r0, size_t r1) {
       std::vector<uint32_t> words(4 * size_t(draws));
       for (size_t r = r0; r < r1; ++r) {
         float* __restrict row = x + r * dim;
-        philox_row_words(words.data(), key.seed, key.stream, key.row_serial0 + r, q0, draws);
+        philox_row_words(words.data(), key.seed, key.stream, serial0 + r, q0, draws);
         const uint32_t* __restrict w = words.data() + (first & 3u);
         for (int j = 0; j < dim; ++j) row[j] = philox_u32_to_unit(w[j]) < row[j] ? 1.0f : 0.0f;
       }
@@ -290,7 +292,7 @@ class CpuBackend final : public Backend {
     over_elements(n, [&](size_t b, size_t e) {
       // Local copies: through captured references the compiler would have to assume
       // the stores to p, m, v change them, and could not vectorise.
-      const AdamHyper h = hyper;
+      const AdamHyper h = resolve_adam_step(hyper);
       const float s = scale;
       float* __restrict p = params;
       float* __restrict mm = m;

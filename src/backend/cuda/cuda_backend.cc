@@ -257,6 +257,15 @@ void CudaBackend::capture_end() {
   graph_exec_ = exec;
 }
 
+void CudaBackend::capture_abort() {
+  if (!capturing_) return;
+  make_current();
+  capturing_ = false;
+  cudaGraph_t graph = nullptr;
+  if (cudaStreamEndCapture(stream_, &graph) == cudaSuccess && graph) cudaGraphDestroy(graph);
+  cudaGetLastError();  // an invalidated capture reports its error here; it is already known
+}
+
 void CudaBackend::replay() {
   ELBO_CHECK(graph_exec_, name_ << ": replay() before a successful capture_begin()/capture_end()");
   make_current();
@@ -332,7 +341,7 @@ void CudaBackend::kl_forward(float* kl_per_row, const float* stats, int rows, in
   make_current();
   cudak::kl_forward(stream_, kl_per_row, stats, rows, latent);
 }
-void CudaBackend::kl_backward(float* dstats, const float* stats, int rows, int latent, float weight) {
+void CudaBackend::kl_backward(float* dstats, const float* stats, int rows, int latent, Weight weight) {
   make_current();
   cudak::kl_backward(stream_, dstats, stats, rows, latent, weight);
 }

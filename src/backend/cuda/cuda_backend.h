@@ -53,6 +53,7 @@ class CudaBackend final : public Backend {
 
   bool capture_begin() override;
   void capture_end() override;
+  void capture_abort() override;
   void replay() override;
 
   void gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a, const float* b, float beta,
@@ -67,7 +68,7 @@ class CudaBackend final : public Backend {
   void reparameterize_backward(float* dstats, const float* dz, const float* eps, const float* stats, int rows,
                                int latent) override;
   void kl_forward(float* kl_per_row, const float* stats, int rows, int latent) override;
-  void kl_backward(float* dstats, const float* stats, int rows, int latent, float weight) override;
+  void kl_backward(float* dstats, const float* stats, int rows, int latent, Weight weight) override;
 
   void bernoulli_nll_forward(float* nll_per_row, const float* logits, const float* x, int rows, int dim) override;
   void bernoulli_nll_backward(float* dlogits, const float* logits, const float* x, int rows, int dim,

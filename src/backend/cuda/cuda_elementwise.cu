@@ -51,7 +51,7 @@ struct ReparamOp {
   __device__ void operator()(size_t i) const {
     const size_t r = i / latent, j = i % latent;
     const float* mu = stats + r * 2 * latent;
-    const float e = philox_normal(key.seed, key.stream, key.row_serial0 + r,
+    const float e = philox_normal(key.seed, key.stream, key.first_serial() + r,
                                   key.element_offset + static_cast<uint32_t>(j));
     eps[i] = e;
     z[i] = elbo::reparameterize(mu[j], mu[latent + j], e);
@@ -75,9 +75,10 @@ struct KlBackwardOp {
   float* dstats;
   const float* stats;
   size_t latent;
-  float weight;
+  Weight kl_weight;
   __device__ void operator()(size_t i) const {
     const size_t r = i / latent, j = i % latent;
+    const float weight = kl_weight.get();
     const float* mu = stats + r * 2 * latent;
     float* dmu = dstats + r * 2 * latent;
     dmu[j] += weight * kl_std_normal_grad_mu(mu[j]);
@@ -124,7 +125,7 @@ struct BinarizeOp {
   NoiseKey key;
   __device__ void operator()(size_t i) const {
     const size_t r = i / dim, j = i % dim;
-    const float u = philox_uniform(key.seed, key.stream, key.row_serial0 + r,
+    const float u = philox_uniform(key.seed, key.stream, key.first_serial() + r,
                                    key.element_offset + static_cast<uint32_t>(j));
     x[i] = u < x[i] ? 1.0f : 0.0f;
   }
@@ -138,7 +139,7 @@ struct AdamOp {
   const float* grad_scale;
   __device__ void operator()(size_t i) const {
     const float s = grad_scale ? *grad_scale : 1.0f;
-    adam_update(params + i, grads[i], m + i, v + i, hyper, s);
+    adam_update(params + i, grads[i], m + i, v + i, resolve_adam_step(hyper), s);
   }
 };
 
@@ -169,7 +170,7 @@ void reparameterize_backward(cudaStream_t s, float* dstats, const float* dz, con
                              int rows, int latent) {
   for_each(s, count(rows, latent), ReparamBackwardOp{dstats, dz, eps, stats, size_t(latent)});
 }
-void kl_backward(cudaStream_t s, float* dstats, const float* stats, int rows, int latent, float weight) {
+void kl_backward(cudaStream_t s, float* dstats, const float* stats, int rows, int latent, Weight weight) {
   for_each(s, count(rows, latent), KlBackwardOp{dstats, stats, size_t(latent), weight});
 }
 void bernoulli_nll_backward(cudaStream_t s, float* dlogits, const float* logits, const float* x, int rows, int dim,

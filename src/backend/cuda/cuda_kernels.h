@@ -24,7 +24,7 @@ void reparameterize(cudaStream_t s, float* z, float* eps, const float* stats, in
                     const NoiseKey& key);
 void reparameterize_backward(cudaStream_t s, float* dstats, const float* dz, const float* eps, const float* stats,
                              int rows, int latent);
-void kl_backward(cudaStream_t s, float* dstats, const float* stats, int rows, int latent, float weight);
+void kl_backward(cudaStream_t s, float* dstats, const float* stats, int rows, int latent, Weight weight);
 void bernoulli_nll_backward(cudaStream_t s, float* dlogits, const float* logits, const float* x, int rows, int dim,
                             float weight);
 void gaussian_nll_backward(cudaStream_t s, float* dout, const float* out, const float* x, int rows, int dim,

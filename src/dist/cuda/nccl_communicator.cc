@@ -171,6 +171,10 @@ class NcclCommunicator final : public Communicator {
 
   // The compute stream waits for every reduction started so far (the collective
   // stream is in order, so its latest event covers them all); the host does not.
+  // NCCL collectives on a stream that joins the capture through events are recorded
+  // into the graph (NCCL >= 2.9), and replay reduces the replayed step's gradients.
+  bool capturable() const override { return true; }
+
   void wait_all() override {
     if (!pending_) return;
     require_live("all-reduce");

@@ -1,0 +1,83 @@
+// The device work of one training step, in order: dynamic binarization, zeroed
+// gradients, forward, backward (starting the gradient all-reduce bucket by bucket),
+// the optimiser, and the loss sums. Everything that changes from step to step (the
+// noise serial, the KL warm-up weight, Adam's bias corrections) is read from device
+// memory — a StepScalars block uploaded with the batch — so the same enqueued sequence
+// is right for every step. It runs eagerly, or, on a backend that can capture (CUDA
+// graphs) with a data plane whose collectives can be recorded (NCCL), it is captured
+// once and replayed: one graph launch per step instead of dozens of kernel launches.
+#pragma once
+#include <cstdint>
+
+#include "elbo/backend.h"
+#include "elbo/dist/grad_reducer.h"
+#include "elbo/models/vae_model.h"
+#include "elbo/optim/adam.h"
+
+namespace elbo {
+
+// The per-step values, as they sit in device memory at the start of step_input().
+struct StepScalars {
+  uint64_t noise_serial = 0;      // serial number of this rank's first row in the training stream
+  float kl_weight = 0.0f;         // KL weight of the step divided by the global batch
+  float adam[2] = {0.0f, 0.0f};   // lr / (1 - beta1^t), 1 / sqrt(1 - beta2^t)
+  float reserved[3] = {0.0f, 0.0f, 0.0f};
+};
+constexpr size_t kStepScalarFloats = 8;
+static_assert(sizeof(StepScalars) == kStepScalarFloats * sizeof(float), "StepScalars is 8 floats");
+
+struct StepShape {
+  int rows = 0;                 // this rank's rows per step
+  int dim = 0;                  // values per sample
+  int64_t global_batch = 0;     // rows of all ranks: the loss is the global-batch mean
+  uint64_t seed = 0;            // run.seed: the Philox key of binarization and reparameterization
+  bool dynamic_binarize = false;
+};
+
+class StepProgram {
+ public:
+  // reducer may be null (no all-reduce: a single replica outside the trainer).
+  StepProgram(Backend& be, VaeModel& model, Adam& adam, GradReducer* reducer, const StepShape& shape);
+
+  // Device memory the host uploads into before each step: StepScalars, then the batch
+  // (rows x dim floats).
+  float* step_input() { return input_.data(); }
+  float* batch() { return input_.data() + kStepScalarFloats; }
+  size_t step_input_floats() const { return input_.size(); }
+
+  // The scalars of training step `step` (from 0) whose first row has serial noise_serial.
+  StepScalars scalars(int64_t step, uint64_t noise_serial, float kl_weight) const;
+
+  // Allow (or not) capturing the step as a graph. The first step always runs eagerly
+  // (it allocates the layers' buffers and warms the libraries up); the second is
+  // captured and replayed, and every later one is a replay. A backend that refuses the
+  // capture leaves the program eager.
+  void allow_graph(bool allowed) { graph_allowed_ = allowed; }
+  bool graph_active() const { return graph_ready_; }
+  // Why the last attempt to capture failed (empty if none failed).
+  const std::string& graph_failure() const { return graph_failure_; }
+
+  // Runs one step on the uploaded input. measure_norm: compute the gradient norm (log
+  // steps; a captured step always measures it, the cost of one reduction).
+  void run(bool measure_norm);
+
+  // Device [recon sum, KL sum] over every row of the steps since the last reset.
+  const float* loss_sums() const { return loss_acc_.data(); }
+  void reset_loss_sums() { be_.fill(loss_acc_.data(), 2, 0.0f); }
+
+ private:
+  void enqueue(bool measure_norm);
+  const StepScalars* device_scalars() const { return reinterpret_cast<const StepScalars*>(input_.data()); }
+
+  Backend& be_;
+  VaeModel& model_;
+  Adam& adam_;
+  GradReducer* reducer_;
+  StepShape shape_;
+  DeviceBuffer input_, loss_step_, loss_acc_;
+  bool graph_allowed_ = false, graph_ready_ = false, graph_given_up_ = false;
+  int64_t eager_steps_ = 0;
+  std::string graph_failure_;
+};
+
+}  // namespace elbo

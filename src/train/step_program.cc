@@ -1,0 +1,85 @@
+#include "elbo/train/step_program.h"
+
+#include "elbo/error.h"
+#include "elbo/kernels/philox.h"
+
+namespace elbo {
+
+StepProgram::StepProgram(Backend& be, VaeModel& model, Adam& adam, GradReducer* reducer, const StepShape& shape)
+    : be_(be),
+      model_(model),
+      adam_(adam),
+      reducer_(reducer),
+      shape_(shape),
+      input_(&be, kStepScalarFloats + size_t(shape.rows) * size_t(shape.dim)),
+      loss_step_(&be, 2),
+      loss_acc_(&be, 2) {
+  ELBO_CHECK(shape.rows > 0 && shape.dim > 0 && shape.global_batch > 0,
+             "StepProgram: rows, dim and global batch must be positive");
+}
+
+StepScalars StepProgram::scalars(int64_t step, uint64_t noise_serial, float kl_weight) const {
+  StepScalars s;
+  s.noise_serial = noise_serial;
+  // The same float product the eager trainer always used: weight_t * (1 / B).
+  s.kl_weight = kl_weight * (1.0f / float(shape_.global_batch));
+  adam_.step_scalars(step + 1, s.adam);
+  return s;
+}
+
+void StepProgram::enqueue(bool measure_norm) {
+  ParamStore& ps = model_.params();
+  const StepScalars* sc = device_scalars();
+  float* x = batch();
+  if (shape_.dynamic_binarize)
+    be_.binarize(x, shape_.rows, shape_.dim, NoiseKey{shape_.seed, kRngBinarize, 0, 0, &sc->noise_serial});
+  be_.fill(ps.grads(), ps.total(), 0.0f);
+  model_.forward(be_, x, shape_.rows, NoiseKey{shape_.seed, kRngReparam, 0, 0, &sc->noise_serial});
+  // Gradients of the global-batch mean: each rank sums its rows / B, the all-reduce adds ranks.
+  const float inv_b = 1.0f / float(shape_.global_batch);
+  if (reducer_) reducer_->begin_step();
+  model_.backward(be_, x, shape_.rows, inv_b, Weight(1.0f, &sc->kl_weight), [this](size_t offset) {
+    if (reducer_) reducer_->ready_from(offset);
+  });
+  if (reducer_) reducer_->finish();
+  adam_.step(ps.params(), ps.grads(), measure_norm, sc->adam);
+  // Loss sums stay on the device until the next log line.
+  be_.sum(loss_step_.data(), model_.recon_per_row(), shape_.rows);
+  be_.sum(loss_step_.data() + 1, model_.kl_per_row(), shape_.rows);
+  be_.axpy(loss_acc_.data(), loss_step_.data(), 2, 1.0f);
+}
+
+void StepProgram::run(bool measure_norm) {
+  if (graph_ready_) {
+    adam_.set_steps_done(adam_.steps_done() + 1);  // the replayed Adam step, counted on the host
+    be_.replay();
+    return;
+  }
+  if (graph_allowed_ && !graph_given_up_ && eager_steps_ >= 1) {
+    if (!be_.capture_begin()) {
+      graph_given_up_ = true;
+      graph_failure_ = "the backend cannot capture graphs";
+    } else {
+      // Capturing records the work without running it; the replay below runs this step.
+      const int64_t t = adam_.steps_done();
+      try {
+        enqueue(/*measure_norm=*/true);
+        be_.capture_end();
+        graph_ready_ = true;
+      } catch (const Error& e) {
+        be_.capture_abort();
+        graph_given_up_ = true;
+        graph_failure_ = e.what();
+      }
+      adam_.set_steps_done(t);
+      if (graph_ready_) {
+        run(measure_norm);
+        return;
+      }
+    }
+  }
+  enqueue(measure_norm);
+  ++eager_steps_;
+}
+
+}  // namespace elbo
