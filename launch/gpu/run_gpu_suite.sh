@@ -10,7 +10,8 @@
 #   gpu-tests  ctest -L cuda and the NCCL communicator test under mpirun
 #   suite      the whole ctest suite
 #   bench      train the MLP VAE of configs/fashion_mlp.yaml on cuda:0 (synthetic images),
-#              FP32/TF32/BF16 GEMMs at global batch 128 and 1024, plus one CPU run for scale;
+#              FP32/TF32/BF16 GEMMs at global batch 128 and 1024 (graph-replayed steps, and
+#              FP32 at 128 eager too), plus one CPU run for scale;
 #              PyTorch eager and torch.compile on the same GPU (tests/bench/torch_vae_gpu.py);
 #              NCCL all-reduce bandwidth (elbo_allreduce_bench)
 # One device call may run 10 minutes: split the stages over calls when needed, e.g.
@@ -51,21 +52,24 @@ bench() {
   "$elbo" data convert --images "$work/images.npy" --out "$work/data" --shards 4 --overwrite || return 1
   local results=$LOG/bench.jsonl rc=0 device precision batch run rate
   : >"$results"
-  for spec in cuda:fp32:128 cuda:tf32:128 cuda:bf16:128 cuda:fp32:1024 cuda:tf32:1024 cuda:bf16:1024 cpu:fp32:128; do
-    IFS=: read -r device precision batch <<<"$spec"
-    run=$work/runs/${device}_${precision}_b$batch
+  # device:precision:batch:graph (graph: the step replayed as a CUDA graph, or eager)
+  for spec in cuda:fp32:128:true cuda:fp32:128:false cuda:tf32:128:true cuda:bf16:128:true \
+              cuda:fp32:1024:true cuda:tf32:1024:true cuda:bf16:1024:true cpu:fp32:128:false; do
+    IFS=: read -r device precision batch graph <<<"$spec"
+    run=$work/runs/${device}_${precision}_b${batch}_graph$graph
     rm -rf "$run"
-    echo "--- bench: $device $precision global batch $batch, $steps steps"
+    echo "--- bench: $device $precision global batch $batch, cuda_graph $graph, $steps steps"
     if ! timeout 300 mpirun -np 1 "$elbo" train configs/fashion_mlp.yaml \
         --set run.dir="$run" --set data.train="$work/data/manifest.yaml" --set data.test="$work/data/manifest.yaml" \
         --set train.device="$device" --set train.precision="$precision" --set train.global_batch="$batch" \
-        --set train.steps="$steps" --set train.log_every=100 --set train.checkpoint_every=0 --set train.sample_grid=0; then
+        --set train.steps="$steps" --set train.log_every=100 --set train.checkpoint_every=0 --set train.sample_grid=0 \
+        --set train.cuda_graph="$graph"; then
       echo "bench: the $spec run failed"
       rc=1
       continue
     fi
     rate=$("$py" tests/bench/bench_report.py elbo-rate "$run" --warmup "$warmup" --batch "$batch") || { rc=1; continue; }
-    echo "{\"device\": \"$device\", \"precision\": \"$precision\", \"global_batch\": $batch, \"rate\": $rate}" |
+    echo "{\"device\": \"$device\", \"precision\": \"$precision\", \"global_batch\": $batch, \"cuda_graph\": $graph, \"rate\": $rate}" |
       tee -a "$results"
   done
   # The peer on the same GPU: PyTorch eager and torch.compile, same model and batches.
