@@ -1,6 +1,8 @@
 // CPU backend: OpenBLAS for GEMM, plain loops over the shared arithmetic of
 // kernels/math.h for everything else. Reductions accumulate in double, in index
 // order, so results are deterministic and independent of thread counts.
+#include <cblas.h>
+
 #include <algorithm>
 #include <cstring>
 #include <string>
@@ -324,6 +326,11 @@ class CpuBackend final : public Backend {
 
 }  // namespace
 
-std::unique_ptr<Backend> make_cpu_backend(int threads) { return std::make_unique<CpuBackend>(threads); }
+std::unique_ptr<Backend> make_cpu_backend(int threads) {
+  // The backend's pool does the threading; OpenBLAS threading inside each block would
+  // put a second pool on the same cores (process-wide, as OpenBLAS's setting is).
+  openblas_set_num_threads(1);
+  return std::make_unique<CpuBackend>(threads);
+}
 
 }  // namespace elbo
