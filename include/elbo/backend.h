@@ -82,6 +82,9 @@ class Backend {
   // Ends a capture that went wrong and discards what was recorded (none of it ran).
   virtual void capture_abort() {}
   virtual void replay() {}
+  // Destroys the captured graph. A graph that recorded NCCL collectives holds a
+  // reference on the communicator, whose teardown waits for it: release the graph first.
+  virtual void release_graph() {}
 
   // ---- dense algebra ----
   // C[m,n] = alpha * op(A) * op(B) + beta * C; op(A) is m x k, op(B) is k x n.

@@ -49,37 +49,57 @@ void StepProgram::enqueue(bool measure_norm) {
   be_.axpy(loss_acc_.data(), loss_step_.data(), 2, 1.0f);
 }
 
+bool StepProgram::capture() {
+  if (!be_.capture_begin()) {
+    graph_failure_ = "the backend cannot capture graphs";
+    return false;
+  }
+  // Capturing records the work without running it; the caller replays it for this step.
+  const int64_t t = adam_.steps_done();
+  bool ok = true;
+  try {
+    enqueue(/*measure_norm=*/true);
+    be_.capture_end();
+  } catch (const Error& e) {
+    be_.capture_abort();
+    graph_failure_ = e.what();
+    ok = false;
+  }
+  adam_.set_steps_done(t);
+  return ok;
+}
+
 void StepProgram::run(bool measure_norm) {
+  if (!graph_ready_ && graph_allowed_ && !graph_given_up_ && eager_steps_ >= 1) {
+    bool ok = capture();
+    const bool local_ok = ok;
+    if (all_ranks_ok_) ok = all_ranks_ok_(ok);
+    if (ok) {
+      graph_ready_ = true;
+    } else {
+      if (local_ok) {
+        be_.release_graph();
+        graph_failure_ = "another rank could not capture its step";
+      }
+      graph_given_up_ = true;
+    }
+  }
   if (graph_ready_) {
     adam_.set_steps_done(adam_.steps_done() + 1);  // the replayed Adam step, counted on the host
     be_.replay();
     return;
   }
-  if (graph_allowed_ && !graph_given_up_ && eager_steps_ >= 1) {
-    if (!be_.capture_begin()) {
-      graph_given_up_ = true;
-      graph_failure_ = "the backend cannot capture graphs";
-    } else {
-      // Capturing records the work without running it; the replay below runs this step.
-      const int64_t t = adam_.steps_done();
-      try {
-        enqueue(/*measure_norm=*/true);
-        be_.capture_end();
-        graph_ready_ = true;
-      } catch (const Error& e) {
-        be_.capture_abort();
-        graph_given_up_ = true;
-        graph_failure_ = e.what();
-      }
-      adam_.set_steps_done(t);
-      if (graph_ready_) {
-        run(measure_norm);
-        return;
-      }
-    }
-  }
   enqueue(measure_norm);
   ++eager_steps_;
+}
+
+StepProgram::~StepProgram() {
+  if (!graph_ready_) return;
+  try {
+    be_.release_graph();
+  } catch (const Error&) {
+    // A device error at teardown has been (or will be) reported by whoever saw it first.
+  }
 }
 
 }  // namespace elbo

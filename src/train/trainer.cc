@@ -142,7 +142,8 @@ class Trainer {
     shape.dynamic_binarize = cfg_.data.binarize == "dynamic";
     program_ = std::make_unique<StepProgram>(be, *replica_.model, *adam_, reducer_.get(), shape);
     // A graph needs a backend that captures (CUDA) and collectives it can record (NCCL).
-    program_->allow_graph(cfg_.train.cuda_graph && be.device().is_cuda() && replica_.comm->capturable());
+    program_->allow_graph(cfg_.train.cuda_graph && be.device().is_cuda() && replica_.comm->capturable(),
+                          [this](bool ok) { return mpi_.allreduce_max(ok ? 0 : 1) == 0; });
     if (mpi_.is_root())
       metrics_ = std::make_unique<MetricsWriter>(cfg_.run.dir + "/metrics." + (cfg_.train.metrics_format == "csv" ? "csv" : "jsonl"),
                                                  cfg_.train.metrics_format, step_);

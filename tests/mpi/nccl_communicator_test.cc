@@ -4,6 +4,7 @@
 // decided together so that no rank waits in a collective that another skipped.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -93,6 +94,34 @@ TEST_F(Nccl, AsyncAllReducesAreOrderedWithTheComputeStream) {
     const float want = 0.5f * float(w * (w + 1) / 2 + w * step);
     for (size_t i = 0; i < n; ++i) ASSERT_EQ(got[i], want) << "step " << step << " element " << i;
   }
+}
+
+// The trainer's graph path: all-reduces started on the collective stream and joined back
+// by wait_all() are recorded into a CUDA graph of the compute stream; every replay reduces
+// again; releasing the graph lets the communicator tear down at once (a graph holding NCCL
+// work keeps a reference that the communicator's teardown waits for).
+TEST_F(Nccl, CapturedAllReducesReplayAndTearDownPromptly) {
+  const size_t n = 300000, half = n / 2;
+  const int w = mpi_->world();
+  DeviceBuffer d(backend_.get(), n), acc(backend_.get(), n);
+  ASSERT_TRUE(backend_->capture_begin());
+  backend_->fill(d.data(), n, float(mpi_->rank() + 1));
+  comm_->allreduce_sum_async(d.data() + half, n - half);
+  comm_->allreduce_sum_async(d.data(), half);
+  comm_->wait_all();
+  backend_->scale(d.data(), n, 0.5f);
+  backend_->axpy(acc.data(), d.data(), n, 1.0f);
+  backend_->capture_end();
+  EXPECT_EQ(download(acc), std::vector<float>(n, 0.0f)) << "capturing must not run the work";
+  for (int i = 0; i < 3; ++i) backend_->replay();
+  const std::vector<float> got = download(acc);
+  const float want = 3.0f * 0.5f * float(w * (w + 1) / 2);
+  for (size_t i = 0; i < n; ++i) ASSERT_EQ(got[i], want) << "element " << i;
+  backend_->release_graph();
+  const auto start = std::chrono::steady_clock::now();
+  comm_.reset();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_LT(seconds, 20.0) << "communicator teardown waited (timeout 60 s)";
 }
 
 TEST_F(Nccl, BroadcastFromTheLastRank) {

@@ -1,5 +1,5 @@
 // The data plane between replicas: collectives over device buffers.
-// Implementations: MpiCommunicator (CPU ranks, or GPU ranks host-staged / CUDA-aware)
+// Implementations: MpiCommunicator (CPU ranks, or GPU ranks through host-staged copies)
 // and NcclCommunicator (GPU ranks). The control plane (flags, strings, config hashes)
 // goes through MpiContext, whatever the data plane is.
 #pragma once

@@ -8,6 +8,8 @@
 // once and replayed: one graph launch per step instead of dozens of kernel launches.
 #pragma once
 #include <cstdint>
+#include <functional>
+#include <string>
 
 #include "elbo/backend.h"
 #include "elbo/dist/grad_reducer.h"
@@ -38,6 +40,10 @@ class StepProgram {
  public:
   // reducer may be null (no all-reduce: a single replica outside the trainer).
   StepProgram(Backend& be, VaeModel& model, Adam& adam, GradReducer* reducer, const StepShape& shape);
+  // Releases the graph: before the communicator whose collectives it recorded.
+  ~StepProgram();
+  StepProgram(const StepProgram&) = delete;
+  StepProgram& operator=(const StepProgram&) = delete;
 
   // Device memory the host uploads into before each step: StepScalars, then the batch
   // (rows x dim floats).
@@ -52,7 +58,14 @@ class StepProgram {
   // (it allocates the layers' buffers and warms the libraries up); the second is
   // captured and replayed, and every later one is a replay. A backend that refuses the
   // capture leaves the program eager.
-  void allow_graph(bool allowed) { graph_allowed_ = allowed; }
+  // all_ranks_ok(ok), when given, is a collective over the replicas that returns true
+  // only if every rank's `ok` is true: replicas whose graphs record collectives must all
+  // replay or all run eagerly (NCCL's rule), so after capturing, every rank asks it, and
+  // if any rank failed, all discard their graphs and stay eager.
+  void allow_graph(bool allowed, std::function<bool(bool)> all_ranks_ok = {}) {
+    graph_allowed_ = allowed;
+    all_ranks_ok_ = std::move(all_ranks_ok);
+  }
   bool graph_active() const { return graph_ready_; }
   // Why the last attempt to capture failed (empty if none failed).
   const std::string& graph_failure() const { return graph_failure_; }
@@ -67,6 +80,8 @@ class StepProgram {
 
  private:
   void enqueue(bool measure_norm);
+  // Captures the step into the backend's graph; false (and graph_failure_) if it could not.
+  bool capture();
   const StepScalars* device_scalars() const { return reinterpret_cast<const StepScalars*>(input_.data()); }
 
   Backend& be_;
@@ -78,6 +93,7 @@ class StepProgram {
   bool graph_allowed_ = false, graph_ready_ = false, graph_given_up_ = false;
   int64_t eager_steps_ = 0;
   std::string graph_failure_;
+  std::function<bool(bool)> all_ranks_ok_;
 };
 
 }  // namespace elbo

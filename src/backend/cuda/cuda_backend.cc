@@ -266,6 +266,16 @@ void CudaBackend::capture_abort() {
   cudaGetLastError();  // an invalidated capture reports its error here; it is already known
 }
 
+void CudaBackend::release_graph() {
+  if (!graph_exec_) return;
+  make_current();
+  // Replays still in flight must finish before the graph goes (and with it the
+  // communicator's reference, which the communicator's teardown waits for).
+  CUDA_CHECK(cudaStreamSynchronize(stream_));
+  CUDA_CHECK(cudaGraphExecDestroy(graph_exec_));
+  graph_exec_ = nullptr;
+}
+
 void CudaBackend::replay() {
   ELBO_CHECK(graph_exec_, name_ << ": replay() before a successful capture_begin()/capture_end()");
   make_current();

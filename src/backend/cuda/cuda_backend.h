@@ -54,6 +54,7 @@ class CudaBackend final : public Backend {
   bool capture_begin() override;
   void capture_end() override;
   void capture_abort() override;
+  void release_graph() override;
   void replay() override;
 
   void gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a, const float* b, float beta,

@@ -3,8 +3,14 @@
 // Ordering: collectives run on a dedicated high-priority stream. Before each one,
 // that stream waits on an event recorded on the backend's compute stream (so the
 // gradients it reduces are final); after it, an event is recorded that wait_all()
-// and the blocking calls make the compute stream wait on. The host never waits in
-// the asynchronous path.
+// and the blocking calls make the compute stream wait on. In the asynchronous path the
+// host waits only for NCCL to accept each launch (a non-blocking communicator may answer
+// ncclInProgress while its launch thread works), never for a collective to complete.
+//
+// CUDA graphs: these enqueues may be captured (the collective stream joins the capture
+// through the events). A graph holding NCCL work keeps a reference on the communicator,
+// and teardown waits for it: release the graph (Backend::release_graph) first. Init is
+// given at least kInitTimeoutFloor, whatever timeout_s is.
 //
 // Never hang: the communicator is non-blocking (config.blocking = 0), so init and
 // every enqueue may return ncclInProgress and are polled. Blocking calls poll the
@@ -13,6 +19,7 @@
 // kernels waiting on a dead peer) and an elbo::Error names the rank and the cause.
 #include <nccl.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <exception>
@@ -204,8 +211,12 @@ class NcclCommunicator final : public Communicator {
       // comm_ may or may not have been created: abort whatever exists.
       fail("init", start, false, describe(r));
     }
-    await_ready(r, "init", start);
+    // Init gets at least kInitTimeoutFloor: building rings, trees and NVLS on a large
+    // node or job can take tens of seconds, more than a short dist.timeout_s.
+    await_ready(r, "init", start, std::max(timeout_s_, kInitTimeoutFloor));
   }
+
+  static constexpr double kInitTimeoutFloor = 120.0;
 
   // Runs `call` (an NCCL enqueue on stream_) after the compute stream's work so far.
   template <class Call>
@@ -221,6 +232,9 @@ class NcclCommunicator final : public Communicator {
   // A non-blocking communicator may answer ncclInProgress; NCCL's rule is to poll
   // ncclCommGetAsyncError until it says ncclSuccess before the next NCCL call.
   void await_ready(ncclResult_t r, const char* what, Clock::time_point start) {
+    await_ready(r, what, start, timeout_s_);
+  }
+  void await_ready(ncclResult_t r, const char* what, Clock::time_point start, double timeout_s) {
     if (r == ncclSuccess) return;
     if (r != ncclInProgress) fail(what, start, false, describe(r));
     for (;;) {
@@ -229,7 +243,7 @@ class NcclCommunicator final : public Communicator {
       if (q != ncclSuccess) fail(what, start, false, describe(q));
       if (state == ncclSuccess) return;
       if (state != ncclInProgress) fail(what, start, false, describe(state));
-      if (seconds_since(start) > timeout_s_) fail(what, start, true, "NCCL still in progress");
+      if (seconds_since(start) > timeout_s) fail(what, start, true, "NCCL still in progress", timeout_s);
       std::this_thread::yield();
     }
   }
@@ -268,13 +282,17 @@ class NcclCommunicator final : public Communicator {
   }
 
   [[noreturn]] void fail(const char* what, Clock::time_point start, bool timed_out, const std::string& reason) {
+    fail(what, start, timed_out, reason, timeout_s_);
+  }
+  [[noreturn]] void fail(const char* what, Clock::time_point start, bool timed_out, const std::string& reason,
+                         double timeout_s) {
     const double elapsed = seconds_since(start);
     abort_comm();
     std::ostringstream secs;
     secs.precision(3);
     secs << elapsed;
     ELBO_FAIL("rank " << rank_ << ": NCCL " << what << (timed_out ? " timed out" : " failed") << " after "
-                      << secs.str() << " s (timeout " << timeout_s_ << " s): " << reason);
+                      << secs.str() << " s (timeout " << timeout_s << " s): " << reason);
   }
 
   void require_live(const char* what) const {
