@@ -17,6 +17,7 @@
 #include "elbo/kernels/philox.h"
 #include "elbo/optim/adam.h"
 #include "elbo/train/checkpoint.h"
+#include "elbo/train/fault_injection.h"
 #include "elbo/train/metrics.h"
 #include "elbo/train/replica.h"
 #include "elbo/train/sample_grids.h"
@@ -36,18 +37,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-// Testing hook for the resume tests: raise a real SIGTERM on one rank after a step.
-struct FaultInjection {
-  int64_t signal_at_step = -1;
-  int rank = 0;
-  static FaultInjection from_env() {
-    FaultInjection f;
-    if (const char* s = std::getenv("ELBO_FAULT_SIGTERM_AT_STEP")) f.signal_at_step = std::atoll(s);
-    if (const char* r = std::getenv("ELBO_FAULT_RANK")) f.rank = std::atoi(r);
-    return f;
-  }
-};
 
 // KL weight of a step: linear warm-up from 0 to beta over kl_warmup_steps.
 float kl_weight_at(const TrainConfig& t, int64_t step) {
@@ -157,7 +146,7 @@ class Trainer {
     while (step_ < steps_total_) {
       train_step();
       if (step_ % cfg_.train.log_every == 0 || step_ == steps_total_) log_progress();
-      if (fault_.signal_at_step == step_ && fault_.rank == mpi_.rank()) std::raise(SIGTERM);
+      fault_.after_step(mpi_.rank(), step_);
       watchdog.beat(step_, "stop-flag agreement");
       const bool stop = mpi_.allreduce_max(stop_signal_received() ? 1 : 0) != 0;
       if (stop) {

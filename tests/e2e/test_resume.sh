@@ -11,7 +11,7 @@ write_config straight.yaml straight data/manifest.yaml
 elbo_np 2 train straight.yaml "${sets[@]}" >straight.log 2>&1 || { cat straight.log; fail "straight run"; }
 
 write_config split.yaml split data/manifest.yaml
-ELBO_FAULT_SIGTERM_AT_STEP=50 ELBO_FAULT_RANK=1 elbo_np 2 train split.yaml "${sets[@]}" >split1.log 2>&1 || { cat split1.log; fail "interrupted run must exit 0"; }
+ELBO_FAULT_AT_STEP=50 ELBO_FAULT_RANK=1 elbo_np 2 train split.yaml "${sets[@]}" >split1.log 2>&1 || { cat split1.log; fail "interrupted run must exit 0"; }
 grep -q "stopped by signal at step 50" split1.log || { cat split1.log; fail "no stop message"; }
 [ -f split/checkpoints/ckpt_000000050.h5 ] || fail "no checkpoint at the stop"
 elbo_np 2 train split.yaml "${sets[@]}" >split2.log 2>&1 || { cat split2.log; fail "resumed run"; }
@@ -21,7 +21,7 @@ cmp <(loss_log split/metrics.jsonl) <(loss_log straight/metrics.jsonl) || fail "
 
 note "2-rank checkpoint resumed on 1 rank"
 write_config one.yaml one data/manifest.yaml
-ELBO_FAULT_SIGTERM_AT_STEP=50 elbo_np 2 train one.yaml "${sets[@]}" >one1.log 2>&1 || fail "first half"
+ELBO_FAULT_AT_STEP=50 elbo_np 2 train one.yaml "${sets[@]}" >one1.log 2>&1 || fail "first half"
 elbo_np 1 train one.yaml "${sets[@]}" >one2.log 2>&1 || { cat one2.log; fail "1-rank resume"; }
 "$PY" - straight/metrics.jsonl one/metrics.jsonl <<'PY' || fail "1-rank resume diverged"
 import json, sys

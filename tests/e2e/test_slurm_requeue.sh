@@ -20,7 +20,7 @@ export PATH=$PWD/bin:$PATH SLURM_JOB_ID=4242 SLURM_NTASKS=2 CONFIG=c.yaml RUN_DI
 write_config c.yaml run data/manifest.yaml
 export ELBO_ARGS="--set train.steps=60 --set train.checkpoint_every=0 --set train.sample_grid=0"
 
-ELBO_FAULT_SIGTERM_AT_STEP=30 bash "$ELBO_SRC/launch/slurm/train.sbatch" >job1.out 2>&1 || { cat job1.out; fail "first job"; }
+ELBO_FAULT_AT_STEP=30 bash "$ELBO_SRC/launch/slurm/train.sbatch" >job1.out 2>&1 || { cat job1.out; fail "first job"; }
 grep -q "requeue 4242" scontrol.calls || { cat job1.out; fail "a stopped job must requeue"; }
 [ ! -f run/COMPLETED ] || fail "COMPLETED written too early"
 rm scontrol.calls
