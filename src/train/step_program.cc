@@ -31,6 +31,7 @@ void StepProgram::enqueue(bool measure_norm) {
   ParamStore& ps = model_.params();
   const StepScalars* sc = device_scalars();
   float* x = batch();
+  phase("forward/backward");
   if (shape_.dynamic_binarize)
     be_.binarize(x, shape_.rows, shape_.dim, NoiseKey{shape_.seed, kRngBinarize, 0, 0, &sc->noise_serial});
   be_.fill(ps.grads(), ps.total(), 0.0f);
@@ -41,7 +42,9 @@ void StepProgram::enqueue(bool measure_norm) {
   model_.backward(be_, x, shape_.rows, inv_b, Weight(1.0f, &sc->kl_weight), [this](size_t offset) {
     if (reducer_) reducer_->ready_from(offset);
   });
+  phase("gradient all-reduce");
   if (reducer_) reducer_->finish();
+  phase("optimizer");
   adam_.step(ps.params(), ps.grads(), measure_norm, sc->adam);
   // Loss sums stay on the device until the next log line.
   be_.sum(loss_step_.data(), model_.recon_per_row(), shape_.rows);
@@ -86,6 +89,7 @@ void StepProgram::run(bool measure_norm) {
   }
   if (graph_ready_) {
     adam_.set_steps_done(adam_.steps_done() + 1);  // the replayed Adam step, counted on the host
+    phase("graph replay");
     be_.replay();
     return;
   }

@@ -130,6 +130,9 @@ class Trainer {
     shape.seed = cfg_.run.seed;
     shape.dynamic_binarize = cfg_.data.binarize == "dynamic";
     program_ = std::make_unique<StepProgram>(be, *replica_.model, *adam_, reducer_.get(), shape);
+    program_->set_phase_hook([this](const char* phase) {
+      if (watchdog_) watchdog_->beat(step_, phase);
+    });
     // A graph needs a backend that captures (CUDA) and collectives it can record (NCCL).
     program_->allow_graph(cfg_.train.cuda_graph && be.device().is_cuda() && replica_.comm->capturable(),
                           [this](bool ok) { return mpi_.allreduce_max(ok ? 0 : 1) == 0; });
@@ -185,7 +188,6 @@ class Trainer {
     const uint64_t serial0 = uint64_t(batch.cursor + batch.local_offset);  // world-size independent noise counters
     staging_->upload(program_->step_input(), program_->scalars(step_, serial0, kl_weight_at(cfg_.train, step_)),
                      batch.images);
-    watchdog_->beat(step_, "forward/backward/all-reduce/update");
     const bool log_step = (step_ + 1) % cfg_.train.log_every == 0 || step_ + 1 == steps_total_;
     const bool was_graph = program_->graph_active();
     program_->run(log_step);

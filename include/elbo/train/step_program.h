@@ -70,6 +70,10 @@ class StepProgram {
   // Why the last attempt to capture failed (empty if none failed).
   const std::string& graph_failure() const { return graph_failure_; }
 
+  // Called with the name of each phase as the host reaches it (the trainer's watchdog
+  // names the phase a hung step was in).
+  void set_phase_hook(std::function<void(const char*)> hook) { phase_hook_ = std::move(hook); }
+
   // Runs one step on the uploaded input. measure_norm: compute the gradient norm (log
   // steps; a captured step always measures it, the cost of one reduction).
   void run(bool measure_norm);
@@ -82,6 +86,9 @@ class StepProgram {
   void enqueue(bool measure_norm);
   // Captures the step into the backend's graph; false (and graph_failure_) if it could not.
   bool capture();
+  void phase(const char* name) const {
+    if (phase_hook_) phase_hook_(name);
+  }
   const StepScalars* device_scalars() const { return reinterpret_cast<const StepScalars*>(input_.data()); }
 
   Backend& be_;
@@ -94,6 +101,7 @@ class StepProgram {
   int64_t eager_steps_ = 0;
   std::string graph_failure_;
   std::function<bool(bool)> all_ranks_ok_;
+  std::function<void(const char*)> phase_hook_;
 };
 
 }  // namespace elbo
