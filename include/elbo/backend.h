@@ -178,6 +178,9 @@ bool cuda_backend_compiled();
 int cuda_device_count();  // 0 without a CUDA build or without a GPU
 // "NVIDIA H200, 139.8 GiB, compute capability 9.0" for a visible device index.
 std::string cuda_device_description(int index);
+// A 64-bit digest of the device's UUID: equal on two ranks only when they use the same
+// physical GPU, whatever CUDA_VISIBLE_DEVICES renumbered.
+uint64_t cuda_device_uuid_digest(int index);
 
 // RAII device buffer of floats.
 class DeviceBuffer {

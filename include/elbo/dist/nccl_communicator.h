@@ -11,6 +11,8 @@ namespace elbo {
 
 #if defined(ELBO_WITH_CUDA)
 std::unique_ptr<Communicator> make_nccl_communicator(MpiContext& mpi, Backend& backend, double timeout_s);
+// ncclGetVersion of the loaded library (2.30.0 = 23000).
+int nccl_runtime_version();
 #endif
 
 }  // namespace elbo

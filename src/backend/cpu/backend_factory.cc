@@ -29,6 +29,9 @@ int cuda_device_count() { return 0; }
 std::string cuda_device_description(int index) {
   ELBO_FAIL("cuda:" << index << ": this elbo was built without CUDA");
 }
+uint64_t cuda_device_uuid_digest(int index) {
+  ELBO_FAIL("cuda:" << index << ": this elbo was built without CUDA");
+}
 #endif
 
 }  // namespace elbo

@@ -22,6 +22,21 @@ int cuda_device_count() {
   return n;
 }
 
+uint64_t cuda_device_uuid_digest(int index) {
+  cudaDeviceProp prop{};
+  const cudaError_t err = cudaGetDeviceProperties(&prop, index);
+  if (err != cudaSuccess) {
+    cudaGetLastError();
+    ELBO_FAIL("cuda:" << index << ": " << cudaGetErrorString(err));
+  }
+  uint64_t h = 1469598103934665603ull;  // FNV-1a over the 16 UUID bytes
+  for (char byte : prop.uuid.bytes) {
+    h ^= uint8_t(byte);
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
 std::string cuda_device_description(int index) {
   cudaDeviceProp prop{};
   const cudaError_t err = cudaGetDeviceProperties(&prop, index);

@@ -334,6 +334,11 @@ class NcclCommunicator final : public Communicator {
 
 }  // namespace
 
+int nccl_runtime_version() {
+  int version = 0;
+  return ncclGetVersion(&version) == ncclSuccess ? version : 0;
+}
+
 std::unique_ptr<Communicator> make_nccl_communicator(MpiContext& mpi, Backend& backend, double timeout_s) {
   auto* cuda = dynamic_cast<CudaBackend*>(&backend);
   ELBO_CHECK(cuda, "rank " << mpi.rank() << ": the NCCL communicator needs a CUDA backend, but this replica runs on "
