@@ -10,6 +10,8 @@
 #include <map>
 #include <sstream>
 
+#include <yaml-cpp/anchor.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include "config_fields.h"
@@ -199,20 +201,49 @@ void apply_override(const std::string& text, Config& config, Origins& origins) {
 }  // namespace
 }  // namespace config_detail
 
-Config parse_config(const std::string& yaml_text, const std::string& source,
-                    const std::vector<std::string>& overrides) {
-  using namespace config_detail;
-  std::vector<YAML::Node> documents;
+namespace {
+
+// Counts documents without building them. yaml-cpp 0.7's LoadAll loops forever, allocating,
+// on some malformed input (a document starting with ',': its parser keeps reporting
+// empty documents; fixed upstream in 0.8), so the documents are counted here with a cap.
+class DocumentCounter final : public YAML::EventHandler {
+ public:
+  int documents = 0;
+  void OnDocumentStart(const YAML::Mark&) override { ++documents; }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
+
+// The single document of yaml_text (null when the text is empty).
+YAML::Node load_single_document(const std::string& yaml_text, const std::string& source) {
   try {
-    documents = YAML::LoadAll(yaml_text);
+    std::istringstream in(yaml_text);
+    YAML::Parser parser(in);
+    DocumentCounter counter;
+    while (counter.documents < 2 && parser.HandleNextDocument(counter)) {
+    }
+    // A second document ("---") would otherwise be ignored without a word.
+    ELBO_CHECK(counter.documents <= 1, source << ": expected one YAML document, found 2 or more (a '---' separator, or "
+                                              << "text after the first document that is not YAML)");
+    return counter.documents == 0 ? YAML::Node() : YAML::Load(yaml_text);
   } catch (const YAML::Exception& e) {
     if (e.mark.is_null()) ELBO_FAIL(source << ": invalid YAML: " << e.msg);
     ELBO_FAIL(source << ":" << e.mark.line + 1 << ":" << e.mark.column + 1 << ": invalid YAML: " << e.msg);
   }
-  // A second document ("---") would otherwise be ignored without a word.
-  ELBO_CHECK(documents.size() <= 1, source << ": expected one YAML document, found " << documents.size()
-                                           << " (separated by '---')");
-  const YAML::Node root = documents.empty() ? YAML::Node() : documents[0];
+}
+
+}  // namespace
+
+Config parse_config(const std::string& yaml_text, const std::string& source,
+                    const std::vector<std::string>& overrides) {
+  using namespace config_detail;
+  const YAML::Node root = load_single_document(yaml_text, source);
   Config config;
   Origins origins;
   apply_document(root, source, config, origins);

@@ -174,6 +174,10 @@ TEST(ConfigErrors, WrongDocumentShapes) {
   EXPECT_HAS(parse_error("- a\n- b\n"), "cfg.yaml:1: expected a mapping of sections");
   EXPECT_HAS(parse_error("train: 5\n"), "cfg.yaml:1: section 'train': expected a mapping of keys, got '5'");
   EXPECT_HAS(parse_error("data: {train: x}\n---\ntrain: {lr: 1}\n"), "cfg.yaml: expected one YAML document, found 2");
+  // yaml-cpp 0.7's LoadAll never returns on these (it keeps adding empty documents until
+  // memory runs out); found by tests/unit/test_input_mutations.cc.
+  EXPECT_HAS(parse_error("\n,\n    "), "cfg.yaml: expected one YAML document, found 2 or more");
+  EXPECT_HAS(parse_error("data: {train: x}\n,run: {dir: y}\n"), "cfg.yaml");
 }
 
 TEST(ConfigErrors, InvalidYamlNamesSourceLineAndColumn) {
