@@ -121,8 +121,11 @@ void Handle::close() {
 
 std::string where(hid_t obj) { return get_name(obj, H5Fget_name) + ":" + get_name(obj, H5Iget_name); }
 
-Handle create_file(const std::string& path) {
-  hid_t f = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+Handle create_file(const std::string& path, size_t userblock_bytes) {
+  Handle fcpl(H5Pcreate(H5P_FILE_CREATE), H5Pclose);
+  if (userblock_bytes && H5Pset_userblock(fcpl.get(), hsize_t(userblock_bytes)) < 0)
+    fail(H5I_INVALID_HID, "cannot reserve a " + std::to_string(userblock_bytes) + "-byte user block in " + path);
+  hid_t f = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, fcpl.get(), H5P_DEFAULT);
   if (f < 0) fail(H5I_INVALID_HID, "cannot create HDF5 file " + path);
   return Handle(f, H5Fclose);
 }

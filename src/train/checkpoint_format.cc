@@ -6,6 +6,7 @@
 #include <set>
 #include <sstream>
 
+#include "checkpoint_seal.h"
 #include "elbo/error.h"
 #include "elbo/io/crc32.h"
 #include "elbo/io/hdf5_util.h"
@@ -98,7 +99,7 @@ std::vector<NamedArray> read_arrays(hid_t parent, const std::string& group) {
 void write_checkpoint_file(const std::string& path, const CheckpointState& s) {
   check_state(s, "checkpoint " + path);
   h5::Session session;
-  h5::Handle file = h5::create_file(path);
+  h5::Handle file = h5::create_file(path, kSealBytes);
   hid_t root = file.get();  // attribute calls on a file id address its root group
   write_arrays(root, "params", s.params);
   {
@@ -116,11 +117,13 @@ void write_checkpoint_file(const std::string& path, const CheckpointState& s) {
   h5::write_attr(root, "model_config", s.model_config_yaml);
   ELBO_CHECK(H5Fflush(root, H5F_SCOPE_GLOBAL) >= 0, "checkpoint " << path << ": flush failed");
   file.close();
+  seal_checkpoint_file(path);
 }
 
 CheckpointState load_checkpoint(const std::string& path) {
   std::error_code ec;
   ELBO_CHECK(std::filesystem::is_regular_file(path, ec), "checkpoint " << path << ": no such file");
+  verify_checkpoint_seal(path);  // before HDF5 parses anything of it
   CheckpointState s;
   {
     h5::Session session;

@@ -12,6 +12,7 @@
 #include <functional>
 #include <limits>
 
+#include "../../src/train/checkpoint_seal.h"
 #include "elbo/error.h"
 #include "elbo/io/hdf5_util.h"
 #include "elbo/train/checkpoint.h"
@@ -257,14 +258,62 @@ TEST_F(CheckpointTest, FlippedByteInADatasetFailsItsChecksum) {
     file.seekp(static_cast<std::streamoff>(offset + 5));
     file.put(static_cast<char>(byte ^ 0x10));
   }
-  expect_error_mentions([&] { load_checkpoint(bad); }, {bad, "/optimizer/v/encoder.0.bias", "checksum mismatch"});
-
+  // The seal sees it first, before HDF5 reads the file ...
+  expect_error_mentions([&] { load_checkpoint(bad); }, {bad, "CRC32 of its bytes", "altered after it was written"});
   ResumeResult r = find_latest_valid_checkpoint(run_dir_);
   ASSERT_TRUE(r.found);
   EXPECT_EQ(r.path, checkpoint_path(run_dir_, 10));
   ASSERT_EQ(r.warnings.size(), 1u);
-  EXPECT_TRUE(contains(r.warnings[0], bad) && contains(r.warnings[0], "checksum")) << r.warnings[0];
+  EXPECT_TRUE(contains(r.warnings[0], bad) && contains(r.warnings[0], "CRC32")) << r.warnings[0];
   EXPECT_TRUE(fs::exists(bad));
+  // ... and with the seal rewritten over the damage, the dataset's own checksum still does.
+  seal_checkpoint_file(bad);
+  expect_error_mentions([&] { load_checkpoint(bad); }, {bad, "/optimizer/v/encoder.0.bias", "checksum mismatch"});
+}
+
+// Any change to a sealed file is found before HDF5 parses it: a flipped bit anywhere,
+// truncation, extension, a damaged seal. (libhdf5 can crash on damaged metadata.)
+TEST_F(CheckpointTest, SealFindsEveryChangeBeforeHdf5ReadsTheFile) {
+  save_checkpoint(run_dir_, make_state(10), 1);
+  const std::string path = checkpoint_path(run_dir_, 10);
+  std::string bytes;
+  {
+    std::ifstream in(path, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  ASSERT_GT(bytes.size(), kSealBytes);
+  EXPECT_EQ(bytes.compare(0, 23, "elbo checkpoint seal 1\n"), 0);
+  const std::string damaged = run_dir_ + "/damaged.h5";
+  auto expect_refused = [&](const std::string& content, const std::string& fragment) {
+    std::ofstream(damaged, std::ios::binary | std::ios::trunc) << content;
+    expect_error_mentions([&] { verify_checkpoint_seal(damaged); }, {damaged, fragment});
+  };
+  for (size_t at : {kSealBytes, kSealBytes + 3, bytes.size() / 2, bytes.size() - 1}) {
+    std::string b = bytes;
+    b[at] = char(b[at] ^ 0x01);
+    expect_refused(b, "altered");
+  }
+  expect_refused(bytes.substr(0, bytes.size() - 1), "truncated");
+  expect_refused(bytes.substr(0, 100), "no elbo seal");
+  expect_refused(bytes + "x", "extended");
+  std::string b = bytes;
+  b[30] = 'z';  // inside "bytes <n>"
+  expect_refused(b, "seal");
+  b = bytes;
+  b[0] = 'E';
+  expect_refused(b, "no elbo seal");
+  verify_checkpoint_seal(path);  // the original is fine
+}
+
+// Checkpoints written before seals existed (HDF5 from byte 0) are still read.
+TEST_F(CheckpointTest, UnsealedFilesAreReadUnverified) {
+  const std::string legacy = run_dir_ + "/legacy.h5";
+  {
+    h5::Session session;
+    h5::Handle f = h5::create_file(legacy);
+    f.close();
+  }
+  verify_checkpoint_seal(legacy);
 }
 
 TEST_F(CheckpointTest, LeftoverTmpIsIgnoredWithAWarning) {
@@ -319,6 +368,7 @@ TEST_F(CheckpointTest, NewerFormatVersionIsRejected) {
     h5::write_attr(f, "format_version", int32_t{2});
     H5Fclose(f);
   }
+  seal_checkpoint_file(path);  // past the seal: the format check itself
   expect_error_mentions([&] { load_checkpoint(path); }, {path, "format_version 2"});
 }
 
@@ -332,6 +382,7 @@ TEST_F(CheckpointTest, MissingAttributeIsNamed) {
     H5Adelete(f, "cursor");
     H5Fclose(f);
   }
+  seal_checkpoint_file(path);
   expect_error_mentions([&] { load_checkpoint(path); }, {path, "cursor"});
 }
 

@@ -4,7 +4,9 @@
 // variant must be accepted or rejected with an elbo::Error — never a crash, a hang,
 // an allocation sized by a corrupted header (std::bad_alloc), or any other exception.
 // The inputs: IDX (plain and gzip) and .npy images and labels through `data convert`,
-// config YAML with --set overrides, and a shard set's manifest.
+// config YAML with --set overrides, a shard set's manifest, and checkpoints (where every
+// change must be refused: it found that libhdf5 crashes on some damaged checkpoints,
+// hence their seal, which is checked before HDF5 reads the file).
 // ELBO_MUTATIONS_SCALE=N runs N times as many variants (for a deeper search by hand).
 #include <gtest/gtest.h>
 
@@ -19,6 +21,7 @@
 #include "elbo/config.h"
 #include "elbo/data/shard_set.h"
 #include "elbo/error.h"
+#include "elbo/train/checkpoint.h"
 #include "support/synthetic_data.h"
 #include "support/text_files.h"
 
@@ -172,6 +175,30 @@ TEST_F(InputMutations, ShardSetManifest) {
   });
   write_text(manifest, valid);
   EXPECT_GT(o.rejected, 300);
+}
+
+TEST_F(InputMutations, CheckpointsRefuseEveryChange) {
+  CheckpointState st;
+  st.params = {{"encoder.0.weight", {3, 4}, std::vector<float>(12, 0.25f)}, {"encoder.0.bias", {3}, {1, 2, 3}}};
+  st.adam_m = st.params;
+  st.adam_v = st.params;
+  st.step = 40;
+  st.cursor = 5120;
+  st.config_yaml = "train: {lr: 0.001}\n";
+  st.model_config_yaml = "hidden: [4]\n";
+  save_checkpoint(dir_, st, 1);
+  const std::string path = checkpoint_path(dir_, 40);
+  const std::string valid = read_text(path);
+  const std::string variant_path = dir_ + "/variant.h5";
+  int changed = 0;
+  const Outcome o = fuzz("checkpoint", valid, 1500, 11, [&](const std::string& bytes) {
+    if (bytes == valid) return;  // a mutation that changed nothing
+    ++changed;
+    write_text(variant_path, bytes);
+    load_checkpoint(variant_path);
+    ADD_FAILURE() << "a changed checkpoint was accepted";
+  });
+  EXPECT_EQ(o.rejected, changed) << "every changed checkpoint must be refused";
 }
 
 }  // namespace

@@ -51,7 +51,9 @@ class Handle {
 // "<file>:<object path>", for messages.
 std::string where(hid_t obj);
 
-Handle create_file(const std::string& path);  // truncates an existing file
+// Truncates an existing file. userblock_bytes (0, or a power of two >= 512) reserves that
+// many bytes at the start of the file for the caller; HDF5 (and h5py) skip them.
+Handle create_file(const std::string& path, size_t userblock_bytes = 0);
 Handle open_file(const std::string& path);    // read-only
 
 // Groups track link creation order, so child_names() returns datasets in the order written.
