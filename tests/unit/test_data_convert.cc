@@ -14,6 +14,7 @@
 #include "elbo/data/shard_set.h"
 #include "elbo/error.h"
 #include "support/synthetic_data.h"
+#include "support/temp_dir_test.h"
 #include "support/text_files.h"
 
 namespace elbo {
@@ -28,13 +29,9 @@ std::string npy_payload(const std::string& path, size_t payload_bytes) {
   return all.substr(all.size() - payload_bytes);
 }
 
-class DataConvert : public ::testing::Test {
+class DataConvert : public TempDirTest {
  protected:
-  void SetUp() override { dir_ = make_temp_dir("elbo-data-convert"); }
-  void TearDown() override {
-    if (!HasFailure()) fs::remove_all(dir_);
-  }
-  std::string dir_;
+  DataConvert() : TempDirTest("elbo-data-convert") {}
 };
 
 TEST_F(DataConvert, RoundTripUint8WithLabels) {

@@ -23,6 +23,7 @@
 #include "elbo/error.h"
 #include "elbo/train/checkpoint.h"
 #include "support/synthetic_data.h"
+#include "support/temp_dir_test.h"
 #include "support/text_files.h"
 
 namespace elbo {
@@ -91,13 +92,9 @@ Outcome fuzz(const std::string& name, const std::string& valid, int count, uint3
   return o;
 }
 
-class InputMutations : public ::testing::Test {
+class InputMutations : public TempDirTest {
  protected:
-  void SetUp() override { dir_ = make_temp_dir("elbo_mutations"); }
-  void TearDown() override {
-    if (!HasFailure()) fs::remove_all(dir_);
-  }
-  std::string dir_;
+  InputMutations() : TempDirTest("elbo_mutations") {}
 };
 
 TEST_F(InputMutations, ImageAndLabelFilesThroughConvert) {

@@ -12,6 +12,7 @@
 #include "elbo/error.h"
 #include "elbo/io/png_grid.h"
 #include "support/synthetic_data.h"
+#include "support/temp_dir_test.h"
 
 namespace elbo {
 namespace {
@@ -41,15 +42,9 @@ Decoded read_png(const std::string& path, int channels) {
   return out;
 }
 
-class PngGridTest : public ::testing::Test {
+class PngGridTest : public TempDirTest {
  protected:
-  void SetUp() override {
-    dir_ = make_temp_dir("elbo_png");
-  }
-  void TearDown() override {
-    if (!HasFailure()) fs::remove_all(dir_);
-  }
-  std::string dir_;
+  PngGridTest() : TempDirTest("elbo_png") {}
 };
 
 TEST_F(PngGridTest, GrayGridOfNineDigits) {
