@@ -4,8 +4,11 @@
 // and copied back only when needed, so a GPU step never waits on the host.
 // The arithmetic of every element-wise op is in kernels/math.h, shared by both backends.
 #pragma once
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <exception>
 #include <memory>
 #include <string>
 
@@ -50,6 +53,24 @@ struct GemmArgs {
   float* c = nullptr;
 };
 
+// One 2-D convolution, NCHW float32, cross-correlation as in PyTorch's conv2d:
+// x [n, c_in, h, w], w [c_out, c_in, kh, kw] (PyTorch's weight layout), bias [c_out],
+// y [n, c_out, out_h(), out_w()]. The same stride and zero padding on both axes; no
+// dilation, no groups. check_conv_shape() says what is wrong with a shape.
+struct ConvShape {
+  int n = 0, c_in = 0, h = 0, w = 0;
+  int c_out = 0, kh = 0, kw = 0;
+  int stride = 1, pad = 0;
+  int out_h() const { return (h + 2 * pad - kh) / stride + 1; }
+  int out_w() const { return (w + 2 * pad - kw) / stride + 1; }
+  size_t x_size() const { return size_t(n) * c_in * h * w; }
+  size_t y_size() const { return size_t(n) * c_out * out_h() * out_w(); }
+  size_t w_size() const { return size_t(c_out) * c_in * kh * kw; }
+};
+// Throws an elbo::Error naming the op and the bad field unless every size is positive
+// (n may be 0), stride >= 1, pad >= 0 and the padded input holds the kernel.
+void check_conv_shape(const ConvShape& s, const char* op);
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -58,6 +79,9 @@ class Backend {
 
   // ---- memory ----
   virtual float* alloc(size_t n) = 0;  // n floats, zero-filled
+  // Must not throw: DeviceBuffer's destructor calls it, also while an error unwinds the
+  // stack (a throw there is std::terminate, and the user never sees the first error).
+  // A backend that cannot release reports it with report_cleanup_error().
   virtual void release(float* p) = 0;
   virtual void copy_to_device(float* dst, const float* host_src, size_t n) = 0;
   virtual void copy_to_host(float* host_dst, const float* src, size_t n) = 0;  // synchronises
@@ -66,7 +90,7 @@ class Backend {
   virtual void synchronize() = 0;
   // Host staging memory for the loader (page-locked on CUDA, so copies are asynchronous).
   virtual float* alloc_host_staging(size_t n) { return new float[n](); }
-  virtual void release_host_staging(float* p) { delete[] p; }
+  virtual void release_host_staging(float* p) { delete[] p; }  // must not throw, like release()
 
   // Markers in the device's queue of work: the host waits until the device has
   // passed one (and thus finished reading a staging buffer enqueued before it).
@@ -85,6 +109,10 @@ class Backend {
   // Destroys the captured graph. A graph that recorded NCCL collectives holds a
   // reference on the communicator, whose teardown waits for it: release the graph first.
   virtual void release_graph() {}
+  // Changes whenever device memory is released that was alive when the latest capture
+  // began: the captured graph may hold pointers into it, so it must not be replayed
+  // (see graph_memory.h). 0 for ever on a backend that cannot capture.
+  virtual uint64_t graph_generation() const { return 0; }
 
   // ---- dense algebra ----
   // C[m,n] = alpha * op(A) * op(B) + beta * C; op(A) is m x k, op(B) is k x n.
@@ -100,13 +128,27 @@ class Backend {
   }
   // y[r, c] = act(y[r, c] + bias[c]) in place.
   virtual void bias_act_forward(float* y, const float* bias, int rows, int cols, Activation act) = 0;
-  // dx = dy * act'(y), from the activation's output y. dx may alias dy.
+  // dx = dy * act'(y), from the activation's output y. dx may be dy (in place); no
+  // other overlap is allowed, and neither may overlap y.
   virtual void act_backward(float* dx, const float* dy, const float* y, size_t n, Activation act) = 0;
   // db[c] += sum_r dy[r, c]
   virtual void bias_grad(float* db, const float* dy, int rows, int cols) = 0;
   // y += alpha * x
   virtual void axpy(float* y, const float* x, size_t n, float alpha) = 0;
   virtual void scale(float* x, size_t n, float alpha) = 0;
+
+  // ---- 2-D convolution (NCHW, float32; see ConvShape) ----
+  // Optional ops: the defaults throw an elbo::Error naming the op and the backend.
+  // y = conv(x, w) + bias, assigned (bias may be null).
+  virtual void conv2d_forward(float* y, const float* x, const float* w, const float* bias, const ConvShape& s);
+  // dx = dL/dx + beta * dx for the gradient dy of y: beta 1 accumulates (the gradient
+  // into a layer's input), beta 0 assigns without reading dx.
+  virtual void conv2d_backward_data(float* dx, const float* dy, const float* w, const ConvShape& s, float beta);
+  // dw += dL/dw, db += dL/dbias (db may be null): accumulates, like the other weight gradients.
+  virtual void conv2d_backward_weights(float* dw, float* db, const float* dy, const float* x, const ConvShape& s);
+  // The implementation that runs each conv op of this shape ("forward jit:avx512_core, ..."),
+  // for logs and tests; empty when the backend has nothing to report.
+  virtual std::string conv2d_implementation(const ConvShape& /*s*/) { return std::string(); }
 
   // ---- the VAE's stochastic layer; stats is [rows, 2*latent] = (mu | logvar) ----
   // eps[r, j] ~ N(0,1) from key; z = mu + exp(logvar/2) * eps.
@@ -171,6 +213,9 @@ std::unique_ptr<Backend> make_cpu_backend(int threads = 1);
 // BLAS thread count (cli: cores in the rank's affinity mask / ranks on the node).
 void set_cpu_backend_threads(int threads);
 int cpu_backend_threads();
+// The CPU backend's compute library and the instruction set it runs on this CPU:
+// "oneDNN 2.6.3 (OpenMP runtime, one thread per call), ISA avx512_core_amx" (for `elbo devices`).
+std::string cpu_compute_library_info();
 #if defined(ELBO_WITH_CUDA)
 std::unique_ptr<Backend> make_cuda_backend(int device_index, GemmPrecision precision);
 #endif
@@ -181,6 +226,18 @@ std::string cuda_device_description(int index);
 // A 64-bit digest of the device's UUID: equal on two ranks only when they use the same
 // physical GPU, whatever CUDA_VISIBLE_DEVICES renumbered.
 uint64_t cuda_device_uuid_digest(int index);
+
+// For cleanup that must not throw (destructors, release paths; a throw while an error
+// unwinds the stack is std::terminate and would hide that error): prints the failure
+// to stderr, the first one only (after a device error every later release fails the
+// same way), and carries on.
+inline void report_cleanup_error(const char* what, const char* detail) noexcept {
+  static std::atomic<bool> reported{false};
+  if (reported.exchange(true)) return;
+  std::fprintf(stderr, "elbo: warning: %s failed during cleanup (ignored; later cleanup errors are not shown): %s\n",
+               what, detail);
+  std::fflush(stderr);
+}
 
 // RAII device buffer of floats.
 class DeviceBuffer {
@@ -199,8 +256,17 @@ class DeviceBuffer {
     }
     return *this;
   }
-  void reset() {
-    if (p_) backend_->release(p_);
+  void reset() noexcept {
+    // Never throws (the destructor and the noexcept move call it), whatever the backend.
+    if (p_) {
+      try {
+        backend_->release(p_);
+      } catch (const std::exception& e) {
+        report_cleanup_error("releasing device memory", e.what());
+      } catch (...) {
+        report_cleanup_error("releasing device memory", "unknown error");
+      }
+    }
     p_ = nullptr;
     n_ = 0;
   }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run HERE (Debian 12 with apt and the Debian mirror reachable), before a GPU session:
 # downloads the .deb packages that the bare GPU machine lacks (Open MPI, serial HDF5,
-# yaml-cpp, OpenBLAS, libpng, zlib headers, GoogleTest, and their runtime libraries)
+# yaml-cpp, oneDNN, OpenBLAS, libpng, zlib headers, GoogleTest, and their runtime libraries)
 # into .deps/debs/ (ignored by git; carried to the GPU machine, where bootstrap.sh
 # unpacks them with dpkg -x).
 #
@@ -26,10 +26,10 @@ for arg in "$@"; do
   esac
 done
 
-RUNTIME_ROOTS=(openmpi-bin libopenmpi3 libhdf5-103-1 libyaml-cpp0.7 libopenblas0-pthread libpng16-16)
+RUNTIME_ROOTS=(openmpi-bin libopenmpi3 libhdf5-103-1 libyaml-cpp0.7 libdnnl2 libopenblas0-pthread libpng16-16)
 # Taken alone: their own Depends pull compilers (gfortran), docs and -dev chains not needed to
 # compile and link elbo.
-DEV_PACKAGES=(openmpi-common libopenmpi-dev libhdf5-dev libyaml-cpp-dev libopenblas-pthread-dev libpng-dev
+DEV_PACKAGES=(openmpi-common libopenmpi-dev libhdf5-dev libyaml-cpp-dev libdnnl-dev libopenblas-pthread-dev libpng-dev
               zlib1g-dev libgtest-dev)
 # On every system that can run nvcc (C/C++ runtime, compression, PAM/SELinux plumbing), or not
 # needed: openssh-client (single node: deps_env.sh sets the ssh agent to 'false'),

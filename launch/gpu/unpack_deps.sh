@@ -10,7 +10,7 @@
 #      SONAME), so LD_LIBRARY_PATH=ROOT/lib-gap adds only what is missing and never
 #      shadows a newer system library with an older Debian one (ELBO_GAP_ALL=1 links
 #      every library: fetch_deps.sh uses that to check the package set is complete);
-#   5. checks with ldd that the MPI, HDF5, BLAS, PNG and yaml-cpp libraries and the MPI
+#   5. checks with ldd that the MPI, HDF5, oneDNN, BLAS, PNG and yaml-cpp libraries and the MPI
 #      programs resolve every dependency (and every symbol version) inside
 #      ROOT/lib-gap + the system; a library the system has in too old a version is
 #      replaced by ours, and anything still missing fails the script.
@@ -94,7 +94,7 @@ echo "unpack_deps: lib-gap holds $added libraries the system lacks (of ${#ours[@
 # ---- 5. resolve everything that elbo and mpirun load ----
 check_targets=()
 for f in "$ROOT"/usr/bin/{orterun,orted,opal_wrapper,ompi_info}; do [[ -e $f ]] && check_targets+=("$f"); done
-for so in libmpi.so.40 libhdf5_serial.so.103 libyaml-cpp.so.0.7 libpng16.so.16 libopenblas.so.0; do
+for so in libmpi.so.40 libhdf5_serial.so.103 libyaml-cpp.so.0.7 libdnnl.so.2 libpng16.so.16 libopenblas.so.0; do
   f=$(find "$ROOT" -path "$GAP" -prune -o -name "$so" -print -quit)
   if [[ -z $f ]]; then echo "unpack_deps: $so is missing from the packages" >&2; exit 1; fi
   check_targets+=("$f")

@@ -1,9 +1,47 @@
 #include "elbo/train/step_program.h"
 
+#include <algorithm>
+#include <exception>
+
+#include "elbo/dist/mpi_context.h"
 #include "elbo/error.h"
 #include "elbo/kernels/philox.h"
 
 namespace elbo {
+
+GraphVote combine_graph_votes(const std::vector<GraphVote>& votes) {
+  GraphVote all;
+  bool named[3] = {true, false, false};  // whether a rank with that status was named; kOk never is
+  for (size_t r = 0; r < votes.size(); ++r) {
+    const GraphVote& v = votes[r];
+    all.status = std::max(all.status, v.status);
+    if (named[int(v.status)]) continue;
+    named[int(v.status)] = true;
+    if (!all.reason.empty()) all.reason += "; ";
+    const std::string rank = "rank " + std::to_string(r) + ": ";
+    const std::string reason = v.reason.empty() ? std::string("no reason given") : v.reason;
+    all.reason += reason.rfind(rank, 0) == 0 ? reason : rank + reason;  // NCCL's errors name the rank already
+  }
+  return all;
+}
+
+GraphAgreement mpi_graph_agreement(const MpiContext& mpi) {
+  return [&mpi](const GraphVote& mine) {
+    const std::vector<uint64_t> statuses = mpi.allgather(uint64_t(mine.status));
+    std::vector<GraphVote> votes(statuses.size());
+    for (size_t r = 0; r < votes.size(); ++r) votes[r].status = GraphStatus(int(statuses[r]));
+    // Only the reasons that combine_graph_votes() reports travel: the first rank's of each status.
+    for (GraphStatus s : {GraphStatus::kFailed, GraphStatus::kCommunicatorLost}) {
+      const auto first = std::find_if(votes.begin(), votes.end(), [s](const GraphVote& v) { return v.status == s; });
+      if (first == votes.end()) continue;
+      const int root = int(first - votes.begin());
+      std::string reason = root == mpi.rank() ? mine.reason : std::string();
+      mpi.broadcast(reason, root);
+      first->reason = reason;
+    }
+    return combine_graph_votes(votes);
+  };
+}
 
 StepProgram::StepProgram(Backend& be, VaeModel& model, Adam& adam, GradReducer* reducer, const StepShape& shape)
     : be_(be),
@@ -11,7 +49,7 @@ StepProgram::StepProgram(Backend& be, VaeModel& model, Adam& adam, GradReducer* 
       adam_(adam),
       reducer_(reducer),
       shape_(shape),
-      input_(&be, kStepScalarFloats + size_t(shape.rows) * size_t(shape.dim)),
+      input_(&be, kStepScalarFloats + size_t(shape.rows) * size_t(shape.dim + shape.condition_dim)),
       loss_step_(&be, 2),
       loss_acc_(&be, 2) {
   ELBO_CHECK(shape.rows > 0 && shape.dim > 0 && shape.global_batch > 0,
@@ -35,6 +73,7 @@ void StepProgram::enqueue(bool measure_norm) {
   if (shape_.dynamic_binarize)
     be_.binarize(x, shape_.rows, shape_.dim, NoiseKey{shape_.seed, kRngBinarize, 0, 0, &sc->noise_serial});
   be_.fill(ps.grads(), ps.total(), 0.0f);
+  if (shape_.condition_dim > 0) model_.set_condition(condition());
   model_.forward(be_, x, shape_.rows, NoiseKey{shape_.seed, kRngReparam, 0, 0, &sc->noise_serial});
   // Gradients of the global-batch mean: each rank sums its rows / B, the all-reduce adds ranks.
   const float inv_b = 1.0f / float(shape_.global_batch);
@@ -52,40 +91,90 @@ void StepProgram::enqueue(bool measure_norm) {
   be_.axpy(loss_acc_.data(), loss_step_.data(), 2, 1.0f);
 }
 
-bool StepProgram::capture() {
-  if (!be_.capture_begin()) {
-    graph_failure_ = "the backend cannot capture graphs";
-    return false;
-  }
+GraphVote StepProgram::capture() {
+  // Releasing memory alive from here on invalidates the graph (graph_memory.h).
+  const uint64_t generation = be_.graph_generation();
+  if (!be_.capture_begin()) return {GraphStatus::kFailed, "the backend cannot capture graphs"};
   // Capturing records the work without running it; the caller replays it for this step.
   const int64_t t = adam_.steps_done();
-  bool ok = true;
+  GraphVote vote;
   try {
     enqueue(/*measure_norm=*/true);
     be_.capture_end();
-  } catch (const Error& e) {
+    ++captures_;
+    graph_generation_ = generation;
+  } catch (const std::exception& e) {
     be_.capture_abort();
-    graph_failure_ = e.what();
-    ok = false;
+    // NCCL aborts its communicator on an error, also on one while capturing: then no
+    // rank can go on, since every step needs this rank's collectives.
+    const bool lost = reducer_ && !reducer_->communicator().usable();
+    vote = {lost ? GraphStatus::kCommunicatorLost : GraphStatus::kFailed, e.what()};
   }
   adam_.set_steps_done(t);
-  return ok;
+  return vote;
+}
+
+void StepProgram::settle_capture(const GraphVote& mine, const GraphVote& all) {
+  if (all.status == GraphStatus::kOk) {
+    graph_ready_ = true;
+    return;
+  }
+  // Collectives must be in graphs on every rank or on none: a graph captured here goes too.
+  if (mine.status == GraphStatus::kOk) be_.release_graph();
+  graph_given_up_ = true;
+  graph_failure_ = all.reason;  // "rank R: ..." when agreed
+  if (all.status == GraphStatus::kCommunicatorLost) {
+    const std::string message = "capturing the training step as a CUDA graph failed and left the communicator "
+                                "unusable, so training cannot go on: " +
+                                graph_failure_ + ". Set train.cuda_graph: false to train without CUDA graphs.";
+    if (agreement_) throw AgreedError(message);  // every rank throws it, rank 0 prints it
+    throw Error(rank_prefix() + message);
+  }
+  if (!reducer_) return;
+  // The communicator took part in captures that were thrown away, and not alike on
+  // every rank: check that it still works before an eager step relies on it (a
+  // barrier fails or times out with NCCL's reason rather than hang a later step).
+  phase("data-plane check after a failed CUDA graph capture");
+  try {
+    reducer_->communicator().barrier();
+  } catch (const std::exception& e) {
+    ELBO_FAIL(rank_prefix() << "the data plane does not work after the failed CUDA graph capture (" << graph_failure_
+                            << "): " << e.what());
+  }
+}
+
+void StepProgram::drop_graph() {
+  graph_ready_ = false;
+  be_.release_graph();
+}
+
+std::string StepProgram::rank_prefix() const {
+  return reducer_ ? "rank " + std::to_string(reducer_->communicator().rank()) + ": " : std::string();
+}
+
+void StepProgram::revalidate_graph() {
+  if (!graph_ready_) return;  // the same on every rank: it was agreed
+  GraphVote mine;
+  if (graph_stale()) mine = {GraphStatus::kFailed, "device memory its CUDA graph may read was released"};
+  if (agree(mine).status == GraphStatus::kOk) return;
+  drop_graph();  // on every rank: the next run() captures again
 }
 
 void StepProgram::run(bool measure_norm) {
+  if (graph_stale()) {
+    // Replaying would read and write memory that is no longer the graph's buffers.
+    ELBO_CHECK(!agreement_, rank_prefix() << "device memory that the captured CUDA graph of the training step may "
+                                             "read was released after the capture (device work outside the step, "
+                                             "such as a bigger sampling pass, reallocated a buffer); replaying could "
+                                             "use freed memory, and the ranks must capture again together: call "
+                                             "StepProgram::revalidate_graph() on every rank after such work");
+    drop_graph();  // captured again just below
+  }
   if (!graph_ready_ && graph_allowed_ && !graph_given_up_ && eager_steps_ >= 1) {
-    bool ok = capture();
-    const bool local_ok = ok;
-    if (all_ranks_ok_) ok = all_ranks_ok_(ok);
-    if (ok) {
-      graph_ready_ = true;
-    } else {
-      if (local_ok) {
-        be_.release_graph();
-        graph_failure_ = "another rank could not capture its step";
-      }
-      graph_given_up_ = true;
-    }
+    const GraphVote mine = capture();
+    // Named for the watchdog: a rank may wait here while a peer's NCCL call times out.
+    phase("CUDA graph agreement");
+    settle_capture(mine, agree(mine));
   }
   if (graph_ready_) {
     adam_.set_steps_done(adam_.steps_done() + 1);  // the replayed Adam step, counted on the host
@@ -101,8 +190,8 @@ StepProgram::~StepProgram() {
   if (!graph_ready_) return;
   try {
     be_.release_graph();
-  } catch (const Error&) {
-    // A device error at teardown has been (or will be) reported by whoever saw it first.
+  } catch (const std::exception& e) {
+    report_cleanup_error("releasing the CUDA graph of the training step", e.what());
   }
 }
 

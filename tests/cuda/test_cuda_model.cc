@@ -7,8 +7,11 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <memory>
 
 #include "elbo/backend.h"
+#include "elbo/kernels/philox.h"
+#include "elbo/models/vae_model.h"
 #include "support/train_steps.h"
 
 namespace elbo {
@@ -65,6 +68,39 @@ TEST_P(CudaModel, GraphReplayedStepsEqualEagerSteps) {
   EXPECT_EQ(replayed.params, eager.params);
   EXPECT_EQ(replayed.adam_m, eager.adam_m);
   EXPECT_EQ(replayed.adam_v, eager.adam_v);
+  EXPECT_EQ(replayed.recon, eager.recon);
+  EXPECT_EQ(replayed.kl, eager.kl);
+}
+
+// Memory that was alive when the step was captured is released between two steps (as
+// a layer growing its buffers for a bigger sampling pass releases the ones the graph
+// holds), and a sampling pass with twice the rows runs: the program captures the step
+// again instead of replaying into freed memory, and the steps stay bitwise equal to
+// eager ones.
+TEST_P(CudaModel, GraphIsCapturedAgainWhenItsMemoryMayHaveGone) {
+  TrainConfig train;
+  const int dim = 196, rows = 64, steps = 8;
+  const std::vector<float> images = synthetic_batches(steps, rows, dim, 4);
+  auto between_steps = [dim, rows]() {
+    auto held = std::make_shared<DeviceBuffer>();
+    return [held, dim, rows](Backend& be, VaeModel& model, int step) {
+      if (step == 0) *held = DeviceBuffer(&be, 1024);  // alive when step 1 is captured
+      if (step != 3) return;
+      held->reset();
+      DeviceBuffer x(&be, size_t(2 * rows) * dim);
+      be.fill(x.data(), x.size(), 0.5f);
+      model.forward(be, x.data(), 2 * rows, NoiseKey{7, kRngSample, 0, 0});
+    };
+  };
+  auto gpu = make_cuda_backend(0, GemmPrecision::kFP32);
+  const TrainStepsResult eager =
+      run_train_steps(*gpu, model(), train, dim, rows, steps, images, 6, false, between_steps());
+  const TrainStepsResult replayed =
+      run_train_steps(*gpu, model(), train, dim, rows, steps, images, 6, true, between_steps());
+  ASSERT_TRUE(replayed.graph_used) << "capture failed: " << replayed.graph_failure;
+  EXPECT_EQ(replayed.graph_captures, 2);
+  EXPECT_EQ(replayed.params, eager.params);
+  EXPECT_EQ(replayed.adam_m, eager.adam_m);
   EXPECT_EQ(replayed.recon, eager.recon);
   EXPECT_EQ(replayed.kl, eager.kl);
 }

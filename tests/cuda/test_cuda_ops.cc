@@ -109,6 +109,9 @@ TEST_F(CudaOps, BiasActForwardAndBackwardEveryActivation) {
     EXPECT_TRUE(all_close(gpu_host(dx), cpu_host(dx), kElemRel, kElemAbs));
     on_both([&](Backend& be, Side s) { be.act_backward((dy.*s).data(), (dy.*s).data(), (y.*s).data(), dy.g.size(), act); });
     EXPECT_TRUE(all_close(gpu_host(dy), cpu_host(dy), kElemRel, kElemAbs));
+    // In place gives the same bits as out of place, on each backend.
+    EXPECT_TRUE(bitwise_equal(gpu_host(dy), gpu_host(dx)));
+    EXPECT_TRUE(bitwise_equal(cpu_host(dy), cpu_host(dx)));
   }
 }
 

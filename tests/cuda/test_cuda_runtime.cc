@@ -2,6 +2,9 @@
 // without a GPU), memory and copies, and CUDA graph capture / replay.
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -131,6 +134,56 @@ TEST_F(CudaGraphs, MisuseIsAClearError) {
   auto fresh = make_cuda_backend(0, GemmPrecision::kFP32);
   EXPECT_THROW(fresh->replay(), Error);
   EXPECT_THROW(fresh->capture_end(), Error);
+}
+
+// Releasing memory that was alive when the capture began changes graph_generation()
+// (the graph may hold pointers into it, so StepProgram must not replay it); memory
+// allocated after the capture does not. A release during the capture (an error
+// unwinding out of the captured step) is not recorded into the graph and does not
+// throw: it is done when the capture ends.
+TEST_F(CudaGraphs, ReleasingMemoryTheGraphMayReadChangesTheGeneration) {
+  auto be = make_cuda_backend(0, GemmPrecision::kFP32);
+  DeviceBuffer x(be.get(), 64), old_buffer(be.get(), 64), freed_in_capture(be.get(), 64);
+  ASSERT_TRUE(be->capture_begin());
+  be->scale(x.data(), 64, 2.0f);
+  const uint64_t g0 = be->graph_generation();
+  freed_in_capture.reset();
+  EXPECT_NE(be->graph_generation(), g0);
+  be->capture_end();
+  be->replay();
+  const uint64_t g1 = be->graph_generation();
+  {
+    DeviceBuffer younger(be.get(), 64);
+  }
+  EXPECT_EQ(be->graph_generation(), g1) << "memory allocated after the capture cannot be the graph's";
+  old_buffer.reset();
+  EXPECT_NE(be->graph_generation(), g1);
+  be->synchronize();
+}
+
+// A sticky CUDA error (an illegal address in a kernel) makes every later CUDA call
+// fail, cudaFreeAsync included. Releasing a DeviceBuffer while that error unwinds the
+// stack must not throw (std::terminate would hide the error): the child process must
+// end with the error caught and printed, not with SIGABRT. A death test, because a
+// sticky error ruins the CUDA context of the process that caused it.
+void sticky_error_then_release() {
+  try {
+    auto be = make_cuda_backend(0, GemmPrecision::kFP32);
+    DeviceBuffer live(be.get(), 1024);
+    be->fill(reinterpret_cast<float*>(uintptr_t(0x100)), 1024, 1.0f);  // writes to an invalid address
+    be->synchronize();  // throws: the kernel's error
+    std::fprintf(stderr, "no error reported\n");
+    std::exit(1);
+  } catch (const Error& e) {
+    std::fprintf(stderr, "caught: %s\n", e.what());
+    std::exit(3);
+  }
+}
+
+TEST(CudaCleanup, AStickyErrorReachesTheUserInsteadOfTerminate) {
+  if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device visible";
+  ::testing::FLAGS_gtest_death_test_style = "threadsafe";  // a fresh process, not a fork of one using CUDA
+  EXPECT_EXIT(sticky_error_then_release(), ::testing::ExitedWithCode(3), "caught: .*illegal");
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -14,9 +15,14 @@
 #include "elbo/backend.h"
 #include "elbo/dist/communicator.h"
 #include "elbo/dist/gpu_sharing.h"
+#include "elbo/dist/grad_reducer.h"
 #include "elbo/dist/mpi_context.h"
 #include "elbo/dist/nccl_communicator.h"
 #include "elbo/error.h"
+#include "elbo/io/crc32.h"
+#include "elbo/models/vae_model.h"
+#include "elbo/optim/adam.h"
+#include "elbo/train/step_program.h"
 
 namespace elbo {
 namespace {
@@ -189,6 +195,99 @@ TEST(NcclTimeout, ACollectiveAPeerNeverJoinsTimesOut) {
     mpi.barrier();
   }  // the other ranks' communicators finalise (or abort after the timeout) here
   mpi.barrier();
+}
+
+// The backend's own host waits (synchronize, a marker, a copy to the host after a graph
+// replay) may wait for work behind a collective that a peer never joins. The
+// communicator's wait monitor must end them after its timeout, abort the communicator
+// and name the rank, instead of a cudaEventSynchronize that only the watchdog ends.
+TEST(NcclTimeout, AHostWaitBehindACollectiveAPeerNeverJoinsEndsWithAnError) {
+  MpiContext mpi(nullptr, nullptr);
+  const std::string why = skip_reason(mpi);
+  if (!why.empty()) GTEST_SKIP() << why;
+  if (mpi.world() < 2) GTEST_SKIP() << "needs 2 or more ranks";
+  auto backend = make_cuda_backend(device_of(mpi), GemmPrecision::kFP32);
+  for (const char* wait : {"synchronize()", "wait_marker()", "copy_to_host()"}) {
+    SCOPED_TRACE(wait);
+    auto comm = make_nccl_communicator(mpi, *backend, 2.0);
+    DeviceBuffer d(backend.get(), 16);
+    const bool graph = std::string(wait) == "copy_to_host()";
+    if (graph) {  // captured on every rank (capturing runs nothing), replayed on rank 0 alone
+      ASSERT_TRUE(backend->capture_begin());
+      comm->allreduce_sum_async(d.data(), 16);
+      comm->wait_all();
+      backend->capture_end();
+    }
+    if (mpi.rank() == 0) {
+      const auto start = std::chrono::steady_clock::now();
+      try {
+        if (graph) {
+          backend->replay();
+          float h = 0.0f;
+          backend->copy_to_host(&h, d.data(), 1);
+        } else {
+          comm->allreduce_sum_async(d.data(), 16);
+          comm->wait_all();  // the compute stream now waits for the collective; the host does not
+          if (std::string(wait) == "synchronize()") backend->synchronize();
+          else backend->wait_marker(backend->enqueue_marker());
+        }
+        ADD_FAILURE() << "a wait behind an all-reduce without its peers completed";
+      } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("rank 0: NCCL wait for the device in " + std::string(wait) +
+                                             " timed out after"),
+                  std::string::npos)
+            << e.what();
+      }
+      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      EXPECT_LT(seconds, 30.0) << "timeout 2 s";
+      EXPECT_FALSE(comm->usable()) << "the communicator must be aborted";
+    }
+    if (graph) backend->release_graph();
+    mpi.barrier();
+  }  // the other ranks' communicators finalise (or abort after the timeout) here
+  mpi.barrier();
+}
+
+// A harmless capture failure on one rank (an error thrown inside the step while the
+// last rank captures it): every rank discards its graph, checks the data plane, and
+// trains on eagerly, the replicas staying identical; graph_failure() names the rank.
+TEST_F(Nccl, ACaptureFailureOnOneRankSendsEveryRankBackToEagerSteps) {
+  ModelConfig mc;
+  mc.hidden = {64};
+  mc.latent = 8;
+  const int dim = 32, rows = 16, last = mpi_->world() - 1;
+  auto model = make_model(mc, dim, *backend_, 1);
+  ParamStore& ps = model->params();
+  Adam adam(*backend_, ps.total(), TrainConfig{});
+  GradReducer reducer(*comm_, ps.grads(), ps.total(), 500);
+  StepShape shape;
+  shape.rows = rows;
+  shape.dim = dim;
+  shape.global_batch = int64_t(rows) * mpi_->world();
+  shape.seed = 3;
+  shape.dynamic_binarize = true;
+  {
+    StepProgram program(*backend_, *model, adam, &reducer, shape);
+    program.allow_graph(true, mpi_graph_agreement(*mpi_));
+    int optimizer_phases = 0;  // the first is step 0's (eager), the second the capture of step 1
+    program.set_phase_hook([&](const char* phase) {
+      if (std::string(phase) == "optimizer" && ++optimizer_phases == 2 && mpi_->rank() == last)
+        throw Error("injected: this step cannot be captured");
+    });
+    std::vector<float> upload(program.step_input_floats(), 0.5f);
+    for (int step = 0; step < 5; ++step) {
+      const StepScalars sc = program.scalars(step, uint64_t(step) * rows, 1.0f);
+      std::memcpy(upload.data(), &sc, sizeof sc);
+      backend_->copy_to_device(program.step_input(), upload.data(), upload.size());
+      program.run(true);
+    }
+    EXPECT_FALSE(program.graph_active());
+    EXPECT_NE(program.graph_failure().find("rank " + std::to_string(last) + ": injected"), std::string::npos)
+        << program.graph_failure();
+  }
+  std::vector<float> p(ps.total());
+  backend_->copy_to_host(p.data(), ps.params(), p.size());
+  mpi_->require_same(crc32_bytes(p.data(), p.size() * sizeof(float)), "the parameters after eager steps");
 }
 
 TEST(NcclFactory, RejectsACpuBackend) {

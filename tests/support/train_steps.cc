@@ -26,7 +26,8 @@ std::vector<float> synthetic_batches(int steps, int rows, int dim, uint64_t seed
 }
 
 TrainStepsResult run_train_steps(Backend& be, const ModelConfig& model_config, const TrainConfig& train, int dim,
-                                 int rows, int steps, const std::vector<float>& images, uint64_t seed, bool graph) {
+                                 int rows, int steps, const std::vector<float>& images, uint64_t seed, bool graph,
+                                 const BetweenSteps& between_steps) {
   ELBO_CHECK(images.size() == size_t(steps) * rows * dim, "run_train_steps: images hold the wrong number of values");
   std::unique_ptr<VaeModel> model = make_model(model_config, dim, be, seed);
   ParamStore& ps = model->params();
@@ -52,6 +53,7 @@ TrainStepsResult run_train_steps(Backend& be, const ModelConfig& model_config, c
     be.copy_to_host(sums, program.loss_sums(), 2);
     out.recon.push_back(double(sums[0]) / rows);
     out.kl.push_back(double(sums[1]) / rows);
+    if (between_steps) between_steps(be, *model, step);
   }
   auto download = [&](const float* p) {
     std::vector<float> h(ps.total());
@@ -63,6 +65,7 @@ TrainStepsResult run_train_steps(Backend& be, const ModelConfig& model_config, c
   out.adam_v = download(adam.v());
   out.graph_used = program.graph_active();
   out.graph_failure = program.graph_failure();
+  out.graph_captures = program.graph_captures();
   return out;
 }
 

@@ -4,15 +4,12 @@
 // runs the same harness on the GPU against the CPU.)
 #include <gtest/gtest.h>
 
-#include <cblas.h>
-
 #include "support/train_steps.h"
 
 namespace elbo {
 namespace {
 
 TEST(ModelThreads, TrainingStepsAreBitwiseIdenticalForAnyThreadCount) {
-  openblas_set_num_threads(1);
   ModelConfig model;
   model.hidden = {256, 128};  // large enough for the GEMMs to be cut into blocks
   model.latent = 16;

@@ -34,6 +34,10 @@ class Communicator {
   // Whether allreduce_sum_async / wait_all may be recorded into a CUDA graph of the
   // backend's stream (NCCL: yes; MPI: no, it works on the host).
   virtual bool capturable() const { return false; }
+
+  // False once an error has made the communicator unusable (NCCL: aborted with
+  // ncclCommAbort); every later collective then throws.
+  virtual bool usable() const { return true; }
 };
 
 enum class CommBackend { kAuto, kMpi, kNccl };

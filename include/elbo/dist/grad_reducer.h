@@ -29,6 +29,7 @@ class GradReducer {
     size_t begin, end;
   };
   const std::vector<Bucket>& buckets() const { return buckets_; }
+  Communicator& communicator() { return comm_; }
 
  private:
   Communicator& comm_;

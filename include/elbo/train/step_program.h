@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "elbo/backend.h"
 #include "elbo/dist/grad_reducer.h"
@@ -17,6 +18,31 @@
 #include "elbo/optim/adam.h"
 
 namespace elbo {
+
+class MpiContext;
+
+// Whether a rank has a graph it can replay, after capturing the step or checking that
+// its graph is still valid.
+enum class GraphStatus : int {
+  kOk = 0,                // captured, still valid
+  kFailed = 1,            // no graph, but the data plane works: run eagerly
+  kCommunicatorLost = 2,  // no graph, and the failure left the communicator unusable
+};
+struct GraphVote {
+  GraphStatus status = GraphStatus::kOk;
+  std::string reason;  // why, when not kOk
+};
+// A collective over the replicas: each rank passes its own vote and every rank gets the
+// same answer, combine_graph_votes() of all of them. Replicas whose graphs record
+// collectives must all replay or all run eagerly (NCCL's rule), and a rank that lost its
+// communicator takes every rank down with it: only an agreement lets them decide alike.
+using GraphAgreement = std::function<GraphVote(const GraphVote& mine)>;
+// votes[r] is rank r's. The worst status, and as reason "rank R: <reason>" for the first
+// rank of each status other than kOk, lowest rank first, joined by "; ".
+GraphVote combine_graph_votes(const std::vector<GraphVote>& votes);
+// The agreement over MPI (the control plane, which works whatever NCCL's state): an
+// all-gather of the statuses, then a broadcast of the reasons of at most two ranks.
+GraphAgreement mpi_graph_agreement(const MpiContext& mpi);
 
 // The per-step values, as they sit in device memory at the start of step_input().
 struct StepScalars {
@@ -34,6 +60,7 @@ struct StepShape {
   int64_t global_batch = 0;     // rows of all ranks: the loss is the global-batch mean
   uint64_t seed = 0;            // run.seed: the Philox key of binarization and reparameterization
   bool dynamic_binarize = false;
+  int condition_dim = 0;        // conditional models: one-hot classes per row, after the batch
 };
 
 class StepProgram {
@@ -49,6 +76,8 @@ class StepProgram {
   // (rows x dim floats).
   float* step_input() { return input_.data(); }
   float* batch() { return input_.data() + kStepScalarFloats; }
+  // Conditional models: the rows' one-hot classes, uploaded right after the batch.
+  float* condition() { return batch() + size_t(shape_.rows) * size_t(shape_.dim); }
   size_t step_input_floats() const { return input_.size(); }
 
   // The scalars of training step `step` (from 0) whose first row has serial noise_serial.
@@ -58,17 +87,30 @@ class StepProgram {
   // (it allocates the layers' buffers and warms the libraries up); the second is
   // captured and replayed, and every later one is a replay. A backend that refuses the
   // capture leaves the program eager.
-  // all_ranks_ok(ok), when given, is a collective over the replicas that returns true
-  // only if every rank's `ok` is true: replicas whose graphs record collectives must all
-  // replay or all run eagerly (NCCL's rule), so after capturing, every rank asks it, and
-  // if any rank failed, all discard their graphs and stay eager.
-  void allow_graph(bool allowed, std::function<bool(bool)> all_ranks_ok = {}) {
+  // agreement, when given (replicas whose graphs record collectives), is asked by every
+  // rank after capturing. If every rank captured, all replay. If some rank failed but
+  // every communicator still works, all discard their graphs, check the data plane with
+  // a barrier, and run eagerly (graph_failure() names the rank and why). If a rank's
+  // communicator was lost (NCCL aborted it during the capture), every rank throws the
+  // same AgreedError naming that rank and the cause.
+  void allow_graph(bool allowed, GraphAgreement agreement = {}) {
     graph_allowed_ = allowed;
-    all_ranks_ok_ = std::move(all_ranks_ok);
+    agreement_ = std::move(agreement);
   }
   bool graph_active() const { return graph_ready_; }
   // Why the last attempt to capture failed (empty if none failed).
   const std::string& graph_failure() const { return graph_failure_; }
+  // Graphs captured so far (more than one after a re-capture).
+  int graph_captures() const { return captures_; }
+
+  // A graph keeps the pointers of the buffers it was captured with, and device work
+  // outside the step (sampling or evaluation with more rows) may reallocate them
+  // (Backend::graph_generation). run() checks before each replay: without an agreement
+  // it captures again; with one it cannot decide alone (all ranks replay or none), so it
+  // throws unless revalidate_graph() ran first. revalidate_graph() is a collective when
+  // an agreement was given: call it on every rank after such work; if any rank's graph
+  // is stale, every rank discards its graph and the next run() captures again.
+  void revalidate_graph();
 
   // Called with the name of each phase as the host reaches it (the trainer's watchdog
   // names the phase a hung step was in).
@@ -84,8 +126,14 @@ class StepProgram {
 
  private:
   void enqueue(bool measure_norm);
-  // Captures the step into the backend's graph; false (and graph_failure_) if it could not.
-  bool capture();
+  // Captures the step into the backend's graph; the vote says whether it could.
+  GraphVote capture();
+  // Acts on the agreed outcome of a capture: replay, eager, or stop.
+  void settle_capture(const GraphVote& mine, const GraphVote& all);
+  GraphVote agree(const GraphVote& mine) const { return agreement_ ? agreement_(mine) : mine; }
+  bool graph_stale() const { return graph_ready_ && be_.graph_generation() != graph_generation_; }
+  void drop_graph();
+  std::string rank_prefix() const;  // "rank R: " when there is a communicator
   void phase(const char* name) const {
     if (phase_hook_) phase_hook_(name);
   }
@@ -99,8 +147,10 @@ class StepProgram {
   DeviceBuffer input_, loss_step_, loss_acc_;
   bool graph_allowed_ = false, graph_ready_ = false, graph_given_up_ = false;
   int64_t eager_steps_ = 0;
+  int captures_ = 0;
+  uint64_t graph_generation_ = 0;  // be_.graph_generation() when the graph was captured
   std::string graph_failure_;
-  std::function<bool(bool)> all_ranks_ok_;
+  GraphAgreement agreement_;
   std::function<void(const char*)> phase_hook_;
 };
 

@@ -1,8 +1,7 @@
-// CPU backend: OpenBLAS for GEMM, plain loops over the shared arithmetic of
-// kernels/math.h for everything else. Reductions accumulate in double, in index
-// order, so results are deterministic and independent of thread counts.
-#include <cblas.h>
-
+// CPU backend: oneDNN for GEMM and convolution (one thread per call, spread over the
+// backend's worker pool), plain loops over the shared arithmetic of kernels/math.h for
+// everything else. Reductions accumulate in double, in index order, so results are
+// deterministic and independent of thread counts.
 #include <algorithm>
 #include <cstring>
 #include <string>
@@ -10,6 +9,7 @@
 
 #include "elbo/backend.h"
 #include "elbo/kernels/philox.h"
+#include "onednn_conv.h"
 #include "partitioned_gemm.h"
 #include "worker_pool.h"
 
@@ -63,10 +63,12 @@ constexpr size_t kMinElementsPerPart = 32768;
 
 class CpuBackend final : public Backend {
  public:
-  explicit CpuBackend(int threads) : pool_(threads) {}
+  explicit CpuBackend(int threads) : pool_(threads), conv_(pool_) {}
 
   Device device() const override { return Device{DeviceType::kCPU, 0}; }
-  std::string name() const override { return "cpu (OpenBLAS, " + std::to_string(pool_.threads()) + " threads)"; }
+  std::string name() const override {
+    return "cpu (oneDNN, " + std::to_string(pool_.threads()) + (pool_.threads() == 1 ? " thread)" : " threads)");
+  }
 
   float* alloc(size_t n) override { return new float[n](); }
   void release(float* p) override { delete[] p; }
@@ -111,10 +113,17 @@ class CpuBackend final : public Backend {
   void act_backward(float* dx, const float* dy, const float* y, size_t n, Activation act) override {
     with_activation(act, [&](auto a) {
       over_elements(n, [&](size_t b, size_t e) {
-        float* __restrict out = dx;
-        const float* __restrict grad = dy;
         const float* __restrict act_out = y;
-        for (size_t i = b; i < e; ++i) out[i] = grad[i] * act_grad_from_output(a.value, act_out[i]);
+        if (dx == dy) {
+          // In place (Linear::backward): dx and dy declared __restrict would be undefined
+          // behaviour; one pointer read and written per element vectorises alike.
+          float* __restrict g = dx;
+          for (size_t i = b; i < e; ++i) g[i] *= act_grad_from_output(a.value, act_out[i]);
+        } else {
+          float* __restrict out = dx;
+          const float* __restrict grad = dy;
+          for (size_t i = b; i < e; ++i) out[i] = grad[i] * act_grad_from_output(a.value, act_out[i]);
+        }
       });
     });
   }
@@ -138,6 +147,17 @@ class CpuBackend final : public Backend {
       for (size_t i = b; i < e; ++i) x[i] *= a;
     });
   }
+
+  void conv2d_forward(float* y, const float* x, const float* w, const float* bias, const ConvShape& s) override {
+    conv_.forward(y, x, w, bias, s);
+  }
+  void conv2d_backward_data(float* dx, const float* dy, const float* w, const ConvShape& s, float beta) override {
+    conv_.backward_data(dx, dy, w, s, beta);
+  }
+  void conv2d_backward_weights(float* dw, float* db, const float* dy, const float* x, const ConvShape& s) override {
+    conv_.backward_weights(dw, db, dy, x, s);
+  }
+  std::string conv2d_implementation(const ConvShape& s) override { return conv_.implementation(s); }
 
   void reparameterize(float* z, float* eps, const float* stats, int rows, int latent, const NoiseKey& key) override {
     for (int r = 0; r < rows; ++r) {
@@ -322,15 +342,11 @@ class CpuBackend final : public Backend {
   }
 
   WorkerPool pool_;
+  OnednnConv conv_;  // after pool_, which it uses
 };
 
 }  // namespace
 
-std::unique_ptr<Backend> make_cpu_backend(int threads) {
-  // The backend's pool does the threading; OpenBLAS threading inside each block would
-  // put a second pool on the same cores (process-wide, as OpenBLAS's setting is).
-  openblas_set_num_threads(1);
-  return std::make_unique<CpuBackend>(threads);
-}
+std::unique_ptr<Backend> make_cpu_backend(int threads) { return std::make_unique<CpuBackend>(threads); }
 
 }  // namespace elbo

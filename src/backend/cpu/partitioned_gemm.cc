@@ -1,18 +1,28 @@
 #include "partitioned_gemm.h"
 
-#include <cblas.h>
+#include <oneapi/dnnl/dnnl.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <vector>
+
+#include "elbo/error.h"
+#include "onednn_runtime.h"
 
 namespace elbo {
 namespace {
 
-// Below this many multiply-adds a block is not worth a thread of its own: waking a
-// worker costs a few microseconds, about what 1M multiply-adds take on one core.
-constexpr double kMinMacsPerPart = 1 << 20;
-// Block edges fall on multiples of this many rows or columns, so every block but the
-// last fills OpenBLAS's register tiles (16 floats wide with AVX-512).
+// A block does at least this many multiply-adds (about 15 µs on one AVX-512 core):
+// waking a worker and taking a block cost a few microseconds.
+constexpr double kMinMacsPerBlock = 1 << 21;
+// and spans at least this many rows or columns: oneDNN repacks the uncut operand for
+// every block. On the MLP's shapes (one core, AVX-512), blocks of at least 128 cost 3%
+// against one call for the whole C, blocks of 64 (with a narrow last one) 9%.
+constexpr int kMinBlockExtent = 128;
+// Block edges fall on multiples of 16 rows or columns (the AVX-512 register tile).
 constexpr int kBlockAlign = 16;
 
 // Rows or columns [begin, end) of one GEMM's C.
@@ -21,8 +31,6 @@ struct Block {
   bool columns;
   int begin, end;
 };
-
-double macs(const GemmArgs& g) { return double(g.m) * g.n * std::max(g.k, 1); }
 
 void run_block(const Block& blk) {
   const GemmArgs& g = *blk.gemm;
@@ -46,19 +54,39 @@ void run_block(const Block& blk) {
     c += size_t(blk.begin) * ldc;
     m = len;
   }
-  cblas_sgemm(CblasRowMajor, g.trans_a ? CblasTrans : CblasNoTrans, g.trans_b ? CblasTrans : CblasNoTrans, m, n, g.k,
-              g.alpha, a, lda, b, ldb, g.beta, c, ldc);
+  if (g.k == 0) {  // oneDNN rejects k = 0; BLAS defines C = beta * C, not reading C when beta is 0
+    for (int i = 0; i < m; ++i)
+      for (int j = 0; j < n; ++j) {
+        float& e = c[size_t(i) * ldc + j];
+        e = g.beta == 0.0f ? 0.0f : g.beta * e;
+      }
+    return;
+  }
+  onednn_use_one_thread();
+  const dnnl_status_t st = dnnl_sgemm(g.trans_a ? 'T' : 'N', g.trans_b ? 'T' : 'N', m, n, g.k, g.alpha, a, lda, b,
+                                      ldb, g.beta, c, ldc);
+  // Only invalid arguments fail, which the checks in partitioned_sgemm rule out; a
+  // worker thread cannot throw, so a failure here is a bug to stop at.
+  if (st != dnnl_success) {
+    std::fprintf(stderr, "elbo: dnnl_sgemm(m=%d n=%d k=%d lda=%d ldb=%d ldc=%d) failed: status %d\n", m, n, g.k, lda,
+                 ldb, ldc, int(st));
+    std::abort();
+  }
 }
 
-// Appends up to `parts` aligned blocks of g. Cutting C's columns makes every block pack
-// all of op(A) (m×k), cutting rows all of op(B) (k×n): cut the side that repeats less.
-void append_blocks(const GemmArgs& g, int parts, std::vector<Block>& out) {
+// Appends the blocks of g: C's columns when it has at least as many columns as rows
+// (every block then packs all of op(A), m×k), rows otherwise, in blocks of a width
+// fixed by the shape. An empty C gets no block (oneDNN rejects empty matrices).
+void append_blocks(const GemmArgs& g, std::vector<Block>& out) {
+  if (g.m == 0 || g.n == 0) return;
   const bool columns = g.n >= g.m;
-  const int extent = columns ? g.n : g.m;
-  const int tiles = (extent + kBlockAlign - 1) / kBlockAlign;
-  parts = std::max(1, std::min({parts, tiles, int(macs(g) / kMinMacsPerPart)}));
-  const int block = (tiles + parts - 1) / parts * kBlockAlign;
-  // An empty C (extent 0) has nothing to compute and gets no block.
+  const int extent = columns ? g.n : g.m, across = columns ? g.m : g.n;
+  const double line_macs = double(across) * std::max(g.k, 1);
+  const double min_extent = std::max(double(kMinBlockExtent), std::ceil(kMinMacsPerBlock / line_macs));
+  // As many blocks as fit the minimum, of equal widths rounded up to the tile: no
+  // narrow block at the end.
+  const int count = std::max(1, int(double(extent) / min_extent));
+  const int block = ((extent + count - 1) / count + kBlockAlign - 1) / kBlockAlign * kBlockAlign;
   for (int begin = 0; begin < extent; begin += block)
     out.push_back(Block{&g, columns, begin, std::min(extent, begin + block)});
 }
@@ -66,22 +94,24 @@ void append_blocks(const GemmArgs& g, int parts, std::vector<Block>& out) {
 }  // namespace
 
 void partitioned_sgemm(WorkerPool& pool, const GemmArgs* gemms, int count) {
-  // Threads per GEMM: an equal share (GEMMs paired by the caller have equal sizes),
-  // and all of them for a GEMM alone.
-  const int threads = pool.threads();
+  onednn_use_one_thread();  // here, where a failure can throw (not on a worker)
   std::vector<Block> blocks;
-  blocks.reserve(size_t(threads) + size_t(count));
-  if (count > threads) {
-    for (int i = 0; i < count; ++i) append_blocks(gemms[i], 1, blocks);
-  } else {
-    for (int i = 0; i < count; ++i) append_blocks(gemms[i], threads / count + (i < threads % count ? 1 : 0), blocks);
+  for (int i = 0; i < count; ++i) {
+    const GemmArgs& g = gemms[i];
+    ELBO_CHECK(g.m >= 0 && g.n >= 0 && g.k >= 0, "gemm with a negative size: m=" << g.m << " n=" << g.n
+                                                                                 << " k=" << g.k);
+    append_blocks(g, blocks);
   }
-  if (blocks.size() == 1) {
-    run_block(blocks[0]);
+  const size_t parts = std::min(blocks.size(), size_t(pool.threads()));
+  if (parts <= 1) {
+    for (const Block& blk : blocks) run_block(blk);
     return;
   }
-  pool.parallel_for(blocks.size(), 1, [&](size_t b0, size_t b1) {
-    for (size_t i = b0; i < b1; ++i) run_block(blocks[i]);
+  // One part per thread; each takes the next block until none is left, so a thread
+  // that was descheduled does less rather than holding up the others.
+  std::atomic<size_t> next{0};
+  pool.parallel_for(parts, 1, [&](size_t, size_t) {
+    for (size_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < blocks.size();) run_block(blocks[i]);
   });
 }
 

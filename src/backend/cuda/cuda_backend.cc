@@ -2,12 +2,18 @@
 // the kernels live in cuda_elementwise.cu and cuda_reductions.cu.
 #include "cuda_backend.h"
 
+#include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <sstream>
+#include <thread>
 
 #include "cuda_check.h"
 #include "cuda_kernels.h"
+#if defined(ELBO_WITH_CUDNN)
+#include "cudnn_conv.h"
+#endif
 
 namespace elbo {
 namespace {
@@ -40,7 +46,8 @@ CudaBackend::CudaBackend(int device_index, GemmPrecision precision) : device_(de
 
     // Non-blocking: never serialises with the legacy default stream that other code may use.
     CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
-  for (cudaEvent_t& e : markers_) CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+    for (cudaEvent_t& e : markers_) CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+    CUDA_CHECK(cudaEventCreateWithFlags(&sync_event_, cudaEventDisableTiming));
 
     int pools = 0;
     CUDA_CHECK(cudaDeviceGetAttribute(&pools, cudaDevAttrMemoryPoolsSupported, device_));
@@ -69,7 +76,12 @@ CudaBackend::CudaBackend(int device_index, GemmPrecision precision) : device_(de
   }
 }
 
-CudaBackend::~CudaBackend() { free_resources(); }
+CudaBackend::~CudaBackend() {
+#if defined(ELBO_WITH_CUDNN)
+  conv_.reset();  // its cuDNN handle works on stream_, which free_resources() destroys
+#endif
+  free_resources();
+}
 
 void CudaBackend::free_resources() noexcept {
   // Never throws: errors here (a device already in an error state) are ignored.
@@ -80,12 +92,14 @@ void CudaBackend::free_resources() noexcept {
     capturing_ = false;
   }
   if (stream_) cudaStreamSynchronize(stream_);
+  free_released_in_capture();
   if (graph_exec_) cudaGraphExecDestroy(graph_exec_);
   if (cublas_) cublasDestroy(cublas_);
   if (cublas_workspace_) cudaFree(cublas_workspace_);
   if (reduce_scratch_) cudaFree(reduce_scratch_);
   for (cudaEvent_t& e : markers_)
     if (e) cudaEventDestroy(e), e = nullptr;
+  if (sync_event_) cudaEventDestroy(sync_event_), sync_event_ = nullptr;
   if (stream_) cudaStreamDestroy(stream_);
   graph_exec_ = nullptr;
   cublas_ = nullptr;
@@ -109,14 +123,49 @@ void CudaBackend::wait_marker(uint64_t marker) {
   // waits longer than needed but never too little.
   ELBO_CHECK(marker < next_marker_, name_ << ": wait for marker " << marker << " that was never enqueued");
   make_current();
-  CUDA_CHECK(cudaEventSynchronize(markers_[marker % kMarkerRing]));
+  wait_event("wait_marker()", markers_[marker % kMarkerRing]);
 }
 
-void CudaBackend::make_current() const {
+void CudaBackend::wait_stream(const char* what) {
+  CUDA_CHECK(cudaEventRecord(sync_event_, stream_));
+  wait_event(what, sync_event_);
+}
+
+void CudaBackend::wait_event(const char* what, cudaEvent_t event) {
+  // Polled rather than cudaEventSynchronize: the work waited for may follow an NCCL
+  // collective (eager, or inside a replayed graph) that never completes when a peer
+  // died, and only polling lets the wait monitor ask NCCL for its asynchronous errors.
+  // Yielding between polls costs what CUDA's default spin-wait costs.
+  const auto start = std::chrono::steady_clock::now();
+  for (;;) {
+    const cudaError_t q = cudaEventQuery(event);
+    if (q == cudaSuccess) return;
+    if (q != cudaErrorNotReady) {
+      cudaGetLastError();
+      ELBO_FAIL("CUDA error in " << name_ << " " << what << ": " << cudaGetErrorName(q) << ": "
+                                 << cudaGetErrorString(q));
+    }
+    if (wait_monitor_)
+      wait_monitor_(what, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    std::this_thread::yield();
+  }
+}
+
+cudaError_t CudaBackend::select_device() const noexcept {
   // Only switch when needed: a query is the cheapest call, and harmless during capture.
   int current = -1;
-  CUDA_CHECK(cudaGetDevice(&current));
-  if (current != device_) CUDA_CHECK(cudaSetDevice(device_));
+  cudaError_t err = cudaGetDevice(&current);
+  if (err == cudaSuccess && current != device_) err = cudaSetDevice(device_);
+  return err;
+}
+
+void CudaBackend::make_current() const { CUDA_CHECK(select_device()); }
+
+void CudaBackend::report_cleanup(const char* what, cudaError_t err) const noexcept {
+  cudaGetLastError();  // a non-sticky error must not resurface at the next check
+  char detail[512];
+  std::snprintf(detail, sizeof detail, "%s: %s: %s", name_.c_str(), cudaGetErrorName(err), cudaGetErrorString(err));
+  report_cleanup_error(what, detail);
 }
 
 void CudaBackend::require_not_capturing(const char* what) const {
@@ -141,18 +190,40 @@ float* CudaBackend::alloc(size_t n) {
                     << " MiB free of " << (total_b >> 20) << " MiB): " << cudaGetErrorString(err));
   }
   // Zero-filled, like the CPU backend; ordered on the stream before any later use.
+  graph_memory_.allocated(p);
   CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, stream_));
   return static_cast<float*>(p);
 }
 
-void CudaBackend::release(float* p) {
+void CudaBackend::release(float* p) noexcept {
   if (!p) return;
-  require_not_capturing("release()");
-  make_current();
+  graph_memory_.released(p);
+  if (capturing_) {
+    // Only while an error unwinds out of a step being captured. Freeing now would
+    // record a free into the graph (done again at every replay): free it at the end
+    // of the capture instead. Without host memory for the list, the block is lost.
+    try {
+      released_in_capture_.push_back(p);
+    } catch (...) {
+    }
+    return;
+  }
+  free_device_memory(p);
+}
+
+void CudaBackend::free_device_memory(float* p) noexcept {
   // Stream-ordered: the memory is reused only after the work already enqueued on the
   // stream (which includes every collective that wait_all() joined) has finished.
-  if (stream_ordered_alloc_) CUDA_CHECK(cudaFreeAsync(p, stream_));
-  else CUDA_CHECK(cudaFree(p));
+  // Never throws: after a sticky error (an illegal address in a kernel) every call
+  // fails, and the error that is unwinding the stack is the one the user must see.
+  cudaError_t err = select_device();
+  if (err == cudaSuccess) err = stream_ordered_alloc_ ? cudaFreeAsync(p, stream_) : cudaFree(p);
+  if (err != cudaSuccess) report_cleanup("releasing device memory", err);
+}
+
+void CudaBackend::free_released_in_capture() noexcept {
+  for (float* p : released_in_capture_) free_device_memory(p);
+  released_in_capture_.clear();
 }
 
 void CudaBackend::copy_to_device(float* dst, const float* host_src, size_t n) {
@@ -168,7 +239,7 @@ void CudaBackend::copy_to_host(float* host_dst, const float* src, size_t n) {
   require_not_capturing("copy_to_host()");
   make_current();
   CUDA_CHECK(cudaMemcpyAsync(host_dst, src, n * sizeof(float), cudaMemcpyDeviceToHost, stream_));
-  CUDA_CHECK(cudaStreamSynchronize(stream_));
+  wait_stream("copy_to_host()");
 }
 
 void CudaBackend::copy(float* dst, const float* src, size_t n) {
@@ -199,7 +270,7 @@ void CudaBackend::fill(float* x, size_t n, float value) {
 void CudaBackend::synchronize() {
   require_not_capturing("synchronize()");
   make_current();
-  CUDA_CHECK(cudaStreamSynchronize(stream_));
+  wait_stream("synchronize()");
 }
 
 float* CudaBackend::alloc_host_staging(size_t n) {
@@ -210,8 +281,10 @@ float* CudaBackend::alloc_host_staging(size_t n) {
   return static_cast<float*>(p);
 }
 
-void CudaBackend::release_host_staging(float* p) {
-  if (p) CUDA_CHECK(cudaFreeHost(p));
+void CudaBackend::release_host_staging(float* p) noexcept {
+  if (!p) return;
+  const cudaError_t err = cudaFreeHost(p);
+  if (err != cudaSuccess) report_cleanup("releasing page-locked host memory", err);
 }
 
 // ---- graphs ----
@@ -231,6 +304,7 @@ bool CudaBackend::capture_begin() {
     return false;
   }
   capturing_ = true;
+  graph_memory_.capture_began();
   return true;
 }
 
@@ -240,6 +314,7 @@ void CudaBackend::capture_end() {
   capturing_ = false;
   cudaGraph_t graph = nullptr;
   cudaError_t err = cudaStreamEndCapture(stream_, &graph);
+  free_released_in_capture();
   if (err != cudaSuccess) {
     cudaGetLastError();
     ELBO_FAIL(name_ << ": CUDA graph capture failed: " << cudaGetErrorString(err)
@@ -264,6 +339,7 @@ void CudaBackend::capture_abort() {
   cudaGraph_t graph = nullptr;
   if (cudaStreamEndCapture(stream_, &graph) == cudaSuccess && graph) cudaGraphDestroy(graph);
   cudaGetLastError();  // an invalidated capture reports its error here; it is already known
+  free_released_in_capture();
 }
 
 void CudaBackend::release_graph() {
@@ -271,7 +347,7 @@ void CudaBackend::release_graph() {
   make_current();
   // Replays still in flight must finish before the graph goes (and with it the
   // communicator's reference, which the communicator's teardown waits for).
-  CUDA_CHECK(cudaStreamSynchronize(stream_));
+  wait_stream("release_graph()");
   CUDA_CHECK(cudaGraphExecDestroy(graph_exec_));
   graph_exec_ = nullptr;
 }
@@ -414,6 +490,29 @@ void CudaBackend::adam_step(float* params, const float* grads, float* m, float* 
   make_current();
   cudak::adam_step(stream_, params, grads, m, v, n, hyper, grad_scale);
 }
+
+// ---- convolution (cudnn_conv.h) ----
+
+#if defined(ELBO_WITH_CUDNN)
+CudnnConv& CudaBackend::conv() {
+  make_current();
+  if (!conv_) conv_ = std::make_unique<CudnnConv>(stream_, precision_ != GemmPrecision::kFP32, name_);
+  return *conv_;
+}
+void CudaBackend::conv2d_forward(float* y, const float* x, const float* w, const float* bias, const ConvShape& s) {
+  conv().forward(y, x, w, bias, s);
+}
+void CudaBackend::conv2d_backward_data(float* dx, const float* dy, const float* w, const ConvShape& s, float beta) {
+  conv().backward_data(dx, dy, w, s, beta);
+}
+void CudaBackend::conv2d_backward_weights(float* dw, float* db, const float* dy, const float* x, const ConvShape& s) {
+  conv().backward_weights(dw, db, dy, x, s);
+}
+std::string CudaBackend::conv2d_implementation(const ConvShape& s) {
+  check_conv_shape(s, "conv2d_implementation");
+  return conv().implementation();
+}
+#endif
 
 // ---- factory ----
 

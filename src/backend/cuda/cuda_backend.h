@@ -10,17 +10,29 @@
 // Graph capture (capture_begin/end, replay) records the stream's work in global
 // capture mode. Kernel arguments are frozen at capture: ops whose host arguments
 // change from step to step (NoiseKey, AdamHyper's lr and bias-corrected step sizes, gemm's
-// alpha/beta) replay with the captured values. Allocating, releasing, copying to
-// the host or synchronising while capturing throws.
+// alpha/beta) replay with the captured values. Allocating, copying to the host or
+// synchronising while capturing throws; a release during capture (only while an error
+// unwinds out of the step being captured) is done when the capture ends.
+//
+// Releases never throw (they run in destructors): a failure is reported on stderr once.
+// Host waits (markers, synchronize, copies to the host) poll the device and call the
+// wait monitor between polls, so that the NCCL communicator can check its asynchronous
+// errors while the host waits for work that follows a collective.
 #pragma once
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 
+#include <functional>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "elbo/backend.h"
+#include "elbo/graph_memory.h"
 
 namespace elbo {
+
+class CudnnConv;
 
 class CudaBackend final : public Backend {
  public:
@@ -35,18 +47,23 @@ class CudaBackend final : public Backend {
   // Makes this backend's device current on the calling thread.
   void make_current() const;
 
+  // Called between polls while the host waits for the device, with what it waits for
+  // and the seconds waited so far; it throws to end the wait. Empty: none.
+  using WaitMonitor = std::function<void(const char* what, double waited_s)>;
+  void set_wait_monitor(WaitMonitor monitor) { wait_monitor_ = std::move(monitor); }
+
   Device device() const override { return Device{DeviceType::kCUDA, device_}; }
   std::string name() const override { return name_; }
 
   float* alloc(size_t n) override;
-  void release(float* p) override;
+  void release(float* p) noexcept override;
   void copy_to_device(float* dst, const float* host_src, size_t n) override;
   void copy_to_host(float* host_dst, const float* src, size_t n) override;
   void copy(float* dst, const float* src, size_t n) override;
   void fill(float* x, size_t n, float value) override;
   void synchronize() override;
   float* alloc_host_staging(size_t n) override;
-  void release_host_staging(float* p) override;
+  void release_host_staging(float* p) noexcept override;
 
   uint64_t enqueue_marker() override;
   void wait_marker(uint64_t marker) override;
@@ -56,6 +73,7 @@ class CudaBackend final : public Backend {
   void capture_abort() override;
   void release_graph() override;
   void replay() override;
+  uint64_t graph_generation() const override { return graph_memory_.generation(); }
 
   void gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a, const float* b, float beta,
             float* c) override;
@@ -92,9 +110,25 @@ class CudaBackend final : public Backend {
   void adam_step(float* params, const float* grads, float* m, float* v, size_t n, const AdamHyper& hyper,
                  const float* grad_scale) override;
 
+#if defined(ELBO_WITH_CUDNN)
+  // cuDNN, deterministic algorithms (cudnn_conv.h); without cuDNN, Backend's defaults throw.
+  void conv2d_forward(float* y, const float* x, const float* w, const float* bias, const ConvShape& s) override;
+  void conv2d_backward_data(float* dx, const float* dy, const float* w, const ConvShape& s, float beta) override;
+  void conv2d_backward_weights(float* dw, float* db, const float* dy, const float* x, const ConvShape& s) override;
+  std::string conv2d_implementation(const ConvShape& s) override;
+#endif
+
  private:
   void require_not_capturing(const char* what) const;
   void free_resources() noexcept;
+  cudaError_t select_device() const noexcept;  // make_current() without throwing
+  void free_device_memory(float* p) noexcept;
+  void free_released_in_capture() noexcept;
+  void report_cleanup(const char* what, cudaError_t err) const noexcept;
+  // Host wait until `event` has completed, polling (see the file comment).
+  void wait_event(const char* what, cudaEvent_t event);
+  // Host wait until the stream's work so far has completed.
+  void wait_stream(const char* what);
 
   int device_ = 0;
   GemmPrecision precision_ = GemmPrecision::kFP32;
@@ -110,6 +144,14 @@ class CudaBackend final : public Backend {
   static constexpr size_t kMarkerRing = 16;
   cudaEvent_t markers_[kMarkerRing] = {};
   uint64_t next_marker_ = 1;
+  cudaEvent_t sync_event_ = nullptr;  // recorded by wait_stream
+  WaitMonitor wait_monitor_;
+  GraphMemoryWatch graph_memory_;
+  std::vector<float*> released_in_capture_;
+#if defined(ELBO_WITH_CUDNN)
+  CudnnConv& conv();  // created at the first convolution
+  std::unique_ptr<CudnnConv> conv_;
+#endif
 };
 
 }  // namespace elbo

@@ -32,7 +32,8 @@ struct BiasActOp {
   Activation act;
   __device__ void operator()(size_t i) const { y[i] = act_forward(act, y[i] + bias[i % cols]); }
 };
-// dx may alias dy: each element reads its own dy before writing its own dx.
+// dx may be dy (in place): each element reads its own dy before writing its own dx, and
+// no pointer here is __restrict (nor __ldg'd), so nvcc may not assume they differ.
 struct ActBackwardOp {
   float* dx;
   const float* dy;

@@ -17,6 +17,9 @@
 // completion event and ncclCommGetAsyncError against a deadline of timeout_s; on an
 // error or timeout the communicator is aborted (ncclCommAbort frees the GPU from
 // kernels waiting on a dead peer) and an elbo::Error names the rank and the cause.
+// The backend's own host waits (markers, synchronize, copies to the host), which may
+// wait for work behind a collective (eager or inside a replayed graph), are watched
+// the same way through CudaBackend's wait monitor.
 #include <nccl.h>
 
 #include <algorithm>
@@ -104,9 +107,11 @@ class NcclCommunicator final : public Communicator {
       release_cuda_objects();
       ELBO_FAIL("rank " << rank_ << ": NCCL init failed on rank(s) " << bad.str() << " (see their messages)");
     }
+    backend_.set_wait_monitor([this](const char* what, double waited_s) { watch_device_wait(what, waited_s); });
   }
 
   ~NcclCommunicator() override {
+    backend_.set_wait_monitor({});
     cudaSetDevice(backend_.device_index());
     if (comm_) {
       if (std::uncaught_exceptions() > 0) {
@@ -181,6 +186,7 @@ class NcclCommunicator final : public Communicator {
   // NCCL collectives on a stream that joins the capture through events are recorded
   // into the graph (NCCL >= 2.9), and replay reduces the replayed step's gradients.
   bool capturable() const override { return true; }
+  bool usable() const override { return comm_ != nullptr; }
 
   void wait_all() override {
     if (!pending_) return;
@@ -265,6 +271,29 @@ class NcclCommunicator final : public Communicator {
     // Already complete; this only keeps the compute stream's ordering explicit.
     CUDA_CHECK(cudaStreamWaitEvent(backend_.stream(), done_, 0));
     pending_ = false;
+  }
+
+  // Called by the backend between polls while the host waits for the device. The work
+  // waited for may follow a collective that never completes (a dead peer): NCCL's
+  // asynchronous error, or the wait passing timeout_s, aborts the communicator (which
+  // also ends NCCL kernels spinning on the peer) and throws naming the rank and cause.
+  void watch_device_wait(const char* what, double waited_s) {
+    // Called at every poll: no allocation unless something is wrong.
+    ncclResult_t state = ncclSuccess;
+    const ncclResult_t q = comm_ ? ncclCommGetAsyncError(comm_, &state) : ncclSuccess;
+    const bool nccl_error = q != ncclSuccess || (state != ncclSuccess && state != ncclInProgress);
+    if (!nccl_error && waited_s <= timeout_s_) return;
+    const Clock::time_point start =
+        Clock::now() - std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(waited_s));
+    const std::string op = std::string("wait for the device in ") + what;
+    if (nccl_error) fail(op.c_str(), start, false, describe(q != ncclSuccess ? q : state));
+    if (comm_)
+      fail(op.c_str(), start, true,
+           "the device did not finish: a collective it runs may never complete (a peer rank died, is stuck, or is "
+           "not calling it)");
+    // Aborted after an earlier error (already reported): still never wait for ever.
+    ELBO_FAIL("rank " << rank_ << ": " << op << " timed out after " << waited_s << " s (timeout " << timeout_s_
+                      << " s) after the NCCL communicator was aborted");
   }
 
   void check_async_error(const char* what, Clock::time_point start) {

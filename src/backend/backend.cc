@@ -1,0 +1,37 @@
+// What every backend shares: the checks of a convolution's shape, and the optional
+// ops' defaults, which fail loudly rather than compute nothing.
+#include "elbo/backend.h"
+
+#include "elbo/error.h"
+
+namespace elbo {
+namespace {
+
+[[noreturn]] void not_implemented(const Backend& be, const char* op) {
+  ELBO_FAIL(op << " is not implemented on the " << be.name() << " backend");
+}
+
+}  // namespace
+
+void check_conv_shape(const ConvShape& s, const char* op) {
+  ELBO_CHECK(s.n >= 0 && s.c_in > 0 && s.h > 0 && s.w > 0 && s.c_out > 0 && s.kh > 0 && s.kw > 0,
+             op << ": sizes must be positive (n may be 0): n=" << s.n << " c_in=" << s.c_in << " h=" << s.h
+                << " w=" << s.w << " c_out=" << s.c_out << " kh=" << s.kh << " kw=" << s.kw);
+  ELBO_CHECK(s.stride >= 1 && s.pad >= 0, op << ": stride must be >= 1 and pad >= 0, got stride=" << s.stride
+                                              << " pad=" << s.pad);
+  ELBO_CHECK(s.h + 2 * s.pad >= s.kh && s.w + 2 * s.pad >= s.kw,
+             op << ": the " << s.kh << "x" << s.kw << " kernel is larger than the padded " << s.h + 2 * s.pad << "x"
+                << s.w + 2 * s.pad << " input");
+}
+
+void Backend::conv2d_forward(float*, const float*, const float*, const float*, const ConvShape&) {
+  not_implemented(*this, "conv2d_forward");
+}
+void Backend::conv2d_backward_data(float*, const float*, const float*, const ConvShape&, float) {
+  not_implemented(*this, "conv2d_backward_data");
+}
+void Backend::conv2d_backward_weights(float*, float*, const float*, const float*, const ConvShape&) {
+  not_implemented(*this, "conv2d_backward_weights");
+}
+
+}  // namespace elbo

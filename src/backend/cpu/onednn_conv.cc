@@ -1,0 +1,263 @@
+#include "onednn_conv.h"
+
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cstdlib>
+#include <exception>
+#include <map>
+#include <mutex>
+#include <new>
+#include <unordered_map>
+#include <vector>
+
+#include "conv_plan.h"
+#include "elbo/error.h"
+#include "onednn_runtime.h"
+
+namespace elbo {
+namespace {
+
+using dnnl::memory;
+using Args = std::unordered_map<int, memory>;
+
+// Grow-only bytes, 64-byte aligned (oneDNN's preferred alignment).
+class AlignedBytes {
+ public:
+  void* get(size_t bytes) {
+    bytes = (std::max<size_t>(bytes, 1) + 63) / 64 * 64;
+    if (bytes > size_) {
+      p_.reset(static_cast<char*>(std::aligned_alloc(64, bytes)));
+      if (!p_) throw std::bad_alloc();
+      size_ = bytes;
+    }
+    return p_.get();
+  }
+
+ private:
+  struct Free {
+    void operator()(char* p) const { std::free(p); }
+  };
+  std::unique_ptr<char, Free> p_;
+  size_t size_ = 0;
+};
+
+// What one thread needs to run chunks: its own stream (streams are not thread-safe),
+// the chunk's tensors in the primitives' layouts, and a scratchpad.
+struct Workspace {
+  explicit Workspace(const dnnl::engine& engine) : stream(engine) {}
+  dnnl::stream stream;
+  AlignedBytes in_a, in_b, out, plain, scratch;
+};
+
+}  // namespace
+
+struct OnednnConv::Impl {
+  explicit Impl(WorkerPool& p) : pool(p) {
+    for (int t = 0; t < pool.threads(); ++t) workspaces.push_back(std::make_unique<Workspace>(engine));
+  }
+
+  // The chunks of one call: all of full->shape.n images but the last, which may be
+  // smaller and use its own plan (rest).
+  struct Chunks {
+    ConvPlan* full = nullptr;
+    ConvPlan* rest = nullptr;
+    size_t count = 0;
+    ConvPlan& plan(size_t c) const { return c + 1 == count && rest ? *rest : *full; }
+  };
+
+  ConvPlan& plan(const ConvShape& s, int images) {
+    const std::array<int, 9> key{images, s.c_in, s.h, s.w, s.c_out, s.kh, s.kw, s.stride, s.pad};
+    std::unique_ptr<ConvPlan>& slot = plans[key];
+    if (!slot) {
+      ConvShape chunk = s;
+      chunk.n = images;
+      slot = make_conv_plan(engine, chunk);
+    }
+    return *slot;
+  }
+
+  Chunks chunks(const ConvShape& s) {
+    Chunks ch;
+    ch.full = &plan(s, std::min(s.n, kChunkImages));
+    ch.count = (size_t(s.n) + kChunkImages - 1) / kChunkImages;
+    if (s.n > kChunkImages && s.n % kChunkImages) ch.rest = &plan(s, s.n % kChunkImages);
+    return ch;
+  }
+
+  memory bytes(void* p, size_t n) {
+    return memory(memory::desc({memory::dim(n)}, memory::data_type::u8, memory::format_tag::x), engine, p);
+  }
+
+  void execute(const dnnl::primitive& prim, size_t scratch_bytes, Args args, Workspace& ws) {
+    if (scratch_bytes) args.emplace(DNNL_ARG_SCRATCHPAD, bytes(ws.scratch.get(scratch_bytes), scratch_bytes));
+    prim.execute(ws.stream, args);
+    ws.stream.wait();
+  }
+
+  // The user's plain tensor as op's primitive reads it: the memory itself, or its
+  // reorder into buf.
+  memory input(const ConvOperand& op, const float* plain, AlignedBytes& buf, Workspace& ws) {
+    memory user(op.plain, engine, const_cast<float*>(plain));
+    if (op.same) return user;
+    memory chosen(op.chosen, engine, buf.get(op.chosen.get_size()));
+    execute(op.to_chosen, op.to_chosen_scratch, {{DNNL_ARG_FROM, user}, {DNNL_ARG_TO, chosen}}, ws);
+    return chosen;
+  }
+  // Where op's primitive writes: the user's plain tensor itself, or buf (then finish()).
+  memory output(const ConvOperand& op, float* plain, AlignedBytes& buf) {
+    if (op.same) return memory(op.plain, engine, plain);
+    return memory(op.chosen, engine, buf.get(op.chosen.get_size()));
+  }
+  void finish(const ConvOperand& op, const memory& written, float* plain, Workspace& ws) {
+    if (op.same) return;
+    execute(op.to_plain, op.to_plain_scratch, {{DNNL_ARG_FROM, written}, {DNNL_ARG_TO, memory(op.plain, engine, plain)}},
+            ws);
+  }
+  // The call's weights in the layout of op's primitive (on the calling thread, before the chunks run).
+  memory weights(const ConvOperand& op, const float* w, AlignedBytes& buf) {
+    return input(op, w, buf, *workspaces[0]);
+  }
+
+  // Runs f(chunk, workspace) for every chunk, on as many threads as there are chunks
+  // (up to the pool's), each taking the next chunk from a shared counter. The first
+  // exception of any thread is rethrown here, after all threads stopped.
+  template <typename F>
+  void run(const Chunks& ch, F&& f) {
+    const size_t parts = std::min(ch.count, size_t(pool.threads()));
+    std::atomic<size_t> next{0};
+    std::exception_ptr failure;
+    std::mutex failure_mutex;
+    auto body = [&](size_t part, size_t) {
+      onednn_use_one_thread();
+      try {
+        for (size_t c; (c = next.fetch_add(1, std::memory_order_relaxed)) < ch.count;) f(c, *workspaces[part]);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(failure_mutex);
+        if (!failure) failure = std::current_exception();
+        next.store(ch.count);
+      }
+    };
+    if (parts <= 1) body(0, 1);
+    else pool.parallel_for(parts, 1, body);
+    if (failure) std::rethrow_exception(failure);
+  }
+
+  WorkerPool& pool;
+  dnnl::engine engine{dnnl::engine::kind::cpu, 0};
+  std::map<std::array<int, 9>, std::unique_ptr<ConvPlan>> plans;
+  std::vector<std::unique_ptr<Workspace>> workspaces;  // one per thread of the pool
+  AlignedBytes weights_full, weights_rest;             // the call's weights in each plan's layout
+  std::vector<float> partials;                         // per chunk: dw | db
+  std::vector<float> zero_bias;
+};
+
+OnednnConv::OnednnConv(WorkerPool& pool) : impl_(std::make_unique<Impl>(pool)) {}
+OnednnConv::~OnednnConv() = default;
+
+void OnednnConv::forward(float* y, const float* x, const float* w, const float* bias, const ConvShape& s) {
+  check_conv_shape(s, "conv2d_forward");
+  if (s.n == 0) return;
+  onednn_use_one_thread();
+  Impl& m = *impl_;
+  const Impl::Chunks ch = m.chunks(s);
+  if (!bias) {
+    m.zero_bias.assign(size_t(s.c_out), 0.0f);
+    bias = m.zero_bias.data();
+  }
+  const memory w_full = m.weights(ch.full->fwd_w, w, m.weights_full);
+  const memory w_rest = ch.rest ? m.weights(ch.rest->fwd_w, w, m.weights_rest) : w_full;
+  const size_t x_image = size_t(s.c_in) * s.h * s.w, y_image = size_t(s.c_out) * s.out_h() * s.out_w();
+  m.run(ch, [&](size_t c, Workspace& ws) {
+    const ConvPlan& p = ch.plan(c);
+    const size_t first = c * OnednnConv::kChunkImages;
+    float* yc = y + first * y_image;
+    const memory src = m.input(p.fwd_x, x + first * x_image, ws.in_a, ws);
+    const memory dst = m.output(p.fwd_y, yc, ws.out);
+    m.execute(p.fwd, p.fwd_scratch,
+              {{DNNL_ARG_SRC, src},
+               {DNNL_ARG_WEIGHTS, &p == ch.rest ? w_rest : w_full},
+               {DNNL_ARG_BIAS, memory(p.bias, m.engine, const_cast<float*>(bias))},
+               {DNNL_ARG_DST, dst}},
+              ws);
+    m.finish(p.fwd_y, dst, yc, ws);
+  });
+}
+
+void OnednnConv::backward_data(float* dx, const float* dy, const float* w, const ConvShape& s, float beta) {
+  check_conv_shape(s, "conv2d_backward_data");
+  if (s.n == 0) return;
+  onednn_use_one_thread();
+  Impl& m = *impl_;
+  const Impl::Chunks ch = m.chunks(s);
+  const memory w_full = m.weights(ch.full->bd_w, w, m.weights_full);
+  const memory w_rest = ch.rest ? m.weights(ch.rest->bd_w, w, m.weights_rest) : w_full;
+  const size_t x_image = size_t(s.c_in) * s.h * s.w, y_image = size_t(s.c_out) * s.out_h() * s.out_w();
+  m.run(ch, [&](size_t c, Workspace& ws) {
+    const ConvPlan& p = ch.plan(c);
+    const size_t first = c * OnednnConv::kChunkImages, n = size_t(p.shape.n) * x_image;
+    float* dxc = dx + first * x_image;
+    // beta 0: the primitive's result is dx; otherwise it is added to beta * dx.
+    float* result = beta == 0.0f ? dxc : static_cast<float*>(ws.plain.get(n * sizeof(float)));
+    const memory ddst = m.input(p.bd_dy, dy + first * y_image, ws.in_a, ws);
+    const memory dsrc = m.output(p.bd_dx, result, ws.out);
+    m.execute(p.bwd_data, p.bd_scratch,
+              {{DNNL_ARG_DIFF_DST, ddst}, {DNNL_ARG_WEIGHTS, &p == ch.rest ? w_rest : w_full}, {DNNL_ARG_DIFF_SRC, dsrc}},
+              ws);
+    m.finish(p.bd_dx, dsrc, result, ws);
+    if (beta != 0.0f) {
+      const float b = beta;
+      const float* __restrict r = result;
+      for (size_t i = 0; i < n; ++i) dxc[i] = r[i] + b * dxc[i];
+    }
+  });
+}
+
+void OnednnConv::backward_weights(float* dw, float* db, const float* dy, const float* x, const ConvShape& s) {
+  check_conv_shape(s, "conv2d_backward_weights");
+  if (s.n == 0) return;
+  onednn_use_one_thread();
+  Impl& m = *impl_;
+  const Impl::Chunks ch = m.chunks(s);
+  const size_t w_size = s.w_size(), per_chunk = w_size + size_t(s.c_out);
+  m.partials.resize(ch.count * per_chunk);
+  const size_t x_image = size_t(s.c_in) * s.h * s.w, y_image = size_t(s.c_out) * s.out_h() * s.out_w();
+  // Each chunk's gradient goes to its own slot of partials, in the plain layout.
+  m.run(ch, [&](size_t c, Workspace& ws) {
+    const ConvPlan& p = ch.plan(c);
+    const size_t first = c * OnednnConv::kChunkImages;
+    float* slot = m.partials.data() + c * per_chunk;
+    const memory src = m.input(p.bw_x, x + first * x_image, ws.in_a, ws);
+    const memory ddst = m.input(p.bw_dy, dy + first * y_image, ws.in_b, ws);
+    const memory dweights = m.output(p.bw_dw, slot, ws.out);
+    m.execute(p.bwd_weights, p.bw_scratch,
+              {{DNNL_ARG_SRC, src},
+               {DNNL_ARG_DIFF_DST, ddst},
+               {DNNL_ARG_DIFF_WEIGHTS, dweights},
+               {DNNL_ARG_DIFF_BIAS, memory(p.bias, m.engine, slot + w_size)}},
+              ws);
+    m.finish(p.bw_dw, dweights, slot, ws);
+  });
+  // The chunks' sums in chunk order (in double), whichever thread computed them.
+  const float* partials = m.partials.data();
+  const size_t count = ch.count, total = db ? per_chunk : w_size;
+  m.pool.parallel_for(total, 4096, [&](size_t b, size_t e) {
+    for (size_t i = b; i < e; ++i) {
+      double acc = 0.0;
+      for (size_t c = 0; c < count; ++c) acc += partials[c * per_chunk + i];
+      if (i < w_size) dw[i] += float(acc);
+      else db[i - w_size] += float(acc);
+    }
+  });
+}
+
+std::string OnednnConv::implementation(const ConvShape& s) {
+  check_conv_shape(s, "conv2d_implementation");
+  onednn_use_one_thread();
+  return impl_->plan(s, s.n > 0 ? std::min(s.n, kChunkImages) : kChunkImages).implementation() + " (chunks of " +
+         std::to_string(kChunkImages) + " images)";
+}
+
+}  // namespace elbo

@@ -1,0 +1,41 @@
+// The CPU backend's 2-D convolutions (Backend::conv2d_*): oneDNN primitives
+// (conv_plan.h) run single-threaded on the backend's worker pool, one chunk of
+// kChunkImages images at a time, the threads taking chunks from a shared queue.
+//
+// Results are bitwise the same for any thread count: the chunks depend on the batch
+// size alone, an output or input-gradient element is computed within its image's
+// chunk, and the weight and bias gradients are one partial sum per chunk, added up
+// in chunk order after all chunks are done.
+#pragma once
+#include <memory>
+#include <string>
+
+#include "elbo/backend.h"
+#include "worker_pool.h"
+
+namespace elbo {
+
+class OnednnConv {
+ public:
+  // Images per chunk: enough work for a chunk to amortise its reorders (a 28x28
+  // 1->32 layer's chunk is 1.6M multiply-adds) and chunks enough to feed a few threads
+  // at batch 64-128. Fixed, so that results never depend on the thread count.
+  static constexpr int kChunkImages = 16;
+
+  explicit OnednnConv(WorkerPool& pool);
+  ~OnednnConv();
+  OnednnConv(const OnednnConv&) = delete;
+  OnednnConv& operator=(const OnednnConv&) = delete;
+
+  void forward(float* y, const float* x, const float* w, const float* bias, const ConvShape& s);
+  void backward_data(float* dx, const float* dy, const float* w, const ConvShape& s, float beta);
+  void backward_weights(float* dw, float* db, const float* dy, const float* x, const ConvShape& s);
+  // The oneDNN implementations for a chunk of this shape.
+  std::string implementation(const ConvShape& s);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace elbo

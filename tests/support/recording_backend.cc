@@ -1,0 +1,185 @@
+#include "support/recording_backend.h"
+
+#include "elbo/error.h"
+
+namespace elbo {
+
+RecordingBackend::RecordingBackend(int threads) : inner_(make_cpu_backend(threads)) {}
+
+RecordingBackend::~RecordingBackend() {
+  for (float* p : released_) inner_->release(p);
+}
+
+void RecordingBackend::op(std::function<void()> f) {
+  if (capturing_) recording_.push_back(std::move(f));
+  else f();
+}
+
+void RecordingBackend::refuse_while_capturing(const char* what) const {
+  ELBO_CHECK(!capturing_, name() << ": " << what << " is not allowed while a graph is being captured");
+}
+
+float* RecordingBackend::alloc(size_t n) {
+  refuse_while_capturing("alloc()");
+  float* p = inner_->alloc(n);
+  memory_.allocated(p);
+  return p;
+}
+
+void RecordingBackend::release(float* p) {
+  if (!p) return;
+  // Kept for the destructor to free even when the injected failure throws below (a
+  // real device's memory goes with the process; this one would leak under ASan).
+  released_.push_back(p);
+  ELBO_CHECK(!fail_cleanup, name() << ": releasing device memory: injected device error");
+  memory_.released(p);
+}
+
+void RecordingBackend::release_host_staging(float* p) {
+  ELBO_CHECK(!fail_cleanup, name() << ": releasing host staging memory: injected device error");
+  inner_->release_host_staging(p);
+}
+
+void RecordingBackend::synchronize() {
+  refuse_while_capturing("synchronize()");
+  ELBO_CHECK(!fail_cleanup, name() << ": synchronize: injected device error");
+  inner_->synchronize();
+}
+
+void RecordingBackend::copy_to_host(float* host_dst, const float* src, size_t n) {
+  refuse_while_capturing("copy_to_host()");
+  inner_->copy_to_host(host_dst, src, n);
+}
+
+bool RecordingBackend::capture_begin() {
+  if (capturing_ || refuse_capture) return false;
+  capturing_ = true;
+  recording_.clear();
+  memory_.capture_began();
+  generation_at_capture_ = memory_.generation();
+  return true;
+}
+
+void RecordingBackend::capture_end() {
+  ELBO_CHECK(capturing_, name() << ": capture_end() without capture_begin()");
+  capturing_ = false;
+  graph_ = std::move(recording_);
+  recording_.clear();
+  has_graph_ = true;
+  ++captures_;
+}
+
+void RecordingBackend::capture_abort() {
+  capturing_ = false;
+  recording_.clear();
+}
+
+void RecordingBackend::replay() {
+  ELBO_CHECK(has_graph_, name() << ": replay() without a captured graph");
+  // On a GPU this replay would read and write freed memory without a word.
+  ELBO_CHECK(memory_.generation() == generation_at_capture_,
+             name() << ": replay of a graph whose memory was released after its capture");
+  for (const auto& f : graph_) f();
+  ++replays_;
+}
+
+void RecordingBackend::release_graph() {
+  graph_.clear();
+  has_graph_ = false;
+}
+
+// ---- every op: run now, or recorded with its arguments ----
+
+void RecordingBackend::copy_to_device(float* dst, const float* host_src, size_t n) {
+  op([=] { inner_->copy_to_device(dst, host_src, n); });
+}
+void RecordingBackend::copy(float* dst, const float* src, size_t n) { op([=] { inner_->copy(dst, src, n); }); }
+void RecordingBackend::fill(float* x, size_t n, float value) { op([=] { inner_->fill(x, n, value); }); }
+void RecordingBackend::gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a,
+                            const float* b, float beta, float* c) {
+  op([=] { inner_->gemm(trans_a, trans_b, m, n, k, alpha, a, b, beta, c); });
+}
+void RecordingBackend::gemm_pair(const GemmArgs& first, const GemmArgs& second) {
+  op([=] { inner_->gemm_pair(first, second); });
+}
+void RecordingBackend::bias_act_forward(float* y, const float* bias, int rows, int cols, Activation act) {
+  op([=] { inner_->bias_act_forward(y, bias, rows, cols, act); });
+}
+void RecordingBackend::act_backward(float* dx, const float* dy, const float* y, size_t n, Activation act) {
+  op([=] { inner_->act_backward(dx, dy, y, n, act); });
+}
+void RecordingBackend::bias_grad(float* db, const float* dy, int rows, int cols) {
+  op([=] { inner_->bias_grad(db, dy, rows, cols); });
+}
+void RecordingBackend::axpy(float* y, const float* x, size_t n, float alpha) {
+  op([=] { inner_->axpy(y, x, n, alpha); });
+}
+void RecordingBackend::scale(float* x, size_t n, float alpha) { op([=] { inner_->scale(x, n, alpha); }); }
+void RecordingBackend::conv2d_forward(float* y, const float* x, const float* w, const float* bias,
+                                      const ConvShape& s) {
+  op([=] { inner_->conv2d_forward(y, x, w, bias, s); });
+}
+void RecordingBackend::conv2d_backward_data(float* dx, const float* dy, const float* w, const ConvShape& s,
+                                            float beta) {
+  op([=] { inner_->conv2d_backward_data(dx, dy, w, s, beta); });
+}
+void RecordingBackend::conv2d_backward_weights(float* dw, float* db, const float* dy, const float* x,
+                                               const ConvShape& s) {
+  op([=] { inner_->conv2d_backward_weights(dw, db, dy, x, s); });
+}
+void RecordingBackend::reparameterize(float* z, float* eps, const float* stats, int rows, int latent,
+                                      const NoiseKey& key) {
+  op([=] { inner_->reparameterize(z, eps, stats, rows, latent, key); });
+}
+void RecordingBackend::reparameterize_backward(float* dstats, const float* dz, const float* eps, const float* stats,
+                                               int rows, int latent) {
+  op([=] { inner_->reparameterize_backward(dstats, dz, eps, stats, rows, latent); });
+}
+void RecordingBackend::kl_forward(float* kl_per_row, const float* stats, int rows, int latent) {
+  op([=] { inner_->kl_forward(kl_per_row, stats, rows, latent); });
+}
+void RecordingBackend::kl_backward(float* dstats, const float* stats, int rows, int latent, Weight weight) {
+  op([=] { inner_->kl_backward(dstats, stats, rows, latent, weight); });
+}
+void RecordingBackend::bernoulli_nll_forward(float* nll_per_row, const float* logits, const float* x, int rows,
+                                             int dim) {
+  op([=] { inner_->bernoulli_nll_forward(nll_per_row, logits, x, rows, dim); });
+}
+void RecordingBackend::bernoulli_nll_backward(float* dlogits, const float* logits, const float* x, int rows, int dim,
+                                              float weight) {
+  op([=] { inner_->bernoulli_nll_backward(dlogits, logits, x, rows, dim, weight); });
+}
+void RecordingBackend::gaussian_nll_forward(float* nll_per_row, const float* out, const float* x, int rows, int dim) {
+  op([=] { inner_->gaussian_nll_forward(nll_per_row, out, x, rows, dim); });
+}
+void RecordingBackend::gaussian_nll_backward(float* dout, const float* out, const float* x, int rows, int dim,
+                                             float weight) {
+  op([=] { inner_->gaussian_nll_backward(dout, out, x, rows, dim, weight); });
+}
+void RecordingBackend::repeat_rows(float* dst, const float* src, int rows, int cols, int times) {
+  op([=] { inner_->repeat_rows(dst, src, rows, cols, times); });
+}
+void RecordingBackend::prior_minus_posterior_log_density(float* logw, const float* z, const float* eps,
+                                                         const float* stats, int rows, int latent) {
+  op([=] { inner_->prior_minus_posterior_log_density(logw, z, eps, stats, rows, latent); });
+}
+void RecordingBackend::log_mean_exp_rows(float* out, const float* in, int rows, int k_count) {
+  op([=] { inner_->log_mean_exp_rows(out, in, rows, k_count); });
+}
+void RecordingBackend::binarize(float* x, int rows, int dim, const NoiseKey& key) {
+  op([=] { inner_->binarize(x, rows, dim, key); });
+}
+void RecordingBackend::sum(float* out, const float* x, size_t n) { op([=] { inner_->sum(out, x, n); }); }
+void RecordingBackend::sum_squares(float* out, const float* x, size_t n) {
+  op([=] { inner_->sum_squares(out, x, n); });
+}
+void RecordingBackend::all_finite(float* out, const float* x, size_t n) { op([=] { inner_->all_finite(out, x, n); }); }
+void RecordingBackend::clip_scale(float* clip_scale, const float* sumsq, float max_norm) {
+  op([=] { inner_->clip_scale(clip_scale, sumsq, max_norm); });
+}
+void RecordingBackend::adam_step(float* params, const float* grads, float* m, float* v, size_t n,
+                                 const AdamHyper& hyper, const float* grad_scale) {
+  op([=] { inner_->adam_step(params, grads, m, v, n, hyper, grad_scale); });
+}
+
+}  // namespace elbo

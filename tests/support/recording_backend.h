@@ -1,0 +1,101 @@
+// A CPU backend that captures graphs the way the CUDA backend does, so that the code
+// around graph capture (StepProgram: agreement, fallback, invalidation) runs in CPU
+// tests. Between capture_begin() and capture_end() every op is recorded with its
+// arguments (pointers and host values frozen, as in a CUDA graph) and nothing runs;
+// replay() runs the recorded ops on the CPU backend. Like the CUDA backend, it refuses
+// to allocate, synchronise or copy to the host while capturing and tracks which memory
+// a graph may read (graph_generation). Where a GPU would silently read freed memory,
+// replaying a graph whose memory was released since its capture throws here. Released
+// memory is kept until the backend goes, so a test of a wrong replay never crashes.
+#pragma once
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "elbo/backend.h"
+#include "elbo/graph_memory.h"
+
+namespace elbo {
+
+class RecordingBackend final : public Backend {
+ public:
+  explicit RecordingBackend(int threads = 1);
+  ~RecordingBackend() override;
+
+  // Failure injection: release, release_host_staging and synchronize throw, like a
+  // device with a sticky error that every later call reports.
+  bool fail_cleanup = false;
+  // capture_begin() answers false.
+  bool refuse_capture = false;
+  bool capturing() const { return capturing_; }
+  int captures() const { return captures_; }
+  int replays() const { return replays_; }
+
+  Device device() const override { return inner_->device(); }
+  std::string name() const override { return "recording " + inner_->name(); }
+
+  float* alloc(size_t n) override;
+  void release(float* p) override;
+  void copy_to_device(float* dst, const float* host_src, size_t n) override;
+  void copy_to_host(float* host_dst, const float* src, size_t n) override;
+  void copy(float* dst, const float* src, size_t n) override;
+  void fill(float* x, size_t n, float value) override;
+  void synchronize() override;
+  void release_host_staging(float* p) override;
+
+  bool capture_begin() override;
+  void capture_end() override;
+  void capture_abort() override;
+  void replay() override;
+  void release_graph() override;
+  uint64_t graph_generation() const override { return memory_.generation(); }
+
+  void gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a, const float* b, float beta,
+            float* c) override;
+  void gemm_pair(const GemmArgs& first, const GemmArgs& second) override;
+  void bias_act_forward(float* y, const float* bias, int rows, int cols, Activation act) override;
+  void act_backward(float* dx, const float* dy, const float* y, size_t n, Activation act) override;
+  void bias_grad(float* db, const float* dy, int rows, int cols) override;
+  void axpy(float* y, const float* x, size_t n, float alpha) override;
+  void scale(float* x, size_t n, float alpha) override;
+  void conv2d_forward(float* y, const float* x, const float* w, const float* bias, const ConvShape& s) override;
+  void conv2d_backward_data(float* dx, const float* dy, const float* w, const ConvShape& s, float beta) override;
+  void conv2d_backward_weights(float* dw, float* db, const float* dy, const float* x, const ConvShape& s) override;
+  void reparameterize(float* z, float* eps, const float* stats, int rows, int latent, const NoiseKey& key) override;
+  void reparameterize_backward(float* dstats, const float* dz, const float* eps, const float* stats, int rows,
+                               int latent) override;
+  void kl_forward(float* kl_per_row, const float* stats, int rows, int latent) override;
+  void kl_backward(float* dstats, const float* stats, int rows, int latent, Weight weight) override;
+  void bernoulli_nll_forward(float* nll_per_row, const float* logits, const float* x, int rows, int dim) override;
+  void bernoulli_nll_backward(float* dlogits, const float* logits, const float* x, int rows, int dim,
+                              float weight) override;
+  void gaussian_nll_forward(float* nll_per_row, const float* out, const float* x, int rows, int dim) override;
+  void gaussian_nll_backward(float* dout, const float* out, const float* x, int rows, int dim, float weight) override;
+  void repeat_rows(float* dst, const float* src, int rows, int cols, int times) override;
+  void prior_minus_posterior_log_density(float* logw, const float* z, const float* eps, const float* stats, int rows,
+                                         int latent) override;
+  void log_mean_exp_rows(float* out, const float* in, int rows, int k_count) override;
+  void binarize(float* x, int rows, int dim, const NoiseKey& key) override;
+  void sum(float* out, const float* x, size_t n) override;
+  void sum_squares(float* out, const float* x, size_t n) override;
+  void all_finite(float* out, const float* x, size_t n) override;
+  void clip_scale(float* clip_scale, const float* sumsq, float max_norm) override;
+  void adam_step(float* params, const float* grads, float* m, float* v, size_t n, const AdamHyper& hyper,
+                 const float* grad_scale) override;
+
+ private:
+  // Runs f now, or records it while capturing.
+  void op(std::function<void()> f);
+  void refuse_while_capturing(const char* what) const;
+
+  std::unique_ptr<Backend> inner_;
+  bool capturing_ = false, has_graph_ = false;
+  std::vector<std::function<void()>> recording_, graph_;
+  uint64_t generation_at_capture_ = 0;
+  GraphMemoryWatch memory_;
+  std::vector<float*> released_;  // freed when the backend goes
+  int captures_ = 0, replays_ = 0;
+};
+
+}  // namespace elbo
