@@ -1,14 +1,23 @@
 #include "sample_source.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <string>
 #include <utility>
 
 #include "elbo/error.h"
+#include "elbo/io/crc32.h"
 #include "manifest.h"
 #include "shard_file.h"
 
 namespace elbo::detail {
 namespace {
+
+std::string hex32(uint32_t v) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "0x%08x", v);
+  return buf;
+}
 
 class CachedSource : public SampleSource {
  public:
@@ -16,9 +25,19 @@ class CachedSource : public SampleSource {
     bytes_.resize(static_cast<size_t>(info.count * info.bytes_per_sample()));
     if (info.has_labels) labels_.resize(static_cast<size_t>(info.count));
     for (const ShardInfo& shard : info.shards) {
-      ShardReader reader(shard_file_path(info, shard), info, shard.count);
-      reader.read_range(0, shard.count, bytes_.data() + shard.first * info.bytes_per_sample(),
-                        info.has_labels ? labels_.data() + shard.first : nullptr);
+      const std::string path = shard_file_path(info, shard);
+      unsigned char* bytes = bytes_.data() + shard.first * info.bytes_per_sample();
+      ShardReader reader(path, info, shard.count);
+      reader.read_range(0, shard.count, bytes, info.has_labels ? labels_.data() + shard.first : nullptr);
+      // The whole shard is in memory anyway: checking it against the manifest costs a
+      // CRC pass, and catches a shard changed or damaged since the set was written (or
+      // since the checkpoint a run resumes from), which would otherwise train silently
+      // on other data.
+      const uint32_t crc = crc32_bytes(bytes, size_t(shard.count * info.bytes_per_sample()));
+      ELBO_CHECK(crc == shard.crc32, path << ": the images changed since " << info.manifest_path
+                                          << " was written (CRC32 " << hex32(crc) << ", the manifest says "
+                                          << hex32(shard.crc32)
+                                          << "); convert the data again or restore the original shard");
     }
   }
 

@@ -3,6 +3,7 @@
 #include <mpi.h>
 
 #include <cstdlib>
+#include <exception>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,9 @@ class MpiCommunicator final : public Communicator {
     if (!staged_ && mpi.world() > 1 && !(env && std::string(env) == "0")) shm_ = ShmAllreduce::create(mpi.comm());
   }
   ~MpiCommunicator() override {
+    // Waiting for all-reduces that peers will never join (this rank is unwinding an
+    // error) would hang before the error is printed; the job is about to be aborted.
+    if (std::uncaught_exceptions() > 0) return;
     if (!pending_.empty()) MPI_Waitall(int(pending_.size()), pending_.data(), MPI_STATUSES_IGNORE);
   }
 

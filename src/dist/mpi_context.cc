@@ -1,5 +1,8 @@
 #include "elbo/dist/mpi_context.h"
 
+#include <unistd.h>
+
+#include <cstdio>
 #include <sstream>
 
 #include "elbo/error.h"
@@ -10,9 +13,10 @@ MpiContext::MpiContext(int* argc, char*** argv) {
   int initialised = 0;
   MPI_Initialized(&initialised);
   if (!initialised) {
-    int provided = 0;
-    MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided);
+    MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &thread_level_);
     owns_mpi_ = true;
+  } else {
+    MPI_Query_thread(&thread_level_);
   }
   // Errors come back as codes (we check them) instead of aborting without a message.
   MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
@@ -93,6 +97,23 @@ void MpiContext::require_same(uint64_t value, const std::string& what) const {
                                                            "binary with the same config)");
 }
 
-void MpiContext::abort(int code) const { MPI_Abort(comm_, code); std::abort(); }
+void MpiContext::require_same_agreed(uint64_t value, const std::string& what) const {
+  try {
+    require_same(value, what);
+  } catch (const AgreedError&) {
+    throw;
+  } catch (const Error& e) {  // every rank saw the same allgather, so every rank is here
+    throw AgreedError(e.what());
+  }
+}
+
+void MpiContext::abort(int code) const {
+  int is_main = 0;
+  MPI_Is_thread_main(&is_main);
+  if (is_main || thread_multiple()) MPI_Abort(comm_, code);
+  // MPI_Abort from this thread would break the thread level MPI granted.
+  std::fflush(nullptr);
+  _exit(code);
+}
 
 }  // namespace elbo

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <exception>
 #include <vector>
 
 #include "elbo/error.h"
@@ -34,6 +35,11 @@ std::unique_ptr<ShmAllreduce> ShmAllreduce::create(MPI_Comm world) {
 }
 
 ShmAllreduce::~ShmAllreduce() {
+  // Freeing the window and the communicators is collective. While an exception unwinds
+  // this rank, the peers are still inside a step and would never join: the free would
+  // block for ever and the error would never be printed. The process is about to end
+  // (the error path aborts the job), so the memory is left to the OS.
+  if (std::uncaught_exceptions() > 0) return;
   if (win_ != MPI_WIN_NULL) {
     MPI_Win_unlock_all(win_);
     MPI_Win_free(&win_);

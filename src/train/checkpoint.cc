@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -64,6 +65,17 @@ void prune(const std::string& run_dir, int keep, const std::string& just_written
   }
 }
 
+// The first array holding a NaN or an infinity, as "params/<name>", or "".
+std::string first_non_finite(const CheckpointState& state) {
+  const std::pair<const char*, const std::vector<NamedArray>*> groups[] = {
+      {"params/", &state.params}, {"optimizer/m/", &state.adam_m}, {"optimizer/v/", &state.adam_v}};
+  for (const auto& [prefix, arrays] : groups)
+    for (const NamedArray& a : *arrays)
+      for (float v : a.values)
+        if (!std::isfinite(v)) return prefix + a.name;
+  return "";
+}
+
 }  // namespace
 
 std::string checkpoint_path(const std::string& run_dir, int64_t step) {
@@ -74,9 +86,14 @@ std::string checkpoint_path(const std::string& run_dir, int64_t step) {
   return (checkpoint_dir(run_dir) / name).string();
 }
 
-void save_checkpoint(const std::string& run_dir, const CheckpointState& state, int keep) {
+void save_checkpoint(const std::string& run_dir, const CheckpointState& state, int keep,
+                     const std::function<void()>& before_publish) {
   ELBO_CHECK(keep >= 1, "checkpoint keep count: expected >= 1, got " << keep);
   const std::string final_path = checkpoint_path(run_dir, state.step);
+  // A checkpoint of NaNs would rotate the last good one away and be resumed from.
+  const std::string bad = first_non_finite(state);
+  ELBO_CHECK(bad.empty(), "refusing to write " << final_path << ": " << bad
+                                               << " holds non-finite values; the older checkpoints are kept");
   const std::string dir = checkpoint_dir(run_dir).string();
   std::error_code ec;
   fs::create_directories(dir, ec);
@@ -86,6 +103,7 @@ void save_checkpoint(const std::string& run_dir, const CheckpointState& state, i
   try {
     write_checkpoint_file(tmp, state);
     fsync_path(tmp, false);
+    if (before_publish) before_publish();
     ELBO_CHECK(std::rename(tmp.c_str(), final_path.c_str()) == 0,
                "cannot rename " << tmp << " to " << final_path << ": " << std::strerror(errno));
   } catch (...) {
@@ -130,6 +148,9 @@ ResumeResult find_latest_valid_checkpoint(const std::string& run_dir) {
       const int64_t named = *parse_step(fs::path(path).filename().string());
       ELBO_CHECK(state.step == named,
                  "checkpoint " << path << ": its step attribute is " << state.step << ", the file name says " << named);
+      // Written by an elbo that did not check (or damaged in a way its checksums match).
+      const std::string bad = first_non_finite(state);
+      ELBO_CHECK(bad.empty(), "checkpoint " << path << ": " << bad << " holds non-finite values");
       result.found = true;
       result.path = path;
       result.state = std::move(state);

@@ -1,8 +1,10 @@
 #include "elbo/train/fault_injection.h"
 
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 
 #include "elbo/error.h"
 
@@ -14,6 +16,16 @@ FaultInjection FaultInjection::from_env() {
   if (!step) return f;
   f.at_step_ = std::atoll(step);
   if (const char* r = std::getenv("ELBO_FAULT_RANK")) f.rank_ = std::atoi(r);
+  const char* kind = std::getenv("ELBO_FAULT_KIND");
+  if (!kind || !std::strcmp(kind, "signal")) f.kind_ = Kind::kSignal;
+  else if (!std::strcmp(kind, "signal_in_checkpoint")) f.kind_ = Kind::kSignalInCheckpoint;
+  else if (!std::strcmp(kind, "nan_batch")) f.kind_ = Kind::kNanBatch;
+  else if (!std::strcmp(kind, "perturb_params")) f.kind_ = Kind::kPerturbParams;
+  else if (!std::strcmp(kind, "break_checkpoint_dir")) f.kind_ = Kind::kBreakCheckpointDir;
+  else
+    ELBO_FAIL("ELBO_FAULT_KIND=" << kind
+                                 << ": expected signal, signal_in_checkpoint, nan_batch, perturb_params or "
+                                    "break_checkpoint_dir");
   const char* name = std::getenv("ELBO_FAULT_SIGNAL");
   if (!name || !std::strcmp(name, "TERM")) f.signal_ = SIGTERM;
   else if (!std::strcmp(name, "INT")) f.signal_ = SIGINT;
@@ -24,8 +36,19 @@ FaultInjection FaultInjection::from_env() {
   return f;
 }
 
-void FaultInjection::after_step(int rank, int64_t step) const {
-  if (at_step_ >= 0 && step == at_step_ && rank == rank_) std::raise(signal_);
+void FaultInjection::after_step(int rank, int64_t step, const std::string& run_dir) const {
+  if (hits(Kind::kSignal, rank, step)) std::raise(signal_);
+  if (hits(Kind::kBreakCheckpointDir, rank, step)) {
+    namespace fs = std::filesystem;
+    const fs::path dir = fs::path(run_dir) / "checkpoints";
+    fs::rename(dir, fs::path(run_dir) / "checkpoints.moved-by-fault-injection");
+    std::FILE* f = std::fopen(dir.c_str(), "w");
+    if (f) std::fclose(f);
+  }
+}
+
+void FaultInjection::in_checkpoint(int rank, int64_t step) const {
+  if (at_step_ >= 0 && kind_ == Kind::kSignalInCheckpoint && rank == rank_ && step >= at_step_) std::raise(signal_);
 }
 
 }  // namespace elbo

@@ -12,6 +12,7 @@
 #include <functional>
 #include <limits>
 
+#include "../../src/train/checkpoint_format.h"
 #include "../../src/train/checkpoint_seal.h"
 #include "elbo/error.h"
 #include "elbo/io/hdf5_util.h"
@@ -50,7 +51,7 @@ CheckpointState make_state(int64_t step) {
   // Values whose bits a careless conversion would change.
   s.params[0].values[1] = -0.0f;
   s.params[0].values[2] = std::numeric_limits<float>::denorm_min();
-  s.params[0].values[3] = std::numeric_limits<float>::infinity();
+  s.params[0].values[3] = std::numeric_limits<float>::max();  // (non-finite values are refused: see below)
   s.params[0].values[4] = std::nextafter(1.0f, 2.0f);
   for (const NamedArray& p : s.params) {
     s.adam_m.push_back(array(p.name, p.shape, 0.01f));
@@ -120,7 +121,8 @@ TEST_F(CheckpointTest, PathHasNineDigitStep) {
 
 TEST_F(CheckpointTest, RoundTripIsExact) {
   CheckpointState s = make_state(120);
-  s.params[1].values[2] = std::numeric_limits<float>::quiet_NaN();  // NaN payload must survive too
+  s.params[1].values[2] = -std::numeric_limits<float>::denorm_min();  // unusual bit patterns survive too
+  s.params[1].values[3] = std::numeric_limits<float>::lowest();
   save_checkpoint(run_dir_, s, 3);
   const std::string path = checkpoint_path(run_dir_, 120);
   EXPECT_EQ(file_names(run_dir_ + "/checkpoints"), std::vector<std::string>{"ckpt_000000120.h5"});  // no .tmp left
@@ -407,6 +409,38 @@ TEST_F(CheckpointTest, InconsistentStateIsRefusedBeforeWriting) {
   if (fs::exists(run_dir_ + "/checkpoints")) {
     EXPECT_TRUE(fs::is_empty(run_dir_ + "/checkpoints")) << "no .tmp left";
   }
+}
+
+// Issue 8: with train.lr = 10, every kept checkpoint held NaN and the last finite one was
+// rotated away. A non-finite state is refused before anything is written or deleted.
+TEST_F(CheckpointTest, SaveRefusesNonFiniteStateAndKeepsTheOlderOnes) {
+  save_checkpoint(run_dir_, make_state(10), 1);
+  for (float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()}) {
+    CheckpointState s = make_state(20);
+    s.adam_v[0].values[1] = bad;
+    try {
+      save_checkpoint(run_dir_, s, 1);
+      FAIL() << "a state holding " << bad << " was written";
+    } catch (const Error& e) {
+      EXPECT_TRUE(contains(e.what(), "optimizer/v/" + s.adam_v[0].name)) << e.what();
+      EXPECT_TRUE(contains(e.what(), "non-finite")) << e.what();
+    }
+    EXPECT_EQ(file_names(run_dir_ + "/checkpoints"), std::vector<std::string>{"ckpt_000000010.h5"});
+  }
+}
+
+// A non-finite checkpoint written by an older elbo is skipped like a corrupt one.
+TEST_F(CheckpointTest, ResumeSkipsANonFiniteCheckpoint) {
+  save_checkpoint(run_dir_, make_state(10), 3);
+  CheckpointState bad = make_state(20);
+  bad.params[0].values[0] = std::numeric_limits<float>::quiet_NaN();
+  write_checkpoint_file(checkpoint_path(run_dir_, 20), bad);
+  ResumeResult r = find_latest_valid_checkpoint(run_dir_);
+  ASSERT_TRUE(r.found);
+  EXPECT_EQ(r.state.step, 10);
+  ASSERT_EQ(r.warnings.size(), 1u);
+  EXPECT_TRUE(contains(r.warnings[0], "ckpt_000000020.h5")) << r.warnings[0];
+  EXPECT_TRUE(contains(r.warnings[0], "params/" + bad.params[0].name + " holds non-finite values")) << r.warnings[0];
 }
 
 }  // namespace

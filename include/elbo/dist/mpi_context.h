@@ -13,7 +13,9 @@ namespace elbo {
 
 class MpiContext {
  public:
-  // Initialises MPI (thread level FUNNELED) unless it already is; finalises in the destructor if it initialised.
+  // Initialises MPI unless it already is, asking for MPI_THREAD_MULTIPLE: the watchdog
+  // thread must be allowed to call MPI_Abort while the main thread waits in a
+  // collective. Finalises in the destructor if it initialised.
   MpiContext(int* argc, char*** argv);
   ~MpiContext();
   MpiContext(const MpiContext&) = delete;
@@ -38,12 +40,21 @@ class MpiContext {
   // Every rank must pass the same value (config hash, parameter checksum); otherwise
   // every rank throws an Error naming the ranks that disagree and what about.
   void require_same(uint64_t value, const std::string& what) const;
+  // Like require_same, but throws an AgreedError (every rank throws it; rank 0 prints it).
+  void require_same_agreed(uint64_t value, const std::string& what) const;
+  // Ends every rank of the job. Safe from any thread when thread_multiple(); otherwise
+  // (an MPI library without MPI_THREAD_MULTIPLE) a thread other than the main one ends
+  // only its own process with _exit(code), and the launcher (mpirun, srun
+  // --kill-on-bad-exit) ends the others.
   [[noreturn]] void abort(int code) const;
+  // Whether MPI granted MPI_THREAD_MULTIPLE.
+  bool thread_multiple() const { return thread_level_ >= MPI_THREAD_MULTIPLE; }
 
  private:
   MPI_Comm comm_ = MPI_COMM_WORLD;
   int rank_ = 0, world_ = 1, local_rank_ = 0, local_world_ = 1;
   bool owns_mpi_ = false;
+  int thread_level_ = MPI_THREAD_SINGLE;
 };
 
 }  // namespace elbo

@@ -9,6 +9,7 @@
 // Writes go to <file>.tmp, are flushed and fsync'ed, then renamed; the last K are kept.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -37,7 +38,10 @@ struct CheckpointState {
 std::string checkpoint_path(const std::string& run_dir, int64_t step);
 
 // Atomic write (tmp + fsync + rename), then deletes all but the newest `keep` checkpoints.
-void save_checkpoint(const std::string& run_dir, const CheckpointState& state, int keep);
+// Refuses (an Error, nothing written or deleted) a state holding NaN or infinity.
+// before_publish runs between the temporary file's fsync and its rename (fault injection).
+void save_checkpoint(const std::string& run_dir, const CheckpointState& state, int keep,
+                     const std::function<void()>& before_publish = {});
 
 // Reads and verifies one file (structure, shapes, checksums). Throws elbo::Error naming
 // the file and what is wrong.
