@@ -1,14 +1,16 @@
 # install_deps GROUP...: installs the Debian packages of the named groups that are
-# missing (nothing when all are present). Groups: build, test, data, bench.
+# missing (nothing when all are present). Groups: build, test, data, bench, sanitize.
 install_deps() {
   local pkgs=()
   for group in "$@"; do
     case $group in
       build) pkgs+=(build-essential cmake pkg-config libopenmpi-dev openmpi-bin libhdf5-dev libyaml-cpp-dev
-                    libopenblas-dev libpng-dev zlib1g-dev libgtest-dev googletest) ;;
+                    libdnnl-dev libopenblas-dev libpng-dev zlib1g-dev libgtest-dev googletest) ;;
       test) pkgs+=(python3 python3-numpy python3-h5py hdf5-tools time procps) ;;
       data) pkgs+=(dataset-fashion-mnist) ;;
       bench) pkgs+=(python3-torch python3-numpy) ;;
+      # clang with its sanitizer and libFuzzer runtimes; llvm for llvm-symbolizer (readable reports)
+      sanitize) pkgs+=(clang libclang-rt-dev llvm) ;;
       *) echo "install_deps: unknown group $group" >&2; return 2 ;;
     esac
   done

@@ -27,6 +27,8 @@ class GzStream {
   int peek();
   // True when no byte is left.
   bool at_end() { return peek() < 0; }
+  // False for a plain file read as it is (known once the first bytes were read).
+  bool compressed() { return gzdirect(file_) == 0; }
 
  private:
   std::string path_;

@@ -1,6 +1,8 @@
 #include "input_file.h"
 
+#include <algorithm>
 #include <cstring>
+#include <filesystem>
 #include <limits>
 #include <sstream>
 
@@ -33,6 +35,20 @@ int element_bytes(ElementType t) {
 int to_int_dim(const std::string& path, int64_t v, const char* what) {
   ELBO_CHECK(v > 0 && v <= 65536, path << ": image " << what << " " << v << " is out of range (1..65536)");
   return static_cast<int>(v);
+}
+
+// A header can declare any size, and convert allocates a slab of samples before it
+// reads them: check first that the file can hold what its header declares (a plain
+// file after its header; a gzip file expands at most 1032:1, deflate's limit), so a
+// damaged header is refused here instead of asking for gigabytes (found by fuzz_idx).
+void check_declared_size(GzStream& in, int64_t count, int64_t item_bytes, const char* items) {
+  std::error_code ec;
+  const uint64_t file_bytes = std::filesystem::file_size(in.path(), ec);
+  if (ec) return;  // not a regular file: reading it will tell
+  const uint64_t room = in.compressed() ? file_bytes * 1032 : file_bytes - std::min(file_bytes, in.position());
+  ELBO_CHECK(uint64_t(count) <= room / uint64_t(item_bytes),
+             in.path() << ": truncated: the header declares " << count << " " << items << " of " << item_bytes
+                       << " bytes, more than the " << file_bytes << "-byte file holds");
 }
 
 }  // namespace
@@ -69,6 +85,7 @@ ImageInput::ImageInput(const std::string& path) : in_(path) {
   if (h.shape.size() == 4) channels_ = to_int_dim(path, h.shape[1], "channel count");
   height_ = to_int_dim(path, h.shape[h.shape.size() - 2], "height");
   width_ = to_int_dim(path, h.shape[h.shape.size() - 1], "width");
+  check_declared_size(in_, count_, bytes_per_sample(), "samples");
 }
 
 int64_t ImageInput::bytes_per_sample() const {
@@ -99,6 +116,7 @@ LabelInput::LabelInput(const std::string& path) : in_(path) {
                   << shape_text(h.shape));
   type_ = h.type;
   count_ = h.shape[0];
+  check_declared_size(in_, count_, element_bytes(type_), "labels");
 }
 
 void LabelInput::read(int64_t n, int32_t* out) {

@@ -188,7 +188,7 @@ TEST_F(DataConvert, RefusesToOverwriteAndLeavesTheSetIntact) {
   EXPECT_EQ(read_text(manifest), before);
   EXPECT_NO_THROW(open_shard_set(manifest, true));
 
-  // A failing convert with overwrite (input truncated: noticed only while writing)
+  // A failing convert with overwrite (input truncated)
   // also leaves the old set as it was, and no temp dir behind.
   const std::string cut = write_synthetic_npy(dir_ + "/cut.npy", 50, 1, 4, 4, 3);
   fs::resize_file(cut, fs::file_size(cut) - 100);

@@ -53,6 +53,20 @@ TEST_F(DataErrors, MissingShardFile) {
   expect_error([&] { open_shard_set(manifest_); }, {"shard_00001.h5", "does not exist", "manifest.yaml"});
 }
 
+// Found by fuzz_shard: a layout whose chunk dimensions or chunk sizes disagree with the
+// chunks stored made libhdf5 read past its buffers (heap overflow, SEGV) or allocate
+// 4 GiB inside H5Dread. Stored bytes are now checked against shape and layout first.
+TEST_F(DataErrors, ShardLayoutThatDisagreesWithItsStoredChunks) {
+  for (const char* input : {"regress_chunk_dims_overread.h5", "regress_chunk_dims_segv.h5", "regress_chunk_size_4gib.h5"}) {
+    // The fuzz target's set: 6 images 1x4x4 uint8 with labels, in one shard.
+    fs::create_directories(dir_ + "/" + input);
+    const std::string manifest = make_synthetic_shard_set(dir_ + "/" + input, 6, 1, 4, 4, 1, 3);
+    fs::copy_file(std::string(ELBO_SOURCE_DIR) + "/tests/fuzz/corpus/shard/" + input,
+                  dir_ + "/" + input + "/set/shard_00000.h5", fs::copy_options::overwrite_existing);
+    expect_error([&] { open_shard_set(manifest); }, {"shard_00000.h5: /images: stores", "shape and layout need"});
+  }
+}
+
 TEST_F(DataErrors, TruncatedShardFile) {
   fs::resize_file(shard(2), fs::file_size(shard(2)) / 2);
   expect_error([&] { open_shard_set(manifest_); }, {"shard_00002.h5", "truncated"});

@@ -190,6 +190,17 @@ TEST_F(DataInputs, TruncatedFiles) {
   const auto gz = write_idx(dir_ + "/cut.idx.gz", {50, 8, 8}, bytes_0_to(50 * 64), true);
   std::filesystem::resize_file(gz, std::filesystem::file_size(gz) / 2);
   expect_convert_error(dir_, {gz}, {}, {"cut.idx.gz", "truncated"});
+  // A header declaring far more than the file holds is refused at once, before convert
+  // allocates a slab of samples for it (fuzz_idx found 18 bytes that asked for 2.4 GB).
+  const auto huge = write_idx(dir_ + "/huge.idx", {393216, 16384, 37265}, "\xe0\x42", false);
+  expect_convert_error(dir_, {huge}, {}, {"huge.idx", "truncated", "header declares 393216 samples"});
+  const auto huge_gz = write_idx(dir_ + "/huge.idx.gz", {60000, 65536, 65536}, "", true);
+  expect_convert_error(dir_, {huge_gz}, {}, {"huge.idx.gz", "truncated"});
+  const auto huge_npy = write_npy(dir_ + "/huge.npy", "<f4", {1, 65536, 65536}, "");
+  expect_convert_error(dir_, {huge_npy}, {}, {"huge.npy", "truncated"});
+  const auto many_labels = write_npy(dir_ + "/labels.npy", "<i8", {1000000}, std::string(80, '\0'));
+  const auto two = write_idx(dir_ + "/two.idx", {2, 2, 2}, bytes_0_to(8), false);
+  expect_convert_error(dir_, {two}, {many_labels}, {"labels.npy", "truncated", "1000000 labels"});
   // Header cut short.
   std::ofstream(dir_ + "/hdr.idx") << std::string("\x00\x00\x08\x03\x00\x00", 6);
   expect_convert_error(dir_, {dir_ + "/hdr.idx"}, {}, {"hdr.idx", "truncated", "dimension"});

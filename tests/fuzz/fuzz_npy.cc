@@ -1,0 +1,9 @@
+// The npy reader (src/data/npy_reader.cc, plain or gzip) through `data convert`.
+// Inputs that start like an IDX file belong to fuzz_idx and are rejected (-1).
+#include "fuzz_array_input.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size > 0 && data[0] == 0x00) return -1;
+  elbo::fuzz::convert_as_images_and_labels(data, size);
+  return 0;
+}

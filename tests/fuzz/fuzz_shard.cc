@@ -1,0 +1,29 @@
+// The HDF5 shard reader (src/data/shard_reader.cc): the input replaces the one shard of
+// a set (6 images 4x4 uint8 with labels) whose manifest stays valid; the set is opened,
+// read, then opened again with checksum verification. libhdf5 parses the input's
+// metadata: see docs/reliability.md for what that exposes.
+#include <vector>
+
+#include "fuzz_support.h"
+
+namespace {
+std::string manifest, shard;
+}
+
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  manifest = elbo::fuzz::make_seed_shard_set(elbo::fuzz::scratch_dir() + "/seed", 1);
+  shard = std::filesystem::path(manifest).parent_path() / "shard_00000.h5";
+  return 0;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  std::ofstream(shard, std::ios::binary | std::ios::trunc).write(reinterpret_cast<const char*>(data), std::streamsize(size));
+  elbo::fuzz::expect_success_or_error([&] {
+    const elbo::ShardSetInfo info = elbo::open_shard_set(manifest);
+    std::vector<float> images(size_t(info.count * info.sample_dim()));
+    std::vector<int32_t> labels(size_t(info.count));
+    elbo::read_samples(info, 0, info.count, true, images.data(), labels.data());
+    elbo::open_shard_set(manifest, /*verify_checksums=*/true);
+  });
+  return 0;
+}
