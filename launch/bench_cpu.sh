@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # CPU benchmark: elbo against PyTorch DistributedDataParallel (gloo) on the same MLP VAE
-# (configs/fashion_mlp.yaml's model, batch, optimiser and data), on this machine.
+# (configs/fashion_mlp.yaml's model, batch, optimiser and data), on this machine;
+# --model conv: the same for the conv VAE of configs/fashion_conv.yaml.
 #
 #   launch/bench_cpu.sh [--ranks "1 2"] [--repeats 3] [--steps 300] [--warmup 50]
-#                       [--threads N] [--quality] [--epochs 10] [--quality-ranks 2] [--build-dir DIR]
+#                       [--threads N] [--quality] [--epochs 10] [--quality-ranks 2] [--model mlp|conv] [--build-dir DIR]
 #
 # Throughput: for each rank count, `--repeats` runs of each framework, alternated
 # (elbo, torch, torch, elbo, ... so a drift in the machine's load hits both alike),
@@ -22,6 +23,7 @@ STEPS=300
 WARMUP=50
 LOG_EVERY=50
 QUALITY=0
+MODEL=mlp   # mlp: configs/fashion_mlp.yaml's model; conv: configs/fashion_conv.yaml's
 EPOCHS=10
 QUALITY_RANKS=2
 THREADS=""  # empty: each framework uses cores / ranks threads per rank
@@ -43,6 +45,7 @@ while [[ $# -gt 0 ]]; do
     --warmup) positive "$1" "$2"; WARMUP=$2; shift 2 ;;
     --threads) positive "$1" "$2"; THREADS=$2; shift 2 ;;
     --quality) QUALITY=1; shift ;;
+    --model) [[ $2 == mlp || $2 == conv ]] || die "--model expects mlp or conv, got '$2'"; MODEL=$2; shift 2 ;;
     --epochs) positive "$1" "$2"; EPOCHS=$2; shift 2 ;;
     --quality-ranks) positive "$1" "$2"; QUALITY_RANKS=$2; shift 2 ;;
     --build-dir) BUILD=$(realpath -m "$2"); shift 2 ;;
@@ -102,8 +105,7 @@ data:
   binarize: dynamic
   scale: true
 model:
-  type: mlp_vae
-  hidden: [512, 256]
+$(if [ "$MODEL" = conv ]; then printf '  type: conv_vae\n  channels: [32, 64]\n  strides: [2, 2]\n'; else printf '  type: mlp_vae\n  hidden: [512, 256]\n'; fi)
   latent: 32
   activation: relu
   likelihood: bernoulli
@@ -181,7 +183,7 @@ bind_flags() { (($1 < $(nproc))) && echo "--bind-to none"; true; }
 run_torch() {  # run_torch RANKS REPEAT
   local log="$LOGS/torch-r$1-$2.log" load out
   load=$(load1)
-  out=$("$PY" "$REPO/tests/bench/torch_vae.py" --ranks "$1" --steps "$STEPS" --warmup "$WARMUP" --data "$IDX" \
+  out=$("$PY" "$REPO/tests/bench/torch_vae.py" --model "$MODEL" --ranks "$1" --steps "$STEPS" --warmup "$WARMUP" --data "$IDX" \
     ${THREADS:+--threads $THREADS --blas-threads $THREADS} 2>"$log") ||
     { tail -20 "$log" >&2; die "torch_vae.py failed (log: $log)"; }
   record torch "$1" "$2" "$out" "$load"
@@ -221,7 +223,7 @@ print(json.dumps({"framework": "elbo", "ranks": int(sys.argv[4]), "epochs": int(
                   "train_wall_s": float(sys.argv[2]), "test_images": e["images"], "test_nelbo": e["test_nelbo"],
                   "test_recon": e["test_recon"], "test_kl": e["test_kl"]}))
 EOF
-  out=$("$PY" "$REPO/tests/bench/torch_vae.py" --ranks "$QUALITY_RANKS" --epochs "$EPOCHS" --data "$IDX" --log-every 500 \
+  out=$("$PY" "$REPO/tests/bench/torch_vae.py" --model "$MODEL" --ranks "$QUALITY_RANKS" --epochs "$EPOCHS" --data "$IDX" --log-every 500 \
     2>"$LOGS/torch-quality.log") || { tail -20 "$LOGS/torch-quality.log" >&2; die "torch_vae.py quality run failed"; }
   "$PY" -c 'import json,sys; r=json.loads(sys.argv[1]); r["train_wall_s"]=r["wall_s"]; print(json.dumps(r))' "$out" >>"$QUAL"
 fi

@@ -31,11 +31,22 @@ std::string value_text(const FieldRef& ref) {
 
 namespace {
 
+// Keys of one model type only: a checkpoint's model section lists just the keys of its
+// type, so adding keys for another type (conv_vae's channels) leaves the checkpoints of
+// existing types comparable, byte for byte.
+bool model_key_applies(const ModelConfig& m, std::string_view key) {
+  if (key == "hidden") return m.type == "mlp_vae";
+  if (key == "channels" || key == "strides") return m.type == "conv_vae";
+  if (key == "conditional" || key == "classes") return m.conditional;
+  return true;
+}
+
 std::string sections_to_yaml(const Config& config, std::string_view only_section) {
   std::ostringstream out;
   std::string_view current;
   for (const Field& f : fields()) {
     if (!only_section.empty() && f.section != only_section) continue;
+    if (only_section == "model" && !model_key_applies(config.model, f.key)) continue;
     if (f.section != current) {
       if (!current.empty()) out << "\n";
       out << f.section << ":\n";

@@ -1,5 +1,6 @@
 // Model registry: config name -> model. New models of the family register here.
 #include "elbo/error.h"
+#include "elbo/models/conv_vae.h"
 #include "elbo/models/mlp_vae.h"
 
 namespace elbo {
@@ -14,15 +15,21 @@ Activation parse_activation(const std::string& name) {
   ELBO_FAIL("model.activation: unknown activation '" << name << "' (expected relu, tanh, sigmoid, leaky_relu, elu)");
 }
 
-std::unique_ptr<VaeModel> make_model(const ModelConfig& config, int input_dim, Backend& backend, uint64_t seed) {
+std::unique_ptr<VaeModel> make_model(const ModelConfig& config, Shape sample, Backend& backend, uint64_t seed) {
   std::unique_ptr<VaeModel> model;
   if (config.type == "mlp_vae") {
-    model = std::make_unique<MlpVae>(config, input_dim);
+    model = std::make_unique<MlpVae>(config, int(sample.row_size()));
+  } else if (config.type == "conv_vae") {
+    model = std::make_unique<ConvVae>(config, sample);
   } else {
-    ELBO_FAIL("model.type: unknown model '" << config.type << "' (expected mlp_vae)");
+    ELBO_FAIL("model.type: unknown model '" << config.type << "' (expected mlp_vae or conv_vae)");
   }
   model->params().allocate(backend, seed);
   return model;
+}
+
+std::unique_ptr<VaeModel> make_model(const ModelConfig& config, int input_dim, Backend& backend, uint64_t seed) {
+  return make_model(config, Shape::rows(1, input_dim), backend, seed);
 }
 
 }  // namespace elbo

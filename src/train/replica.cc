@@ -27,10 +27,10 @@ static CommBackend parse_comm(const std::string& b) {
   return CommBackend::kAuto;
 }
 
-Replica make_replica(const Config& config, MpiContext& mpi, int input_dim) {
+Replica make_replica(const Config& config, MpiContext& mpi, Shape sample) {
   Replica r;
   r.backend = make_backend(choose_device(config, mpi), parse_precision(config.train.precision));
-  r.model = make_model(config.model, input_dim, *r.backend, config.run.seed);
+  r.model = make_model(config.model, sample, *r.backend, config.run.seed);
   r.comm = make_communicator(parse_comm(config.dist.backend), mpi, *r.backend, config.dist.timeout_s);
   ParamStore& ps = r.model->params();
   r.comm->broadcast(ps.params(), ps.total(), 0);

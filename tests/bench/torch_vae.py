@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""PyTorch reference for the CPU benchmark: the MLP VAE of configs/fashion_mlp.yaml.
+"""PyTorch reference for the CPU benchmark: the MLP VAE of configs/fashion_mlp.yaml
+(or, with --model conv, the conv VAE of configs/fashion_conv.yaml).
 
 Same model (784-512-256 -> 2x32 | 32-256-512-784, relu, Bernoulli logits), same
 objective (global-batch mean of BCE-with-logits summed over pixels + closed-form KL,
@@ -86,6 +87,32 @@ class MlpVae(nn.Module):
         return recon, kl
 
 
+class ConvVae(nn.Module):
+    """elbo's conv_vae of configs/fashion_conv.yaml: convs 1-32-64 (k4 s2 p1) + relu, fc to
+    2x32 | fc 32 -> 64*7*7 + relu, ConvTranspose 64-32 and 32-32 (k4 s2 p1, no bias) + relu,
+    conv 32-1 k3 p1 to the logits. PyTorch's default inits are elbo's (U(+-1/sqrt(fan_in)))."""
+
+    def __init__(self, latent=32, channels=(32, 64)):
+        super().__init__()
+        c1, c2 = channels
+        self.encoder = nn.Sequential(nn.Conv2d(1, c1, 4, 2, 1), nn.ReLU(), nn.Conv2d(c1, c2, 4, 2, 1), nn.ReLU(),
+                                     nn.Flatten(), nn.Linear(c2 * 7 * 7, 2 * latent))
+        self.decoder = nn.Sequential(nn.Linear(latent, c2 * 7 * 7), nn.ReLU(), nn.Unflatten(1, (c2, 7, 7)),
+                                     nn.ConvTranspose2d(c2, c1, 4, 2, 1, bias=False), nn.ReLU(),
+                                     nn.ConvTranspose2d(c1, c1, 4, 2, 1, bias=False), nn.ReLU(),
+                                     nn.Conv2d(c1, 1, 3, 1, 1))
+        self.latent = latent
+
+    def forward(self, x):
+        h = self.encoder(x.view(-1, 1, 28, 28))
+        mu, logvar = h[:, : self.latent], h[:, self.latent :]
+        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+        logits = self.decoder(z).view(x.shape[0], -1)
+        recon = F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(1)
+        kl = 0.5 * (mu * mu + logvar.exp() - 1.0 - logvar).sum(1)
+        return recon, kl
+
+
 class GlobalBatches:
     """The sample indices of each global batch: one permutation per epoch (from seed and
     epoch), read as one continuous stream, so batches may straddle an epoch boundary
@@ -145,7 +172,7 @@ def worker(rank, args, port):
     # Identical initial weights on every rank (DDP would also broadcast rank 0's);
     # a different noise stream per rank, like elbo's per-sample counters.
     torch.manual_seed(args.seed)
-    model = MlpVae(dim=train.shape[1])
+    model = ConvVae() if args.model == "conv" else MlpVae(dim=train.shape[1])
     torch.manual_seed(args.seed + 1 + rank)
     net = nn.parallel.DistributedDataParallel(model) if world > 1 else model
     opt = torch.optim.Adam(net.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-8)
@@ -177,6 +204,7 @@ def worker(rank, args, port):
     if rank == 0:
         result = {
             "framework": "torch",
+            "model": args.model,
             "torch_version": torch.__version__,
             "ranks": world,
             "threads_per_rank": args.threads,
@@ -215,6 +243,8 @@ def main():
     p.add_argument("--threads", type=int, default=0, help="intra-op threads per rank (default cores // ranks)")
     p.add_argument("--blas-threads", type=int, default=0, help="OpenBLAS threads per rank (default cores // ranks)")
     p.add_argument("--seed", type=int, default=1234)
+    p.add_argument("--model", choices=["mlp", "conv"], default="mlp",
+                   help="mlp: configs/fashion_mlp.yaml's model; conv: configs/fashion_conv.yaml's")
     p.add_argument("--log-every", type=int, default=0, help="print the mean loss every N steps on stderr")
     p.add_argument("--data", default=DEFAULT_DATA, help="folder with the Fashion-MNIST IDX .gz files")
     args = p.parse_args()

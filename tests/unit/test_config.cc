@@ -64,7 +64,7 @@ Config unusual_config() {
   Config c;
   c.run = {"runs/with space: and \"quotes\"", 18446744073709551615ull};
   c.data = {"true", "123", "threshold", 1.0f / 3.0f, false, 7, 9};
-  c.model = {"mlp_vae", {1000, 7, 3}, 5, "leaky_relu", "gaussian"};
+  c.model = {"mlp_vae", {1000, 7, 3}, {16, 8, 4}, {2, 1, 2}, 5, "leaky_relu", "gaussian"};
   TrainConfig& t = c.train;
   t.global_batch = 4096;
   t.steps = 123456789012;
@@ -171,7 +171,7 @@ eval:
   Config e;
   e.run = {"runs/x", 7};
   e.data = {"a/manifest.yaml", "b/manifest.yaml", "dynamic", 0.25f, false, 64, 2};
-  e.model = {"mlp_vae", {300, 100}, 10, "tanh", "gaussian"};
+  e.model = {"mlp_vae", {300, 100}, {32, 64}, {2, 2}, 10, "tanh", "gaussian"};
   e.train.global_batch = 64;
   e.train.steps = 500;
   e.train.epochs = 0;
@@ -247,7 +247,7 @@ TEST(Config, EmitsEveryKeyWithDefaultsInStableOrder) {
     keys += section.second.size();
   }
   EXPECT_EQ(sections, (std::vector<std::string>{"run", "data", "model", "train", "dist", "eval"}));
-  EXPECT_EQ(keys, 41u);  // every member of the six structs in config.h
+  EXPECT_EQ(keys, 47u);  // every member of the six structs in config.h
   EXPECT_EQ(root["train"]["lr"].Scalar(), "0.001");
   EXPECT_EQ(root["model"]["hidden"].size(), 2u);
   EXPECT_EQ(yaml, config_to_yaml(Config{}));
@@ -268,7 +268,29 @@ TEST(Config, ModelYamlIsFixedText) {
   EXPECT_NE(model_config_to_yaml(other), model_config_to_yaml(ModelConfig{}));
   Config c;
   c.model = other;
-  EXPECT_NE(config_to_yaml(c).find(model_config_to_yaml(other)), std::string::npos);
+  // Every line of the model section appears in the full configuration.
+  std::istringstream lines(model_config_to_yaml(other));
+  for (std::string line; std::getline(lines, line);)
+    EXPECT_NE(config_to_yaml(c).find(line + "\n"), std::string::npos) << line;
+}
+
+// Only the keys of the model's type: adding conv_vae's keys left mlp_vae's text (and so
+// its checkpoints) unchanged, and conv_vae's text names its own.
+TEST(Config, ModelYamlHoldsTheKeysOfItsType) {
+  ModelConfig conv;
+  conv.type = "conv_vae";
+  conv.channels = {16, 32};
+  EXPECT_EQ(model_config_to_yaml(conv),
+            "model:\n"
+            "  type: conv_vae\n"
+            "  channels: [16, 32]\n"
+            "  strides: [2, 2]\n"
+            "  latent: 32\n"
+            "  activation: relu\n"
+            "  likelihood: bernoulli\n");
+  ModelConfig mlp;
+  mlp.channels = {1, 2, 3};  // not a key of mlp_vae
+  EXPECT_EQ(model_config_to_yaml(mlp), model_config_to_yaml(ModelConfig{}));
 }
 
 TEST(Config, ModelYamlIgnoresOtherSections) {

@@ -135,7 +135,7 @@ INSTANTIATE_TEST_SUITE_P(
         RangeCase{"data.binarize=yes", "key 'data.binarize': expected one of none|dynamic|threshold, got 'yes'"},
         RangeCase{"model.activation=gelu", "expected one of relu|tanh|leaky_relu|elu|sigmoid, got 'gelu'"},
         RangeCase{"model.likelihood=poisson", "expected one of bernoulli|gaussian"},
-        RangeCase{"model.type=conv_vae", "key 'model.type': expected one of mlp_vae, got 'conv_vae'"},
+        RangeCase{"model.type=hvae", "key 'model.type': expected one of mlp_vae|conv_vae, got 'hvae'"},
         RangeCase{"train.optimizer=sgd", "expected one of adam|adamw"},
         RangeCase{"train.metrics_format=xml", "expected one of jsonl|csv"},
         RangeCase{"train.device=tpu", "expected one of auto|cpu|cuda"},

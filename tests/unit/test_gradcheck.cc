@@ -1,59 +1,21 @@
-// Finite-difference gradient checks (Caffe's GradientChecker idea): every layer and
-// op with a backward, and the whole negative ELBO of each model configuration, with
-// the noise fixed by the counter RNG. Central differences in float32 on small sizes;
-// tolerance |analytic - numeric| <= atol + rtol * max(|analytic|, |numeric|).
+// Finite-difference gradient checks (support/gradient_check.h): every layer and op
+// with a backward, and the whole negative ELBO of each model configuration, with the
+// noise fixed by the counter RNG. (The convolution ops: test_conv_ops.cc.)
 #include <gtest/gtest.h>
 
-#include <cmath>
-#include <functional>
-#include <random>
+#include <algorithm>
 #include <string>
 #include <vector>
 
 #include "elbo/backend.h"
 #include "elbo/models/mlp_vae.h"
+#include "elbo/nn/distributions.h"
+#include "elbo/nn/layers.h"
 #include "elbo/nn/linear.h"
+#include "support/gradient_check.h"
 
 namespace elbo {
 namespace {
-
-constexpr float kStep = 1e-2f;
-constexpr float kAtol = 2e-3f;
-constexpr float kRtol = 2e-2f;
-
-std::vector<float> random_vector(size_t n, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
-  std::mt19937 gen(seed);
-  std::uniform_real_distribution<float> d(lo, hi);
-  std::vector<float> v(n);
-  for (float& x : v) x = d(gen);
-  return v;
-}
-
-// Checks d loss / d values[i] for every i against central differences. loss() reads values.
-void expect_gradient(std::vector<float>& values, const std::vector<float>& analytic, const std::function<double()>& loss,
-                     const char* what) {
-  ASSERT_EQ(values.size(), analytic.size());
-  int bad = 0;
-  for (size_t i = 0; i < values.size(); ++i) {
-    const float saved = values[i];
-    values[i] = saved + kStep;
-    const double up = loss();
-    values[i] = saved - kStep;
-    const double down = loss();
-    values[i] = saved;
-    const double numeric = (up - down) / (2.0 * kStep);
-    const double tol = kAtol + kRtol * std::max(std::fabs(numeric), std::fabs(double(analytic[i])));
-    if (std::fabs(numeric - analytic[i]) > tol && ++bad <= 5)
-      ADD_FAILURE() << what << ": index " << i << " analytic " << analytic[i] << " numeric " << numeric;
-  }
-  EXPECT_EQ(bad, 0) << what;
-}
-
-double sum_of(const float* x, size_t n) {
-  double s = 0;
-  for (size_t i = 0; i < n; ++i) s += x[i];
-  return s;
-}
 
 class GradCheck : public ::testing::TestWithParam<Activation> {};
 
@@ -62,36 +24,37 @@ std::string activation_test_name(const ::testing::TestParamInfo<Activation>& inf
   return names[int(info.param)];
 }
 
+// The layer in a graph: y = act(x W^T + b) with x itself a learned tensor (so the
+// input's gradient is checked too), loss = sum of Bernoulli NLLs of y against fixed
+// targets, which gives every output a distinct gradient.
 TEST_P(GradCheck, LinearLayerWeightsBiasAndInput) {
   auto be = make_cpu_backend();
   const int rows = 3, in = 5, out = 4;
   ParamStore store;
+  const int x_slice = store.add("x", {rows, in}, 1);
   Linear layer(store, "fc", in, out, GetParam());
-  store.allocate(*be, 7);
-  std::vector<float> x = random_vector(size_t(rows) * in, 1);
-  // Loss = sum(y * r) with a fixed random r, so every output carries a distinct gradient.
-  std::vector<float> r = random_vector(size_t(rows) * out, 2);
+  // (A seed whose pre-activations keep away from ReLU's kink by more than the difference step.)
+  store.allocate(*be, 8);
+  std::vector<float> target = random_vector(size_t(rows) * out, 2, 0, 1);
+  Graph g(*be, store);
+  Var target_in = g.input("target", Shape::rows(rows, out));
+  Var loss_term = bernoulli_nll(g, layer(g, parameter(g, x_slice, Shape::rows(rows, in))), target_in);
+  g.plan(true);
+  g.bind(target_in, target.data());
   auto loss = [&] {
-    const float* y = layer.forward(*be, x.data(), rows);
-    double s = 0;
-    for (size_t i = 0; i < r.size(); ++i) s += double(y[i]) * r[i];
-    return s;
+    g.forward();
+    return sum_of(g.value(loss_term), rows);
   };
   loss();
-  std::copy(r.begin(), r.end(), layer.grad_output());
-  std::vector<float> dx(x.size());
   be->fill(store.grads(), store.total(), 0.0f);
-  layer.backward(*be, x.data(), layer.grad_output(), dx.data(), rows);
+  g.backward({{loss_term, Weight(1.0f)}});
   std::vector<float> params(store.params(), store.params() + store.total());
   std::vector<float> grads(store.grads(), store.grads() + store.total());
-  // Perturb parameters through a host copy written back before each loss evaluation.
   auto param_loss = [&] {
     std::copy(params.begin(), params.end(), store.params());
     return loss();
   };
-  expect_gradient(params, grads, param_loss, "linear parameters");
-  std::copy(params.begin(), params.end(), store.params());
-  expect_gradient(x, dx, loss, "linear input");
+  expect_gradient(params, grads, param_loss, "linear layer: input, weight and bias");
 }
 
 INSTANTIATE_TEST_SUITE_P(Activations, GradCheck,
@@ -147,35 +110,22 @@ TEST(GradCheckOps, KlAndReparameterization) {
   expect_gradient(stats, grad, loss, "stochastic layer");
 }
 
-struct ModelCase {
-  const char* likelihood;
-  const char* activation;
-};
-
-class ModelGradCheck : public ::testing::TestWithParam<ModelCase> {};
-
-// The whole negative ELBO (recon weight 1/B, KL weight beta/B) against every parameter.
-TEST_P(ModelGradCheck, WholeNegativeElbo) {
-  auto be = make_cpu_backend();
-  ModelConfig mc;
-  mc.hidden = {7, 6};
-  mc.latent = 3;
-  mc.likelihood = GetParam().likelihood;
-  mc.activation = GetParam().activation;
-  const int dim = 8, rows = 4;
-  auto model = make_model(mc, dim, *be, 11);
-  ParamStore& ps = model->params();
-  std::vector<float> x = random_vector(size_t(rows) * dim, 12, 0, 1);
+// The whole negative ELBO of `model` on `rows` inputs x (recon weight 1/B, KL weight
+// 0.8/B) against every parameter; the reducer's signal must reach offset 0, moving only
+// towards the start of the buffer. A conditional model is given its classes first.
+void expect_whole_model_gradient(Backend& be, VaeModel& model, const std::vector<float>& x, int rows,
+                                 const char* what) {
+  ParamStore& ps = model.params();
   const NoiseKey key{5, 1, 0, 0};
   const float wr = 1.0f / rows, wk = 0.8f / rows;
   auto loss = [&] {
-    model->forward(*be, x.data(), rows, key);
-    return wr * sum_of(model->recon_per_row(), rows) + wk * sum_of(model->kl_per_row(), rows);
+    model.forward(be, x.data(), rows, key);
+    return wr * sum_of(model.recon_per_row(), rows) + wk * sum_of(model.kl_per_row(), rows);
   };
   loss();
-  be->fill(ps.grads(), ps.total(), 0.0f);
+  be.fill(ps.grads(), ps.total(), 0.0f);
   size_t lowest_ready = ps.total();
-  model->backward(*be, x.data(), rows, wr, wk, [&](size_t offset) {
+  model.backward(be, x.data(), rows, wr, wk, [&](size_t offset) {
     EXPECT_LE(offset, lowest_ready) << "gradients must become final from the end of the buffer backwards";
     lowest_ready = offset;
   });
@@ -186,7 +136,70 @@ TEST_P(ModelGradCheck, WholeNegativeElbo) {
     std::copy(params.begin(), params.end(), ps.params());
     return loss();
   };
-  expect_gradient(params, grads, param_loss, "whole model");
+  expect_gradient(params, grads, param_loss, what);
+}
+
+struct ModelCase {
+  const char* likelihood;
+  const char* activation;
+};
+
+class ModelGradCheck : public ::testing::TestWithParam<ModelCase> {};
+
+TEST_P(ModelGradCheck, WholeNegativeElbo) {
+  auto be = make_cpu_backend();
+  ModelConfig mc;
+  mc.hidden = {7, 6};
+  mc.latent = 3;
+  mc.likelihood = GetParam().likelihood;
+  mc.activation = GetParam().activation;
+  const int dim = 8, rows = 4;
+  auto model = make_model(mc, dim, *be, 11);
+  expect_whole_model_gradient(*be, *model, random_vector(size_t(rows) * dim, 12, 0, 1), rows, "whole mlp_vae");
+}
+
+// The whole conv VAE (stride-2 and stride-1 convolutions, transposed convolutions,
+// flatten/unflatten views), for both likelihoods.
+TEST(ConvModelGradCheck, WholeNegativeElbo) {
+  for (const char* likelihood : {"bernoulli", "gaussian"}) {
+    auto be = make_cpu_backend();
+    ModelConfig mc;
+    mc.type = "conv_vae";
+    mc.channels = {3, 4};
+    mc.strides = {2, 1};
+    mc.latent = 3;
+    mc.activation = "tanh";
+    mc.likelihood = likelihood;
+    const int rows = 2;
+    const Shape image = Shape::images(1, 2, 4, 4);
+    auto model = make_model(mc, image, *be, 21);
+    expect_whole_model_gradient(*be, *model, random_vector(size_t(rows) * image.row_size(), 22, 0, 1), rows,
+                                likelihood);
+  }
+}
+
+// Conditional models: the one-hot class joins the encoder's input and z (mlp_vae), or the
+// flattened features and z (conv_vae); every parameter, including the class columns.
+TEST(ConditionalModelGradCheck, WholeNegativeElbo) {
+  for (const char* type : {"mlp_vae", "conv_vae"}) {
+    auto be = make_cpu_backend();
+    ModelConfig mc;
+    mc.type = type;
+    mc.hidden = {5};
+    mc.channels = {3};
+    mc.strides = {2};
+    mc.latent = 2;
+    mc.activation = "tanh";
+    mc.conditional = true;
+    mc.classes = 3;
+    const int rows = 3;
+    const Shape image = Shape::images(1, 1, 4, 4);
+    auto model = make_model(mc, image, *be, 31);
+    ASSERT_EQ(model->condition_dim(), 3);
+    const std::vector<float> one_hot = {0, 1, 0, 1, 0, 0, 0, 0, 1};
+    model->set_condition(one_hot.data());
+    expect_whole_model_gradient(*be, *model, random_vector(size_t(rows) * image.row_size(), 32, 0, 1), rows, type);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, ModelGradCheck,

@@ -5,8 +5,11 @@
 // Samples are numbered globally 0..count-1 in shard order.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
+
+#include "elbo/tensor.h"
 
 namespace elbo {
 
@@ -29,6 +32,7 @@ struct ShardSetInfo {
   std::vector<ShardInfo> shards;
 
   int64_t sample_dim() const { return int64_t(channels) * height * width; }
+  Shape sample_shape() const { return Shape::images(1, channels, height, width); }
   int64_t bytes_per_sample() const { return sample_dim() * (dtype == PixelType::kUInt8 ? 1 : 4); }
 };
 
@@ -47,6 +51,8 @@ struct ConvertOptions {
   int shards = 4;
   int64_t chunk_samples = 64;            // HDF5 chunk: this many samples
   bool overwrite = false;                // refuse to replace an existing manifest unless set
+  // Called after each slab written: samples converted so far, samples in all (progress lines).
+  std::function<void(int64_t done, int64_t total)> on_progress;
 };
 // Converts images to a shard set; returns the written set. Errors name the input file.
 ShardSetInfo convert_to_shards(const ConvertOptions& options);

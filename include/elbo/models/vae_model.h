@@ -10,6 +10,7 @@
 #include "elbo/backend.h"
 #include "elbo/config.h"
 #include "elbo/nn/param_store.h"
+#include "elbo/tensor.h"
 
 namespace elbo {
 
@@ -20,6 +21,13 @@ class VaeModel {
   virtual ParamStore& params() = 0;
   virtual int input_dim() const = 0;
   virtual int latent_dim() const = 0;  // dimension of the top latent, the one sampled from the prior
+
+  // Conditional models (model.conditional): the number of classes; 0 otherwise. Before
+  // each forward, log_importance_weights, decode_mean or reconstruct of a conditional
+  // model, set_condition gives the one-hot class of each of its input rows (rows x
+  // condition_dim() floats in device memory, one row per image), read by that call.
+  virtual int condition_dim() const { return 0; }
+  virtual void set_condition(const float* one_hot) { (void)one_hot; }
 
   // Single-sample objective for `rows` inputs; noise row r uses serial noise.row_serial0 + r.
   // Fills recon_per_row() = -log p(x|z) and kl_per_row() = KL(q(z|x) || p(z)), device buffers of `rows`.
@@ -49,6 +57,9 @@ class VaeModel {
 
 // Builds the model named by config.type for inputs of input_dim values; parameters are
 // allocated on the backend and initialised from seed.
+// `sample` is the shape of one input, (1, C, H, W); models of flat vectors read C*H*W.
+std::unique_ptr<VaeModel> make_model(const ModelConfig& config, Shape sample, Backend& backend, uint64_t seed);
+// The same for flat inputs of input_dim values (a conv model refuses them).
 std::unique_ptr<VaeModel> make_model(const ModelConfig& config, int input_dim, Backend& backend, uint64_t seed);
 
 Activation parse_activation(const std::string& name);

@@ -22,6 +22,7 @@ struct Replica {
 Device choose_device(const Config& config, const MpiContext& mpi);
 
 // Builds backend, model and communicator; rank 0's initial parameters are broadcast.
-Replica make_replica(const Config& config, MpiContext& mpi, int input_dim);
+// sample: the shape of one input, (1, C, H, W) (see sample_shape_of in data/shard_set.h).
+Replica make_replica(const Config& config, MpiContext& mpi, Shape sample);
 
 }  // namespace elbo

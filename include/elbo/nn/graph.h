@@ -1,0 +1,115 @@
+// A model's computation as a static graph, recorded once per input shape and then
+// replayed every step (ggml's idea of a static graph and a planned allocator, with
+// Caffe's per-layer backward):
+//   1. record: the model's forward code calls layer functions (nn/layers.h); each adds
+//      a Node reading and writing graph tensors (Var);
+//   2. plan(): every tensor's values and gradients get a place in one arena, allocated
+//      once, so a step allocates nothing and a CUDA graph capture stays valid; for each
+//      tensor the first node in backward order that produces its gradient writes it and
+//      later ones add to it, so a tensor used twice (residuals, skips, shared features)
+//      gets the sum of its users' gradients;
+//   3. forward(), then backward(seeds): nodes in reverse order. A parameter's gradient
+//      is final after the last node in backward order that writes it; the graph reports
+//      on_grads_ready(offset) as soon as every gradient at flat index >= offset is final,
+//      which is when the reducer may start those buckets (PyTorch DDP's rule, derived
+//      from the graph instead of a hand-kept registration order).
+// Why not a dynamic tape (PyTorch autograd): shapes are fixed per run, and a recorded
+// graph gives memory planning and capture for free; a new shape records a new graph.
+#pragma once
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "elbo/backend.h"
+#include "elbo/nn/node.h"
+#include "elbo/nn/param_store.h"
+#include "elbo/tensor.h"
+
+namespace elbo {
+
+// The weight of a per-row loss term in the objective: d objective / d term[r] = weight
+// for every row (a host float, times a device scalar for a captured step's KL warm-up).
+struct LossSeed {
+  Var term;
+  Weight weight;
+};
+
+class Graph {
+ public:
+  Graph(Backend& backend, ParamStore& params);
+  Graph(const Graph&) = delete;
+  Graph& operator=(const Graph&) = delete;
+
+  // ---- recording ----
+  // External data (bound before each forward); never gets a gradient.
+  Var input(const std::string& name, Shape shape);
+  // A tensor in the arena; gradients only where a parameter or a needs-grad input leads to it.
+  Var tensor(Shape shape);
+  // A tensor that never needs a gradient (noise, masks, constants), zero-filled once.
+  Var constant(Shape shape);
+  // The same values (and gradient) seen with another shape of as many elements:
+  // (n, C*H*W) <-> (n, C, H, W) between dense and convolutional layers. No copy.
+  Var view(Var v, Shape shape);
+  // Adds a node and its output tensors' dependence on its inputs and parameters.
+  template <class N, class... Args>
+  N& add(Args&&... args) {
+    auto node = std::make_unique<N>(std::forward<Args>(args)...);
+    N& ref = *node;
+    add_node(std::move(node));
+    return ref;
+  }
+
+  // ---- planning and running ----
+  // Allocates the arena; with_gradients=false plans a forward-only graph (evaluation).
+  void plan(bool with_gradients);
+  bool planned() const { return planned_; }
+  void bind(Var input, const float* data);
+  void forward();
+  // Backpropagates the objective sum_s seed.weight * sum_r term_s[r]; parameter gradients
+  // accumulate into the store's gradient buffer (zeroed by the caller once per step).
+  void backward(const std::vector<LossSeed>& seeds, const std::function<void(size_t)>& on_grads_ready = {});
+
+  // ---- access (for nodes and callers) ----
+  Backend& backend() { return be_; }
+  ParamStore& params() { return params_; }
+  Shape shape(Var v) const { return tensors_.at(size_t(v.id)).shape; }
+  float* value(Var v);
+  float* grad(Var v);  // null where the tensor needs no gradient
+  bool needs_grad(Var v) const { return tensors_.at(root(size_t(v.id))).needs_grad; }
+  // The seed weight of a per-row loss term during backward, or null if it is not seeded.
+  const Weight* seed_of(Var term) const;
+  size_t arena_floats() const { return arena_.size(); }
+  size_t node_count() const { return nodes_.size(); }
+  const Node& node(size_t i) const { return *nodes_[i]; }
+
+ private:
+  struct TensorInfo {
+    Shape shape;
+    std::string name;
+    bool external = false, needs_grad = false, is_constant = false;
+    const float* bound = nullptr;  // external data
+    size_t value_offset = 0, grad_offset = 0;
+    bool has_value_slot = false, has_grad_slot = false;
+    int view_of = -1;  // a view's base tensor: values and gradient live there
+  };
+  size_t root(size_t t) const { return tensors_[t].view_of >= 0 ? size_t(tensors_[t].view_of) : t; }
+  void add_node(std::unique_ptr<Node> node);
+
+  Backend& be_;
+  ParamStore& params_;
+  std::vector<TensorInfo> tensors_;
+  std::vector<std::unique_ptr<Node>> nodes_;
+  bool planned_ = false, with_gradients_ = false;
+  DeviceBuffer arena_;
+  // ready_after_[k]: flat offset from which every parameter gradient is final after the
+  // k-th node in backward order ran (SIZE_MAX: none yet).
+  std::vector<size_t> ready_after_;
+  // Gradients no node writes (a needs-grad output nobody reads): zeroed before backward,
+  // so a producer that reads its output's gradient sees zeros, not stale values.
+  std::vector<Var> unwritten_grads_;
+  const std::vector<LossSeed>* seeds_ = nullptr;
+};
+
+}  // namespace elbo

@@ -1,0 +1,23 @@
+// Structural and element-wise layers of the graph: each function records one node and
+// returns its output. Gradients flow into every input that needs one, adding up where a
+// tensor has several readers (Graph).
+#pragma once
+#include "elbo/nn/graph.h"
+
+namespace elbo {
+
+// A learned tensor: parameter slice `slice` of the store, seen as a tensor of `shape`
+// (pseudo-inputs of a VampPrior, a learned scale; the leaves of gradient checks).
+Var parameter(Graph& g, int slice, Shape shape);
+// y = act(x), element-wise, any shape.
+Var activation(Graph& g, Var x, Activation act);
+// y = a + b (same shape): residual connections.
+Var add(Graph& g, Var a, Var b);
+// Columns [begin, begin + count) of every row of x (rows x D): mu of (mu | logvar).
+Var columns(Graph& g, Var x, int begin, int count);
+// [a | b] row by row (rows x (Da + Db)): conditioning inputs, skip features.
+Var concat_columns(Graph& g, Var a, Var b);
+// Row r of x repeated `times` times in a row (rows*times x D): one encoding, k samples.
+Var repeat_rows(Graph& g, Var x, int times);
+
+}  // namespace elbo

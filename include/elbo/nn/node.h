@@ -1,0 +1,43 @@
+// One operation of a Graph: its inputs and outputs (graph tensors), the parameter
+// slices whose gradients it writes, and its forward and backward arithmetic through
+// the Backend's ops. Nodes are created by layer functions (nn/layers.h) while a
+// model's forward code is recorded; they hold no activation memory of their own.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "elbo/backend.h"
+#include "elbo/tensor.h"
+
+namespace elbo {
+
+class Graph;
+
+// A graph tensor's handle.
+struct Var {
+  int id = -1;
+  bool valid() const { return id >= 0; }
+};
+
+class Node {
+ public:
+  virtual ~Node() = default;
+  virtual const char* kind() const = 0;
+  virtual void forward(Backend& be, Graph& g) = 0;
+  // Given the gradients of the outputs, adds the gradients of the inputs that need one
+  // (or writes them, when this node is the first in backward order to touch that
+  // input: Graph::assigns) and accumulates into the parameter gradients of the store.
+  // Forward-only nodes (evaluation, sampling) keep the default, which refuses.
+  virtual void backward(Backend& be, Graph& g);
+  // Called once by Graph::plan, after the gradient modes are known: a node may ask for
+  // scratch tensors here (nothing is allocated during a step).
+  virtual void reserve(Graph& g) { (void)g; }
+
+  std::vector<Var> inputs, outputs;
+  std::vector<int> param_slices;  // ParamStore slice indices whose gradients backward writes
+  // Set by Graph::plan, per input: whether backward must produce its gradient, and if so
+  // whether it adds to (true) or overwrites (false) what is there.
+  std::vector<bool> input_needs_grad, input_grad_accumulates;
+};
+
+}  // namespace elbo

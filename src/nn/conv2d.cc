@@ -1,0 +1,135 @@
+#include "elbo/nn/conv2d.h"
+
+#include "elbo/error.h"
+
+namespace elbo {
+namespace {
+
+// The activation fused after a conv: applied in place with a zero bias (the conv op
+// already added the real one), differentiated from the output in backward.
+void activate(Backend& be, Graph& g, Var y, Var zero_bias, Activation act) {
+  if (act == Activation::kIdentity) return;
+  const Shape s = g.shape(y);
+  be.bias_act_forward(g.value(y), g.value(zero_bias), s.n, int(s.row_size()), act);
+}
+
+float* pre_activation_grad(Backend& be, Graph& g, Var y, Activation act) {
+  float* dy = g.grad(y);  // ours to change: every reader of y has added to it
+  if (act != Activation::kIdentity) be.act_backward(dy, dy, g.value(y), g.shape(y).numel(), act);
+  return dy;
+}
+
+class Conv2dNode final : public Node {
+ public:
+  Conv2dNode(Var x, Var y, Var zero_bias, int w, int b, ConvShape s, Activation act)
+      : zero_bias_(zero_bias), w_(w), b_(b), s_(s), act_(act) {
+    inputs = {x};
+    outputs = {y};
+    param_slices = {w, b};
+  }
+  const char* kind() const override { return "conv2d"; }
+  void forward(Backend& be, Graph& g) override {
+    ParamStore& ps = g.params();
+    be.conv2d_forward(g.value(outputs[0]), g.value(inputs[0]), ps.param(w_), ps.param(b_), s_);
+    activate(be, g, outputs[0], zero_bias_, act_);
+  }
+  void backward(Backend& be, Graph& g) override {
+    ParamStore& ps = g.params();
+    const float* dy = pre_activation_grad(be, g, outputs[0], act_);
+    be.conv2d_backward_weights(ps.grad(w_), ps.grad(b_), dy, g.value(inputs[0]), s_);
+    if (input_needs_grad[0])
+      be.conv2d_backward_data(g.grad(inputs[0]), dy, ps.param(w_), s_, input_grad_accumulates[0] ? 1.0f : 0.0f);
+  }
+
+ private:
+  Var zero_bias_;
+  int w_, b_;
+  ConvShape s_;
+  Activation act_;
+};
+
+// With s the shape of the Conv2d whose input gradient this layer computes:
+// forward = that conv's backward-data, backward-data = its forward,
+// backward-weights = its backward-weights with the roles of x and dy exchanged.
+class ConvTranspose2dNode final : public Node {
+ public:
+  ConvTranspose2dNode(Var x, Var y, Var zero_bias, int w, ConvShape s, Activation act)
+      : zero_bias_(zero_bias), w_(w), s_(s), act_(act) {
+    inputs = {x};
+    outputs = {y};
+    param_slices = {w};
+  }
+  const char* kind() const override { return "conv_transpose2d"; }
+  void reserve(Graph& g) override {
+    if (input_needs_grad[0] && input_grad_accumulates[0]) scratch_ = g.constant(g.shape(inputs[0]));
+  }
+  void forward(Backend& be, Graph& g) override {
+    be.conv2d_backward_data(g.value(outputs[0]), g.value(inputs[0]), g.params().param(w_), s_, 0.0f);
+    activate(be, g, outputs[0], zero_bias_, act_);
+  }
+  void backward(Backend& be, Graph& g) override {
+    ParamStore& ps = g.params();
+    const float* dy = pre_activation_grad(be, g, outputs[0], act_);
+    be.conv2d_backward_weights(ps.grad(w_), nullptr, g.value(inputs[0]), dy, s_);
+    if (!input_needs_grad[0]) return;
+    const bool add = input_grad_accumulates[0];
+    float* dx = add ? g.value(scratch_) : g.grad(inputs[0]);
+    be.conv2d_forward(dx, dy, ps.param(w_), nullptr, s_);
+    if (add) be.axpy(g.grad(inputs[0]), dx, g.shape(inputs[0]).numel(), 1.0f);
+  }
+
+ private:
+  Var zero_bias_, scratch_;
+  int w_;
+  ConvShape s_;
+  Activation act_;
+};
+
+Var zero_bias_for(Graph& g, Shape y, Activation act) {
+  return act == Activation::kIdentity ? Var{} : g.constant(Shape::rows(1, int(y.row_size())));
+}
+
+}  // namespace
+
+Conv2d::Conv2d(ParamStore& store, const std::string& name, int c_in, int c_out, int kernel, int stride, int pad,
+               Activation act)
+    : c_in_(c_in), c_out_(c_out), kernel_(kernel), stride_(stride), pad_(pad), act_(act) {
+  w_ = store.add(name + ".weight", {c_out, c_in, kernel, kernel}, int64_t(c_in) * kernel * kernel);
+  b_ = store.add(name + ".bias", {c_out}, int64_t(c_in) * kernel * kernel);
+}
+
+Var Conv2d::operator()(Graph& g, Var x) const {
+  const Shape in = g.shape(x);
+  ELBO_CHECK(in.c == c_in_, "conv2d: input " << in.str() << " has " << in.c << " channels, the layer takes " << c_in_);
+  ConvShape s{in.n, c_in_, in.h, in.w, c_out_, kernel_, kernel_, stride_, pad_};
+  check_conv_shape(s, "conv2d layer");
+  const Shape out = Shape::images(in.n, c_out_, s.out_h(), s.out_w());
+  Var y = g.tensor(out);
+  g.add<Conv2dNode>(x, y, zero_bias_for(g, out, act_), w_, b_, s, act_);
+  return y;
+}
+
+ConvTranspose2d::ConvTranspose2d(ParamStore& store, const std::string& name, int c_in, int c_out, int kernel,
+                                 int stride, int pad, Activation act)
+    : c_in_(c_in), c_out_(c_out), kernel_(kernel), stride_(stride), pad_(pad), act_(act) {
+  // PyTorch's ConvTranspose2d: weight [in, out, k, k], fan-in computed from dim 1 (out * k * k).
+  w_ = store.add(name + ".weight", {c_in, c_out, kernel, kernel}, int64_t(c_out) * kernel * kernel);
+}
+
+Var ConvTranspose2d::operator()(Graph& g, Var x) const {
+  const Shape in = g.shape(x);
+  ELBO_CHECK(in.c == c_in_, "conv_transpose2d: input " << in.str() << " has " << in.c << " channels, the layer takes "
+                                                       << c_in_);
+  const int out_h = (in.h - 1) * stride_ - 2 * pad_ + kernel_, out_w = (in.w - 1) * stride_ - 2 * pad_ + kernel_;
+  ConvShape s{in.n, c_out_, out_h, out_w, c_in_, kernel_, kernel_, stride_, pad_};
+  check_conv_shape(s, "conv_transpose2d layer");
+  ELBO_CHECK(s.out_h() == in.h && s.out_w() == in.w,
+             "conv_transpose2d: kernel " << kernel_ << ", stride " << stride_ << ", padding " << pad_
+                                         << " cannot map " << in.h << "x" << in.w << " exactly");
+  const Shape out = Shape::images(in.n, c_out_, out_h, out_w);
+  Var y = g.tensor(out);
+  g.add<ConvTranspose2dNode>(x, y, zero_bias_for(g, out, act_), w_, s, act_);
+  return y;
+}
+
+}  // namespace elbo
