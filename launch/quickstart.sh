@@ -1,21 +1,26 @@
 #!/usr/bin/env bash
 # One command from a fresh machine to a trained VAE: installs the system packages
-# (idempotent), builds elbo, converts Fashion-MNIST (Debian package
-# dataset-fashion-mnist) to HDF5 shards, trains on 2 ranks for a short run,
-# evaluates on the test set and writes sample and reconstruction grids.
-#   launch/quickstart.sh [--ranks N] [--steps N] [--iw-samples K]
-# Re-running continues the same run from its newest checkpoint (nothing is lost).
+# (idempotent), builds elbo and installs it (cmake --install, into ~/.local unless
+# --prefix says otherwise) so that the README's `elbo ...` commands find it, converts
+# Fashion-MNIST (Debian package dataset-fashion-mnist) to HDF5 shards, trains on 2 ranks
+# for a short run, evaluates on the test set, writes sample and reconstruction grids and
+# plots the training curves.
+#   launch/quickstart.sh [--ranks N] [--steps N] [--iw-samples K] [--prefix DIR]
+# Re-running continues the same run from its newest checkpoint (nothing is lost); a
+# finished run is left as it is.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source launch/lib/install_deps.sh
 
-ranks=2 steps=1000 iw=100
+ranks=2 steps=1000 iw=100 prefix=$HOME/.local
 while [ $# -gt 0 ]; do
   case $1 in
     --ranks) ranks=$2; shift 2 ;;
     --steps) steps=$2; shift 2 ;;
     --iw-samples) iw=$2; shift 2 ;;
-    *) echo "usage: $0 [--ranks N] [--steps N] [--iw-samples K]" >&2; exit 2 ;;
+    --prefix) prefix=$2; shift 2 ;;
+    -h|--help) echo "usage: $0 [--ranks N] [--steps N] [--iw-samples K] [--prefix DIR]"; exit 0 ;;
+    *) echo "usage: $0 [--ranks N] [--steps N] [--iw-samples K] [--prefix DIR]" >&2; exit 2 ;;
   esac
 done
 
@@ -23,13 +28,15 @@ install_deps build data
 build=build/release
 cmake -S . -B $build -DCMAKE_BUILD_TYPE=Release -DELBO_TESTS=OFF >/dev/null
 cmake --build $build -j"$(nproc)" --target elbo
-elbo=$build/elbo
+cmake --install $build --prefix "$prefix" >/dev/null
+elbo=$prefix/bin/elbo
+$elbo --version
 
 idx=/usr/share/datasets/fashion-mnist
 for split in train:train test:t10k; do
-  name=${split%%:*} prefix=${split##*:}
+  name=${split%%:*} stem=${split##*:}
   if [ ! -f data/fashion/$name/manifest.yaml ]; then
-    $elbo data convert --images $idx/$prefix-images-idx3-ubyte.gz --labels $idx/$prefix-labels-idx1-ubyte.gz \
+    $elbo data convert --images $idx/$stem-images-idx3-ubyte.gz --labels $idx/$stem-labels-idx1-ubyte.gz \
       --out data/fashion/$name --shards $([ $name = train ] && echo 4 || echo 1)
   fi
 done
@@ -39,5 +46,10 @@ export OMPI_ALLOW_RUN_AS_ROOT=${OMPI_ALLOW_RUN_AS_ROOT:-1} OMPI_ALLOW_RUN_AS_ROO
 run=(--set run.dir=runs/quickstart --set train.steps=$steps --set train.checkpoint_every=250)
 mpirun -np "$ranks" --oversubscribe $elbo train configs/fashion_mlp.yaml "${run[@]}"
 mpirun -np "$ranks" --oversubscribe $elbo eval configs/fashion_mlp.yaml "${run[@]}" --set eval.iw_samples=$iw
+$elbo plot runs/quickstart
 echo
-echo "quickstart done: runs/quickstart/{metrics.jsonl,eval.json,samples.png,reconstructions.png,checkpoints/}"
+echo "quickstart done: runs/quickstart/{metrics.jsonl,curves.png,eval.json,samples.png,reconstructions.png,checkpoints/}"
+if [ "$(command -v elbo || true)" != "$elbo" ]; then
+  echo "elbo is installed as $elbo; to run the README's commands as written, put it on your PATH:"
+  echo "  export PATH=\"$prefix/bin:\$PATH\""
+fi

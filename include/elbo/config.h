@@ -25,11 +25,15 @@ struct DataConfig {
 };
 
 struct ModelConfig {
-  std::string type = "mlp_vae";        // model registry name
-  std::vector<int> hidden = {512, 256};
+  std::string type = "mlp_vae";        // model registry name: mlp_vae | conv_vae
+  std::vector<int> hidden = {512, 256};  // mlp_vae: widths of the hidden layers
+  std::vector<int> channels = {32, 64};  // conv_vae: channels of the encoder's convolutions
+  std::vector<int> strides = {2, 2};     // conv_vae: their strides (1 or 2)
   int latent = 32;
   std::string activation = "relu";     // relu | tanh | leaky_relu | elu | sigmoid
   std::string likelihood = "bernoulli";  // bernoulli | gaussian
+  bool conditional = false;            // conditional VAE: the image's class feeds encoder and decoder
+  int classes = 10;                    // conditional: labels are 0 .. classes-1
 };
 
 struct TrainConfig {
@@ -47,6 +51,7 @@ struct TrainConfig {
   int64_t kl_warmup_steps = 0;         // KL weight ramps linearly from 0 to beta
   int64_t log_every = 100;
   int64_t checkpoint_every = 1000;     // steps; 0 = only at the end and on signals
+  double checkpoint_minutes = 10.0;    // also a checkpoint when this much wall time passed since the last; 0 = off
   int keep_checkpoints = 3;
   std::string metrics_format = "jsonl";  // jsonl | csv
   int sample_grid = 8;                 // n x n grid of samples and of reconstructions at the end; 0 = none
@@ -59,6 +64,7 @@ struct DistConfig {
   std::string backend = "auto";        // auto | mpi | nccl
   double bucket_mb = 4.0;              // gradient bucket size
   double timeout_s = 300.0;            // a collective or step that takes longer aborts every rank
+  int64_t replica_check_every = 1000;  // compare a checksum of every replica's parameters every N steps; 0 = only at checkpoints
 };
 
 struct EvalConfig {

@@ -1,4 +1,3 @@
-#include <cblas.h>
 #include <sched.h>
 #include <unistd.h>
 
@@ -13,46 +12,6 @@
 
 namespace elbo::cli {
 
-bool parse_run_args(int argc, char** argv, const std::vector<std::string>& allowed, RunArgs& out) {
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto value_of = [&](const std::string& flag, std::string& v) {
-      if (a.rfind(flag + "=", 0) == 0) {
-        v = a.substr(flag.size() + 1);
-        return true;
-      }
-      if (a == flag && i + 1 < argc) {
-        v = argv[++i];
-        return true;
-      }
-      return false;
-    };
-    std::string v;
-    if (value_of("--set", v)) {
-      out.overrides.push_back(v);
-      continue;
-    }
-    bool matched = false;
-    for (const std::string& opt : allowed)
-      if (value_of("--" + opt, v)) {
-        out.options[opt] = v;
-        matched = true;
-        break;
-      }
-    if (matched) continue;
-    if (a.rfind("--", 0) == 0 || !out.config_path.empty()) {
-      std::fprintf(stderr, "elbo %s: unexpected argument '%s'\n", argv[0], a.c_str());
-      return false;
-    }
-    out.config_path = a;
-  }
-  if (out.config_path.empty()) {
-    std::fprintf(stderr, "elbo %s: missing CONFIG (a YAML file)\n", argv[0]);
-    return false;
-  }
-  return true;
-}
-
 // CPUs this process may run on: the launcher's binding (mpirun binds each rank to a
 // core by default for up to two ranks, srun --cpu-bind, taskset) counts, not just the
 // machine's cores.
@@ -64,14 +23,16 @@ static int cpus_in_affinity_mask() {
 }
 
 static void set_threads(const MpiContext& mpi) {
-  // Ranks on one node share its cores: each rank gets min(its affinity mask, cores /
-  // node-local ranks) threads, for OpenBLAS and for the CPU backend's element-wise loops
-  // alike, unless OPENBLAS_NUM_THREADS says otherwise. More threads than the CPUs a rank
-  // is bound to would only time-slice one core.
+  // Ranks on one node share its cores: each rank's CPU backend gets min(its affinity
+  // mask, cores / node-local ranks) threads for GEMMs, convolutions and element-wise
+  // loops alike, unless ELBO_CPU_THREADS (or, as before oneDNN replaced OpenBLAS,
+  // OPENBLAS_NUM_THREADS) says otherwise. More threads than the CPUs a rank is bound to
+  // would only time-slice one core.
   const int cores = std::max(1, int(std::thread::hardware_concurrency()));
   int threads = std::max(1, std::min(cpus_in_affinity_mask(), cores / std::max(1, mpi.local_world())));
-  if (const char* env = std::getenv("OPENBLAS_NUM_THREADS")) threads = std::max(1, std::atoi(env));
-  openblas_set_num_threads(1);  // the CPU backend spreads GEMMs over its own pool
+  const char* env = std::getenv("ELBO_CPU_THREADS");
+  if (!env) env = std::getenv("OPENBLAS_NUM_THREADS");
+  if (env) threads = std::max(1, std::atoi(env));
   set_cpu_backend_threads(threads);
 }
 
@@ -80,6 +41,12 @@ int run_on_ranks(int argc, char** argv, const std::function<int(MpiContext&)>& b
   set_threads(mpi);
   try {
     return body(mpi);
+  } catch (const AgreedError& e) {
+    // Every rank threw it at the same point and unwound alike: rank 0 says it once, and
+    // all exit non-zero without aborting (nothing is left waiting).
+    if (mpi.is_root()) std::fprintf(stderr, "elbo: error: %s\n", e.what());
+    std::fflush(stderr);
+    return 1;
   } catch (const Error& e) {
     std::fprintf(stderr, "elbo: rank %d: error: %s\n", mpi.rank(), e.what());
   } catch (const std::exception& e) {

@@ -2,31 +2,64 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "commands.h"
 #include "elbo/data/shard_set.h"
 #include "elbo/error.h"
+#include "elbo/io/progress.h"
+#include "help.h"
+#include "paths.h"
 
 namespace elbo::cli {
 namespace {
 
-const char* kUsage =
-    "usage:\n"
-    "  elbo data convert --images FILE[,FILE...] [--labels FILE[,FILE...]] --out DIR\n"
-    "                    [--shards N] [--chunk N] [--overwrite]\n"
-    "      IDX (MNIST-style, .gz or plain) or .npy files -> DIR/manifest.yaml + DIR/shard_*.h5\n"
-    "      --shards N    number of HDF5 shard files (default 4)\n"
-    "      --chunk N     samples per HDF5 chunk (default 64)\n"
-    "      --overwrite   replace an existing shard set in DIR\n"
-    "  elbo data inspect MANIFEST [--verify]\n"
-    "      print the set's summary; --verify also checks every shard's CRC32\n";
+const char* kConvertHelp =
+    "usage: elbo data convert --images FILE[,FILE...] [--labels FILE[,FILE...]] --out DIR\n"
+    "                         [--shards N] [--chunk N] [--overwrite]\n"
+    "\n"
+    "Converts IDX (MNIST-style, .gz or plain) or .npy image files (several are concatenated)\n"
+    "to a shard set: DIR/manifest.yaml and N HDF5 files DIR/shard_*.h5. DIR is created.\n"
+    "A progress line appears every few seconds for large inputs.\n"
+    "\n"
+    "  --images FILE,...  image files (uint8 or float32; N x H x W, or N x C x H x W for .npy)\n"
+    "  --labels FILE,...  label files with one label per image (optional)\n"
+    "  --out DIR          the shard set's folder\n"
+    "  --shards N         number of HDF5 shard files (default 4)\n"
+    "  --chunk N          samples per HDF5 chunk (default 64)\n"
+    "  --overwrite        replace an existing shard set in DIR\n"
+    "  -h, --help         this help\n"
+    "\n"
+    "example:\n"
+    "  elbo data convert --images train-images-idx3-ubyte.gz --labels train-labels-idx1-ubyte.gz \\\n"
+    "      --out data/fashion/train --shards 4\n";
 
-int usage(const std::string& problem) {
-  if (!problem.empty()) std::cerr << "elbo data: " << problem << "\n";
-  std::cerr << kUsage;
-  return 2;
+const char* kInspectHelp =
+    "usage: elbo data inspect MANIFEST [--verify]\n"
+    "\n"
+    "Prints a shard set's summary: sample count, image shape and type, labels, shards.\n"
+    "\n"
+    "  MANIFEST   the set's manifest.yaml (made by elbo data convert)\n"
+    "  --verify   also read every shard and check its CRC32 against the manifest\n"
+    "  -h, --help this help\n"
+    "\n"
+    "example:\n"
+    "  elbo data inspect data/fashion/train/manifest.yaml --verify\n";
+
+const char* kDataHelp =
+    "usage: elbo data <convert|inspect> [args]   (elbo data <convert|inspect> --help: their flags)\n"
+    "\n"
+    "  convert    image files (IDX, .npy) -> HDF5 shards + manifest.yaml (elbo data convert --help)\n"
+    "  inspect    summary of a shard set, optionally verifying checksums (elbo data inspect --help)\n"
+    "  -h, --help this help\n"
+    "\n"
+    "example:\n"
+    "  elbo data convert --images t10k-images-idx3-ubyte.gz --out data/fashion/test --shards 1\n";
+
+int usage(const std::string& sub, const std::string& problem) {
+  return usage_error(sub.empty() ? "data" : "data " + sub, problem);
 }
 
 std::vector<std::string> split_list(const std::string& text) {
@@ -81,17 +114,24 @@ int convert(int argc, char** argv) {
     } else if (option_value(argc, argv, &i, "--out", &value)) {
       options.out_dir = value;
     } else if (option_value(argc, argv, &i, "--shards", &value)) {
-      if (!parse_int(value, &n) || n < 1 || n > 100000) return usage("--shards expects an integer >= 1, got '" + value + "'");
+      if (!parse_int(value, &n) || n < 1 || n > 100000) return usage("convert", "--shards expects an integer >= 1, got '" + value + "'");
       options.shards = static_cast<int>(n);
     } else if (option_value(argc, argv, &i, "--chunk", &value)) {
-      if (!parse_int(value, &n) || n < 1) return usage("--chunk expects an integer >= 1, got '" + value + "'");
+      if (!parse_int(value, &n) || n < 1) return usage("convert", "--chunk expects an integer >= 1, got '" + value + "'");
       options.chunk_samples = n;
     } else {
-      return usage("convert: unknown or incomplete argument '" + arg + "'");
+      return usage("convert", "unknown or incomplete argument '" + arg + "'");
     }
   }
-  if (options.image_files.empty()) return usage("convert: --images is required");
-  if (options.out_dir.empty()) return usage("convert: --out is required");
+  if (options.image_files.empty()) return usage("convert", "--images is required");
+  if (options.out_dir.empty()) return usage("convert", "--out is required");
+  for (const std::string& f : options.image_files) require_input_file("--images", f, Expected::kFile);
+  for (const std::string& f : options.label_files) require_input_file("--labels", f, Expected::kFile);
+  std::optional<ProgressMeter> progress;  // the total is known once the inputs are open
+  options.on_progress = [&progress](int64_t done, int64_t total) {
+    if (!progress) progress.emplace("convert", "images", total, true);
+    progress->update(done);
+  };
   const ShardSetInfo info = convert_to_shards(options);
   std::cout << "wrote " << info.manifest_path << "\n" << describe_shard_set(info);
   return 0;
@@ -107,25 +147,27 @@ int inspect(int argc, char** argv) {
     } else if (!arg.empty() && arg[0] != '-' && manifest.empty()) {
       manifest = arg;
     } else {
-      return usage("inspect: unexpected argument '" + arg + "'");
+      return usage("inspect", "unexpected argument '" + arg + "'");
     }
   }
-  if (manifest.empty()) return usage("inspect: MANIFEST is required");
+  if (manifest.empty()) return usage("inspect", "MANIFEST is required");
+  require_input_file("MANIFEST", manifest, Expected::kManifest);
   const ShardSetInfo info = open_shard_set(manifest, verify);
   std::cout << describe_shard_set(info);
-  if (verify) std::cout << "checksums   all " << info.shards.size() << " shards verified\n";
+  if (verify)
+    std::cout << "checksums   " << (info.shards.size() == 1 ? std::string("1 shard") : "all " + std::to_string(info.shards.size()) + " shards")
+              << " verified\n";
   return 0;
 }
 
 }  // namespace
 
 int cmd_data(int argc, char** argv) {
-  if (argc < 2) return usage("");
+  if (argc < 2) return usage("", "convert or inspect expected");
   const std::string sub = argv[1];
-  if (sub == "-h" || sub == "--help" || sub == "help") {
-    std::cout << kUsage;
-    return 0;
-  }
+  if (sub == "-h" || sub == "--help" || sub == "help") return print_help(kDataHelp);
+  if (sub == "convert" && wants_help(argc - 1, argv + 1)) return print_help(kConvertHelp);
+  if (sub == "inspect" && wants_help(argc - 1, argv + 1)) return print_help(kInspectHelp);
   try {
     if (sub == "convert") return convert(argc, argv);
     if (sub == "inspect") return inspect(argc, argv);
@@ -136,7 +178,7 @@ int cmd_data(int argc, char** argv) {
     std::cerr << "elbo data: error: " << e.what() << "\n";
     return 1;
   }
-  return usage("unknown subcommand '" + sub + "'");
+  return usage("", "unknown subcommand '" + sub + "' (convert or inspect)");
 }
 
 }  // namespace elbo::cli

@@ -1,44 +1,125 @@
-// elbo sample: a grid of prior samples (and reconstructions) from a checkpoint,
-// without training.
+// elbo sample / elbo reconstruct: one picture from a checkpoint, without training.
+// Rank 0 does the work; the picture goes where --out says, by default next to the
+// checkpoint (its run folder for a checkpoint in <run>/checkpoints).
+#include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 
 #include "commands.h"
 #include "elbo/data/shard_set.h"
 #include "elbo/error.h"
 #include "elbo/train/checkpoint.h"
 #include "elbo/train/replica.h"
+#include "elbo/train/run_outputs.h"
 #include "elbo/train/sample_grids.h"
 #include "elbo/train/training_state.h"
+#include "paths.h"
 #include "run_args.h"
 
 namespace elbo::cli {
+namespace {
 
-int cmd_sample(int argc, char** argv) {
+const char* kSampleHelp =
+    "usage: elbo sample [CONFIG] [--checkpoint FILE] [--out PNG] [--class K] [--set section.key=value]... [--verbose]\n"
+    "\n"
+    "Decodes an n x n grid of prior samples z ~ N(0, I) of a checkpoint into a PNG.\n"
+    "A conditional model (model.conditional) draws grid row r of class r mod model.classes,\n"
+    "or every sample of class K with --class K.\n"
+    "\n"
+    "  CONFIG             the run's YAML config; may be left out with --checkpoint, whose\n"
+    "                     stored config is used then\n"
+    "  --checkpoint FILE  the checkpoint (default: the newest valid one of run.dir)\n"
+    "  --out PNG          where to write (a folder: the default name inside it); default:\n"
+    "                     <run>/samples_step<S>.png next to the checkpoint's checkpoints/ folder\n"
+    "  --class K          conditional models: the class of every sample (0 .. model.classes-1)\n"
+    "  --set KEY=VALUE    override a config key (repeatable): train.sample_grid=N sets the\n"
+    "                     grid size (0 in the config: 8), run.seed=S draws other samples\n"
+    "  --verbose          print the effective configuration first\n"
+    "  -h, --help         this help\n"
+    "\n"
+    "example:\n"
+    "  elbo sample --checkpoint runs/fashion_mlp/checkpoints/ckpt_000004687.h5 --out samples.png\n";
+
+const char* kReconstructHelp =
+    "usage: elbo reconstruct [CONFIG] [--checkpoint FILE] [--out PNG] [--set section.key=value]... [--verbose]\n"
+    "\n"
+    "Writes a PNG of the first test images (data.test; data.train when unset) in rows,\n"
+    "each row followed by its reconstructions from the posterior mean.\n"
+    "\n"
+    "  CONFIG             the run's YAML config; may be left out with --checkpoint, whose\n"
+    "                     stored config is used then\n"
+    "  --checkpoint FILE  the checkpoint (default: the newest valid one of run.dir)\n"
+    "  --out PNG          where to write (a folder: the default name inside it); default:\n"
+    "                     <run>/reconstructions_step<S>.png next to the checkpoint's checkpoints/ folder\n"
+    "  --set KEY=VALUE    override a config key (repeatable); train.sample_grid=N: N per row\n"
+    "  --verbose          print the effective configuration first\n"
+    "  -h, --help         this help\n"
+    "\n"
+    "example:\n"
+    "  elbo reconstruct configs/fashion_mlp.yaml --out runs/fashion_mlp/recon.png\n";
+
+enum class Picture { kSamples, kReconstructions };
+
+int write_picture(int argc, char** argv, const RunCommand& command, Picture picture) {
   RunArgs args;
-  if (!parse_run_args(argc, argv, {"checkpoint"}, args)) return 2;
+  if (const int rc = parse_run_args(argc, argv, command, args); rc >= 0) return rc;
   return run_on_ranks(argc, argv, [&](MpiContext& mpi) {
-    Config config = load_config(args.config_path, args.overrides);
+    const Config config = load_run_config(mpi, args);
     if (!mpi.is_root()) return 0;
-    std::string path = args.options.count("checkpoint") ? args.options["checkpoint"] : "";
+    std::string path = args.option("checkpoint");
     CheckpointState st;
     if (path.empty()) {
       ResumeResult rr = find_latest_valid_checkpoint(config.run.dir);
       for (const std::string& w : rr.warnings) std::fprintf(stderr, "elbo: warning: %s\n", w.c_str());
-      ELBO_CHECK(rr.found, "no valid checkpoint in " << config.run.dir << "/checkpoints");
+      ELBO_CHECK(rr.found, "no valid checkpoint in " << config.run.dir << "/checkpoints (train first, or pass --checkpoint FILE)");
       path = rr.path;
       st = std::move(rr.state);
     } else {
+      require_input_file("--checkpoint", path, Expected::kCheckpoint);
       st = load_checkpoint(path);
     }
     ELBO_CHECK(st.model_config_yaml == model_config_to_yaml(config.model),
-               "checkpoint " << path << " was written for another model than the config's");
-    ShardSetInfo data = open_shard_set(config.data.train);
+               "checkpoint " << path << " was written for another model than the config's:\n"
+                             << st.model_config_yaml << "the config in use has:\n"
+                             << model_config_to_yaml(config.model));
+    const bool samples = picture == Picture::kSamples;
+    const bool use_test = !samples && !config.data.test.empty();
+    const std::string manifest = use_test ? config.data.test : config.data.train;
+    require_input_file(use_test ? "data.test" : "data.train", manifest, Expected::kManifest);
+    const ShardSetInfo data = open_shard_set(manifest);
+
     std::unique_ptr<Backend> be = make_backend(choose_device(config, mpi));
-    std::unique_ptr<VaeModel> model = make_model(config.model, int(data.sample_dim()), *be, config.run.seed);
+    std::unique_ptr<VaeModel> model = make_model(config.model, data.sample_shape(), *be, config.run.seed);
     restore_state(st, path, *be, model->params(), nullptr);
-    write_sample_grids(config, mpi, *be, *model, data);
+    const int n = config.train.sample_grid > 0 ? config.train.sample_grid : 8;
+    const std::string name = step_file_name(samples ? "samples" : "reconstructions", st.step, ".png");
+    const std::string out = resolve_output(args.option("out"), name, checkpoint_output_dir(path) + "/" + name);
+    int cls = -1;
+    if (!args.option("class").empty()) {
+      ELBO_CHECK(model->condition_dim() > 0, "--class: the model of " << path << " is not conditional");
+      char* end = nullptr;
+      const long k = std::strtol(args.option("class").c_str(), &end, 10);
+      ELBO_CHECK(*end == '\0' && k >= 0 && k < model->condition_dim(),
+                 "--class " << args.option("class") << ": expected a class 0.." << model->condition_dim() - 1);
+      cls = int(k);
+    }
+    if (samples) write_prior_samples_png(out, n, config.run.seed, *be, *model, data, cls);
+    else write_reconstructions_png(out, n, data, config.data.scale, *be, *model);
+    std::printf("elbo %s: wrote %s (checkpoint %s, step %lld)\n", command.name.c_str(), out.c_str(), path.c_str(),
+                static_cast<long long>(st.step));
     return 0;
   });
+}
+
+}  // namespace
+
+int cmd_sample(int argc, char** argv) {
+  return write_picture(argc, argv, {"sample", kSampleHelp, {"checkpoint", "out", "class"}, {"verbose"}, true}, Picture::kSamples);
+}
+
+int cmd_reconstruct(int argc, char** argv) {
+  return write_picture(argc, argv, {"reconstruct", kReconstructHelp, {"checkpoint", "out"}, {"verbose"}, true},
+                       Picture::kReconstructions);
 }
 
 }  // namespace elbo::cli

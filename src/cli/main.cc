@@ -1,4 +1,5 @@
-// The `elbo` binary: one entry point for training, evaluation, sampling and data tools.
+// The `elbo` binary: one entry point for training, evaluation, pictures, plots, data
+// and config tools. Each command answers --help itself.
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -7,32 +8,57 @@
 
 namespace {
 
-void usage() {
-  std::fprintf(stderr,
-               "usage: elbo <command> [args]\n"
-               "  train CONFIG [--set section.key=value]...   train (or resume) the run of CONFIG\n"
-               "  eval  CONFIG [--checkpoint FILE] [--set ...] test negative ELBO and importance-weighted NLL\n"
-               "  sample CONFIG [--checkpoint FILE] [--out PNG] [--set ...]  grid of samples from a checkpoint\n"
-               "  data convert --images F[,F] [--labels F[,F]] --out DIR [--shards N]\n"
-               "  data inspect MANIFEST [--verify]\n"
-               "  devices [--count cuda]                      CPU cores and BLAS, CUDA build, visible GPUs\n"
-               "Launch several ranks with mpirun -np N elbo train CONFIG, or srun under Slurm.\n");
+struct Command {
+  const char* name;
+  int (*run)(int, char**);
+  const char* synopsis;
+};
+
+const Command kCommands[] = {
+    {"train", elbo::cli::cmd_train, "train CONFIG [--set KEY=VALUE]...      train (or resume) the run of CONFIG"},
+    {"eval", elbo::cli::cmd_eval, "eval [CONFIG] [--checkpoint FILE]       test negative ELBO and importance-weighted NLL"},
+    {"sample", elbo::cli::cmd_sample, "sample [CONFIG] [--checkpoint F] [--out PNG]   grid of prior samples"},
+    {"reconstruct", elbo::cli::cmd_reconstruct, "reconstruct [CONFIG] [--checkpoint F] [--out PNG]   test images and reconstructions"},
+    {"plot", elbo::cli::cmd_plot, "plot RUN_DIR [--out PNG]                curves of metrics.jsonl as a PNG"},
+    {"data", elbo::cli::cmd_data, "data convert|inspect ...                images -> HDF5 shards; look at a shard set"},
+    {"config", elbo::cli::cmd_config, "config template [MODEL] | check CONFIG  commented config with every key; validate one"},
+    {"devices", elbo::cli::cmd_devices, "devices [--count cuda]                  CPU cores, compute library, CUDA build, GPUs"},
+    {"version", elbo::cli::cmd_version, "version                                 version, git commit and backends of this build"},
+};
+
+void usage(std::FILE* out) {
+  std::fprintf(out, "usage: elbo <command> [args]   (elbo <command> --help: its flags and an example)\n\n");
+  for (const Command& c : kCommands) std::fprintf(out, "  %s\n", c.synopsis);
+  std::fprintf(out,
+               "\n  --version, -V                           same as `elbo version`\n"
+               "\nLaunch several ranks with mpirun -np N elbo train CONFIG, or srun under Slurm.\n"
+               "example:\n  elbo train configs/fashion_mlp.yaml --set run.dir=runs/first\n");
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2 || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "help")) {
-    usage();
-    return argc < 2 ? 2 : 0;
+  if (argc < 2) {
+    usage(stderr);
+    return 2;
   }
   const std::string cmd = argv[1];
-  if (cmd == "train") return elbo::cli::cmd_train(argc - 1, argv + 1);
-  if (cmd == "eval") return elbo::cli::cmd_eval(argc - 1, argv + 1);
-  if (cmd == "sample") return elbo::cli::cmd_sample(argc - 1, argv + 1);
-  if (cmd == "data") return elbo::cli::cmd_data(argc - 1, argv + 1);
-  if (cmd == "devices") return elbo::cli::cmd_devices(argc - 1, argv + 1);
+  if (cmd == "-h" || cmd == "--help" || (cmd == "help" && argc == 2)) {
+    usage(stdout);
+    return 0;
+  }
+  if (cmd == "--version" || cmd == "-V") return elbo::cli::cmd_version(argc - 1, argv + 1);
+  if (cmd == "help") {  // elbo help COMMAND
+    for (const Command& c : kCommands)
+      if (argv[2] == std::string(c.name)) {
+        char help_flag[] = "--help";
+        char* args[] = {argv[2], help_flag, nullptr};
+        return c.run(2, args);
+      }
+  }
+  for (const Command& c : kCommands)
+    if (cmd == c.name) return c.run(argc - 1, argv + 1);
   std::fprintf(stderr, "elbo: unknown command '%s'\n", cmd.c_str());
-  usage();
+  usage(stderr);
   return 2;
 }

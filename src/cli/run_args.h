@@ -1,8 +1,10 @@
-// Arguments shared by the commands that run a model: CONFIG, --set k=v, and a few
-// named options; plus the per-rank process set-up (MPI, BLAS threads, error exit).
+// Arguments shared by the commands that run a model (train, eval, sample, reconstruct):
+// CONFIG, --set k=v, named options, switches, -h/--help; and the per-rank process
+// set-up (MPI, threads, error exit).
 #pragma once
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -11,18 +13,43 @@
 
 namespace elbo::cli {
 
+struct RunCommand {
+  std::string name;                     // "eval"
+  const char* help = "";                // printed by --help
+  std::vector<std::string> options;     // take a value, named without "--": "checkpoint", "out"
+  std::vector<std::string> switches;    // take no value: "verbose"
+  bool config_from_checkpoint = false;  // CONFIG may be left out when --checkpoint is given
+};
+
 struct RunArgs {
   std::string config_path;
   std::vector<std::string> overrides;
-  std::map<std::string, std::string> options;  // --checkpoint, --out, ...
+  std::map<std::string, std::string> options;
+  std::set<std::string> switches;
+
+  std::string option(const std::string& name) const {
+    auto it = options.find(name);
+    return it == options.end() ? "" : it->second;
+  }
+  bool has(const std::string& switch_name) const { return switches.count(switch_name) > 0; }
 };
 
-// Parses argv (argv[0] is the command name). allowed: the named options the command takes.
-// Returns false after printing a message on bad usage.
-bool parse_run_args(int argc, char** argv, const std::vector<std::string>& allowed, RunArgs& out);
+// Parses argv (argv[0] is the command name). Returns -1 when the command should run,
+// else its exit code: 0 after printing the help, 2 after a usage error.
+int parse_run_args(int argc, char** argv, const RunCommand& command, RunArgs& out);
 
-// Initialises MPI, sets BLAS threads from the cores per node-local rank, runs body;
-// an elbo::Error is printed with the rank and the whole job is aborted (so no rank waits
+// Runs `check` on every rank; an elbo::Error on any rank becomes the same AgreedError on
+// all of them, with the message of the lowest failing rank (printed once, by rank 0)
+// instead of one message per rank racing the job's abort. Collective.
+void check_on_all_ranks(MpiContext& mpi, const std::function<void()>& check);
+
+// The run's configuration, checked on every rank: CONFIG with the overrides; without
+// CONFIG, the effective config stored in the --checkpoint file (read by rank 0 and
+// broadcast). With --verbose rank 0 prints it. Collective.
+Config load_run_config(MpiContext& mpi, const RunArgs& args);
+
+// Initialises MPI, sets threads from the cores per node-local rank, runs body; an
+// elbo::Error is printed with the rank and the whole job is aborted (so no rank waits
 // forever for a peer that gave up). Returns the exit code.
 int run_on_ranks(int argc, char** argv, const std::function<int(MpiContext&)>& body);
 

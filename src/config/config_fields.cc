@@ -29,11 +29,15 @@ std::vector<Field> make_fields() {
       ELBO_KEY(data, memory_budget_mb, at_least(1)),
       ELBO_KEY(data, prefetch_batches, at_least(1)),
 
-      ELBO_KEY(model, type, one_of({"mlp_vae"})),
+      ELBO_KEY(model, type, one_of({"mlp_vae", "conv_vae"})),
       ELBO_KEY(model, hidden, non_empty_list_of(at_least(1))),
+      ELBO_KEY(model, channels, non_empty_list_of(at_least(1))),
+      ELBO_KEY(model, strides, non_empty_list_of(closed(1, 2))),
       ELBO_KEY(model, latent, at_least(1)),
       ELBO_KEY(model, activation, one_of({"relu", "tanh", "leaky_relu", "elu", "sigmoid"})),
       ELBO_KEY(model, likelihood, one_of({"bernoulli", "gaussian"})),
+      ELBO_KEY(model, conditional, any()),
+      ELBO_KEY(model, classes, at_least(2)),
 
       ELBO_KEY(train, global_batch, at_least(1)),
       ELBO_KEY(train, steps, at_least(0)),
@@ -49,6 +53,7 @@ std::vector<Field> make_fields() {
       ELBO_KEY(train, kl_warmup_steps, at_least(0)),
       ELBO_KEY(train, log_every, at_least(1)),
       ELBO_KEY(train, checkpoint_every, at_least(0)),
+      ELBO_KEY(train, checkpoint_minutes, at_least(0)),
       ELBO_KEY(train, keep_checkpoints, at_least(1)),
       ELBO_KEY(train, metrics_format, one_of({"jsonl", "csv"})),
       ELBO_KEY(train, sample_grid, closed(0, 32)),
@@ -59,6 +64,7 @@ std::vector<Field> make_fields() {
       ELBO_KEY(dist, backend, one_of({"auto", "mpi", "nccl"})),
       ELBO_KEY(dist, bucket_mb, above(0)),
       ELBO_KEY(dist, timeout_s, above(0)),
+      ELBO_KEY(dist, replica_check_every, at_least(0)),
 
       ELBO_KEY(eval, batch, at_least(1)),
       ELBO_KEY(eval, iw_samples, closed(1, 5000)),

@@ -198,6 +198,7 @@ ShardSetInfo convert_to_shards(const ConvertOptions& options) {
         if (has_labels) label_stream.read(n, label_buf.data());
         writer.append(image_buf.data(), has_labels ? label_buf.data() : nullptr, n);
         done += n;
+        if (options.on_progress) options.on_progress(first + done, total);
       }
       shard.crc32 = writer.finish();
       set.shards.push_back(shard);

@@ -1,4 +1,4 @@
-// Sample grids as 8-bit PNG via libpng's simplified API (png_image), which reports
+// Sample grids (and any 8-bit picture) as PNG via libpng's simplified API (png_image), which reports
 // errors as return values instead of longjmp across C++ frames.
 #include "elbo/io/png_grid.h"
 
@@ -57,19 +57,26 @@ void write_png_grid(const std::string& path, const std::vector<float>& images, i
           pixels[((y0 + y) * grid_w + x0 + x) * channels + c] = to_byte(img[(size_t(c) * height + y) * width + x]);
   }
 
+  write_png(path, pixels, int(grid_w), int(grid_h), channels);
+}
+
+void write_png(const std::string& path, const std::vector<unsigned char>& pixels, int width, int height, int channels) {
+  ELBO_CHECK(pixels.size() == size_t(width) * size_t(height) * size_t(channels),
+             "png " << path << ": " << width << "x" << height << "x" << channels << " needs "
+                    << size_t(width) * size_t(height) * size_t(channels) << " bytes, got " << pixels.size());
   png_image image;
   std::memset(&image, 0, sizeof image);
   image.version = PNG_IMAGE_VERSION;
-  image.width = static_cast<png_uint_32>(grid_w);
-  image.height = static_cast<png_uint_32>(grid_h);
+  image.width = static_cast<png_uint_32>(width);
+  image.height = static_cast<png_uint_32>(height);
   image.format = channels == 1 ? PNG_FORMAT_GRAY : PNG_FORMAT_RGB;
-  // A viewer polling the file during training sees the old grid or the new one, never half.
+  // A viewer polling the file during training sees the old picture or the new one, never half.
   const std::string tmp = path + ".tmp";
   if (!png_image_write_to_file(&image, tmp.c_str(), 0, pixels.data(), 0, nullptr)) {
     std::string reason = image.message;
     png_image_free(&image);
     std::remove(tmp.c_str());
-    ELBO_FAIL("cannot write png grid " << tmp << ": " << reason);
+    ELBO_FAIL("cannot write png " << tmp << ": " << reason);
   }
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
     int err = errno;

@@ -2,15 +2,19 @@
 
 #include <algorithm>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
-#include <fstream>
+#include <sstream>
 #include <vector>
 
 #include "elbo/data/shard_set.h"
 #include "elbo/error.h"
+#include "elbo/io/progress.h"
 #include "elbo/kernels/philox.h"
 #include "elbo/train/checkpoint.h"
 #include "elbo/train/replica.h"
+#include "elbo/train/run_outputs.h"
+#include "elbo/train/signals.h"
 #include "elbo/train/training_state.h"
 
 namespace elbo {
@@ -33,28 +37,52 @@ CheckpointState load_for_eval(const Config& config, const std::string& requested
   return rr.state;
 }
 
-void write_json(const std::string& path, const EvalResult& r) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp);
-    out.precision(10);
-    out << "{\n  \"checkpoint\": \"" << r.checkpoint << "\",\n  \"step\": " << r.step << ",\n  \"images\": " << r.images
-        << ",\n  \"test_nelbo\": " << r.nelbo << ",\n  \"test_recon\": " << r.recon << ",\n  \"test_kl\": " << r.kl
-        << ",\n  \"test_nelbo_bits_per_dim\": " << r.nelbo_bpd << ",\n  \"iw_k\": " << r.k
-        << ",\n  \"iw_nll\": " << r.iw_nll << ",\n  \"iw_nll_bits_per_dim\": " << r.iw_nll_bpd << "\n}\n";
-    ELBO_CHECK(out.good(), "cannot write " << tmp);
+std::string result_json(const Config& config, const EvalResult& r, const std::string& copy_of) {
+  std::ostringstream out;
+  out.precision(10);
+  out << "{\n";
+  if (!copy_of.empty()) out << "  \"copy_of\": \"" << copy_of << "\",\n";
+  out << "  \"checkpoint\": \"" << r.checkpoint << "\",\n  \"step\": " << r.step << ",\n  \"data_test\": \""
+      << config.data.test << "\",\n  \"images\": " << r.images << ",\n  \"test_set_images\": " << r.test_set_images
+      << ",\n  \"test_nelbo\": " << r.nelbo << ",\n  \"test_recon\": " << r.recon << ",\n  \"test_kl\": " << r.kl
+      << ",\n  \"test_nelbo_bits_per_dim\": " << r.nelbo_bpd << ",\n  \"iw_k\": " << r.k
+      << ",\n  \"iw_nll\": " << r.iw_nll << ",\n  \"iw_nll_bits_per_dim\": " << r.iw_nll_bpd << "\n}\n";
+  return out.str();
+}
+
+// Rank 0: the result file, and run.dir/eval.json when this is a whole-test-set evaluation
+// of one of run.dir's checkpoints written to the default place. Returns what was written.
+std::string write_results(const Config& config, const EvalResult& r, const std::string& out) {
+  const std::string name = eval_result_name(r.step, r.images, r.test_set_images);
+  const std::string dir = checkpoint_output_dir(r.checkpoint);
+  const std::string path = resolve_output(out, name, dir + "/" + name);
+  write_file_atomically(path, result_json(config, r, ""));
+  std::string written = path;
+  if (out.empty() && r.images == r.test_set_images && same_folder(dir, config.run.dir)) {
+    write_file_atomically(config.run.dir + "/eval.json", result_json(config, r, name));
+    written += " (and " + config.run.dir + "/eval.json)";
   }
-  ELBO_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0, "cannot rename " << tmp << " to " << path);
+  return written;
+}
+
+const char* signal_name(int sig) {
+  return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : sig == SIGUSR1 ? "SIGUSR1" : "a signal";
 }
 
 }  // namespace
 
-EvalResult evaluate(const Config& config, MpiContext& mpi, const std::string& checkpoint) {
+std::string eval_result_name(int64_t step, int64_t images, int64_t test_set_images) {
+  return step_file_name("eval", step, images < test_set_images ? "_first" + std::to_string(images) + ".json" : ".json");
+}
+
+EvalResult evaluate(const Config& config, MpiContext& mpi, const EvalRequest& request) {
+  // Ctrl-C, scancel, a time limit: stop within one chunk and say so (checked below).
+  install_stop_signal_handlers();
   ELBO_CHECK(!config.data.test.empty(), "data.test: evaluation needs a test shard set (set data.test in the config "
                                         "or --set data.test=PATH/manifest.yaml)");
   ShardSetInfo test = open_shard_set(config.data.test);
   const int dim = int(test.sample_dim());
-  Replica replica = make_replica(config, mpi, dim);
+  Replica replica = make_replica(config, mpi, test.sample_shape());
   Backend& be = *replica.backend;
   VaeModel& model = *replica.model;
 
@@ -63,7 +91,7 @@ EvalResult evaluate(const Config& config, MpiContext& mpi, const std::string& ch
   int64_t step = 0;
   if (mpi.is_root()) {
     try {
-      CheckpointState st = load_for_eval(config, checkpoint, result.checkpoint);
+      CheckpointState st = load_for_eval(config, request.checkpoint, result.checkpoint);
       ELBO_CHECK(st.model_config_yaml == model_config_to_yaml(config.model),
                  "checkpoint " << result.checkpoint << " was written for another model:\n"
                                << st.model_config_yaml << "the config in use has:\n"
@@ -90,13 +118,49 @@ EvalResult evaluate(const Config& config, MpiContext& mpi, const std::string& ch
   const int images_per_group = std::max(1, chunk / k);
   const int k_piece = std::min(k, chunk);
 
+  // Conditional models: each test image's one-hot class, from the test set's labels.
+  const int classes = model.condition_dim();
+  ELBO_CHECK(classes == 0 || test.has_labels, "model.conditional: data.test " << config.data.test
+                                                                              << " holds no labels (convert it with "
+                                                                                 "elbo data convert --labels)");
+  std::vector<int32_t> host_labels(classes > 0 ? size_t(batch) : 0);
+  std::vector<float> host_cond(size_t(batch) * size_t(classes));
+  DeviceBuffer cond(&be, std::max<size_t>(1, host_cond.size()));
   std::vector<float> host_x(size_t(batch) * dim), host_iw(static_cast<size_t>(batch));
   DeviceBuffer x(&be, host_x.size()), logw(&be, size_t(std::max(images_per_group * k, k))), iw(&be, batch),
       scratch(&be, 2);
   double sums[4] = {0, 0, 0, 0};  // recon, kl, iw log-likelihood, images
+  if (mpi.is_root()) {
+    std::printf("elbo eval: %s (step %lld) on %lld of %lld test images, k = %d, %d %s\n", result.checkpoint.c_str(),
+                static_cast<long long>(step), static_cast<long long>(n_images), static_cast<long long>(test.count), k,
+                mpi.world(), mpi.world() == 1 ? "rank" : "ranks");
+    std::fflush(stdout);
+  }
+  // Rank 0 reports its own slice, scaled to all images (the ranks' slices are equal
+  // up to one image and run at the same pace).
+  const double scale = double(n_images) / double(std::max<int64_t>(1, end - begin));
+  ProgressMeter progress("eval", "images", n_images, mpi.is_root());
+  auto images_done = [&](int64_t done_here) {
+    progress.update(int64_t(double(done_here) * scale));
+    if (stop_signal_received())
+      ELBO_FAIL("evaluation interrupted by " << signal_name(last_stop_signal()) << " after " << done_here << " of "
+                                             << end - begin << " images of this rank; no result was written");
+  };
   for (int64_t first = begin; first < end; first += batch) {
     const int rows = int(std::min<int64_t>(batch, end - first));
-    read_samples(test, first, rows, config.data.scale, host_x.data());
+    read_samples(test, first, rows, config.data.scale, host_x.data(), classes > 0 ? host_labels.data() : nullptr);
+    if (classes > 0) {
+      std::fill(host_cond.begin(), host_cond.end(), 0.0f);
+      for (int r = 0; r < rows; ++r) {
+        const int32_t label = host_labels[size_t(r)];
+        ELBO_CHECK(label >= 0 && label < classes, "test sample " << first + r << " of " << config.data.test
+                                                                 << " has label " << label << ", outside 0.."
+                                                                 << classes - 1 << " (model.classes)");
+        host_cond[size_t(r) * size_t(classes) + size_t(label)] = 1.0f;
+      }
+      be.copy_to_device(cond.data(), host_cond.data(), size_t(rows) * size_t(classes));
+      model.set_condition(cond.data());
+    }
     if (config.data.binarize == "threshold")
       for (size_t i = 0; i < size_t(rows) * dim; ++i) host_x[i] = host_x[i] > config.data.threshold ? 1.0f : 0.0f;
     be.copy_to_device(x.data(), host_x.data(), size_t(rows) * dim);
@@ -115,12 +179,15 @@ EvalResult evaluate(const Config& config, MpiContext& mpi, const std::string& ch
       for (int g = 0; g < rows; g += images_per_group) {
         const int imgs = std::min(images_per_group, rows - g);
         const uint64_t image0 = uint64_t(first + g);
+        if (classes > 0) model.set_condition(cond.data() + size_t(g) * size_t(classes));
         model.log_importance_weights(be, logw.data(), x.data() + size_t(g) * dim, imgs, k,
                                      NoiseKey{config.run.seed, kRngEval, image0 * uint64_t(k), kIwElementOffset});
         be.log_mean_exp_rows(iw.data() + g, logw.data(), imgs, k);
+        images_done(first - begin + g + imgs);
       }
     } else {
       for (int i = 0; i < rows; ++i) {
+        if (classes > 0) model.set_condition(cond.data() + size_t(i) * size_t(classes));
         for (int t0 = 0; t0 < k; t0 += k_piece) {
           const int kc = std::min(k_piece, k - t0);
           const uint64_t serial0 = uint64_t(first + i) * uint64_t(k) + uint64_t(t0);
@@ -128,6 +195,7 @@ EvalResult evaluate(const Config& config, MpiContext& mpi, const std::string& ch
                                        NoiseKey{config.run.seed, kRngEval, serial0, kIwElementOffset});
         }
         be.log_mean_exp_rows(iw.data() + i, logw.data(), 1, k);
+        images_done(first - begin + i + 1);
       }
     }
     be.copy_to_host(host_iw.data(), iw.data(), rows);
@@ -138,6 +206,7 @@ EvalResult evaluate(const Config& config, MpiContext& mpi, const std::string& ch
   const double images = sums[3];
   const double per_dim = 1.0 / (double(dim) * std::log(2.0));
   result.images = int64_t(images);
+  result.test_set_images = test.count;
   result.k = k;
   result.recon = sums[0] / images;
   result.kl = sums[1] / images;
@@ -146,13 +215,11 @@ EvalResult evaluate(const Config& config, MpiContext& mpi, const std::string& ch
   result.nelbo_bpd = result.nelbo * per_dim;
   result.iw_nll_bpd = result.iw_nll * per_dim;
   if (mpi.is_root()) {
-    std::printf("elbo eval: %s (step %lld), %lld test images\n", result.checkpoint.c_str(),
-                static_cast<long long>(result.step), static_cast<long long>(result.images));
     std::printf("  negative ELBO   %.4f nats  (%.5f bits/dim)  recon %.4f  kl %.4f\n", result.nelbo, result.nelbo_bpd,
                 result.recon, result.kl);
     std::printf("  IW NLL (k=%d)  %.4f nats  (%.5f bits/dim)\n", k, result.iw_nll, result.iw_nll_bpd);
-    write_json(config.run.dir + "/eval_step" + std::to_string(result.step) + ".json", result);
-    write_json(config.run.dir + "/eval.json", result);
+    result.written = write_results(config, result, request.out);
+    std::printf("elbo eval: wrote %s\n", result.written.c_str());
     std::fflush(stdout);
   }
   return result;

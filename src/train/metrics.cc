@@ -1,5 +1,7 @@
 #include "elbo/train/metrics.h"
 
+#include <charconv>
+#include <cmath>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -19,6 +21,18 @@ int64_t metrics_line_step(const std::string& line, const std::string& format) {
   return std::strtoll(line.c_str() + at + key.size(), nullptr, 10);
 }
 
+std::string format_metric(double value) {
+  if (std::isnan(value)) return "null";
+  const float f = static_cast<float>(value);
+  char buf[64];
+  if (std::isfinite(value) && static_cast<double>(f) == value) {
+    const auto r = std::to_chars(buf, buf + sizeof buf, f);  // shortest text that reads back as f
+    return std::string(buf, r.ptr);
+  }
+  std::snprintf(buf, sizeof buf, "%.9g", value);
+  return buf;
+}
+
 MetricsWriter::MetricsWriter(const std::string& path, const std::string& format, int64_t keep_up_to_step)
     : path_(path), format_(format) {
   // Keep the records of the steps already trained (rewritten through a temporary file).
@@ -28,7 +42,7 @@ MetricsWriter::MetricsWriter(const std::string& path, const std::string& format,
     std::string line;
     while (std::getline(in, line)) {
       int64_t step = metrics_line_step(line, format);
-      if (step >= 0 && step <= keep_up_to_step) kept.push_back(line);
+      if (step >= 0 && step <= keep_up_to_step) kept.push_back(line), last_kept_line_ = line;
       if (step < 0 && format == "csv" && !line.empty()) kept.insert(kept.begin(), line), header_written_ = true;
     }
   }
@@ -47,9 +61,19 @@ MetricsWriter::~MetricsWriter() {
   if (file_) std::fclose(file_);
 }
 
+double MetricsWriter::last_kept(const std::string& key) const {
+  if (format_ == "csv") return kMetricAbsent;
+  const std::string pattern = "\"" + key + "\": ";
+  const size_t at = last_kept_line_.find(pattern);
+  if (at == std::string::npos) return kMetricAbsent;
+  const char* text = last_kept_line_.c_str() + at + pattern.size();
+  char* end = nullptr;
+  const double v = std::strtod(text, &end);
+  return end == text ? kMetricAbsent : v;
+}
+
 void MetricsWriter::write(const MetricsRecord& r) {
   std::ostringstream os;
-  os.precision(9);
   if (format_ == "csv") {
     if (!header_written_) {
       os << "step";
@@ -58,10 +82,10 @@ void MetricsWriter::write(const MetricsRecord& r) {
       header_written_ = true;
     }
     os << r.step;
-    for (const auto& kv : r.values) os << "," << kv.second;
+    for (const auto& kv : r.values) os << "," << (std::isnan(kv.second) ? "" : format_metric(kv.second));
   } else {
     os << "{\"step\": " << r.step;
-    for (const auto& kv : r.values) os << ", \"" << kv.first << "\": " << kv.second;
+    for (const auto& kv : r.values) os << ", \"" << kv.first << "\": " << format_metric(kv.second);
     os << "}";
   }
   os << "\n";

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <sstream>
 #include <vector>
 
 #include "elbo/data/loader.h"
@@ -20,6 +21,7 @@
 #include "elbo/train/fault_injection.h"
 #include "elbo/train/metrics.h"
 #include "elbo/train/replica.h"
+#include "elbo/train/run_outputs.h"
 #include "elbo/train/sample_grids.h"
 #include "elbo/train/signals.h"
 #include "elbo/train/step_program.h"
@@ -54,8 +56,17 @@ class UploadStaging {
   UploadStaging(Backend& be, size_t batch_floats) : be_(be), n_(kStepScalarFloats + batch_floats) {
     for (float*& b : buffers_) b = be.alloc_host_staging(n_);
   }
+  // Never throws: it also runs while an error unwinds the stack (a sticky CUDA error, an
+  // NCCL failure), and a throw here would be std::terminate, hiding that error. If the
+  // device cannot be synchronised, copies may still read the buffers: they are left
+  // allocated (the process is ending with the error anyway).
   ~UploadStaging() {
-    be_.synchronize();
+    try {
+      be_.synchronize();
+    } catch (const std::exception& e) {
+      report_cleanup_error("synchronising before freeing the upload buffers", e.what());
+      return;
+    }
     for (float* b : buffers_) be_.release_host_staging(b);
   }
   UploadStaging(const UploadStaging&) = delete;
@@ -89,24 +100,42 @@ class Trainer {
                "train.global_batch = " << cfg_.train.global_batch << " is not divisible by the world size "
                                        << mpi_.world() << " (each rank takes an equal slice; choose a multiple of "
                                        << mpi_.world() << ")");
-    mpi_.require_same(crc32_bytes(config_to_yaml(cfg_).data(), config_to_yaml(cfg_).size()), "the configuration");
+    mpi_.require_same_agreed(crc32_bytes(config_to_yaml(cfg_).data(), config_to_yaml(cfg_).size()),
+                             "the configuration");
     data_ = open_shard_set(cfg_.data.train);
     const int64_t dim = data_.sample_dim();
-    replica_ = make_replica(cfg_, mpi_, int(dim));
+    check_test_set(dim);
+    replica_ = make_replica(cfg_, mpi_, data_.sample_shape());
     Backend& be = *replica_.backend;
     ParamStore& ps = replica_.model->params();
     adam_ = std::make_unique<Adam>(be, ps.total(), cfg_.train);
     local_rows_ = int(cfg_.train.global_batch / mpi_.world());
     steps_total_ = total_steps(cfg_, data_.count);
 
+    // ---- start: a finished run is left untouched (re-running its command must not
+    // rewrite its final checkpoint and pictures); otherwise one line about the run, and
+    // (after resume() accepted the run directory) the effective config in
+    // run.dir/config.yaml; the CLI prints it with --verbose ----
+    const int64_t completed = completed_step();
+    if (completed >= steps_total_) return TrainOutcome{completed, false, true};
     if (mpi_.is_root()) {
       std::filesystem::create_directories(cfg_.run.dir);
-      std::printf("elbo: %d rank(s), replica on %s [%s], data plane %s, %zu parameters\n", mpi_.world(),
-                  be.device().str().c_str(), be.name().c_str(), replica_.comm->name().c_str(), ps.total());
-      std::printf("elbo: effective configuration\n%s", config_to_yaml(cfg_).c_str());
+      std::printf("elbo: %s: %d %s, replica on %s [%s], data plane %s, %zu parameters, %lld steps of %lld "
+                  "images (%lld in data.train); effective config in %s/config.yaml\n",
+                  cfg_.run.dir.c_str(), mpi_.world(), mpi_.world() == 1 ? "rank" : "ranks", be.device().str().c_str(),
+                  be.name().c_str(), replica_.comm->name().c_str(), ps.total(), static_cast<long long>(steps_total_),
+                  static_cast<long long>(cfg_.train.global_batch), static_cast<long long>(data_.count),
+                  cfg_.run.dir.c_str());
       std::fflush(stdout);
     }
+    // ---- end of the start block ----
     resume();
+    // The run goes on: its config, and no COMPLETED of a shorter run (a requeueing job
+    // script must keep going until this one is done).
+    if (mpi_.is_root()) {
+      write_file_atomically(cfg_.run.dir + "/config.yaml", config_to_yaml(cfg_));
+      if (completed >= 0) std::remove((cfg_.run.dir + "/COMPLETED").c_str());
+    }
 
     LoaderOptions lo;
     lo.rank = mpi_.rank();
@@ -120,7 +149,10 @@ class Trainer {
     loader_ = std::make_unique<DataLoader>(data_, lo);
     loader_->seek(cursor_);
 
-    staging_ = std::make_unique<UploadStaging>(be, size_t(local_rows_) * dim);
+    condition_dim_ = replica_.model->condition_dim();
+    // The upload: the batch, then (conditional models) each row's one-hot class.
+    staging_ = std::make_unique<UploadStaging>(be, size_t(local_rows_) * size_t(dim + condition_dim_));
+    finite_flags_ = DeviceBuffer(&be, 4);
     reducer_ = std::make_unique<GradReducer>(*replica_.comm, ps.grads(), ps.total(),
                                              std::max<size_t>(1, size_t(cfg_.dist.bucket_mb * 262144.0)));
     StepShape shape;
@@ -129,39 +161,58 @@ class Trainer {
     shape.global_batch = cfg_.train.global_batch;
     shape.seed = cfg_.run.seed;
     shape.dynamic_binarize = cfg_.data.binarize == "dynamic";
+    shape.condition_dim = condition_dim_;
     program_ = std::make_unique<StepProgram>(be, *replica_.model, *adam_, reducer_.get(), shape);
     program_->set_phase_hook([this](const char* phase) {
       if (watchdog_) watchdog_->beat(step_, phase);
     });
     // A graph needs a backend that captures (CUDA) and collectives it can record (NCCL).
     program_->allow_graph(cfg_.train.cuda_graph && be.device().is_cuda() && replica_.comm->capturable(),
-                          [this](bool ok) { return mpi_.allreduce_max(ok ? 0 : 1) == 0; });
+                          mpi_graph_agreement(mpi_));
     if (mpi_.is_root())
       metrics_ = std::make_unique<MetricsWriter>(cfg_.run.dir + "/metrics." + (cfg_.train.metrics_format == "csv" ? "csv" : "jsonl"),
                                                  cfg_.train.metrics_format, step_);
+    // wall_s continues the total of the records kept from before a resume.
+    if (metrics_ && std::isfinite(metrics_->last_kept("wall_s"))) wall_base_s_ = metrics_->last_kept("wall_s");
     install_stop_signal_handlers();
     Watchdog watchdog(mpi_, cfg_.dist.timeout_s);
     watchdog_ = &watchdog;
 
     TrainOutcome outcome;
-    last_log_time_ = Clock::now();
+    last_log_time_ = last_save_time_ = train_start_ = Clock::now();
     last_log_step_ = step_;
     while (step_ < steps_total_) {
       train_step();
+      if (fault_.perturb_params(mpi_.rank(), step_)) perturb_one_parameter();
       if (step_ % cfg_.train.log_every == 0 || step_ == steps_total_) log_progress();
-      fault_.after_step(mpi_.rank(), step_);
+      if (cfg_.dist.replica_check_every > 0 && step_ % cfg_.dist.replica_check_every == 0)
+        require_identical_replicas();
+      fault_.after_step(mpi_.rank(), step_, cfg_.run.dir);
       watchdog.beat(step_, "stop-flag agreement");
-      const bool stop = mpi_.allreduce_max(stop_signal_received() ? 1 : 0) != 0;
-      if (stop) {
-        save(/*final_message=*/"stop signal");
+      // One agreement per step carries both requests: 2 = a stop signal on some rank,
+      // 1 = rank 0's clock says a timed checkpoint is due (a stop writes one anyway).
+      const bool timed = mpi_.is_root() && cfg_.train.checkpoint_minutes > 0 &&
+                         seconds_since(last_save_time_) >= 60.0 * cfg_.train.checkpoint_minutes;
+      const int request = mpi_.allreduce_max(!bad_input_.empty() ? 3 : stop_signal_received() ? 2 : timed ? 1 : 0);
+      if (request == 3) stop_for_bad_input();
+      if (request == 2) {
+        if (mpi_.is_root()) {
+          std::printf("elbo: stop signal received; writing the checkpoint of step %lld (interrupting again now "
+                      "loses the steps since step %lld)\n",
+                      static_cast<long long>(step_), static_cast<long long>(std::max<int64_t>(0, last_checkpoint_step_)));
+          std::fflush(stdout);
+        }
+        save("stop signal");
         if (mpi_.is_root())
           std::printf("elbo: stopped by signal at step %lld; checkpoint written. Re-run the same command to resume.\n",
                       static_cast<long long>(step_));
         outcome.stopped_by_signal = true;
         break;
       }
-      if (cfg_.train.checkpoint_every > 0 && step_ % cfg_.train.checkpoint_every == 0 && step_ < steps_total_)
-        save("interval");
+      const bool interval =
+          cfg_.train.checkpoint_every > 0 && step_ % cfg_.train.checkpoint_every == 0 && step_ < steps_total_;
+      if (interval) save("interval");
+      else if (request == 1 && step_ < steps_total_) save("checkpoint_minutes");
     }
     if (!outcome.stopped_by_signal) {
       save("end of training");
@@ -185,6 +236,9 @@ class Trainer {
     auto t0 = Clock::now();
     Batch batch = loader_->next();
     data_wait_s_ += seconds_since(t0);
+    if (fault_.poison_batch(mpi_.rank(), step_ + 1) && !batch.images.empty()) batch.images[0] = std::nanf("");
+    if (bad_input_.empty()) find_bad_input(batch);
+    if (condition_dim_ > 0) append_one_hot_classes(batch);
     const uint64_t serial0 = uint64_t(batch.cursor + batch.local_offset);  // world-size independent noise counters
     staging_->upload(program_->step_input(), program_->scalars(step_, serial0, kl_weight_at(cfg_.train, step_)),
                      batch.images);
@@ -214,6 +268,7 @@ class Trainer {
 
   void log_progress() {
     Backend& be = *replica_.backend;
+    require_finite("log");
     float acc[2], sumsq = 0.0f;
     be.copy_to_host(acc, program_->loss_sums(), 2);
     be.copy_to_host(&sumsq, adam_->grad_sumsq(), 1);
@@ -225,16 +280,20 @@ class Trainer {
     const double n = double(steps) * double(cfg_.train.global_batch);
     const double recon = sums[0] / n, kl = sums[1] / n, loss = recon + kl;
     const double elapsed = seconds_since(last_log_time_);
-    const double rate = n / std::max(elapsed, 1e-9);
+    // The first interval after a start or a resume may be a step or two (a checkpoint
+    // between log steps) and holds the start-up work: no rate (nor ETA) from it until
+    // log_every steps have been timed in this process.
+    timed_steps_ += steps;
+    const bool rate_known = timed_steps_ >= cfg_.train.log_every;
+    const double rate = rate_known ? n / std::max(elapsed, 1e-9) : kMetricAbsent;
     const double eta = double(steps_total_ - step_) * cfg_.train.global_batch / std::max(rate, 1e-9);
     const double epoch = double(cursor_) / double(data_.count);
-    ELBO_CHECK(std::isfinite(loss), "non-finite loss (" << loss << ") at step " << step_
-                                                        << "; training stopped, the last checkpoint is kept. Lower "
-                                                           "train.lr or set train.grad_clip");
     if (mpi_.is_root()) {
-      std::printf("step %lld/%lld  epoch %.2f  loss %.4f  recon %.4f  kl %.4f  |g| %.3f  %.0f samples/s  eta %s\n",
+      char rate_text[48] = "-- samples/s  eta --";
+      if (rate_known) std::snprintf(rate_text, sizeof rate_text, "%.0f samples/s  eta %s", rate, format_duration(eta).c_str());
+      std::printf("step %lld/%lld  epoch %.2f  loss %.4f  recon %.4f  kl %.4f  |g| %.3f  %s\n",
                   static_cast<long long>(step_), static_cast<long long>(steps_total_), epoch, loss, recon, kl,
-                  std::sqrt(double(sumsq)), rate, format_duration(eta).c_str());
+                  std::sqrt(double(sumsq)), rate_text);
       std::fflush(stdout);
       MetricsRecord r;
       r.step = step_;
@@ -248,8 +307,10 @@ class Trainer {
                   {"samples_per_s", rate},
                   {"data_wait_s", sums[2] / mpi_.world()},
                   {"comm_wait_s", comm_wait_s_},
-                  {"elapsed_s", elapsed}};
+                  {"elapsed_s", elapsed},
+                  {"wall_s", wall_base_s_ + seconds_since(train_start_)}};
       metrics_->write(r);
+      write_progress();
     }
     data_wait_s_ = 0.0;
     comm_wait_s_ = 0.0;
@@ -267,6 +328,27 @@ class Trainer {
     ELBO_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0, "cannot rename " << tmp << " to " << path);
   }
 
+  // The step <run.dir>/COMPLETED records (-1 without one), agreed by all ranks. When it is
+  // at least the run's length, rank 0 says so (and nothing is touched).
+  int64_t completed_step() {
+    int64_t done = -1;
+    const std::string path = cfg_.run.dir + "/COMPLETED";
+    if (mpi_.is_root()) {
+      if (std::FILE* f = std::fopen(path.c_str(), "r")) {
+        long long step = -1;
+        if (std::fscanf(f, "step %lld", &step) == 1) done = step;
+        std::fclose(f);
+      }
+      if (done >= steps_total_)
+        std::printf("elbo: %s is already complete at step %lld (%s); nothing was changed. Use a new run.dir, or "
+                    "raise train.steps above %lld to train further.\n",
+                    cfg_.run.dir.c_str(), static_cast<long long>(done), path.c_str(), static_cast<long long>(done));
+      std::fflush(stdout);
+    }
+    mpi_.broadcast(&done, sizeof done);
+    return done;
+  }
+
   static std::string format_duration(double s) {
     char buf[32];
     long t = long(s + 0.5);
@@ -274,15 +356,188 @@ class Trainer {
     return buf;
   }
 
+  // Every rank checks its replica (parameters, Adam moments) and its own share of the
+  // loss since the last log line; all ranks learn every rank's answer. Anything
+  // non-finite stops the run on every rank together (an AgreedError) before a checkpoint
+  // could be written: a checkpoint of NaNs would rotate the last good one away and be
+  // resumed from. The message names the ranks whose own loss went non-finite, which
+  // is where a bad batch or a bad node shows first (the all-reduce then spreads it).
+  void require_finite(const char* when) {
+    watchdog_->beat(step_, "finiteness check");
+    Backend& be = *replica_.backend;
+    ParamStore& ps = replica_.model->params();
+    float* f = finite_flags_.data();
+    be.all_finite(f + 0, ps.params(), ps.total());
+    be.all_finite(f + 1, adam_->m(), ps.total());
+    be.all_finite(f + 2, adam_->v(), ps.total());
+    be.all_finite(f + 3, program_->loss_sums(), 2);
+    float flags[4];
+    be.copy_to_host(flags, f, 4);
+    const uint64_t mine = uint64_t(flags[0] != 0.0f && flags[1] != 0.0f && flags[2] != 0.0f ? 0 : 1) |
+                          uint64_t(flags[3] != 0.0f ? 0 : 2);
+    const std::vector<uint64_t> all = mpi_.allgather(mine);
+    std::string state_ranks, loss_ranks;
+    for (int r = 0; r < mpi_.world(); ++r) {
+      if (all[size_t(r)] & 1) state_ranks += (state_ranks.empty() ? "" : ", ") + std::to_string(r);
+      if (all[size_t(r)] & 2) loss_ranks += (loss_ranks.empty() ? "" : ", ") + std::to_string(r);
+    }
+    if (state_ranks.empty() && loss_ranks.empty()) return;
+    std::ostringstream msg;
+    msg << "non-finite values at step " << step_ << " (" << when << " check): ";
+    if (!loss_ranks.empty())
+      msg << "the loss of rank(s) " << loss_ranks << " since step " << last_log_step_ << " is NaN or infinite";
+    if (!state_ranks.empty())
+      msg << (loss_ranks.empty() ? "" : "; ") << "the parameters or Adam moments of rank(s) " << state_ranks
+          << " hold NaN or infinity";
+    msg << ". Training stopped and nothing was written at this step; ";
+    if (last_checkpoint_step_ >= 0)
+      msg << "the newest checkpoint, " << checkpoint_path(cfg_.run.dir, last_checkpoint_step_) << " (step "
+          << last_checkpoint_step_ << "), is kept and the same command resumes from it. ";
+    else
+      msg << "no checkpoint had been written yet. ";
+    msg << "Lower train.lr, set train.grad_clip, or check the data of the ranks named.";
+    throw AgreedError(msg.str());
+  }
+
+  // A NaN or infinite pixel would turn every replica's parameters into NaN through the
+  // all-reduce. Checked on the host as each batch arrives (a few microseconds: the
+  // sum of v*0 is NaN exactly when some v is not finite, and the loop vectorises).
+  void find_bad_input(const Batch& batch) {
+    float lanes[16] = {};  // independent partial sums, so the loop vectorises without reassociation
+    const float* x = batch.images.data();
+    const size_t n = batch.images.size();
+    size_t k = 0;
+    for (; k + 16 <= n; k += 16)
+      for (int j = 0; j < 16; ++j) lanes[j] += x[k + size_t(j)] * 0.0f;
+    for (; k < n; ++k) lanes[0] += x[k] * 0.0f;
+    float acc = 0.0f;
+    for (float l : lanes) acc += l;
+    if (acc == 0.0f) return;
+    const size_t dim = size_t(data_.sample_dim());
+    size_t i = 0;
+    while (i < batch.images.size() && std::isfinite(batch.images[i])) ++i;
+    const int64_t sample = batch.sample_ids[i / dim];
+    std::string file = "?";
+    for (const ShardInfo& sh : data_.shards)
+      if (sample >= sh.first && sample < sh.first + sh.count) file = data_.dir + "/" + sh.file;
+    std::ostringstream msg;
+    msg << "rank " << mpi_.rank() << ": sample " << sample << " of data.train (" << file << ") holds a "
+        << (std::isnan(batch.images[i]) ? "NaN" : "infinite") << " pixel (element " << i % dim
+        << "), in the batch of step " << step_ + 1;
+    bad_input_ = msg.str();
+  }
+
+  // Every rank stops at the step where some rank met a non-finite input; the first such
+  // rank's description is the one message. Nothing is written: the step already used
+  // the batch, and the newest checkpoint predates it.
+  [[noreturn]] void stop_for_bad_input() {
+    const std::vector<uint64_t> bad = mpi_.allgather(bad_input_.empty() ? 0 : 1);
+    int first = 0;
+    while (bad[size_t(first)] == 0) ++first;
+    std::string message = bad_input_;
+    mpi_.broadcast(message, first);
+    std::ostringstream msg;
+    msg << message << ". Training stopped at step " << step_ << " and nothing was written; "
+        << (last_checkpoint_step_ >= 0 ? "the newest checkpoint, " + checkpoint_path(cfg_.run.dir, last_checkpoint_step_) +
+                                             ", is kept. Fix or remove that sample and re-run the same command."
+                                       : std::string("no checkpoint had been written yet. Fix or remove that sample."));
+    throw AgreedError(msg.str());
+  }
+
+  // Conditional models read each row's class as a one-hot vector after the batch.
+  void append_one_hot_classes(Batch& batch) const {
+    const size_t rows = size_t(batch.local_rows);
+    const size_t offset = batch.images.size();
+    batch.images.resize(offset + rows * size_t(condition_dim_), 0.0f);
+    for (size_t r = 0; r < rows; ++r) {
+      const int32_t label = batch.labels[r];
+      if (label < 0 || label >= condition_dim_) {
+        const int64_t sample = batch.sample_ids[r];
+        std::string file = "?";
+        for (const ShardInfo& sh : data_.shards)
+          if (sample >= sh.first && sample < sh.first + sh.count) file = data_.dir + "/" + sh.file;
+        ELBO_FAIL("sample " << sample << " of data.train (" << file << ") has label " << label
+                            << ", outside 0.." << condition_dim_ - 1 << " (model.classes = " << condition_dim_
+                            << "); raise model.classes or fix the labels");
+      }
+      batch.images[offset + r * size_t(condition_dim_) + size_t(label)] = 1.0f;
+    }
+  }
+
+  // Replicas must stay identical; a checksum disagreement means silent divergence
+  // (a bit flip, a nondeterministic op, a rank fed other data).
+  void require_identical_replicas() {
+    watchdog_->beat(step_, "replica check");
+    Backend& be = *replica_.backend;
+    ParamStore& ps = replica_.model->params();
+    std::vector<float> host(ps.total());
+    be.copy_to_host(host.data(), ps.params(), host.size());
+    mpi_.require_same_agreed(crc32_bytes(host.data(), host.size() * sizeof(float)),
+                             "a checksum of the parameters after step " + std::to_string(step_) +
+                                 " (the replicas diverged; the newest checkpoint is kept)");
+  }
+
+  // Fault injection: this rank's replica drifts by changing its first parameter.
+  void perturb_one_parameter() {
+    Backend& be = *replica_.backend;
+    float v = 0.0f;
+    be.copy_to_host(&v, replica_.model->params().params(), 1);
+    v += 1e-3f;
+    be.copy_to_device(replica_.model->params().params(), &v, 1);
+    be.synchronize();
+  }
+
+  // data.test is read only after training (sample grids, `elbo eval`): a wrong path must
+  // fail now, before the first step, not after hours of training.
+  void check_test_set(int64_t train_dim) {
+    ELBO_CHECK(!cfg_.model.conditional || data_.has_labels,
+               "model.conditional: data.train " << cfg_.data.train
+                                                << " holds no labels (convert it with elbo data convert --labels)");
+    if (cfg_.data.test.empty()) return;
+    ShardSetInfo test;
+    try {
+      test = open_shard_set(cfg_.data.test);
+    } catch (const Error& e) {
+      ELBO_FAIL("data.test: " << e.what());
+    }
+    (void)train_dim;
+    ELBO_CHECK(!cfg_.model.conditional || test.has_labels,
+               "model.conditional: data.test " << cfg_.data.test
+                                               << " holds no labels (convert it with elbo data convert --labels)");
+    ELBO_CHECK(test.channels == data_.channels && test.height == data_.height && test.width == data_.width,
+               "data.test: " << cfg_.data.test << " holds images of " << test.channels << "x" << test.height << "x"
+                             << test.width << ", data.train " << cfg_.data.train << " holds " << data_.channels
+                             << "x" << data_.height << "x" << data_.width << " (the model needs one image shape)");
+  }
+
+  // <run.dir>/progress: the last step rank 0 logged, so that a resume after a hard kill
+  // can say how many steps were lost since the newest checkpoint, instead of silently
+  // training them again.
+  void write_progress() {
+    const std::string path = cfg_.run.dir + "/progress", tmp = path + ".tmp";
+    std::FILE* f = std::fopen(tmp.c_str(), "w");
+    if (!f) return;  // information only: never stop training for it
+    std::fprintf(f, "step %lld\n", static_cast<long long>(step_));
+    std::fclose(f);
+    std::rename(tmp.c_str(), path.c_str());
+  }
+
+  int64_t read_progress() const {
+    std::FILE* f = std::fopen((cfg_.run.dir + "/progress").c_str(), "r");
+    if (!f) return -1;
+    long long step = -1;
+    if (std::fscanf(f, "step %lld", &step) != 1) step = -1;
+    std::fclose(f);
+    return step;
+  }
+
   void save(const char* why) {
     watchdog_->beat(step_, "checkpoint");
     Backend& be = *replica_.backend;
     ParamStore& ps = replica_.model->params();
-    // Replicas must be identical; a checksum disagreement means silent divergence.
-    std::vector<float> host(ps.total());
-    be.copy_to_host(host.data(), ps.params(), host.size());
-    mpi_.require_same(crc32_bytes(host.data(), host.size() * sizeof(float)),
-                      "the parameters at step " + std::to_string(step_) + " (replicas diverged)");
+    require_finite("checkpoint");
+    require_identical_replicas();
+    watchdog_->beat(step_, "checkpoint");
     if (mpi_.is_root()) {
       CheckpointState st;
       capture_state(be, ps, adam_.get(), st);
@@ -293,11 +548,14 @@ class Trainer {
       st.world_size = mpi_.world();
       st.config_yaml = config_to_yaml(cfg_);
       st.model_config_yaml = model_config_to_yaml(cfg_.model);
-      save_checkpoint(cfg_.run.dir, st, cfg_.train.keep_checkpoints);
+      save_checkpoint(cfg_.run.dir, st, cfg_.train.keep_checkpoints,
+                      [this] { fault_.in_checkpoint(mpi_.rank(), step_); });
       std::printf("elbo: checkpoint %s (%s)\n", checkpoint_path(cfg_.run.dir, step_).c_str(), why);
       std::fflush(stdout);
     }
     mpi_.barrier();
+    last_checkpoint_step_ = step_;
+    last_save_time_ = Clock::now();
   }
 
   // Rank 0 finds the newest valid checkpoint and sends its state to every rank.
@@ -325,12 +583,21 @@ class Trainer {
                       rr.path.c_str(), static_cast<long long>(rr.state.step), static_cast<long long>(cursor),
                       rr.state.world_size);
         }
+        const int64_t reached = read_progress(), from = rr.found ? rr.state.step : 0;
+        if (reached > from)
+          std::fprintf(stderr,
+                       "elbo: warning: the previous run had reached step %lld, but its newest checkpoint is of step "
+                       "%lld: %lld steps are trained again (it ended without writing a checkpoint: a hard kill, a "
+                       "second interrupt or a failure; train.checkpoint_every and train.checkpoint_minutes bound "
+                       "this)\n",
+                       static_cast<long long>(reached), static_cast<long long>(from),
+                       static_cast<long long>(reached - from));
       } catch (const Error& e) {
         error = e.what();
       }
     }
     mpi_.broadcast(error);
-    ELBO_CHECK(error.empty(), error);
+    if (!error.empty()) throw AgreedError(error);
     mpi_.broadcast(header, sizeof header);
     mpi_.broadcast(&cursor, sizeof cursor);
     if (!header[0]) return;
@@ -338,6 +605,7 @@ class Trainer {
     replica_.comm->broadcast(adam_->m(), ps.total(), 0);
     replica_.comm->broadcast(adam_->v(), ps.total(), 0);
     step_ = header[1];
+    last_checkpoint_step_ = step_;
     cursor_ = cursor;
     adam_->set_steps_done(step_);
   }
@@ -355,14 +623,36 @@ class Trainer {
   std::unique_ptr<StepProgram> program_;
   std::unique_ptr<UploadStaging> staging_;
   bool graph_reported_ = false;
+  DeviceBuffer finite_flags_;
+  std::string bad_input_;
+  int condition_dim_ = 0;  // classes of a conditional model, else 0  // this rank's first non-finite input, described; empty while none
   int local_rows_ = 0;
   int64_t steps_total_ = 0, step_ = 0, cursor_ = 0, last_log_step_ = 0;
+  int64_t last_checkpoint_step_ = -1;  // -1: none written or resumed from yet
   double data_wait_s_ = 0.0, comm_wait_s_ = 0.0;
-  Clock::time_point last_log_time_;
+  Clock::time_point last_log_time_, last_save_time_;
+  int64_t timed_steps_ = 0;    // steps timed by this process (a rate needs log_every of them)
+  double wall_base_s_ = 0.0;   // wall_s of the last record kept at a resume
+  Clock::time_point train_start_;
 };
 
 }  // namespace
 
-TrainOutcome train(const Config& config, MpiContext& mpi) { return Trainer(config, mpi).run(); }
+TrainOutcome train(const Config& config, MpiContext& mpi) {
+  auto trainer = std::make_unique<Trainer>(config, mpi);
+  try {
+    return trainer->run();
+  } catch (const AgreedError&) {
+    throw;  // every rank is here: tearing down together is safe
+  } catch (...) {
+    // This rank alone failed. Its trainer is deliberately not destroyed: the
+    // destructors of its communicator and reducer are collectives (window free,
+    // pending all-reduces) that the other ranks, still inside a step, would never
+    // join, so unwinding would hang before the error is printed. The caller prints
+    // the error and ends the job; the OS reclaims the memory.
+    (void)trainer.release();
+    throw;
+  }
+}
 
 }  // namespace elbo

@@ -3,7 +3,14 @@
 //   negative ELBO (single sample)            -> test_nelbo, test_recon, test_kl
 //   importance-weighted NLL estimate with k   -> iw_nll = -mean_i log (1/k) sum_t w_it
 // (Burda et al. 2016), computed with log-sum-exp in chunks, in nats and bits/dim.
-// Rank 0 prints the result and writes <run.dir>/eval.json (and eval_step<N>.json).
+//
+// Rank 0 prints progress lines while it runs (elbo/io/progress.h) and the result at the
+// end, and writes it as JSON named after the checkpoint's step (run_outputs.h):
+//   <run>/eval_step<S>.json            the whole test set
+//   <run>/eval_step<S>_first<N>.json   the first N images (eval.max_images)
+// and, for a whole-test-set evaluation of a checkpoint of run.dir, a copy as
+// run.dir/eval.json (the latest full evaluation). A stop signal (SIGINT, SIGTERM,
+// SIGUSR1) ends it within one chunk of work with an Error saying so; nothing is written.
 #pragma once
 #include <string>
 
@@ -14,14 +21,23 @@ namespace elbo {
 
 struct EvalResult {
   int64_t images = 0;
+  int64_t test_set_images = 0;  // the whole test set (images < this: a subset)
   int64_t k = 0;
   int64_t step = 0;
   double nelbo = 0, recon = 0, kl = 0, iw_nll = 0;
   double nelbo_bpd = 0, iw_nll_bpd = 0;
   std::string checkpoint;
+  std::string written;  // the result file (rank 0)
 };
 
-// checkpoint: a file, or empty for the newest valid checkpoint of run.dir.
-EvalResult evaluate(const Config& config, MpiContext& mpi, const std::string& checkpoint);
+struct EvalRequest {
+  std::string checkpoint;  // a file, or "" for the newest valid checkpoint of run.dir
+  std::string out;         // the result file (or a folder for the default name); "" for the default place
+};
+
+EvalResult evaluate(const Config& config, MpiContext& mpi, const EvalRequest& request);
+
+// The default result file name: eval_step<S>.json, or eval_step<S>_first<N>.json for a subset.
+std::string eval_result_name(int64_t step, int64_t images, int64_t test_set_images);
 
 }  // namespace elbo
