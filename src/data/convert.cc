@@ -201,6 +201,7 @@ ShardSetInfo convert_to_shards(const ConvertOptions& options) {
         if (options.on_progress) options.on_progress(first + done, total);
       }
       shard.crc32 = writer.finish();
+      seal_shard_file((fs::path(tmp) / shard.file).string(), shard);
       set.shards.push_back(shard);
       first += shard.count;
     }

@@ -124,6 +124,13 @@ ShardSetInfo read_manifest(const std::string& path) {
                     << ", expected " << next_first << " (the sum of the previous shards' counts)");
     shard.crc32 = parse_crc(scalar<std::string>(s, "crc32", path, where, "a hex string"), path, where,
                             s.Mark().line + 1);
+    if (s["file_bytes"] || s["file_crc32"]) {  // optional: manifests before the file seal lack them
+      shard.file_bytes = scalar<int64_t>(s, "file_bytes", path, where, "an integer");
+      ELBO_CHECK(shard.file_bytes > 0, path << ": shard " << i << " (" << shard.file << ") has file_bytes "
+                                            << shard.file_bytes << ", expected > 0");
+      shard.file_crc32 = parse_crc(scalar<std::string>(s, "file_crc32", path, where, "a hex string"), path, where,
+                                   s.Mark().line + 1);
+    }
     next_first += shard.count;
     info.shards.push_back(shard);
   }
@@ -151,6 +158,10 @@ void write_manifest(const ShardSetInfo& info, const std::string& path) {
     out << YAML::Key << "count" << YAML::Value << s.count;
     out << YAML::Key << "first" << YAML::Value << s.first;
     out << YAML::Key << "crc32" << YAML::Value << YAML::DoubleQuoted << crc_text(s.crc32);
+    if (s.file_bytes > 0) {
+      out << YAML::Key << "file_bytes" << YAML::Value << s.file_bytes;
+      out << YAML::Key << "file_crc32" << YAML::Value << YAML::DoubleQuoted << crc_text(s.file_crc32);
+    }
     out << YAML::EndMap;
   }
   out << YAML::EndSeq << YAML::EndMap;

@@ -4,6 +4,10 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
 #include <sstream>
 
 #include "elbo/error.h"
@@ -36,12 +40,63 @@ std::string crc_hex(uint32_t crc) {
   return buf;
 }
 
+struct FileSeal {
+  int64_t bytes = 0;
+  uint32_t crc32 = 0;
+};
+
+// Size and CRC32 of a whole file, read as raw bytes (never through libhdf5).
+FileSeal file_seal(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  ELBO_CHECK(in.is_open(), path << ": cannot open to checksum it");
+  FileSeal seal;
+  std::vector<char> buf(size_t(1) << 20);
+  while (in) {
+    in.read(buf.data(), std::streamsize(buf.size()));
+    const std::streamsize n = in.gcount();
+    seal.crc32 = crc32_bytes(buf.data(), size_t(n), seal.crc32);
+    seal.bytes += n;
+  }
+  ELBO_CHECK(in.eof(), path << ": read failed while checksumming");
+  return seal;
+}
+
+// The shard file is the one the manifest was written for: its size always, and its
+// CRC32 when check_crc (libhdf5 parses a file's metadata on open and can crash on
+// damaged metadata, so a changed file is refused before it gets there).
+void check_file_seal(const std::string& path, const std::string& manifest_path, const ShardInfo& shard,
+                     bool check_crc) {
+  std::error_code ec;
+  const auto bytes = std::filesystem::file_size(path, ec);
+  ELBO_CHECK(!ec, path << ": cannot read its size: " << ec.message());
+  ELBO_CHECK(int64_t(bytes) == shard.file_bytes,
+             path << ": the file changed since " << manifest_path << " was written (" << bytes
+                  << " bytes, the manifest says " << shard.file_bytes
+                  << "); convert the data again or restore the original shard");
+  if (!check_crc) return;
+  const FileSeal seal = file_seal(path);
+  ELBO_CHECK(seal.crc32 == shard.file_crc32,
+             path << ": the file changed since " << manifest_path << " was written (CRC32 " << crc_hex(seal.crc32)
+                  << ", the manifest says " << crc_hex(shard.file_crc32)
+                  << "); convert the data again or restore the original shard");
+}
+
 }  // namespace
+
+void seal_shard_file(const std::string& path, ShardInfo& shard) {
+  const FileSeal seal = file_seal(path);
+  shard.file_bytes = seal.bytes;
+  shard.file_crc32 = seal.crc32;
+}
 
 ShardSetInfo open_shard_set(const std::string& manifest_path, bool verify_checksums) {
   ShardSetInfo info = detail::read_manifest(manifest_path);
+  int64_t sealed_bytes = 0;
+  for (const ShardInfo& shard : info.shards) sealed_bytes += shard.file_bytes;
+  const bool check_crc = verify_checksums || sealed_bytes <= kShardSealMaxBytes;
   for (const ShardInfo& shard : info.shards) {
     const std::string path = detail::shard_file_path(info, shard);
+    if (shard.file_bytes > 0) check_file_seal(path, manifest_path, shard, check_crc);
     detail::ShardReader reader(path, info, shard.count);
     if (verify_checksums) {
       const uint32_t crc = shard_crc(reader, info.bytes_per_sample());

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <regex>
 #include <sstream>
 #include <vector>
 
@@ -199,6 +200,15 @@ std::string make_temp_dir(const std::string& prefix) {
   ELBO_CHECK(mkdtemp(buf.data()) != nullptr,
              "make_temp_dir: cannot create " << templ << ": " << std::strerror(errno));
   return std::string(buf.data());
+}
+
+void unseal_manifest(const std::string& manifest_path) {
+  std::ifstream in(manifest_path);
+  std::stringstream text;
+  text << in.rdbuf();
+  in.close();
+  const std::regex seal(R"(, file_bytes: [0-9]+, file_crc32: "0x[0-9a-f]+")");
+  std::ofstream(manifest_path, std::ios::trunc) << std::regex_replace(text.str(), seal, "");
 }
 
 }  // namespace elbo

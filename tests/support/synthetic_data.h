@@ -30,6 +30,11 @@ float synthetic_pixel(uint64_t seed, int64_t i, int c, int y, int x, int channel
 std::string make_synthetic_shard_set(const std::string& dir, int64_t n, int c, int h, int w,
                                      int shards, uint64_t seed, bool float32 = false);
 
+// Removes the whole-file seal (file_bytes, file_crc32) from a manifest, as manifests
+// written before the seal lack it: tests that change shard files on purpose use it to
+// reach the reader's own checks behind the seal.
+void unseal_manifest(const std::string& manifest_path);
+
 // Raw array files, for tests of the input readers (and of their errors).
 // write_npy: header version 1, 2 or 3 with the given descr ('|u1', '<f4', ...) and
 // shape, then `data` verbatim; fortran_order is written as given.

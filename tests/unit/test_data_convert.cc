@@ -151,6 +151,7 @@ TEST_F(DataConvert, InspectText) {
 
 TEST_F(DataConvert, VerifyDetectsChangedBytes) {
   const std::string manifest = make_synthetic_shard_set(dir_, 12, 1, 4, 4, 2, 5);
+  unseal_manifest(manifest);  // the image checksums behind the whole-file seal
   ShardSetInfo info = open_shard_set(manifest, true);
   // Overwrite one sample in shard 1 through HDF5: the file stays valid, the CRC does not.
   hid_t f = H5Fopen((dir_ + "/set/shard_00001.h5").c_str(), H5F_ACC_RDWR, H5P_DEFAULT);

@@ -40,12 +40,22 @@ class DataErrors : public ::testing::Test {
   void SetUp() override {
     dir_ = make_temp_dir("elbo-data-errors");
     manifest_ = make_synthetic_shard_set(dir_, 30, 1, 8, 8, 3, 4);  // shards of 10
+    // These tests change shard files on purpose to reach the reader's own checks; the
+    // whole-file seal that would refuse them first has its own test below.
+    sealed_manifest_text_ = read_file(manifest_);
+    unseal_manifest(manifest_);
   }
   void TearDown() override {
     if (!HasFailure()) fs::remove_all(dir_);
   }
   std::string shard(int i) const { return dir_ + "/set/shard_0000" + std::to_string(i) + ".h5"; }
-  std::string dir_, manifest_;
+  std::string dir_, manifest_, sealed_manifest_text_;
+  static std::string read_file(const std::string& path) {
+    std::ifstream in(path);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+  }
 };
 
 TEST_F(DataErrors, MissingShardFile) {
@@ -61,6 +71,7 @@ TEST_F(DataErrors, ShardLayoutThatDisagreesWithItsStoredChunks) {
     // The fuzz target's set: 6 images 1x4x4 uint8 with labels, in one shard.
     fs::create_directories(dir_ + "/" + input);
     const std::string manifest = make_synthetic_shard_set(dir_ + "/" + input, 6, 1, 4, 4, 1, 3);
+    unseal_manifest(manifest);  // the reader's own check, behind the seal
     fs::copy_file(std::string(ELBO_SOURCE_DIR) + "/tests/fuzz/corpus/shard/" + input,
                   dir_ + "/" + input + "/set/shard_00000.h5", fs::copy_options::overwrite_existing);
     expect_error([&] { open_shard_set(manifest); }, {"shard_00000.h5: /images: stores", "shape and layout need"});
@@ -213,6 +224,24 @@ TEST_F(DataErrors, ReadFailureOnThePrefetchThreadSurfacesInNext) {
   // Cached mode reads everything up front: the constructor fails.
   o.memory_budget_bytes = int64_t(1) << 30;
   expect_error([&] { DataLoader cached(info, o); }, {"shard_00001.h5", "reading /images samples"});
+}
+
+// The seal (issue 8, found by fuzzing: libhdf5 divides by zero in H5Dopen2 on a shard
+// whose layout message was damaged): a changed shard file is refused, naming it and the
+// manifest, before libhdf5 parses it; a changed size is caught without reading the file.
+TEST_F(DataErrors, SealRefusesAChangedShardBeforeHdf5ParsesIt) {
+  {
+    std::ofstream restore(manifest_, std::ios::trunc);
+    restore << sealed_manifest_text_;
+  }
+  EXPECT_NO_THROW(open_shard_set(manifest_));
+  const std::string shard = dir_ + "/set/shard_00001.h5";
+  std::string bytes = read_file(shard);
+  bytes[bytes.size() / 3] = char(bytes[bytes.size() / 3] ^ 0x5a);  // same size, other content
+  std::ofstream(shard, std::ios::binary | std::ios::trunc) << bytes;
+  expect_error([&] { open_shard_set(manifest_); }, {"shard_00001.h5", "the file changed since", "manifest.yaml", "CRC32"});
+  std::ofstream(shard, std::ios::binary | std::ios::app) << "x";
+  expect_error([&] { open_shard_set(manifest_); }, {"shard_00001.h5", "the file changed since", "bytes"});
 }
 
 }  // namespace

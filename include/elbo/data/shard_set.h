@@ -20,6 +20,11 @@ struct ShardInfo {
   int64_t count = 0;        // samples in this shard
   int64_t first = 0;        // global index of its first sample
   uint32_t crc32 = 0;       // CRC32 of the shard's image bytes, row-major
+  // The file as written (manifests since this field; 0 bytes: unknown, as in older
+  // ones): checked before libhdf5 parses the file, which it cannot do safely when
+  // the file's metadata is damaged (see open_shard_set).
+  int64_t file_bytes = 0;
+  uint32_t file_crc32 = 0;  // CRC32 of the whole file
 };
 
 struct ShardSetInfo {
@@ -38,8 +43,15 @@ struct ShardSetInfo {
 
 // Reads and checks a manifest: every shard file exists, opens, and has the declared
 // count, shape and dtype. Errors name the manifest or shard file and what differs.
-// Checksums are verified only when verify_checksums (it reads every byte).
+// Before libhdf5 opens a shard, its size is compared with the manifest's, and for sets
+// of at most kShardSealMaxBytes in all (or with verify_checksums) the CRC32 of the
+// whole file too: libhdf5 can crash on damaged metadata, so a changed file must be
+// refused before it parses it. Image checksums are verified only when verify_checksums
+// (it reads every byte through HDF5).
 ShardSetInfo open_shard_set(const std::string& manifest_path, bool verify_checksums = false);
+constexpr int64_t kShardSealMaxBytes = int64_t(2) << 30;
+// Records a written shard file's size and whole-file CRC32 in `shard` (data convert).
+void seal_shard_file(const std::string& path, ShardInfo& shard);
 
 // Human-readable summary for `elbo data inspect`.
 std::string describe_shard_set(const ShardSetInfo& info);
