@@ -50,7 +50,8 @@ FileSeal file_seal(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   ELBO_CHECK(in.is_open(), path << ": cannot open to checksum it");
   FileSeal seal;
-  std::vector<char> buf(size_t(1) << 20);
+  // A small buffer: this runs on every rank at start, next to the loader's memory budget.
+  std::vector<char> buf(size_t(64) << 10);
   while (in) {
     in.read(buf.data(), std::streamsize(buf.size()));
     const std::streamsize n = in.gcount();
