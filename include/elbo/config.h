@@ -17,6 +17,7 @@ struct RunConfig {
 struct DataConfig {
   std::string train;                   // path of a shard set's manifest.yaml
   std::string test;                    // optional; evaluation data
+  std::string valid;                   // optional; validation data (train.valid_every)
   std::string binarize = "none";       // none | dynamic | threshold
   float threshold = 0.5f;              // for binarize: threshold
   bool scale = true;                   // uint8 images -> [0,1]
@@ -42,6 +43,11 @@ struct TrainConfig {
   int64_t epochs = 10;
   std::string optimizer = "adam";      // adam | adamw
   float lr = 1e-3f;
+  std::string lr_schedule = "constant";  // constant | cosine | step (optim/lr_schedule.h)
+  int64_t lr_warmup_steps = 0;         // linear warm-up from 0 to lr over these steps
+  float lr_min = 0.0f;                 // cosine: the rate reached at the last step
+  int64_t lr_decay_every = 1000;       // step: steps between decays
+  float lr_decay_gamma = 0.5f;         // step: factor of each decay
   float beta1 = 0.9f;
   float beta2 = 0.999f;
   float eps = 1e-8f;
@@ -51,6 +57,8 @@ struct TrainConfig {
   int64_t kl_warmup_steps = 0;         // KL weight ramps linearly from 0 to beta
   int64_t log_every = 100;
   int64_t checkpoint_every = 1000;     // steps; 0 = only at the end and on signals
+  int64_t valid_every = 1000;          // steps between validations on data.valid (0: never)
+  int64_t valid_images = 0;            // images per validation (0: all of data.valid)
   double checkpoint_minutes = 10.0;    // also a checkpoint when this much wall time passed since the last; 0 = off
   int keep_checkpoints = 3;
   std::string metrics_format = "jsonl";  // jsonl | csv

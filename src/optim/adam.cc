@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "elbo/optim/lr_schedule.h"
+
 namespace elbo {
 
 Adam::Adam(Backend& backend, size_t n, const TrainConfig& config)
@@ -9,15 +11,20 @@ Adam::Adam(Backend& backend, size_t n, const TrainConfig& config)
   be_.fill(clip_.data(), 1, 1.0f);
 }
 
+float Adam::learning_rate(int64_t t) const {
+  return total_steps_ > 0 ? float(learning_rate_at(config_, t, total_steps_)) : config_.lr;
+}
+
 AdamHyper Adam::hyper_at(int64_t t) const {
-  return make_adam_hyper(config_.lr, config_.beta1, config_.beta2, config_.eps, config_.weight_decay,
+  return make_adam_hyper(learning_rate(t), config_.beta1, config_.beta2, config_.eps, config_.weight_decay,
                          config_.optimizer == "adamw", t);
 }
 
-void Adam::step_scalars(int64_t t, float out[2]) const {
+void Adam::step_scalars(int64_t t, float out[3]) const {
   const AdamHyper h = hyper_at(t);
   out[0] = h.step_size;
   out[1] = h.inv_sqrt_bias_correction2;
+  out[2] = h.lr;  // AdamW's decoupled decay scales with the scheduled rate
 }
 
 void Adam::step(float* params, const float* grads, bool measure_norm, const float* device_step) {

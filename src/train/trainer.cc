@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <sstream>
 #include <vector>
 
@@ -26,6 +27,7 @@
 #include "elbo/train/signals.h"
 #include "elbo/train/step_program.h"
 #include "elbo/train/training_state.h"
+#include "elbo/train/validation.h"
 #include "elbo/train/watchdog.h"
 
 namespace elbo {
@@ -111,6 +113,7 @@ class Trainer {
     adam_ = std::make_unique<Adam>(be, ps.total(), cfg_.train);
     local_rows_ = int(cfg_.train.global_batch / mpi_.world());
     steps_total_ = total_steps(cfg_, data_.count);
+    adam_->set_total_steps(steps_total_);
 
     // ---- start: a finished run is left untouched (re-running its command must not
     // rewrite its final checkpoint and pictures); otherwise one line about the run, and
@@ -130,6 +133,7 @@ class Trainer {
     }
     // ---- end of the start block ----
     resume();
+    if (mpi_.is_root()) read_best_record();
     // The run goes on: its config, and no COMPLETED of a shorter run (a requeueing job
     // script must keep going until this one is done).
     if (mpi_.is_root()) {
@@ -184,7 +188,8 @@ class Trainer {
     while (step_ < steps_total_) {
       train_step();
       if (fault_.perturb_params(mpi_.rank(), step_)) perturb_one_parameter();
-      if (step_ % cfg_.train.log_every == 0 || step_ == steps_total_) log_progress();
+      const bool validated = validation_due() && run_validation();
+      if (step_ % cfg_.train.log_every == 0 || step_ == steps_total_ || validated) log_progress();
       if (cfg_.dist.replica_check_every > 0 && step_ % cfg_.dist.replica_check_every == 0)
         require_identical_replicas();
       fault_.after_step(mpi_.rank(), step_, cfg_.run.dir);
@@ -303,12 +308,21 @@ class Trainer {
                   {"kl", kl},
                   {"kl_weight", kl_weight_at(cfg_.train, step_ - 1)},
                   {"grad_norm", std::sqrt(double(sumsq))},
-                  {"lr", cfg_.train.lr},
+                  {"lr", adam_->learning_rate(step_)},
                   {"samples_per_s", rate},
                   {"data_wait_s", sums[2] / mpi_.world()},
                   {"comm_wait_s", comm_wait_s_},
                   {"elapsed_s", elapsed},
                   {"wall_s", wall_base_s_ + seconds_since(train_start_)}};
+      if (!cfg_.data.valid.empty()) {  // the columns exist in every record; values where a validation ran
+        const bool now = last_valid_step_ == step_;
+        r.values.push_back({"val_loss", now ? last_valid_.loss() : kMetricAbsent});
+        r.values.push_back({"val_recon", now ? last_valid_.recon : kMetricAbsent});
+        r.values.push_back({"val_kl", now ? last_valid_.kl : kMetricAbsent});
+        if (now) std::printf("  validation  loss %.4f  recon %.4f  kl %.4f  (%lld images of data.valid)\n",
+                             last_valid_.loss(), last_valid_.recon, last_valid_.kl,
+                             static_cast<long long>(last_valid_.images));
+      }
       metrics_->write(r);
       write_progress();
     }
@@ -489,10 +503,74 @@ class Trainer {
 
   // data.test is read only after training (sample grids, `elbo eval`): a wrong path must
   // fail now, before the first step, not after hours of training.
+  bool validation_due() const {
+    return !cfg_.data.valid.empty() && cfg_.train.valid_every > 0 &&
+           (step_ % cfg_.train.valid_every == 0 || step_ == steps_total_);
+  }
+
+  // The negative ELBO of the validation set; rank 0 logs it with the next record and
+  // keeps the checkpoint with the lowest one in run.dir/best (its own rotation of one,
+  // apart from the last train.keep_checkpoints). Returns true (a record is due).
+  bool run_validation() {
+    watchdog_->beat(step_, "validation");
+    const ValidationResult r = validate(cfg_, mpi_, *replica_.backend, *replica_.model, valid_);
+    ELBO_CHECK(std::isfinite(r.loss()), "validation at step " << step_ << ": the negative ELBO of data.valid is "
+                                                              << r.loss() << " (non-finite)");
+    last_valid_ = r;
+    last_valid_step_ = step_;
+    if (mpi_.is_root() && r.loss() < best_valid_loss_) {
+      best_valid_loss_ = r.loss();
+      CheckpointState st = checkpoint_state();
+      save_checkpoint(best_dir(), st, 1);
+      write_best_record();
+      std::printf("elbo: best validation loss %.4f at step %lld: %s\n", r.loss(), static_cast<long long>(step_),
+                  checkpoint_path(best_dir(), step_).c_str());
+      std::fflush(stdout);
+    }
+    return true;
+  }
+
+  std::string best_dir() const { return cfg_.run.dir + "/best"; }
+
+  // run.dir/best/best.json: the step and validation loss of the kept best checkpoint,
+  // read back at a resume so that the best is not forgotten.
+  void write_best_record() const {
+    const std::string path = best_dir() + "/best.json", tmp = path + ".tmp";
+    std::FILE* f = std::fopen(tmp.c_str(), "w");
+    ELBO_CHECK(f, "cannot write " << tmp);
+    std::fprintf(f, "{\"step\": %lld, \"val_loss\": %.9g, \"checkpoint\": \"%s\"}\n", static_cast<long long>(step_),
+                 best_valid_loss_, checkpoint_path(best_dir(), step_).c_str());
+    std::fclose(f);
+    ELBO_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0, "cannot rename " << tmp << " to " << path);
+  }
+
+  void read_best_record() {
+    std::FILE* f = std::fopen((best_dir() + "/best.json").c_str(), "r");
+    if (!f) return;
+    long long step = 0;
+    double loss = 0.0;
+    if (std::fscanf(f, "{\"step\": %lld, \"val_loss\": %lf", &step, &loss) == 2 && std::isfinite(loss))
+      best_valid_loss_ = loss;
+    std::fclose(f);
+  }
+
   void check_test_set(int64_t train_dim) {
     ELBO_CHECK(!cfg_.model.conditional || data_.has_labels,
                "model.conditional: data.train " << cfg_.data.train
                                                 << " holds no labels (convert it with elbo data convert --labels)");
+    if (!cfg_.data.valid.empty()) {
+      try {
+        valid_ = open_shard_set(cfg_.data.valid);
+      } catch (const Error& e) {
+        ELBO_FAIL("data.valid: " << e.what());
+      }
+      ELBO_CHECK(valid_.channels == data_.channels && valid_.height == data_.height && valid_.width == data_.width,
+                 "data.valid: " << cfg_.data.valid << " holds images of " << valid_.channels << "x" << valid_.height
+                                << "x" << valid_.width << ", data.train holds " << data_.channels << "x"
+                                << data_.height << "x" << data_.width);
+      ELBO_CHECK(!cfg_.model.conditional || valid_.has_labels,
+                 "model.conditional: data.valid " << cfg_.data.valid << " holds no labels");
+    }
     if (cfg_.data.test.empty()) return;
     ShardSetInfo test;
     try {
@@ -538,16 +616,10 @@ class Trainer {
     require_finite("checkpoint");
     require_identical_replicas();
     watchdog_->beat(step_, "checkpoint");
+    (void)be;
+    (void)ps;
     if (mpi_.is_root()) {
-      CheckpointState st;
-      capture_state(be, ps, adam_.get(), st);
-      st.step = step_;
-      st.cursor = cursor_;
-      st.epoch = cursor_ / data_.count;
-      st.seed = cfg_.run.seed;
-      st.world_size = mpi_.world();
-      st.config_yaml = config_to_yaml(cfg_);
-      st.model_config_yaml = model_config_to_yaml(cfg_.model);
+      CheckpointState st = checkpoint_state();
       save_checkpoint(cfg_.run.dir, st, cfg_.train.keep_checkpoints,
                       [this] { fault_.in_checkpoint(mpi_.rank(), step_); });
       std::printf("elbo: checkpoint %s (%s)\n", checkpoint_path(cfg_.run.dir, step_).c_str(), why);
@@ -556,6 +628,20 @@ class Trainer {
     mpi_.barrier();
     last_checkpoint_step_ = step_;
     last_save_time_ = Clock::now();
+  }
+
+  // The replica's state as a checkpoint holds it (rank 0 calls it).
+  CheckpointState checkpoint_state() {
+    CheckpointState st;
+    capture_state(*replica_.backend, replica_.model->params(), adam_.get(), st);
+    st.step = step_;
+    st.cursor = cursor_;
+    st.epoch = cursor_ / data_.count;
+    st.seed = cfg_.run.seed;
+    st.world_size = mpi_.world();
+    st.config_yaml = config_to_yaml(cfg_);
+    st.model_config_yaml = model_config_to_yaml(cfg_.model);
+    return st;
   }
 
   // Rank 0 finds the newest valid checkpoint and sends its state to every rank.
@@ -625,6 +711,10 @@ class Trainer {
   bool graph_reported_ = false;
   DeviceBuffer finite_flags_;
   std::string bad_input_;
+  ShardSetInfo valid_;
+  ValidationResult last_valid_;
+  int64_t last_valid_step_ = -1;
+  double best_valid_loss_ = std::numeric_limits<double>::infinity();
   int condition_dim_ = 0;  // classes of a conditional model, else 0  // this rank's first non-finite input, described; empty while none
   int local_rows_ = 0;
   int64_t steps_total_ = 0, step_ = 0, cursor_ = 0, last_log_step_ = 0;

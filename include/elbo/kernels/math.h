@@ -137,8 +137,8 @@ struct AdamHyper {
   bool decoupled;      // true: AdamW
   float step_size;                  // lr / (1 - beta1^t)
   float inv_sqrt_bias_correction2;  // 1 / sqrt(1 - beta2^t)
-  // When set (a device pointer): {step_size, inv_sqrt_bias_correction2} of the current
-  // step, read on the device instead of the two fields above (a captured step's Adam).
+  // When set (a device pointer): {step_size, inv_sqrt_bias_correction2, lr} of the current
+  // step, read on the device instead of those fields (a captured step's Adam, a schedule).
   const float* device_step = nullptr;
 };
 
@@ -148,6 +148,7 @@ ELBO_HD AdamHyper resolve_adam_step(AdamHyper h) {
   if (h.device_step) {
     h.step_size = h.device_step[0];
     h.inv_sqrt_bias_correction2 = h.device_step[1];
+    h.lr = h.device_step[2];
   }
   return h;
 }

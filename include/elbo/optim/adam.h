@@ -15,12 +15,17 @@ class Adam {
 
   // One update with the (already all-reduced) gradients. The global gradient norm is
   // computed when clipping needs it or when measure_norm asks for it (log steps).
-  // device_step: when set, the step's {lr / (1 - beta1^t), 1 / sqrt(1 - beta2^t)} are read
-  // from that device memory (written there by the caller from step_scalars()), so that a
-  // captured step replays with the current step's values.
+  // device_step: when set, the step's {lr_t / (1 - beta1^t), 1 / sqrt(1 - beta2^t), lr_t}
+  // are read from that device memory (written there by the caller from step_scalars()),
+  // so that a captured step replays with the current step's values.
   void step(float* params, const float* grads, bool measure_norm = true, const float* device_step = nullptr);
-  // The two per-step values of step t (from 1), for device_step.
-  void step_scalars(int64_t t, float out[2]) const;
+  // The three per-step values of step t (from 1), for device_step.
+  void step_scalars(int64_t t, float out[3]) const;
+  // The run's length, for schedules that need it (cosine): train.lr_schedule applies
+  // from here on; until set, the rate is train.lr.
+  void set_total_steps(int64_t total) { total_steps_ = total; }
+  // The learning rate of step t (from 1).
+  float learning_rate(int64_t t) const;
 
   // Squared global gradient norm of the last step that measured it (device scalar, before clipping),
   // and the moments (for checkpoints).
@@ -38,6 +43,7 @@ class Adam {
   size_t n_;
   TrainConfig config_;
   int64_t t_ = 0;
+  int64_t total_steps_ = 0;  // 0: no schedule
   DeviceBuffer m_, v_, sumsq_, clip_;
 };
 

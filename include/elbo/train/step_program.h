@@ -48,8 +48,8 @@ GraphAgreement mpi_graph_agreement(const MpiContext& mpi);
 struct StepScalars {
   uint64_t noise_serial = 0;      // serial number of this rank's first row in the training stream
   float kl_weight = 0.0f;         // KL weight of the step divided by the global batch
-  float adam[2] = {0.0f, 0.0f};   // lr / (1 - beta1^t), 1 / sqrt(1 - beta2^t)
-  float reserved[3] = {0.0f, 0.0f, 0.0f};
+  float adam[3] = {0.0f, 0.0f, 0.0f};  // lr_t / (1 - beta1^t), 1 / sqrt(1 - beta2^t), lr_t
+  float reserved[2] = {0.0f, 0.0f};
 };
 constexpr size_t kStepScalarFloats = 8;
 static_assert(sizeof(StepScalars) == kStepScalarFloats * sizeof(float), "StepScalars is 8 floats");
