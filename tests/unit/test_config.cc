@@ -63,7 +63,7 @@ void expect_same(const Config& a, const Config& b) {
 Config unusual_config() {
   Config c;
   c.run = {"runs/with space: and \"quotes\"", 18446744073709551615ull};
-  c.data = {"true", "123", "threshold", 1.0f / 3.0f, false, 7, 9};
+  c.data = {"true", "123", "no", "threshold", 1.0f / 3.0f, false, 7, 9};
   c.model = {"mlp_vae", {1000, 7, 3}, {16, 8, 4}, {2, 1, 2}, 5, "leaky_relu", "gaussian"};
   TrainConfig& t = c.train;
   t.global_batch = 4096;
@@ -170,7 +170,7 @@ eval:
   const Config c = parse_config(text, "full.yaml");
   Config e;
   e.run = {"runs/x", 7};
-  e.data = {"a/manifest.yaml", "b/manifest.yaml", "dynamic", 0.25f, false, 64, 2};
+  e.data = {"a/manifest.yaml", "b/manifest.yaml", "", "dynamic", 0.25f, false, 64, 2};
   e.model = {"mlp_vae", {300, 100}, {32, 64}, {2, 2}, 10, "tanh", "gaussian"};
   e.train.global_batch = 64;
   e.train.steps = 500;
