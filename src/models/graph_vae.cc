@@ -66,6 +66,11 @@ GraphVae::Program& GraphVae::program(Backend& be, Purpose purpose, int rows, int
       p.y = condition_input(g, rows);
       p.out = mean_of(g, decode(g, p.in, p.y));
       break;
+    case Purpose::kEncode:
+      p.in = g.input("x", data_shape(rows));
+      p.y = condition_input(g, rows);
+      p.out = columns(g, encode(g, p.in, p.y), 0, latent_);
+      break;
     case Purpose::kReconstruct:  // decoded at the posterior mean
       p.in = g.input("x", data_shape(rows));
       p.y = condition_input(g, rows);
@@ -118,6 +123,14 @@ void GraphVae::decode_mean(Backend& be, float* out, const float* z, int rows) {
   bind_condition(p);
   p.graph->forward();
   be.copy(out, p.graph->value(p.out), size_t(rows) * input_dim());
+}
+
+void GraphVae::posterior_mean(Backend& be, float* mu, const float* x, int rows) {
+  Program& p = program(be, Purpose::kEncode, rows);
+  p.graph->bind(p.in, x);
+  bind_condition(p);
+  p.graph->forward();
+  be.copy(mu, p.graph->value(p.out), size_t(rows) * size_t(latent_));
 }
 
 void GraphVae::reconstruct(Backend& be, float* out, const float* x, int rows) {

@@ -46,7 +46,8 @@ std::string result_json(const Config& config, const EvalResult& r, const std::st
       << config.data.test << "\",\n  \"images\": " << r.images << ",\n  \"test_set_images\": " << r.test_set_images
       << ",\n  \"test_nelbo\": " << r.nelbo << ",\n  \"test_recon\": " << r.recon << ",\n  \"test_kl\": " << r.kl
       << ",\n  \"test_nelbo_bits_per_dim\": " << r.nelbo_bpd << ",\n  \"iw_k\": " << r.k
-      << ",\n  \"iw_nll\": " << r.iw_nll << ",\n  \"iw_nll_bits_per_dim\": " << r.iw_nll_bpd << "\n}\n";
+      << ",\n  \"iw_nll\": " << r.iw_nll << ",\n  \"iw_nll_bits_per_dim\": " << r.iw_nll_bpd
+      << ",\n  \"active_units\": " << r.active_units << ",\n  \"latent_dim\": " << r.latent_dim << "\n}\n";
   return out.str();
 }
 
@@ -127,6 +128,11 @@ EvalResult evaluate(const Config& config, MpiContext& mpi, const EvalRequest& re
   std::vector<float> host_cond(size_t(batch) * size_t(classes));
   DeviceBuffer cond(&be, std::max<size_t>(1, host_cond.size()));
   std::vector<float> host_x(size_t(batch) * dim), host_iw(static_cast<size_t>(batch));
+  // Active units: per latent dimension, the sum and the sum of squares of E_q[z|x].
+  const int latent = model.latent_dim();
+  std::vector<double> mu_moments(2 * size_t(latent), 0.0);
+  std::vector<float> host_mu(size_t(batch) * size_t(latent));
+  DeviceBuffer mu(&be, host_mu.size());
   DeviceBuffer x(&be, host_x.size()), logw(&be, size_t(std::max(images_per_group * k, k))), iw(&be, batch),
       scratch(&be, 2);
   double sums[4] = {0, 0, 0, 0};  // recon, kl, iw log-likelihood, images
@@ -174,6 +180,14 @@ EvalResult evaluate(const Config& config, MpiContext& mpi, const EvalRequest& re
     be.copy_to_host(part, scratch.data(), 2);
     sums[0] += part[0];
     sums[1] += part[1];
+    model.posterior_mean(be, mu.data(), x.data(), rows);
+    be.copy_to_host(host_mu.data(), mu.data(), size_t(rows) * size_t(latent));
+    for (int r = 0; r < rows; ++r)
+      for (int j = 0; j < latent; ++j) {
+        const double m = host_mu[size_t(r) * size_t(latent) + size_t(j)];
+        mu_moments[size_t(j)] += m;
+        mu_moments[size_t(latent + j)] += m * m;
+      }
 
     if (k <= chunk) {
       for (int g = 0; g < rows; g += images_per_group) {
@@ -203,7 +217,14 @@ EvalResult evaluate(const Config& config, MpiContext& mpi, const EvalRequest& re
     sums[3] += rows;
   }
   mpi.allreduce_sum(sums, 4);
+  mpi.allreduce_sum(mu_moments.data(), int(mu_moments.size()));
   const double images = sums[3];
+  result.latent_dim = latent;
+  for (int j = 0; j < latent; ++j) {
+    const double mean = mu_moments[size_t(j)] / images;
+    const double variance = mu_moments[size_t(latent + j)] / images - mean * mean;
+    if (variance > 0.01) ++result.active_units;
+  }
   const double per_dim = 1.0 / (double(dim) * std::log(2.0));
   result.images = int64_t(images);
   result.test_set_images = test.count;
@@ -218,6 +239,10 @@ EvalResult evaluate(const Config& config, MpiContext& mpi, const EvalRequest& re
     std::printf("  negative ELBO   %.4f nats  (%.5f bits/dim)  recon %.4f  kl %.4f\n", result.nelbo, result.nelbo_bpd,
                 result.recon, result.kl);
     std::printf("  IW NLL (k=%d)  %.4f nats  (%.5f bits/dim)\n", k, result.iw_nll, result.iw_nll_bpd);
+    std::printf("  active units    %d of %d  (Var_x E_q[z|x] > 0.01)\n", result.active_units, result.latent_dim);
+    if (result.active_units == 0)
+      std::fprintf(stderr, "elbo eval: warning: no active latent dimension: the posterior has collapsed to the prior "
+                           "(try train.kl_warmup_steps or a smaller train.beta)\n");
     result.written = write_results(config, result, request.out);
     std::printf("elbo eval: wrote %s\n", result.written.c_str());
     std::fflush(stdout);

@@ -57,6 +57,16 @@ PY
 elbo_np 2 eval long.yaml "${cond[@]}" --set eval.iw_samples=10 --set eval.max_images=200 >eval.log 2>&1 ||
   { cat eval.log; fail "eval of the conditional model"; }
 grep -q "IW NLL" eval.log || fail "no eval result"
+grep -qE "active units    [1-4] of 4" eval.log || { cat eval.log; fail "no active units reported"; }
+
+note "active units: a posterior pushed onto the prior (beta = 200) has none, and eval says so"
+write_config collapsed.yaml collapsed data/manifest.yaml data/manifest.yaml
+elbo_np 2 train collapsed.yaml "${cond[@]}" --set train.steps=150 --set train.beta=200 --set train.lr=0.003 >collapsed.log 2>&1 ||
+  { cat collapsed.log; fail "train collapsed"; }
+elbo_np 2 eval collapsed.yaml "${cond[@]}" --set eval.iw_samples=2 --set eval.max_images=200 >ceval.log 2>&1 ||
+  { cat ceval.log; fail "eval collapsed"; }
+grep -q "active units    0 of 4" ceval.log && grep -q "warning: no active latent dimension" ceval.log ||
+  { cat ceval.log; fail "collapse not reported"; }
 
 note "bad input: no labels, a label out of range, another model type, images that cannot be halved"
 make_dataset unlabelled 300 12 12 1 1

@@ -36,6 +36,7 @@ class GraphVae : public VaeModel {
                               const NoiseKey& noise) override;
   void decode_mean(Backend& be, float* out, const float* z, int rows) override;
   void reconstruct(Backend& be, float* out, const float* x, int rows) override;
+  void posterior_mean(Backend& be, float* mu, const float* x, int rows) override;
 
  protected:
   // x: rows in the data's shape -> rows x 2*latent, (mu | logvar). y: the rows' one-hot
@@ -58,7 +59,7 @@ class GraphVae : public VaeModel {
   };
   Var condition_input(Graph& g, int rows) const;
   void bind_condition(Program& p) const;
-  enum class Purpose { kTrain, kImportance, kDecode, kReconstruct };
+  enum class Purpose { kTrain, kImportance, kDecode, kReconstruct, kEncode };
   Program& program(Backend& be, Purpose purpose, int rows, int k = 1);
   Shape data_shape(int rows) const;
   Var nll(Graph& g, Var out, Var x) const;

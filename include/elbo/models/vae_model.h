@@ -51,6 +51,9 @@ class VaeModel {
 
   // Mean of p(x|z) in data space for latent rows z (rows x latent_dim()); out is rows x input_dim().
   virtual void decode_mean(Backend& be, float* out, const float* z, int rows) = 0;
+  // The posterior mean E_q[z|x] of each input (rows x latent_dim()): active units,
+  // encodings.
+  virtual void posterior_mean(Backend& be, float* mu, const float* x, int rows) = 0;
   // decode_mean at the posterior mean of each input: the reconstruction shown to users.
   virtual void reconstruct(Backend& be, float* out, const float* x, int rows) = 0;
 };

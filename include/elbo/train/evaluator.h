@@ -26,6 +26,9 @@ struct EvalResult {
   int64_t step = 0;
   double nelbo = 0, recon = 0, kl = 0, iw_nll = 0;
   double nelbo_bpd = 0, iw_nll_bpd = 0;
+  // Active units (Burda et al. 2016): latent dimensions whose posterior mean varies
+  // across the evaluated images, Var_x E_q[z_j | x] > 0.01; a collapsed dimension is not.
+  int active_units = 0, latent_dim = 0;
   std::string checkpoint;
   std::string written;  // the result file (rank 0)
 };
