@@ -50,13 +50,13 @@ uint32_t parse_crc(const std::string& text, const std::string& path, const std::
   return static_cast<uint32_t>(std::stoul(hex, nullptr, 16));
 }
 
+}  // namespace
+
 std::string crc_text(uint32_t crc) {
   char buf[16];
   std::snprintf(buf, sizeof buf, "0x%08x", crc);
   return buf;
 }
-
-}  // namespace
 
 const char* pixel_type_name(PixelType t) { return t == PixelType::kUInt8 ? "uint8" : "float32"; }
 

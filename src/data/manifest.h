@@ -22,4 +22,7 @@ std::string shard_file_path(const ShardSetInfo& info, const ShardInfo& shard);
 
 const char* pixel_type_name(PixelType t);
 
+// A CRC32 as the manifest and the messages write it: "0x1a2b3c4d".
+std::string crc_text(uint32_t crc);
+
 }  // namespace elbo::detail

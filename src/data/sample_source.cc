@@ -13,30 +13,28 @@
 namespace elbo::detail {
 namespace {
 
-std::string hex32(uint32_t v) {
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "0x%08x", v);
-  return buf;
-}
-
 class CachedSource : public SampleSource {
  public:
   explicit CachedSource(const ShardSetInfo& info) : info_(info) {
     bytes_.resize(static_cast<size_t>(info.count * info.bytes_per_sample()));
     if (info.has_labels) labels_.resize(static_cast<size_t>(info.count));
+    int64_t sealed_bytes = 0;
+    for (const ShardInfo& shard : info.shards) sealed_bytes += shard.file_bytes;
+    const bool seal_checked = sealed_bytes > 0 && sealed_bytes <= kShardSealMaxBytes;
     for (const ShardInfo& shard : info.shards) {
       const std::string path = shard_file_path(info, shard);
       unsigned char* bytes = bytes_.data() + shard.first * info.bytes_per_sample();
       ShardReader reader(path, info, shard.count);
       reader.read_range(0, shard.count, bytes, info.has_labels ? labels_.data() + shard.first : nullptr);
-      // The whole shard is in memory anyway: checking it against the manifest costs a
-      // CRC pass, and catches a shard changed or damaged since the set was written (or
-      // since the checkpoint a run resumes from), which would otherwise train silently
-      // on other data.
+      // A sealed set of up to kShardSealMaxBytes was checked whole when it was opened
+      // (open_shard_set); otherwise the shard is in memory now anyway, so checking its
+      // images against the manifest costs one CRC pass and catches a shard changed or
+      // damaged since the set was written, which would otherwise train on other data.
+      if (seal_checked && shard.file_bytes > 0) continue;
       const uint32_t crc = crc32_bytes(bytes, size_t(shard.count * info.bytes_per_sample()));
       ELBO_CHECK(crc == shard.crc32, path << ": the images changed since " << info.manifest_path
-                                          << " was written (CRC32 " << hex32(crc) << ", the manifest says "
-                                          << hex32(shard.crc32)
+                                          << " was written (CRC32 " << crc_text(crc) << ", the manifest says "
+                                          << crc_text(shard.crc32)
                                           << "); convert the data again or restore the original shard");
     }
   }

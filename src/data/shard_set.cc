@@ -34,12 +34,6 @@ uint32_t shard_crc(detail::ShardReader& reader, int64_t bytes_per_sample) {
   return crc;
 }
 
-std::string crc_hex(uint32_t crc) {
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "0x%08x", crc);
-  return buf;
-}
-
 struct FileSeal {
   int64_t bytes = 0;
   uint32_t crc32 = 0;
@@ -77,8 +71,8 @@ void check_file_seal(const std::string& path, const std::string& manifest_path, 
   if (!check_crc) return;
   const FileSeal seal = file_seal(path);
   ELBO_CHECK(seal.crc32 == shard.file_crc32,
-             path << ": the file changed since " << manifest_path << " was written (CRC32 " << crc_hex(seal.crc32)
-                  << ", the manifest says " << crc_hex(shard.file_crc32)
+             path << ": the file changed since " << manifest_path << " was written (CRC32 " << detail::crc_text(seal.crc32)
+                  << ", the manifest says " << detail::crc_text(shard.file_crc32)
                   << "); convert the data again or restore the original shard");
 }
 
@@ -101,12 +95,18 @@ ShardSetInfo open_shard_set(const std::string& manifest_path, bool verify_checks
     detail::ShardReader reader(path, info, shard.count);
     if (verify_checksums) {
       const uint32_t crc = shard_crc(reader, info.bytes_per_sample());
-      ELBO_CHECK(crc == shard.crc32, path << ": CRC32 of /images is " << crc_hex(crc) << ", manifest "
-                                          << manifest_path << " says " << crc_hex(shard.crc32)
+      ELBO_CHECK(crc == shard.crc32, path << ": CRC32 of /images is " << detail::crc_text(crc) << ", manifest "
+                                          << manifest_path << " says " << detail::crc_text(shard.crc32)
                                           << " (the shard was modified or damaged)");
     }
   }
   return info;
+}
+
+std::string shard_file_of(const ShardSetInfo& info, int64_t sample) {
+  for (const ShardInfo& shard : info.shards)
+    if (sample >= shard.first && sample < shard.first + shard.count) return detail::shard_file_path(info, shard);
+  return "no shard holds sample " + std::to_string(sample);
 }
 
 std::string describe_shard_set(const ShardSetInfo& info) {
@@ -123,7 +123,7 @@ std::string describe_shard_set(const ShardSetInfo& info) {
      << (info.shards.size() == 1 ? "" : "s") << "\n";
   for (const ShardInfo& s : info.shards)
     os << "  " << s.file << "  samples " << s.first << ".." << s.first + s.count - 1 << " (" << s.count
-       << ")  crc32 " << crc_hex(s.crc32) << "\n";
+       << ")  crc32 " << detail::crc_text(s.crc32) << "\n";
   return os.str();
 }
 

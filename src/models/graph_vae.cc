@@ -107,38 +107,31 @@ void GraphVae::backward(Backend& be, const float* x, int rows, float recon_weigh
   train_->graph->backward({{train_->recon, Weight(recon_weight)}, {train_->kl, kl_weight}}, on_grads_ready);
 }
 
-void GraphVae::log_importance_weights(Backend& be, float* logw, const float* x, int images, int k,
-                                      const NoiseKey& noise) {
-  Program& p = program(be, Purpose::kImportance, images, k);
-  noise_ = noise;
-  p.graph->bind(p.in, x);
+// The forward-only computations: bind the input (and classes), run, copy the output
+// (its shape says how much) to the caller's buffer.
+void GraphVae::run_into(Backend& be, Program& p, const float* in, float* out) {
+  p.graph->bind(p.in, in);
   bind_condition(p);
   p.graph->forward();
-  be.copy(logw, p.graph->value(p.out), size_t(images) * size_t(k));
+  be.copy(out, p.graph->value(p.out), p.graph->shape(p.out).numel());
+}
+
+void GraphVae::log_importance_weights(Backend& be, float* logw, const float* x, int images, int k,
+                                      const NoiseKey& noise) {
+  noise_ = noise;
+  run_into(be, program(be, Purpose::kImportance, images, k), x, logw);
 }
 
 void GraphVae::decode_mean(Backend& be, float* out, const float* z, int rows) {
-  Program& p = program(be, Purpose::kDecode, rows);
-  p.graph->bind(p.in, z);
-  bind_condition(p);
-  p.graph->forward();
-  be.copy(out, p.graph->value(p.out), size_t(rows) * input_dim());
+  run_into(be, program(be, Purpose::kDecode, rows), z, out);
 }
 
 void GraphVae::posterior_mean(Backend& be, float* mu, const float* x, int rows) {
-  Program& p = program(be, Purpose::kEncode, rows);
-  p.graph->bind(p.in, x);
-  bind_condition(p);
-  p.graph->forward();
-  be.copy(mu, p.graph->value(p.out), size_t(rows) * size_t(latent_));
+  run_into(be, program(be, Purpose::kEncode, rows), x, mu);
 }
 
 void GraphVae::reconstruct(Backend& be, float* out, const float* x, int rows) {
-  Program& p = program(be, Purpose::kReconstruct, rows);
-  p.graph->bind(p.in, x);
-  bind_condition(p);
-  p.graph->forward();
-  be.copy(out, p.graph->value(p.out), size_t(rows) * input_dim());
+  run_into(be, program(be, Purpose::kReconstruct, rows), x, out);
 }
 
 }  // namespace elbo

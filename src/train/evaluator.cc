@@ -12,6 +12,7 @@
 #include "elbo/io/progress.h"
 #include "elbo/kernels/philox.h"
 #include "elbo/train/checkpoint.h"
+#include "elbo/train/eval_batches.h"
 #include "elbo/train/replica.h"
 #include "elbo/train/run_outputs.h"
 #include "elbo/train/signals.h"
@@ -119,21 +120,16 @@ EvalResult evaluate(const Config& config, MpiContext& mpi, const EvalRequest& re
   const int images_per_group = std::max(1, chunk / k);
   const int k_piece = std::min(k, chunk);
 
-  // Conditional models: each test image's one-hot class, from the test set's labels.
-  const int classes = model.condition_dim();
-  ELBO_CHECK(classes == 0 || test.has_labels, "model.conditional: data.test " << config.data.test
-                                                                              << " holds no labels (convert it with "
-                                                                                 "elbo data convert --labels)");
-  std::vector<int32_t> host_labels(classes > 0 ? size_t(batch) : 0);
-  std::vector<float> host_cond(size_t(batch) * size_t(classes));
-  DeviceBuffer cond(&be, std::max<size_t>(1, host_cond.size()));
-  std::vector<float> host_x(size_t(batch) * dim), host_iw(static_cast<size_t>(batch));
+  // Test images, binarized once, with their classes for conditional models.
+  EvalBatches test_batches(config, be, model, test, "data.test", batch, kTestBinarizeSerial0);
+  float* x = test_batches.x();
+  std::vector<float> host_iw(static_cast<size_t>(batch));
   // Active units: per latent dimension, the sum and the sum of squares of E_q[z|x].
   const int latent = model.latent_dim();
   std::vector<double> mu_moments(2 * size_t(latent), 0.0);
   std::vector<float> host_mu(size_t(batch) * size_t(latent));
   DeviceBuffer mu(&be, host_mu.size());
-  DeviceBuffer x(&be, host_x.size()), logw(&be, size_t(std::max(images_per_group * k, k))), iw(&be, batch),
+  DeviceBuffer logw(&be, size_t(std::max(images_per_group * k, k))), iw(&be, batch),
       scratch(&be, 2);
   double sums[4] = {0, 0, 0, 0};  // recon, kl, iw log-likelihood, images
   if (mpi.is_root()) {
@@ -154,33 +150,16 @@ EvalResult evaluate(const Config& config, MpiContext& mpi, const EvalRequest& re
   };
   for (int64_t first = begin; first < end; first += batch) {
     const int rows = int(std::min<int64_t>(batch, end - first));
-    read_samples(test, first, rows, config.data.scale, host_x.data(), classes > 0 ? host_labels.data() : nullptr);
-    if (classes > 0) {
-      std::fill(host_cond.begin(), host_cond.end(), 0.0f);
-      for (int r = 0; r < rows; ++r) {
-        const int32_t label = host_labels[size_t(r)];
-        ELBO_CHECK(label >= 0 && label < classes, "test sample " << first + r << " of " << config.data.test
-                                                                 << " has label " << label << ", outside 0.."
-                                                                 << classes - 1 << " (model.classes)");
-        host_cond[size_t(r) * size_t(classes) + size_t(label)] = 1.0f;
-      }
-      be.copy_to_device(cond.data(), host_cond.data(), size_t(rows) * size_t(classes));
-      model.set_condition(cond.data());
-    }
-    if (config.data.binarize == "threshold")
-      for (size_t i = 0; i < size_t(rows) * dim; ++i) host_x[i] = host_x[i] > config.data.threshold ? 1.0f : 0.0f;
-    be.copy_to_device(x.data(), host_x.data(), size_t(rows) * dim);
-    if (config.data.binarize == "dynamic")
-      be.binarize(x.data(), rows, dim, NoiseKey{config.run.seed, kRngBinarize, kTestBinarizeSerial0 + uint64_t(first), 0});
+    test_batches.load(first, rows, model);
 
-    model.forward(be, x.data(), rows, NoiseKey{config.run.seed, kRngEval, uint64_t(first), 0});
+    model.forward(be, x, rows, NoiseKey{config.run.seed, kRngEval, uint64_t(first), 0});
     float part[2];
     be.sum(scratch.data(), model.recon_per_row(), rows);
     be.sum(scratch.data() + 1, model.kl_per_row(), rows);
     be.copy_to_host(part, scratch.data(), 2);
     sums[0] += part[0];
     sums[1] += part[1];
-    model.posterior_mean(be, mu.data(), x.data(), rows);
+    model.posterior_mean(be, mu.data(), x, rows);
     be.copy_to_host(host_mu.data(), mu.data(), size_t(rows) * size_t(latent));
     for (int r = 0; r < rows; ++r)
       for (int j = 0; j < latent; ++j) {
@@ -193,19 +172,19 @@ EvalResult evaluate(const Config& config, MpiContext& mpi, const EvalRequest& re
       for (int g = 0; g < rows; g += images_per_group) {
         const int imgs = std::min(images_per_group, rows - g);
         const uint64_t image0 = uint64_t(first + g);
-        if (classes > 0) model.set_condition(cond.data() + size_t(g) * size_t(classes));
-        model.log_importance_weights(be, logw.data(), x.data() + size_t(g) * dim, imgs, k,
+        if (const float* c = test_batches.condition(g)) model.set_condition(c);
+        model.log_importance_weights(be, logw.data(), x + size_t(g) * dim, imgs, k,
                                      NoiseKey{config.run.seed, kRngEval, image0 * uint64_t(k), kIwElementOffset});
         be.log_mean_exp_rows(iw.data() + g, logw.data(), imgs, k);
         images_done(first - begin + g + imgs);
       }
     } else {
       for (int i = 0; i < rows; ++i) {
-        if (classes > 0) model.set_condition(cond.data() + size_t(i) * size_t(classes));
+        if (const float* c = test_batches.condition(i)) model.set_condition(c);
         for (int t0 = 0; t0 < k; t0 += k_piece) {
           const int kc = std::min(k_piece, k - t0);
           const uint64_t serial0 = uint64_t(first + i) * uint64_t(k) + uint64_t(t0);
-          model.log_importance_weights(be, logw.data() + t0, x.data() + size_t(i) * dim, 1, kc,
+          model.log_importance_weights(be, logw.data() + t0, x + size_t(i) * dim, 1, kc,
                                        NoiseKey{config.run.seed, kRngEval, serial0, kIwElementOffset});
         }
         be.log_mean_exp_rows(iw.data() + i, logw.data(), 1, k);

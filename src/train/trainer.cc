@@ -431,11 +431,9 @@ class Trainer {
     size_t i = 0;
     while (i < batch.images.size() && std::isfinite(batch.images[i])) ++i;
     const int64_t sample = batch.sample_ids[i / dim];
-    std::string file = "?";
-    for (const ShardInfo& sh : data_.shards)
-      if (sample >= sh.first && sample < sh.first + sh.count) file = data_.dir + "/" + sh.file;
     std::ostringstream msg;
-    msg << "rank " << mpi_.rank() << ": sample " << sample << " of data.train (" << file << ") holds a "
+    msg << "rank " << mpi_.rank() << ": sample " << sample << " of data.train (" << shard_file_of(data_, sample)
+        << ") holds a "
         << (std::isnan(batch.images[i]) ? "NaN" : "infinite") << " pixel (element " << i % dim
         << "), in the batch of step " << step_ + 1;
     bad_input_ = msg.str();
@@ -467,10 +465,7 @@ class Trainer {
       const int32_t label = batch.labels[r];
       if (label < 0 || label >= condition_dim_) {
         const int64_t sample = batch.sample_ids[r];
-        std::string file = "?";
-        for (const ShardInfo& sh : data_.shards)
-          if (sample >= sh.first && sample < sh.first + sh.count) file = data_.dir + "/" + sh.file;
-        ELBO_FAIL("sample " << sample << " of data.train (" << file << ") has label " << label
+        ELBO_FAIL("sample " << sample << " of data.train (" << shard_file_of(data_, sample) << ") has label " << label
                             << ", outside 0.." << condition_dim_ - 1 << " (model.classes = " << condition_dim_
                             << "); raise model.classes or fix the labels");
       }
@@ -611,13 +606,9 @@ class Trainer {
 
   void save(const char* why) {
     watchdog_->beat(step_, "checkpoint");
-    Backend& be = *replica_.backend;
-    ParamStore& ps = replica_.model->params();
     require_finite("checkpoint");
     require_identical_replicas();
     watchdog_->beat(step_, "checkpoint");
-    (void)be;
-    (void)ps;
     if (mpi_.is_root()) {
       CheckpointState st = checkpoint_state();
       save_checkpoint(cfg_.run.dir, st, cfg_.train.keep_checkpoints,

@@ -1,10 +1,10 @@
 #include "elbo/train/validation.h"
 
 #include <algorithm>
-#include <vector>
 
 #include "elbo/error.h"
 #include "elbo/kernels/philox.h"
+#include "elbo/train/eval_batches.h"
 
 namespace elbo {
 namespace {
@@ -18,31 +18,13 @@ ValidationResult validate(const Config& config, const MpiContext& mpi, Backend& 
                           const ShardSetInfo& valid) {
   const int64_t n = config.train.valid_images > 0 ? std::min(config.train.valid_images, valid.count) : valid.count;
   const int64_t begin = n * mpi.rank() / mpi.world(), end = n * (mpi.rank() + 1) / mpi.world();
-  const int dim = int(valid.sample_dim()), classes = model.condition_dim();
-  std::vector<float> host_x(size_t(kValidBatch) * dim), host_cond(size_t(kValidBatch) * size_t(classes));
-  std::vector<int32_t> labels(classes > 0 ? size_t(kValidBatch) : 0);
-  DeviceBuffer x(&be, host_x.size()), cond(&be, std::max<size_t>(1, host_cond.size())), sums(&be, 2);
+  EvalBatches batches(config, be, model, valid, "data.valid", kValidBatch, kValidSerial0);
+  DeviceBuffer sums(&be, 2);
   double acc[3] = {0.0, 0.0, 0.0};
   for (int64_t first = begin; first < end; first += kValidBatch) {
     const int rows = int(std::min<int64_t>(kValidBatch, end - first));
-    read_samples(valid, first, rows, config.data.scale, host_x.data(), classes > 0 ? labels.data() : nullptr);
-    if (config.data.binarize == "threshold")
-      for (size_t i = 0; i < size_t(rows) * dim; ++i) host_x[i] = host_x[i] > config.data.threshold ? 1.0f : 0.0f;
-    be.copy_to_device(x.data(), host_x.data(), size_t(rows) * dim);
-    if (config.data.binarize == "dynamic")
-      be.binarize(x.data(), rows, dim, NoiseKey{config.run.seed, kRngBinarize, kValidSerial0 + uint64_t(first), 0});
-    if (classes > 0) {
-      std::fill(host_cond.begin(), host_cond.end(), 0.0f);
-      for (int r = 0; r < rows; ++r) {
-        const int32_t k = labels[size_t(r)];
-        ELBO_CHECK(k >= 0 && k < classes, "validation sample " << first + r << " of " << config.data.valid
-                                                               << " has label " << k << ", outside 0.." << classes - 1);
-        host_cond[size_t(r) * size_t(classes) + size_t(k)] = 1.0f;
-      }
-      be.copy_to_device(cond.data(), host_cond.data(), size_t(rows) * size_t(classes));
-      model.set_condition(cond.data());
-    }
-    model.forward(be, x.data(), rows, NoiseKey{config.run.seed, kRngEval, kValidSerial0 + uint64_t(first), 0});
+    batches.load(first, rows, model);
+    model.forward(be, batches.x(), rows, NoiseKey{config.run.seed, kRngEval, kValidSerial0 + uint64_t(first), 0});
     float part[2];
     be.sum(sums.data(), model.recon_per_row(), rows);
     be.sum(sums.data() + 1, model.kl_per_row(), rows);

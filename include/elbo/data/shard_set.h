@@ -53,6 +53,9 @@ constexpr int64_t kShardSealMaxBytes = int64_t(2) << 30;
 // Records a written shard file's size and whole-file CRC32 in `shard` (data convert).
 void seal_shard_file(const std::string& path, ShardInfo& shard);
 
+// The path of the shard file holding global sample `sample` (for messages).
+std::string shard_file_of(const ShardSetInfo& info, int64_t sample);
+
 // Human-readable summary for `elbo data inspect`.
 std::string describe_shard_set(const ShardSetInfo& info);
 

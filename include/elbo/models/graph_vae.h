@@ -59,6 +59,7 @@ class GraphVae : public VaeModel {
   };
   Var condition_input(Graph& g, int rows) const;
   void bind_condition(Program& p) const;
+  void run_into(Backend& be, Program& p, const float* in, float* out);
   enum class Purpose { kTrain, kImportance, kDecode, kReconstruct, kEncode };
   Program& program(Backend& be, Purpose purpose, int rows, int k = 1);
   Shape data_shape(int rows) const;
