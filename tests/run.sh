@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source launch/lib/install_deps.sh
-install_deps build test data  # data: the Fashion-MNIST package, for the real-data conversion test
+install_deps build test data slurm  # data: Fashion-MNIST, for the real-data conversion test; slurm: the Slurm tests
 
 build_dir=${ELBO_BUILD_DIR:-build/test}
 mkdir -p "$build_dir"

@@ -1,5 +1,5 @@
 # install_deps GROUP...: installs the Debian packages of the named groups that are
-# missing (nothing when all are present). Groups: build, test, data, bench, sanitize.
+# missing (nothing when all are present). Groups: build, test, data, bench, sanitize, slurm.
 install_deps() {
   local pkgs=()
   for group in "$@"; do
@@ -11,6 +11,9 @@ install_deps() {
       bench) pkgs+=(python3-torch python3-numpy) ;;
       # clang with its sanitizer and libFuzzer runtimes; llvm for llvm-symbolizer (readable reports)
       sanitize) pkgs+=(clang libclang-rt-dev llvm) ;;
+      # a Slurm of its own for the Slurm tests (tests/e2e/slurm_cluster.sh): slurmctld, slurmd and
+      # the clients; slurm-wlm-basic-plugins has mpi/pmix (srun --mpi=pmix), which loads libpmix2
+      slurm) pkgs+=(slurm-wlm slurmctld slurmd slurm-client slurm-wlm-basic-plugins munge libpmix2) ;;
       *) echo "install_deps: unknown group $group" >&2; return 2 ;;
     esac
   done

@@ -3,16 +3,55 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <sstream>
 
 #include "elbo/error.h"
 
 namespace elbo {
+namespace {
+
+// srun's task count when this process is one task of a multi-task Slurm step, else 0.
+long slurm_step_tasks() {
+  const char* tasks = std::getenv("SLURM_STEP_NUM_TASKS");
+  if (!tasks || !std::getenv("SLURM_PROCID")) return 0;
+  const long n = std::strtol(tasks, nullptr, 10);
+  return n > 1 ? n : 0;
+}
+
+bool env_set(const char* name) { return std::getenv(name) != nullptr; }
+
+// Tasks of one srun step that cannot form one MPI world would each train alone, N copies
+// of a one-rank run: refuse, saying how to launch. Printed by Slurm's task 0 only; the
+// constructor runs before anything can report an error, so this exits directly.
+[[noreturn]] void refuse_unjoined_srun_tasks(long tasks, const char* why) {
+  const char* procid = std::getenv("SLURM_PROCID");
+  if (procid && std::strcmp(procid, "0") == 0) {
+    std::fprintf(stderr,
+                 "elbo: error: srun started %ld tasks %s (each would train alone). Start them with srun --mpi=pmix "
+                 "(srun --mpi=list shows what this Slurm offers; MpiDefault=pmix in slurm.conf makes it the default), "
+                 "or with mpirun inside the allocation (salloc, or LAUNCH=mpirun for launch/slurm/*.sbatch). See "
+                 "docs/launch.md.\n",
+                 tasks, why);
+    std::fflush(stderr);
+  }
+  std::exit(1);
+}
+
+}  // namespace
 
 MpiContext::MpiContext(int* argc, char*** argv) {
   int initialised = 0;
   MPI_Initialized(&initialised);
+  const long srun_tasks = slurm_step_tasks();
   if (!initialised) {
+    // srun --mpi=pmix sets PMIX_RANK, --mpi=pmi2 PMI_RANK/PMI_FD, mpirun OMPI_COMM_WORLD_SIZE;
+    // with none of them (srun --mpi=none) the tasks have no way to find each other.
+    if (srun_tasks > 0 && !env_set("PMIX_RANK") && !env_set("PMI_RANK") && !env_set("PMI_FD") &&
+        !env_set("OMPI_COMM_WORLD_SIZE"))
+      refuse_unjoined_srun_tasks(srun_tasks, "without an MPI process-management interface, so they cannot form one "
+                                             "MPI world");
     MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &thread_level_);
     owns_mpi_ = true;
   } else {
@@ -22,6 +61,10 @@ MpiContext::MpiContext(int* argc, char*** argv) {
   MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
   MPI_Comm_rank(comm_, &rank_);
   MPI_Comm_size(comm_, &world_);
+  if (world_ == 1 && srun_tasks > 0 && !env_set("OMPI_COMM_WORLD_SIZE")) {
+    if (owns_mpi_) MPI_Finalize();
+    refuse_unjoined_srun_tasks(srun_tasks, "but MPI sees a world of 1 rank: the tasks did not join one MPI world");
+  }
   MPI_Comm local;
   MPI_Comm_split_type(comm_, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &local);
   MPI_Comm_rank(local, &local_rank_);

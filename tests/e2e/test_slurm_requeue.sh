@@ -8,7 +8,7 @@ make_dataset data 600 10 10 21 2
 mkdir -p bin
 cat >bin/srun <<SH
 #!/usr/bin/env bash
-[ "\$1" = "--kill-on-bad-exit=1" ] && shift
+while [[ "\$1" == --* ]]; do shift; done  # --kill-on-bad-exit=1 --mpi=pmix
 exec "$MPIEXEC" -np "\${SLURM_NTASKS:-2}" --oversubscribe "\$@"
 SH
 cat >bin/scontrol <<'SH'
