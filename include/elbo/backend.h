@@ -32,12 +32,21 @@ struct NoiseKey {
 };
 
 // A weight of a backward op: value, times a device scalar when device_factor is set
-// (the KL warm-up weight of a captured step, read from device memory at run time).
+// (the KL warm-up weight of a captured step, read from device memory at run time), times
+// per_row[r] for row r when per_row is set (the gradient of a per-row term that feeds
+// another node, such as an importance weight of the IWAE bound).
 struct Weight {
   float value = 1.0f;
   const float* device_factor = nullptr;
+  const float* per_row = nullptr;
   Weight(float v = 1.0f, const float* factor = nullptr) : value(v), device_factor(factor) {}  // NOLINT: floats convert
+  static Weight rows(const float* per_row) {
+    Weight w;
+    w.per_row = per_row;
+    return w;
+  }
   ELBO_HD float get() const { return device_factor ? value * *device_factor : value; }
+  ELBO_HD float at(size_t row) const { return per_row ? get() * per_row[row] : get(); }
 };
 
 enum class GemmPrecision { kFP32, kTF32, kBF16 };
@@ -87,6 +96,8 @@ class Backend {
   virtual void copy_to_host(float* host_dst, const float* src, size_t n) = 0;  // synchronises
   virtual void copy(float* dst, const float* src, size_t n) = 0;
   virtual void fill(float* x, size_t n, float value) = 0;
+  // x[i] = w.at(i): a loss term's seed as its gradient (a device factor read on the device).
+  virtual void fill_weight(float* x, size_t n, Weight w) = 0;
   virtual void synchronize() = 0;
   // Host staging memory for the loader (page-locked on CUDA, so copies are asynchronous).
   virtual float* alloc_host_staging(size_t n) { return new float[n](); }
@@ -150,6 +161,45 @@ class Backend {
   // for logs and tests; empty when the backend has nothing to report.
   virtual std::string conv2d_implementation(const ConvShape& /*s*/) { return std::string(); }
 
+  // ---- layers of hierarchical models (nn/norm.h, nn/resample.h, nn/embedding.h) ----
+  // Optional like the convolutions (the defaults throw); arithmetic in kernels/math.h and
+  // kernels/layer_math.h. Gradients into a layer's input are assigned, or added when
+  // `accumulate` (Node::input_grad_accumulates); parameter gradients always add. Every
+  // reduction has a fixed order: the same bits for any thread count.
+  // dx = dy * act'(x) from the activation's input x (see act_grad_needs_input); dx may be dy.
+  virtual void act_backward_from_input(float* dx, const float* dy, const float* x, size_t n, Activation act);
+  // dst[r * dst_stride + j] (=|+=) src[r * src_stride + j] for r < rows, j < cols: blocks of
+  // columns of row-major matrices (concatenation along features or channels and its gradient).
+  virtual void copy_columns(float* dst, size_t dst_stride, const float* src, size_t src_stride, int rows, size_t cols,
+                            bool accumulate);
+  // Nearest-neighbour 2x resampling of `planes` (n * c) planes, h x w the small side:
+  // upsample2x: big[p, 2i + a, 2j + b] (=|+=) alpha * small[p, i, j];
+  // sum_pool2x: small[p, i, j] (=|+=) alpha * sum_{a, b in {0,1}} big[p, 2i + a, 2j + b] (in
+  // the order (0,0), (0,1), (1,0), (1,1)). Each is the other's adjoint: upsample's backward is
+  // sum_pool2x, average pooling is sum_pool2x with alpha 1/4 and its backward upsample2x.
+  virtual void upsample2x(float* big, const float* small, int planes, int h, int w, float alpha, bool accumulate);
+  virtual void sum_pool2x(float* small, const float* big, int planes, int h, int w, float alpha, bool accumulate);
+  // Group norm (Wu & He 2018) of x [n, c, hw] in `groups` groups of c / groups channels:
+  // y = (x - mean) * rstd * gamma[c] + beta[c], mean and rstd = 1 / sqrt(var + eps) per
+  // (sample, group), written to stats [n, groups, 2] = (mean, rstd) for the backward.
+  virtual void group_norm_forward(float* y, float* stats, const float* x, const float* gamma, const float* beta, int n,
+                                  int c, int hw, int groups, float eps);
+  // dx (=|+=) dL/dx (dx may be null: no input gradient); dgamma, dbeta += their gradients.
+  virtual void group_norm_backward(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
+                                   const float* stats, const float* gamma, int n, int c, int hw, int groups,
+                                   bool accumulate);
+  // Weight norm (Salimans & Kingma 2016) per row (output unit) of v [rows, cols]:
+  // w[r, :] = g[r] * v[r, :] / norms[r], norms[r] = ||v[r, :]|| written for the backward.
+  virtual void weight_norm_forward(float* w, float* norms, const float* v, const float* g, int rows, int cols);
+  // dv, dg += their gradients given dw.
+  virtual void weight_norm_backward(float* dv, float* dg, const float* dw, const float* v, const float* g,
+                                    const float* norms, int rows, int cols);
+  // y[r, :] = table[index[r], :] (index: class numbers stored as floats; one outside
+  // [0, classes) gives a zero row and no gradient).
+  virtual void embedding_forward(float* y, const float* table, const float* index, int rows, int classes, int dim);
+  // dtable[k, :] += sum of dy[r, :] over the rows r with index[r] = k, in row order.
+  virtual void embedding_backward(float* dtable, const float* dy, const float* index, int rows, int classes, int dim);
+
   // ---- the VAE's stochastic layer; stats is [rows, 2*latent] = (mu | logvar) ----
   // eps[r, j] ~ N(0,1) from key; z = mu + exp(logvar/2) * eps.
   virtual void reparameterize(float* z, float* eps, const float* stats, int rows, int latent, const NoiseKey& key) = 0;
@@ -158,19 +208,25 @@ class Backend {
                                        int latent) = 0;
   // kl[r] = sum_j KL(N(mu, var) || N(0,1))
   virtual void kl_forward(float* kl_per_row, const float* stats, int rows, int latent) = 0;
-  // dstats += weight * dKL/dstats
-  virtual void kl_backward(float* dstats, const float* stats, int rows, int latent, Weight weight) = 0;
+  // dstats[r, j] += weight.at(r) * dim_scale[j] * dKL_rj/dstats (dim_scale null: 1; free bits)
+  virtual void kl_backward(float* dstats, const float* stats, int rows, int latent, Weight weight,
+                           const float* dim_scale = nullptr) = 0;
+  // sums[j] = sum_r KL(N(mu_rj, var_rj) || N(0,1)), assigned: the KL of each latent dimension
+  // (the collapse monitor, free bits), summed in row order.
+  virtual void kl_dim_sums(float* sums, const float* stats, int rows, int latent) = 0;
+  // gate[j] = free_bits_gate(sums[j] * inv_count, floor_nats) for j < latent.
+  virtual void free_bits_gates(float* gate, const float* sums, int latent, float inv_count, float floor_nats) = 0;
 
   // ---- likelihoods: nll[r] = -log p(x_r | decoder output) ----
   // Bernoulli: out is [rows, dim] logits.
   virtual void bernoulli_nll_forward(float* nll_per_row, const float* logits, const float* x, int rows, int dim) = 0;
-  // dlogits = weight * (sigmoid(logits) - x)   (assigns)
+  // dlogits[r, :] = weight.at(r) * (sigmoid(logits) - x)   (assigns)
   virtual void bernoulli_nll_backward(float* dlogits, const float* logits, const float* x, int rows, int dim,
-                                      float weight) = 0;
+                                      Weight weight) = 0;
   // Gaussian: out is [rows, 2*dim] = (mean | logvar).
   virtual void gaussian_nll_forward(float* nll_per_row, const float* out, const float* x, int rows, int dim) = 0;
   virtual void gaussian_nll_backward(float* dout, const float* out, const float* x, int rows, int dim,
-                                     float weight) = 0;
+                                     Weight weight) = 0;
 
   // dst[(r*times + t), :] = src[r, :]: one encoding feeds several importance samples.
   // The default issues one device copy per row; backends may do better.
@@ -183,8 +239,52 @@ class Backend {
   // logw[r] += log p(z_r) - log q(z_r | x) with z = mu + sigma*eps (so the q term uses eps directly).
   virtual void prior_minus_posterior_log_density(float* logw, const float* z, const float* eps, const float* stats,
                                                  int rows, int latent) = 0;
+  // dz[r, j] += w_r * d/dz (log p(z) - log q(z|x)) and dstats[r, (logvar) j] += w_r * d/dlogvar,
+  // w_r = weight.at(r): the backward of prior_minus_posterior_log_density (eps held fixed).
+  virtual void prior_minus_posterior_backward(float* dz, float* dstats, const float* z, int rows, int latent,
+                                              Weight weight) = 0;
   // out[r] = logsumexp_k in[r*k_count + k] - log(k_count)
   virtual void log_mean_exp_rows(float* out, const float* in, int rows, int k_count) = 0;
+  // din[r*k_count + k] = weight.at(r) * exp(in[r*k_count + k] - out[r]) / k_count, assigned:
+  // the backward of log_mean_exp_rows given its output (the normalised importance weights).
+  virtual void log_mean_exp_rows_backward(float* din, const float* in, const float* out, int rows, int k_count,
+                                          Weight weight) = 0;
+
+  // ---- mixtures of diagonal Gaussians (VampPrior, total correlation) ----
+  // out[i*m + k] = sum_j log N(z[i, j]; mu[k, j], exp(logvar[k, j])) for z [n, latent] and
+  // stats [m, 2*latent] = (mu | logvar): every sample under every component (assigned).
+  virtual void gaussian_log_density_pairs(float* out, const float* z, const float* stats, int n, int m,
+                                          int latent) = 0;
+  // dz += d/dz and dstats += d/dstats of sum_ik dout[i*m + k] * out[i*m + k]; either
+  // gradient may be null (not wanted).
+  virtual void gaussian_log_density_pairs_backward(float* dz, float* dstats, const float* dout, const float* z,
+                                                   const float* stats, int n, int m, int latent) = 0;
+  // out[r] = log q(z_r | x_r) = sum_j log N(eps[r, j]; 0, 1) - logvar[r, j] / 2 for the sample
+  // z = mu + exp(logvar / 2) * eps (assigned); the backward adds -weight.at(r) / 2 to each
+  // logvar of row r (eps held fixed, as in the reparameterised gradient).
+  virtual void posterior_log_density(float* out, const float* eps, const float* stats, int rows, int latent) = 0;
+  virtual void posterior_log_density_backward(float* dstats, int rows, int latent, Weight weight) = 0;
+
+  // ---- pairs of diagonal Gaussians (hierarchical VAEs; optional, the defaults throw:
+  // src/backend/backend_gaussian_pairs.cc). q, p, a, b are [rows, 2*latent] = (mu | logvar);
+  // the math is kernels/math.h's. Backward ops add into their outputs; a null gradient
+  // pointer is skipped. ----
+  // kl[r] = sum_j KL(N(q_rj) || N(p_rj)), assigned.
+  virtual void kl_gaussians_forward(float* kl_per_row, const float* q, const float* p, int rows, int latent);
+  // dq += weight.at(r) * dKL/dq, dp += weight.at(r) * dKL/dp.
+  virtual void kl_gaussians_backward(float* dq, float* dp, const float* q, const float* p, int rows, int latent,
+                                     Weight weight);
+  // out = the precision-weighted merge of a and b per dimension (gaussian_merge), assigned.
+  virtual void gaussian_merge_forward(float* out, const float* a, const float* b, int rows, int latent);
+  // da, db += the merge's backward of dout.
+  virtual void gaussian_merge_backward(float* da, float* db, const float* dout, const float* a, const float* b,
+                                       int rows, int latent);
+  // logw[r] += sum_j log N(z_rj; p_rj) - log N(z_rj; q_rj) for z = mu_q + sigma_q * eps.
+  virtual void gaussian_log_ratio_forward(float* logw, const float* z, const float* eps, const float* q,
+                                          const float* p, int rows, int latent);
+  // dz, dq (its logvar half), dp += weight.at(r) * the gradients of that term (eps fixed).
+  virtual void gaussian_log_ratio_backward(float* dz, float* dq, float* dp, const float* z, const float* p, int rows,
+                                           int latent, Weight weight);
 
   // ---- data ----
   // x = 1 if u < x else 0, u from key: dynamic binarization.

@@ -26,15 +26,22 @@ struct DataConfig {
 };
 
 struct ModelConfig {
-  std::string type = "mlp_vae";        // model registry name: mlp_vae | conv_vae
+  std::string type = "mlp_vae";        // model registry name: mlp_vae | conv_vae | hvae
   std::vector<int> hidden = {512, 256};  // mlp_vae: widths of the hidden layers
   std::vector<int> channels = {32, 64};  // conv_vae: channels of the encoder's convolutions
   std::vector<int> strides = {2, 2};     // conv_vae: their strides (1 or 2)
   int latent = 32;
-  std::string activation = "relu";     // relu | tanh | leaky_relu | elu | sigmoid
+  std::string activation = "relu";     // relu | tanh | leaky_relu | elu | sigmoid | swish (= silu) | softplus | gelu
   std::string likelihood = "bernoulli";  // bernoulli | gaussian
   bool conditional = false;            // conditional VAE: the image's class feeds encoder and decoder
   int classes = 10;                    // conditional: labels are 0 .. classes-1
+  // hvae (last, so that brace initialisers of the keys above keep their meaning):
+  std::vector<int> latents = {32, 64};       // each stochastic group's size, top group first
+  std::vector<int> group_hidden = {256, 512};  // each group's block width, top group first
+  int group_depth = 2;                       // layers per block
+  std::string posterior = "merge";           // merge (Ladder VAE) | residual (NVAE)
+  std::string prior = "standard";      // mlp_vae, conv_vae: standard (N(0, I)) | vamp (VampPrior)
+  int pseudo_inputs = 500;             // vamp: the number of learned pseudo-inputs K
 };
 
 struct TrainConfig {
@@ -53,8 +60,13 @@ struct TrainConfig {
   float eps = 1e-8f;
   float weight_decay = 0.0f;
   float grad_clip = 0.0f;              // max global gradient norm; 0 = off
+  std::string objective = "elbo";     // elbo | iwae (train/objective.h)
+  int64_t iw_samples = 1;              // iwae: importance samples per image
   float beta = 1.0f;                   // KL weight (beta-VAE)
   int64_t kl_warmup_steps = 0;         // KL weight ramps linearly from 0 to beta
+  int64_t kl_cycle_steps = 0;          // cyclical KL annealing: period in steps (0 = off)
+  float kl_cycle_ramp = 0.5f;          // share of each cycle spent ramping the KL weight up
+  float free_bits = 0.0f;              // floor on each latent dimension's batch-mean KL, nats (0 = off)
   int64_t log_every = 100;
   int64_t checkpoint_every = 1000;     // steps; 0 = only at the end and on signals
   int64_t valid_every = 1000;          // steps between validations on data.valid (0: never)

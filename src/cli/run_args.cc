@@ -30,7 +30,10 @@ int parse_run_args(int argc, char** argv, const RunCommand& command, RunArgs& ou
       else if (i + 1 < argc) value = argv[++i];
       else return usage_error(command.name, "--" + name + " needs a value");
       if (name == "set") out.overrides.push_back(value);
-      else out.options[name] = value;
+      else {
+        out.options[name] = value;
+        out.repeated[name].push_back(value);
+      }
       continue;
     }
     if (!out.config_path.empty())

@@ -24,12 +24,18 @@ struct RunCommand {
 struct RunArgs {
   std::string config_path;
   std::vector<std::string> overrides;
-  std::map<std::string, std::string> options;
+  std::map<std::string, std::string> options;               // the last value of each
+  std::map<std::string, std::vector<std::string>> repeated;  // every value, in order
   std::set<std::string> switches;
 
   std::string option(const std::string& name) const {
     auto it = options.find(name);
     return it == options.end() ? "" : it->second;
+  }
+  // Every value of a repeatable option (--index 1,2 --index 3,4), in order.
+  std::vector<std::string> values(const std::string& name) const {
+    auto it = repeated.find(name);
+    return it == repeated.end() ? std::vector<std::string>{} : it->second;
   }
   bool has(const std::string& switch_name) const { return switches.count(switch_name) > 0; }
 };

@@ -37,7 +37,11 @@ namespace {
 bool model_key_applies(const ModelConfig& m, std::string_view key) {
   if (key == "hidden") return m.type == "mlp_vae";
   if (key == "channels" || key == "strides") return m.type == "conv_vae";
+  if (key == "latents" || key == "group_hidden" || key == "group_depth" || key == "posterior") return m.type == "hvae";
+  if (key == "latent") return m.type != "hvae";  // hvae sizes its groups with model.latents
   if (key == "conditional" || key == "classes") return m.conditional;
+  // The standard prior is written as nothing, so checkpoints from before the VampPrior match.
+  if (key == "prior" || key == "pseudo_inputs") return m.prior != "standard";
   return true;
 }
 

@@ -92,14 +92,67 @@ std::optional<Violation> check_field(const Field& f, const Config& config) {
 
 }  // namespace
 
+// The objective's keys that contradict each other (train/objective.h).
+static std::optional<Violation> objective_violation(const TrainConfig& t, const ModelConfig& m) {
+  if (t.objective == "iwae") {
+    // The bound weighs p(x, z) / q(z|x) as a whole: there is no KL term to reweight.
+    if (t.beta != 1.0f)
+      return Violation{{"train.beta", "train.objective"},
+                       "key 'train.beta' is " + format_double(t.beta) +
+                           " but train.objective is iwae, whose bound has no separate KL term to weight "
+                           "(use train.objective: elbo for a beta-VAE)"};
+    if (t.kl_warmup_steps > 0 || t.kl_cycle_steps > 0)
+      return Violation{{t.kl_warmup_steps > 0 ? "train.kl_warmup_steps" : "train.kl_cycle_steps", "train.objective"},
+                       "keys 'train.kl_warmup_steps' and 'train.kl_cycle_steps' schedule the KL term of "
+                       "train.objective: elbo, but train.objective is iwae"};
+    if (t.free_bits > 0.0f)
+      return Violation{{"train.free_bits", "train.objective"},
+                       "key 'train.free_bits' applies to train.objective: elbo, but train.objective is iwae"};
+  } else if (t.iw_samples != 1) {
+    return Violation{{"train.iw_samples", "train.objective"},
+                     "key 'train.iw_samples' is " + std::to_string(t.iw_samples) +
+                         " but train.objective is elbo (one sample per image): set train.objective: iwae to train "
+                         "on the k-sample bound"};
+  }
+  if (t.free_bits > 0.0f && m.prior == "vamp")
+    return Violation{{"train.free_bits", "model.prior"},
+                     "key 'train.free_bits' gates the KL of each latent dimension against N(0, 1), but model.prior is "
+                     "vamp, whose KL does not split into dimensions"};
+  if (t.kl_warmup_steps > 0 && t.kl_cycle_steps > 0)
+    return Violation{{"train.kl_warmup_steps", "train.kl_cycle_steps"},
+                     "keys 'train.kl_warmup_steps' and 'train.kl_cycle_steps' are both set: choose one KL schedule"};
+  return std::nullopt;
+}
+
+// hvae: one width per stochastic group; no conditional variant (models/hvae.h).
+static std::optional<Violation> hvae_violation(const ModelConfig& m) {
+  if (m.type != "hvae") return std::nullopt;
+  if (m.group_hidden.size() != m.latents.size())
+    return Violation{{"model.group_hidden", "model.latents"},
+                     "key 'model.group_hidden' lists " + std::to_string(m.group_hidden.size()) +
+                         " widths but model.latents has " + std::to_string(m.latents.size()) +
+                         " groups: give one width per group, top group first"};
+  if (m.conditional)
+    return Violation{{"model.conditional", "model.type"}, "key 'model.conditional' is true but model.type hvae has "
+                                                          "no conditional variant yet"};
+  return std::nullopt;
+}
+
 std::optional<Violation> first_violation(const Config& config) {
   for (const Field& f : fields())
     if (auto v = check_field(f, config)) return v;
+  if (auto v = hvae_violation(config.model)) return v;
   if (config.train.steps == 0 && config.train.epochs == 0)
     return Violation{{"train.steps", "train.epochs"},
                      "keys 'train.steps' and 'train.epochs' are both 0: set one of them "
                      "(steps > 0 takes precedence over epochs)"};
-  return std::nullopt;
+  if (config.model.prior == "vamp" && config.model.conditional)
+    return Violation{{"model.prior", "model.conditional"},
+                     "key 'model.prior' is vamp, which is not available for conditional models (model.conditional: "
+                     "true): the pseudo-inputs have no class"};
+  if (config.model.prior == "vamp" && config.model.type == "hvae")
+    return Violation{{"model.prior", "model.type"}, "key 'model.prior': vamp is available for mlp_vae and conv_vae"};
+  return objective_violation(config.train, config.model);
 }
 
 }  // namespace config_detail

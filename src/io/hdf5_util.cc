@@ -168,7 +168,8 @@ std::vector<std::string> child_names(hid_t group) {
   return names;
 }
 
-Handle write_floats(hid_t parent, const std::string& name, const std::vector<int64_t>& shape, const float* values) {
+static Handle write_array(hid_t parent, const std::string& name, const std::vector<int64_t>& shape, hid_t file_type,
+                          hid_t mem_type, const void* values) {
   std::vector<hsize_t> dims(shape.begin(), shape.end());
   hsize_t count = 1;
   for (hsize_t d : dims) count *= d;
@@ -178,13 +179,25 @@ Handle write_floats(hid_t parent, const std::string& name, const std::vector<int
   // Default creation properties: contiguous, unfiltered, so the bytes on disk are the
   // bytes the checksum covers and any reader (h5py, h5dump) sees plain arrays.
   Handle ds(
-      check_id(H5Dcreate2(parent, name.c_str(), H5T_IEEE_F32LE, space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+      check_id(H5Dcreate2(parent, name.c_str(), file_type, space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
                parent, "cannot create dataset '" + name + "'"),
       H5Dclose);
   if (count > 0)
-    check_status(H5Dwrite(ds.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, values), ds.get(),
+    check_status(H5Dwrite(ds.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, values), ds.get(),
                  "cannot write dataset");
   return ds;
+}
+
+Handle write_floats(hid_t parent, const std::string& name, const std::vector<int64_t>& shape, const float* values) {
+  return write_array(parent, name, shape, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, values);
+}
+
+Handle write_ints(hid_t parent, const std::string& name, const std::vector<int64_t>& shape, const int32_t* values) {
+  return write_array(parent, name, shape, H5T_STD_I32LE, H5T_NATIVE_INT32, values);
+}
+
+Handle write_ints(hid_t parent, const std::string& name, const std::vector<int64_t>& shape, const int64_t* values) {
+  return write_array(parent, name, shape, H5T_STD_I64LE, H5T_NATIVE_INT64, values);
 }
 
 Handle open_dataset(hid_t parent, const std::string& name) {

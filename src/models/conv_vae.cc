@@ -6,7 +6,8 @@
 namespace elbo {
 
 ConvVae::ConvVae(const ModelConfig& config, Shape image)
-    : GraphVae(image, config.latent, config.likelihood == "gaussian", config.conditional ? config.classes : 0),
+    : GraphVae(image, config.latent, config.likelihood == "gaussian", config.conditional ? config.classes : 0,
+               config.prior == "vamp" ? config.pseudo_inputs : 0),
       act_(parse_activation(config.activation)) {
   ELBO_CHECK(image.h > 1 && image.w > 1,
              "model.type conv_vae needs images (C x H x W), the data holds flat vectors of " << image.row_size());

@@ -1,12 +1,34 @@
 #include "elbo/models/graph_vae.h"
 
+#include <algorithm>
+#include <vector>
+
 #include "elbo/error.h"
+#include "elbo/kernels/philox.h"
 #include "elbo/nn/layers.h"
 
 namespace elbo {
 
-GraphVae::GraphVae(Shape sample, int latent, bool gaussian, int classes)
-    : sample_(sample), latent_(latent), gaussian_(gaussian), classes_(classes) {}
+GraphVae::GraphVae(Shape sample, int latent, bool gaussian, int classes, int pseudo_inputs)
+    : sample_(sample), latent_(latent), gaussian_(gaussian), classes_(classes), pseudo_inputs_(pseudo_inputs) {
+  if (pseudo_inputs_ == 0) return;
+  ELBO_CHECK(classes_ == 0, "model.prior: vamp is not available for conditional models (the pseudo-inputs have no class)");
+  std::vector<int64_t> shape = {pseudo_inputs_};  // (K, C, H, W) for images, (K, D) for vectors
+  if (sample_.h > 1 || sample_.w > 1) shape.insert(shape.end(), {sample_.c, sample_.h, sample_.w});
+  else shape.push_back(int64_t(sample_.row_size()));
+  // U(-0.5, 0.5): distinct pseudo-inputs, so that their posteriors (the components) differ.
+  pseudo_slice_ = store_.add("prior.pseudo_inputs", shape, 1, ParamInit::uniform(0.5f));
+}
+
+Var GraphVae::vamp_log_prior(Graph& g, Var z) const {
+  Var u = parameter(g, pseudo_slice_, data_shape(pseudo_inputs_));
+  Var pairs = gaussian_log_density_pairs(g, z, encode(g, u, Var{}));
+  return log_mean_exp(g, g.view(pairs, Shape::rows(g.shape(pairs).numel(), 1)), pseudo_inputs_);
+}
+
+Var GraphVae::vamp_kl(Graph& g, const GaussianSample& s, Var stats) const {
+  return add(g, posterior_log_density(g, s, stats), scale(g, vamp_log_prior(g, s.z), -1.0f));
+}
 
 Var GraphVae::condition_input(Graph& g, int rows) const {
   return classes_ > 0 ? g.input("y", Shape::rows(rows, classes_)) : Var{};
@@ -35,32 +57,49 @@ Var GraphVae::mean_of(Graph& g, Var out) const {
   return g.view(activation(g, out, Activation::kSigmoid), Shape::rows(g.shape(out).n, d));
 }
 
-GraphVae::Program& GraphVae::program(Backend& be, Purpose purpose, int rows, int k) {
-  auto key = std::make_tuple(purpose, rows, k);
+// Each input encoded once, its statistics repeated for k samples (rows*k rows, image i's
+// samples in rows i*k .. i*k+k-1); p.recon gets the samples' -log p(x|z).
+Var GraphVae::record_log_weights(Graph& g, Program& p, int rows, int k) {
+  p.in = g.input("x", data_shape(rows));
+  p.y = condition_input(g, rows);
+  p.stats = encode(g, p.in, p.y);
+  Var stats = k > 1 ? repeat_rows(g, p.stats, k) : p.stats;
+  GaussianSample s = gaussian_sample(g, stats, &noise_);
+  Var y_rep = classes_ > 0 && k > 1 ? repeat_rows(g, p.y, k) : p.y;
+  Var x_rep = k > 1 ? repeat_rows(g, p.in, k) : p.in;
+  p.recon = nll(g, decode(g, s.z, y_rep), x_rep);
+  if (pseudo_inputs_ > 0) return scale(g, add(g, p.recon, vamp_kl(g, s, stats)), -1.0f);  // log w = -(nll + log q - log p)
+  return importance_log_weight(g, p.recon, s, stats);
+}
+
+GraphVae::Program& GraphVae::program(Backend& be, Purpose purpose, int rows, int k, bool gradients) {
+  auto key = std::make_tuple(purpose, rows, k, gradients);
   auto it = programs_.find(key);
   if (it != programs_.end()) return it->second;
   Program p;
   p.graph = std::make_unique<Graph>(be, store_);
   Graph& g = *p.graph;
   switch (purpose) {
-    case Purpose::kTrain: {
+    case Purpose::kElbo: {
       p.in = g.input("x", data_shape(rows));
       p.y = condition_input(g, rows);
-      Var stats = encode(g, p.in, p.y);
-      GaussianSample s = gaussian_sample(g, stats, &noise_);
+      p.stats = encode(g, p.in, p.y);
+      GaussianSample s = gaussian_sample(g, p.stats, &noise_);
       p.recon = nll(g, decode(g, s.z, p.y), p.in);
-      p.kl = kl_std_normal(g, stats);
+      p.kl = pseudo_inputs_ > 0 ? vamp_kl(g, s, p.stats) : kl_std_normal(g, p.stats, &kl_dim_gates_);
       break;
     }
-    case Purpose::kImportance: {  // rows images, k samples each; each image is encoded once
-      p.in = g.input("x", data_shape(rows));
-      p.y = condition_input(g, rows);
-      Var stats = repeat_rows(g, encode(g, p.in, p.y), k);
-      GaussianSample s = gaussian_sample(g, stats, &noise_);
-      Var y_rep = classes_ > 0 ? repeat_rows(g, p.y, k) : Var{};
-      p.out = importance_log_weight(g, nll(g, decode(g, s.z, y_rep), repeat_rows(g, p.in, k)), s, stats);
+    case Purpose::kIwae: {  // the k-sample bound, trained through its normalised weights
+      Var logw = record_log_weights(g, p, rows, k);
+      p.log_mean_weight = log_mean_exp(g, logw, k);
+      SampleMeans means = sample_means(g, p.recon, logw, k);
+      p.recon = means.recon;
+      p.kl = means.kl;
       break;
     }
+    case Purpose::kImportance:  // rows images, k samples each; each image is encoded once
+      p.out = record_log_weights(g, p, rows, k);
+      break;
     case Purpose::kDecode:
       p.in = g.input("z", Shape::rows(rows, latent_));
       p.y = condition_input(g, rows);
@@ -71,18 +110,30 @@ GraphVae::Program& GraphVae::program(Backend& be, Purpose purpose, int rows, int
       p.y = condition_input(g, rows);
       p.out = columns(g, encode(g, p.in, p.y), 0, latent_);
       break;
+    case Purpose::kPriorComponents:  // the VampPrior's components: the pseudo-inputs' (mu | logvar)
+      p.out = encode(g, parameter(g, pseudo_slice_, data_shape(pseudo_inputs_)), Var{});
+      break;
     case Purpose::kReconstruct:  // decoded at the posterior mean
       p.in = g.input("x", data_shape(rows));
       p.y = condition_input(g, rows);
       p.out = mean_of(g, decode(g, columns(g, encode(g, p.in, p.y), 0, latent_), p.y));
       break;
   }
-  g.plan(/*with_gradients=*/purpose == Purpose::kTrain);
+  g.plan(gradients);
   return programs_.emplace(key, std::move(p)).first->second;
 }
 
-void GraphVae::forward(Backend& be, const float* x, int rows, const NoiseKey& noise) {
-  train_ = &program(be, Purpose::kTrain, rows);
+void GraphVae::set_objective(const Objective& objective) { objective_ = objective; }
+
+void GraphVae::forward(Backend& be, const float* x, int rows, const NoiseKey& noise, Pass pass) {
+  const bool train = pass == Pass::kTrain;
+  // Only the training pass takes gradients: the evaluation pass records the ELBO's graph
+  // planned without them.
+  if (train && objective_.iwae())
+    train_ = &program(be, Purpose::kIwae, rows, objective_.samples, /*gradients=*/true);
+  else
+    train_ = &program(be, Purpose::kElbo, rows, 1, /*gradients=*/train);
+  train_pass_ = train;
   noise_ = noise;
   train_->graph->bind(train_->in, x);
   bind_condition(*train_);
@@ -99,12 +150,26 @@ const float* GraphVae::kl_per_row() const {
   return train_->graph->value(train_->kl);
 }
 
+const float* GraphVae::log_mean_weight_per_row() const {
+  ELBO_CHECK(train_, type() << ": log_mean_weight_per_row() before forward()");
+  return train_->log_mean_weight.valid() ? train_->graph->value(train_->log_mean_weight) : nullptr;
+}
+
+const float* GraphVae::posterior_stats() const {
+  ELBO_CHECK(train_, type() << ": posterior_stats() before forward()");
+  return train_->graph->value(train_->stats);
+}
+
 void GraphVae::backward(Backend& be, const float* x, int rows, float recon_weight, Weight kl_weight,
                         const std::function<void(size_t)>& on_grads_ready) {
   (void)be;
-  ELBO_CHECK(train_ && train_->graph->shape(train_->in).n == rows, type() << ": backward() without its forward()");
+  ELBO_CHECK(train_ && train_pass_ && train_->graph->shape(train_->in).n == rows,
+             type() << ": backward() without its forward() of the training pass");
   train_->graph->bind(train_->in, x);
-  train_->graph->backward({{train_->recon, Weight(recon_weight)}, {train_->kl, kl_weight}}, on_grads_ready);
+  if (train_->log_mean_weight.valid())  // iwae: minimise minus the bound's log-mean-weight
+    train_->graph->backward({{train_->log_mean_weight, Weight(-recon_weight)}}, on_grads_ready);
+  else
+    train_->graph->backward({{train_->recon, Weight(recon_weight)}, {train_->kl, kl_weight}}, on_grads_ready);
 }
 
 // The forward-only computations: bind the input (and classes), run, copy the output
@@ -124,6 +189,22 @@ void GraphVae::log_importance_weights(Backend& be, float* logw, const float* x, 
 
 void GraphVae::decode_mean(Backend& be, float* out, const float* z, int rows) {
   run_into(be, program(be, Purpose::kDecode, rows), z, out);
+}
+
+void GraphVae::sample_prior(Backend& be, float* z, int rows, uint64_t seed) {
+  if (pseudo_inputs_ == 0) return VaeModel::sample_prior(be, z, rows, seed);
+  Program& p = program(be, Purpose::kPriorComponents, pseudo_inputs_);
+  p.graph->forward();
+  std::vector<float> stats(size_t(pseudo_inputs_) * 2 * size_t(latent_));
+  be.copy_to_host(stats.data(), p.graph->value(p.out), stats.size());
+  // Row r: component k from the draw after its latent's, then z = mu_k + sigma_k * eps.
+  for (int r = 0; r < rows; ++r) {
+    const int k = std::min(pseudo_inputs_ - 1, int(philox_uniform(seed, kRngSample, uint64_t(r), uint32_t(latent_)) *
+                                                   float(pseudo_inputs_)));
+    const float* mu = stats.data() + size_t(k) * 2 * latent_;
+    for (int j = 0; j < latent_; ++j)
+      z[size_t(r) * latent_ + j] = reparameterize(mu[j], mu[latent_ + j], philox_normal(seed, kRngSample, uint64_t(r), uint32_t(j)));
+  }
 }
 
 void GraphVae::posterior_mean(Backend& be, float* mu, const float* x, int rows) {

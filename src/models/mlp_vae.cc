@@ -6,7 +6,7 @@ namespace elbo {
 
 MlpVae::MlpVae(const ModelConfig& config, int input_dim)
     : GraphVae(Shape::rows(1, input_dim), config.latent, config.likelihood == "gaussian",
-               config.conditional ? config.classes : 0) {
+               config.conditional ? config.classes : 0, config.prior == "vamp" ? config.pseudo_inputs : 0) {
   const Activation act = parse_activation(config.activation);
   int in = input_dim + classes_;  // a conditional model reads [x | one-hot class]
   for (size_t i = 0; i < config.hidden.size(); ++i) {

@@ -1,6 +1,7 @@
 #include "elbo/nn/conv2d.h"
 
 #include "elbo/error.h"
+#include "elbo/nn/layers.h"
 
 namespace elbo {
 namespace {
@@ -19,29 +20,41 @@ float* pre_activation_grad(Backend& be, Graph& g, Var y, Activation act) {
   return dy;
 }
 
+// The weight is the store's slice w, or (weight norm) the graph tensor `weight`, then
+// the node's second input.
 class Conv2dNode final : public Node {
  public:
-  Conv2dNode(Var x, Var y, Var zero_bias, int w, int b, ConvShape s, Activation act)
+  Conv2dNode(Var x, Var weight, Var y, Var zero_bias, int w, int b, ConvShape s, Activation act)
       : zero_bias_(zero_bias), w_(w), b_(b), s_(s), act_(act) {
     inputs = {x};
     outputs = {y};
-    param_slices = {w, b};
+    param_slices = {b};
+    if (weight.valid())
+      inputs.push_back(weight);
+    else
+      param_slices.insert(param_slices.begin(), w);
   }
   const char* kind() const override { return "conv2d"; }
   void forward(Backend& be, Graph& g) override {
-    ParamStore& ps = g.params();
-    be.conv2d_forward(g.value(outputs[0]), g.value(inputs[0]), ps.param(w_), ps.param(b_), s_);
+    be.conv2d_forward(g.value(outputs[0]), g.value(inputs[0]), weight(g), g.params().param(b_), s_);
     activate(be, g, outputs[0], zero_bias_, act_);
   }
   void backward(Backend& be, Graph& g) override {
     ParamStore& ps = g.params();
     const float* dy = pre_activation_grad(be, g, outputs[0], act_);
-    be.conv2d_backward_weights(ps.grad(w_), ps.grad(b_), dy, g.value(inputs[0]), s_);
+    float* dw = ps.grad(w_);
+    if (inputs.size() > 1) {  // the weight tensor's gradient: the op adds, so a first writer clears it
+      dw = g.grad(inputs[1]);
+      if (!input_grad_accumulates[1]) be.fill(dw, s_.w_size(), 0.0f);
+    }
+    be.conv2d_backward_weights(dw, ps.grad(b_), dy, g.value(inputs[0]), s_);
     if (input_needs_grad[0])
-      be.conv2d_backward_data(g.grad(inputs[0]), dy, ps.param(w_), s_, input_grad_accumulates[0] ? 1.0f : 0.0f);
+      be.conv2d_backward_data(g.grad(inputs[0]), dy, weight(g), s_, input_grad_accumulates[0] ? 1.0f : 0.0f);
   }
 
  private:
+  const float* weight(Graph& g) const { return inputs.size() > 1 ? g.value(inputs[1]) : g.params().param(w_); }
+
   Var zero_bias_;
   int w_, b_;
   ConvShape s_;
@@ -85,6 +98,10 @@ class ConvTranspose2dNode final : public Node {
   Activation act_;
 };
 
+// The activation fused into the conv node: identity for those whose derivative needs
+// their input, which then follow as an activation node (it keeps the pre-activation).
+Activation fusable(Activation act) { return act_grad_needs_input(act) ? Activation::kIdentity : act; }
+
 Var zero_bias_for(Graph& g, Shape y, Activation act) {
   return act == Activation::kIdentity ? Var{} : g.constant(Shape::rows(1, int(y.row_size())));
 }
@@ -92,10 +109,13 @@ Var zero_bias_for(Graph& g, Shape y, Activation act) {
 }  // namespace
 
 Conv2d::Conv2d(ParamStore& store, const std::string& name, int c_in, int c_out, int kernel, int stride, int pad,
-               Activation act)
+               Activation act, const WeightOptions& options)
     : c_in_(c_in), c_out_(c_out), kernel_(kernel), stride_(stride), pad_(pad), act_(act) {
-  w_ = store.add(name + ".weight", {c_out, c_in, kernel, kernel}, int64_t(c_in) * kernel * kernel);
-  b_ = store.add(name + ".bias", {c_out}, int64_t(c_in) * kernel * kernel);
+  const int64_t fan_in = int64_t(c_in) * kernel * kernel;
+  const WeightSlices w = add_weight(store, name, {c_out, c_in, kernel, kernel}, fan_in, options);
+  w_ = w.w;
+  g_ = w.g;
+  b_ = store.add(name + ".bias", {c_out}, fan_in, ParamInit::uniform(options.init_scale));
 }
 
 Var Conv2d::operator()(Graph& g, Var x) const {
@@ -104,9 +124,11 @@ Var Conv2d::operator()(Graph& g, Var x) const {
   ConvShape s{in.n, c_in_, in.h, in.w, c_out_, kernel_, kernel_, stride_, pad_};
   check_conv_shape(s, "conv2d layer");
   const Shape out = Shape::images(in.n, c_out_, s.out_h(), s.out_w());
+  Var weight = g_ >= 0 ? weight_norm(g, w_, g_, c_out_, c_in_ * kernel_ * kernel_) : Var{};
   Var y = g.tensor(out);
-  g.add<Conv2dNode>(x, y, zero_bias_for(g, out, act_), w_, b_, s, act_);
-  return y;
+  const Activation fused = fusable(act_);
+  g.add<Conv2dNode>(x, weight, y, zero_bias_for(g, out, fused), w_, b_, s, fused);
+  return fused == act_ ? y : activation(g, y, act_);
 }
 
 ConvTranspose2d::ConvTranspose2d(ParamStore& store, const std::string& name, int c_in, int c_out, int kernel,
@@ -128,8 +150,9 @@ Var ConvTranspose2d::operator()(Graph& g, Var x) const {
                                          << " cannot map " << in.h << "x" << in.w << " exactly");
   const Shape out = Shape::images(in.n, c_out_, out_h, out_w);
   Var y = g.tensor(out);
-  g.add<ConvTranspose2dNode>(x, y, zero_bias_for(g, out, act_), w_, s, act_);
-  return y;
+  const Activation fused = fusable(act_);
+  g.add<ConvTranspose2dNode>(x, y, zero_bias_for(g, out, fused), w_, s, fused);
+  return fused == act_ ? y : activation(g, y, act_);
 }
 
 }  // namespace elbo

@@ -36,7 +36,7 @@ class GaussianSampleNode final : public Node {
 
 class KlStdNormalNode final : public Node {
  public:
-  KlStdNormalNode(Var stats, Var kl) {
+  KlStdNormalNode(Var stats, Var kl, const float* const* dim_gates) : dim_gates_(dim_gates) {
     inputs = {stats};
     outputs = {kl};
   }
@@ -48,8 +48,13 @@ class KlStdNormalNode final : public Node {
     const Shape s = g.shape(inputs[0]);
     float* dstats = g.grad(inputs[0]);
     if (!input_grad_accumulates[0]) be.fill(dstats, s.numel(), 0.0f);
-    if (const Weight* w = g.seed_of(outputs[0])) be.kl_backward(dstats, g.value(inputs[0]), s.n, latent_of(g, inputs[0]), *w);
+    Weight w;
+    if (g.row_weight(outputs[0], &w))
+      be.kl_backward(dstats, g.value(inputs[0]), s.n, latent_of(g, inputs[0]), w, dim_gates_ ? *dim_gates_ : nullptr);
   }
+
+ private:
+  const float* const* dim_gates_;
 };
 
 // Bernoulli and Gaussian likelihoods share the wiring; their backend ops assign the
@@ -78,16 +83,15 @@ class LikelihoodNode final : public Node {
     const Shape x = g.shape(inputs[1]), out = g.shape(inputs[0]);
     const bool add = input_grad_accumulates[0];
     float* dout = add ? g.value(scratch_) : g.grad(inputs[0]);
-    const Weight* w = g.seed_of(outputs[0]);
-    if (!w) {
+    Weight w;
+    if (!g.row_weight(outputs[0], &w)) {
       if (!add) be.fill(dout, out.numel(), 0.0f);
       return;
     }
-    ELBO_CHECK(!w->device_factor, kind() << ": the likelihood's weight must be a host value");
     if (gaussian_)
-      be.gaussian_nll_backward(dout, g.value(inputs[0]), g.value(inputs[1]), x.n, int(x.row_size()), w->value);
+      be.gaussian_nll_backward(dout, g.value(inputs[0]), g.value(inputs[1]), x.n, int(x.row_size()), w);
     else
-      be.bernoulli_nll_backward(dout, g.value(inputs[0]), g.value(inputs[1]), x.n, int(x.row_size()), w->value);
+      be.bernoulli_nll_backward(dout, g.value(inputs[0]), g.value(inputs[1]), x.n, int(x.row_size()), w);
     if (add) be.axpy(g.grad(inputs[0]), dout, out.numel(), 1.0f);
   }
 
@@ -111,6 +115,117 @@ class ImportanceLogWeightNode final : public Node {
     be.prior_minus_posterior_log_density(logw, g.value(inputs[1]), g.value(inputs[2]), g.value(inputs[3]), z.n,
                                          int(z.row_size()));
   }
+  // d logw / d nll = -1; d/dz = -z (the prior); d/dlogvar = +1/2 (the posterior, eps fixed).
+  void backward(Backend& be, Graph& g) override {
+    ELBO_CHECK(!input_needs_grad[2], kind() << ": the noise eps takes no gradient");
+    const Shape z = g.shape(inputs[1]), stats = g.shape(inputs[3]);
+    const float* dlogw = g.grad(outputs[0]);
+    if (input_needs_grad[0]) {
+      float* dnll = g.grad(inputs[0]);
+      if (!input_grad_accumulates[0]) be.fill(dnll, size_t(z.n), 0.0f);
+      be.axpy(dnll, dlogw, size_t(z.n), -1.0f);
+    }
+    if (!input_needs_grad[1] && !input_needs_grad[3]) return;
+    ELBO_CHECK(input_needs_grad[1] && input_needs_grad[3],
+               kind() << ": z and its statistics must both take gradients, or neither");
+    if (!input_grad_accumulates[1]) be.fill(g.grad(inputs[1]), z.numel(), 0.0f);
+    if (!input_grad_accumulates[3]) be.fill(g.grad(inputs[3]), stats.numel(), 0.0f);
+    be.prior_minus_posterior_backward(g.grad(inputs[1]), g.grad(inputs[3]), g.value(inputs[1]), z.n,
+                                      int(z.row_size()), Weight::rows(dlogw));
+  }
+};
+
+class LogMeanExpNode final : public Node {
+ public:
+  LogMeanExpNode(Var logw, Var out, int k) : k_(k) {
+    inputs = {logw};
+    outputs = {out};
+  }
+  const char* kind() const override { return "log_mean_exp"; }
+  void forward(Backend& be, Graph& g) override {
+    be.log_mean_exp_rows(g.value(outputs[0]), g.value(inputs[0]), g.shape(outputs[0]).n, k_);
+  }
+  void backward(Backend& be, Graph& g) override {
+    const int images = g.shape(outputs[0]).n;
+    Weight w;
+    const bool weighted = g.row_weight(outputs[0], &w);
+    float* din = input_grad_accumulates[0] ? g.value(scratch_) : g.grad(inputs[0]);
+    if (weighted) be.log_mean_exp_rows_backward(din, g.value(inputs[0]), g.value(outputs[0]), images, k_, w);
+    else be.fill(din, size_t(images) * size_t(k_), 0.0f);
+    if (input_grad_accumulates[0]) be.axpy(g.grad(inputs[0]), din, size_t(images) * size_t(k_), 1.0f);
+  }
+  void reserve(Graph& g) override {
+    if (input_needs_grad[0] && input_grad_accumulates[0]) scratch_ = g.constant(g.shape(inputs[0]));
+  }
+
+ private:
+  int k_;
+  Var scratch_;
+};
+
+class PosteriorLogDensityNode final : public Node {
+ public:
+  PosteriorLogDensityNode(Var eps, Var stats, Var out) {
+    inputs = {eps, stats};
+    outputs = {out};
+  }
+  const char* kind() const override { return "posterior_log_density"; }
+  void forward(Backend& be, Graph& g) override {
+    const Shape e = g.shape(inputs[0]);
+    be.posterior_log_density(g.value(outputs[0]), g.value(inputs[0]), g.value(inputs[1]), e.n, int(e.row_size()));
+  }
+  void backward(Backend& be, Graph& g) override {
+    const Shape e = g.shape(inputs[0]);
+    float* dstats = g.grad(inputs[1]);
+    if (!input_grad_accumulates[1]) be.fill(dstats, g.shape(inputs[1]).numel(), 0.0f);
+    Weight w;
+    if (g.row_weight(outputs[0], &w)) be.posterior_log_density_backward(dstats, e.n, int(e.row_size()), w);
+  }
+};
+
+class GaussianLogDensityPairsNode final : public Node {
+ public:
+  GaussianLogDensityPairsNode(Var z, Var stats, Var out) {
+    inputs = {z, stats};
+    outputs = {out};
+  }
+  const char* kind() const override { return "gaussian_log_density_pairs"; }
+  void forward(Backend& be, Graph& g) override {
+    const Shape z = g.shape(inputs[0]);
+    be.gaussian_log_density_pairs(g.value(outputs[0]), g.value(inputs[0]), g.value(inputs[1]), z.n,
+                                  g.shape(inputs[1]).n, int(z.row_size()));
+  }
+  void backward(Backend& be, Graph& g) override {
+    const Shape z = g.shape(inputs[0]), stats = g.shape(inputs[1]);
+    float* dz = grad_to_add(be, g, 0);  // the op adds
+    float* dstats = grad_to_add(be, g, 1);
+    be.gaussian_log_density_pairs_backward(dz, dstats, g.grad(outputs[0]), g.value(inputs[0]), g.value(inputs[1]), z.n,
+                                           stats.n, int(z.row_size()));
+  }
+};
+
+// Means over each image's k samples as one GEMM each: (images x k) times a column of 1/k.
+class SampleMeansNode final : public Node {
+ public:
+  SampleMeansNode(Var nll, Var logw, Var recon, Var kl, Var weights, int k) : weights_(weights), k_(k) {
+    inputs = {nll, logw};
+    outputs = {recon, kl};
+    observes_only = true;
+  }
+  const char* kind() const override { return "sample_means"; }
+  void forward(Backend& be, Graph& g) override {
+    const int images = g.shape(outputs[0]).n;
+    float* w = g.value(weights_);  // (1/k | -1/k)
+    be.fill(w, size_t(k_), 1.0f / float(k_));
+    be.fill(w + k_, size_t(k_), -1.0f / float(k_));
+    be.gemm(false, false, images, 1, k_, 1.0f, g.value(inputs[0]), w, 0.0f, g.value(outputs[0]));
+    be.gemm(false, false, images, 1, k_, 1.0f, g.value(inputs[1]), w + k_, 0.0f, g.value(outputs[1]));
+    be.axpy(g.value(outputs[1]), g.value(outputs[0]), size_t(images), -1.0f);
+  }
+
+ private:
+  Var weights_;
+  int k_;
 };
 
 Var per_row(Graph& g, Var like) { return g.tensor(Shape::rows(g.shape(like).n, 1)); }
@@ -125,10 +240,10 @@ GaussianSample gaussian_sample(Graph& g, Var stats, const NoiseKey* noise) {
   return out;
 }
 
-Var kl_std_normal(Graph& g, Var stats) {
+Var kl_std_normal(Graph& g, Var stats, const float* const* dim_gates) {
   latent_of(g, stats);
   Var kl = per_row(g, stats);
-  g.add<KlStdNormalNode>(stats, kl);
+  g.add<KlStdNormalNode>(stats, kl, dim_gates);
   return kl;
 }
 
@@ -152,6 +267,47 @@ Var importance_log_weight(Graph& g, Var nll, const GaussianSample& sample, Var s
   Var logw = per_row(g, nll);
   g.add<ImportanceLogWeightNode>(nll, sample.z, sample.eps, stats, logw);
   return logw;
+}
+
+Var posterior_log_density(Graph& g, const GaussianSample& sample, Var stats) {
+  ELBO_CHECK(g.shape(stats).row_size() == 2 * g.shape(sample.eps).row_size() && g.shape(stats).n == g.shape(sample.eps).n,
+             "posterior_log_density: statistics " << g.shape(stats).str() << " for samples " << g.shape(sample.eps).str());
+  Var out = per_row(g, stats);
+  g.add<PosteriorLogDensityNode>(sample.eps, stats, out);
+  return out;
+}
+
+Var gaussian_log_density_pairs(Graph& g, Var z, Var component_stats) {
+  const Shape sz = g.shape(z), sc = g.shape(component_stats);
+  ELBO_CHECK(sc.row_size() == 2 * sz.row_size(), "gaussian_log_density_pairs: components "
+                                                     << sc.str() << " for samples " << sz.str()
+                                                     << " (expected 2 x " << sz.row_size() << " values per component)");
+  Var out = g.tensor(Shape::rows(sz.n, sc.n));
+  g.add<GaussianLogDensityPairsNode>(z, component_stats, out);
+  return out;
+}
+
+namespace {
+int images_of(Graph& g, Var per_sample, int k, const char* what) {
+  const Shape s = g.shape(per_sample);
+  ELBO_CHECK(k >= 1 && s.row_size() == 1 && s.n % k == 0,
+             what << ": expected images * k rows of one value for k = " << k << ", got " << s.str());
+  return s.n / k;
+}
+}  // namespace
+
+Var log_mean_exp(Graph& g, Var logw, int k) {
+  Var out = g.tensor(Shape::rows(images_of(g, logw, k, "log_mean_exp"), 1));
+  g.add<LogMeanExpNode>(logw, out, k);
+  return out;
+}
+
+SampleMeans sample_means(Graph& g, Var nll, Var logw, int k) {
+  const int images = images_of(g, nll, k, "sample_means");
+  ELBO_CHECK(g.shape(logw).numel() == g.shape(nll).numel(), "sample_means: nll and logw differ in size");
+  SampleMeans m{g.tensor(Shape::rows(images, 1)), g.tensor(Shape::rows(images, 1))};
+  g.add<SampleMeansNode>(nll, logw, m.recon, m.kl, g.constant(Shape::rows(1, 2 * k)), k);
+  return m;
 }
 
 }  // namespace elbo

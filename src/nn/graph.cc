@@ -14,6 +14,13 @@ void Node::backward(Backend& be, Graph& g) {
   ELBO_FAIL("graph node '" << kind() << "' has no backward: it belongs to evaluation or sampling graphs only");
 }
 
+float* Node::grad_to_add(Backend& be, Graph& g, size_t i) const {
+  if (!input_needs_grad[i]) return nullptr;
+  float* d = g.grad(inputs[i]);
+  if (!input_grad_accumulates[i]) be.fill(d, g.shape(inputs[i]).numel(), 0.0f);
+  return d;
+}
+
 Graph::Graph(Backend& backend, ParamStore& params) : be_(backend), params_(params) {}
 
 Var Graph::input(const std::string& name, Shape shape) {
@@ -58,6 +65,9 @@ void Graph::add_node(std::unique_ptr<Node> node) {
     ELBO_CHECK(in.valid() && size_t(in.id) < tensors_.size(), "graph: node '" << node->kind() << "' reads an unknown tensor");
     grad = grad || tensors_[root(size_t(in.id))].needs_grad;
   }
+  ELBO_CHECK(!(node->observes_only && !node->param_slices.empty()),
+             "graph: node '" << node->kind() << "' observes only but has parameters");
+  if (node->observes_only) grad = false;
   for (Var out : node->outputs) {
     ELBO_CHECK(out.valid() && size_t(out.id) < tensors_.size() && !tensors_[size_t(out.id)].external,
                "graph: node '" << node->kind() << "' writes an unknown or external tensor");
@@ -78,7 +88,7 @@ void Graph::plan(bool with_gradients) {
     n.input_grad_accumulates.assign(n.inputs.size(), false);
     for (size_t i = 0; i < n.inputs.size(); ++i) {
       const size_t t = root(size_t(n.inputs[i].id));
-      if (!with_gradients || !tensors_[t].needs_grad) continue;
+      if (!with_gradients || !tensors_[t].needs_grad || n.observes_only) continue;
       n.input_needs_grad[i] = true;
       n.input_grad_accumulates[i] = written[t];
       written[t] = true;
@@ -160,6 +170,18 @@ const Weight* Graph::seed_of(Var term) const {
   return nullptr;
 }
 
+bool Graph::row_weight(Var term, Weight* w) {
+  if (const Weight* seed = seed_of(term)) {
+    *w = *seed;
+    return true;
+  }
+  if (float* d = grad(term)) {
+    *w = Weight::rows(d);
+    return true;
+  }
+  return false;
+}
+
 void Graph::forward() {
   ELBO_CHECK(planned_, "graph: forward() before plan()");
   for (const TensorInfo& t : tensors_)
@@ -171,6 +193,17 @@ void Graph::backward(const std::vector<LossSeed>& seeds, const std::function<voi
   ELBO_CHECK(planned_ && with_gradients_, "graph: backward() needs plan(with_gradients = true)");
   seeds_ = &seeds;
   for (Var v : unwritten_grads_) be_.fill(grad(v), shape(v).numel(), 0.0f);
+  // A seeded term's gradient is its seed: nodes that read their output's gradient (add,
+  // scale, any generic layer) then see the objective's weight; the distribution nodes
+  // read the seed itself (seed_of), the same values.
+  for (const LossSeed& s : seeds) {
+    if (float* d = grad(s.term)) {
+      const int term = int(root(size_t(s.term.id)));
+      ELBO_CHECK(std::any_of(unwritten_grads_.begin(), unwritten_grads_.end(), [&](Var v) { return v.id == term; }),
+                 "graph: a seeded loss term must not also feed other nodes (its gradient is the seed)");
+      be_.fill_weight(d, shape(s.term).numel(), s.weight);
+    }
+  }
   size_t reported = SIZE_MAX;
   for (size_t k = 0; k < nodes_.size(); ++k) {
     Node& n = *nodes_[nodes_.size() - 1 - k];

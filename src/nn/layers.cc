@@ -47,11 +47,19 @@ class ActivationNode final : public Node {
   void backward(Backend& be, Graph& g) override {
     const size_t n = g.shape(outputs[0]).numel();
     float* dy = g.grad(outputs[0]);
+    // act' from the output where it determines it, else from the input (swish, softplus,
+    // gelu), which this node reads in backward: a future arena reuse must keep it alive.
+    auto to = [&](float* dx) {
+      if (act_grad_needs_input(act_))
+        be.act_backward_from_input(dx, dy, g.value(inputs[0]), n, act_);
+      else
+        be.act_backward(dx, dy, g.value(outputs[0]), n, act_);
+    };
     if (input_grad_accumulates[0]) {
-      be.act_backward(dy, dy, g.value(outputs[0]), n, act_);  // dy is ours to change now
+      to(dy);  // dy is ours to change now
       be.axpy(g.grad(inputs[0]), dy, n, 1.0f);
     } else {
-      be.act_backward(g.grad(inputs[0]), dy, g.value(outputs[0]), n, act_);
+      to(g.grad(inputs[0]));
     }
   }
 
@@ -79,19 +87,37 @@ class AddNode final : public Node {
   }
 };
 
-// Copies column blocks between row-major matrices, one device copy (or axpy) per row.
-// Rows are short and few in the models that use these nodes; a strided-copy op in the
-// backends would replace the loop where that stops being true.
+class ScaleNode final : public Node {
+ public:
+  ScaleNode(Var x, Var y, float alpha) : alpha_(alpha) {
+    inputs = {x};
+    outputs = {y};
+  }
+  const char* kind() const override { return "scale"; }
+  void forward(Backend& be, Graph& g) override {
+    const size_t n = g.shape(outputs[0]).numel();
+    be.copy(g.value(outputs[0]), g.value(inputs[0]), n);
+    be.scale(g.value(outputs[0]), n, alpha_);
+  }
+  void backward(Backend& be, Graph& g) override {
+    const size_t n = g.shape(outputs[0]).numel();
+    float* dx = g.grad(inputs[0]);
+    if (input_grad_accumulates[0]) {
+      be.axpy(dx, g.grad(outputs[0]), n, alpha_);
+    } else {
+      be.copy(dx, g.grad(outputs[0]), n);
+      be.scale(dx, n, alpha_);
+    }
+  }
+
+ private:
+  float alpha_;
+};
+
+// Copies column blocks between row-major matrices (one strided-copy op).
 void copy_block(Backend& be, float* dst, int dst_cols, int dst_col0, const float* src, int src_cols, int src_col0,
                 int rows, int cols, bool accumulate) {
-  for (int r = 0; r < rows; ++r) {
-    float* d = dst + size_t(r) * dst_cols + dst_col0;
-    const float* s = src + size_t(r) * src_cols + src_col0;
-    if (accumulate)
-      be.axpy(d, s, size_t(cols), 1.0f);
-    else
-      be.copy(d, s, size_t(cols));
-  }
+  be.copy_columns(dst + dst_col0, size_t(dst_cols), src + src_col0, size_t(src_cols), rows, size_t(cols), accumulate);
 }
 
 class ColumnsNode final : public Node {
@@ -116,13 +142,15 @@ class ColumnsNode final : public Node {
   int begin_, count_;
 };
 
-class ConcatColumnsNode final : public Node {
+// Each row (sample) of y is a's row followed by b's: concatenation along features, or
+// along channels of NCHW images (whose channels are contiguous blocks of a sample).
+class ConcatNode final : public Node {
  public:
-  ConcatColumnsNode(Var a, Var b, Var y) {
+  ConcatNode(Var a, Var b, Var y) {
     inputs = {a, b};
     outputs = {y};
   }
-  const char* kind() const override { return "concat_columns"; }
+  const char* kind() const override { return "concat"; }
   void forward(Backend& be, Graph& g) override {
     const int rows = g.shape(outputs[0]).n, ca = cols(g, 0), cb = cols(g, 1);
     copy_block(be, g.value(outputs[0]), ca + cb, 0, g.value(inputs[0]), ca, 0, rows, ca, false);
@@ -204,7 +232,22 @@ Var concat_columns(Graph& g, Var a, Var b) {
   const Shape sa = g.shape(a), sb = g.shape(b);
   ELBO_CHECK(sa.n == sb.n, "concat_columns: " << sa.n << " rows and " << sb.n << " rows");
   Var y = g.tensor(Shape::rows(sa.n, int(sa.row_size() + sb.row_size())));
-  g.add<ConcatColumnsNode>(a, b, y);
+  g.add<ConcatNode>(a, b, y);
+  return y;
+}
+
+Var scale(Graph& g, Var x, float alpha) {
+  Var y = g.tensor(g.shape(x));
+  g.add<ScaleNode>(x, y, alpha);
+  return y;
+}
+
+Var concat_channels(Graph& g, Var a, Var b) {
+  const Shape sa = g.shape(a), sb = g.shape(b);
+  ELBO_CHECK(sa.n == sb.n && sa.h == sb.h && sa.w == sb.w,
+             "concat_channels: " << sa.str() << " and " << sb.str() << " differ in samples or spatial size");
+  Var y = g.tensor(Shape::images(sa.n, sa.c + sb.c, sa.h, sa.w));
+  g.add<ConcatNode>(a, b, y);
   return y;
 }
 

@@ -18,7 +18,7 @@ EvalBatches::EvalBatches(const Config& config, Backend& be, const VaeModel& mode
       serial0_(binarize_serial0),
       host_x_(size_t(max_rows) * size_t(dim_)),
       host_cond_(size_t(max_rows) * size_t(classes_)),
-      labels_(classes_ > 0 ? size_t(max_rows) : 0),
+      labels_(set.has_labels ? size_t(max_rows) : 0),
       x_(&be, host_x_.size()),
       cond_(&be, std::max<size_t>(1, host_cond_.size())) {
   ELBO_CHECK(classes_ == 0 || set.has_labels, "model.conditional: " << key_ << " " << set.manifest_path
@@ -27,7 +27,7 @@ EvalBatches::EvalBatches(const Config& config, Backend& be, const VaeModel& mode
 }
 
 void EvalBatches::load(int64_t first, int rows, VaeModel& model) {
-  read_samples(set_, first, rows, config_.data.scale, host_x_.data(), classes_ > 0 ? labels_.data() : nullptr);
+  read_samples(set_, first, rows, config_.data.scale, host_x_.data(), set_.has_labels ? labels_.data() : nullptr);
   if (config_.data.binarize == "threshold")
     for (size_t i = 0; i < size_t(rows) * size_t(dim_); ++i)
       host_x_[i] = host_x_[i] > config_.data.threshold ? 1.0f : 0.0f;

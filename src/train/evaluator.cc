@@ -12,7 +12,7 @@
 #include "elbo/io/progress.h"
 #include "elbo/kernels/philox.h"
 #include "elbo/train/checkpoint.h"
-#include "elbo/train/eval_batches.h"
+#include "elbo/train/image_scores.h"
 #include "elbo/train/replica.h"
 #include "elbo/train/run_outputs.h"
 #include "elbo/train/signals.h"
@@ -20,11 +20,6 @@
 
 namespace elbo {
 namespace {
-
-// Test images get one fixed stochastic binarization, independent of ranks and batches.
-constexpr uint64_t kTestBinarizeSerial0 = 1ull << 62;
-// Importance samples draw from another part of the eval stream than the ELBO samples.
-constexpr uint32_t kIwElementOffset = 1u << 20;
 
 CheckpointState load_for_eval(const Config& config, const std::string& requested, std::string& path) {
   if (!requested.empty()) {
@@ -36,6 +31,10 @@ CheckpointState load_for_eval(const Config& config, const std::string& requested
   ELBO_CHECK(rr.found, "no valid checkpoint in " << config.run.dir << "/checkpoints (train first, or pass --checkpoint FILE)");
   path = rr.path;
   return rr.state;
+}
+
+std::string shape_text(const ShardSetInfo& set) {
+  return std::to_string(set.channels) + " x " + std::to_string(set.height) + " x " + std::to_string(set.width);
 }
 
 std::string result_json(const Config& config, const EvalResult& r, const std::string& copy_of) {
@@ -73,6 +72,46 @@ const char* signal_name(int sig) {
 
 }  // namespace
 
+RestoredCheckpoint restore_on_ranks(const Config& config, MpiContext& mpi, Replica& replica,
+                                    const std::string& requested, const ShardSetInfo& data,
+                                    const std::string& data_key) {
+  RestoredCheckpoint out;
+  std::string error;
+  if (mpi.is_root()) {
+    try {
+      CheckpointState st = load_for_eval(config, requested, out.path);
+      ELBO_CHECK(st.model_config_yaml == model_config_to_yaml(config.model),
+                 "checkpoint " << out.path << " was written for another model:\n"
+                               << st.model_config_yaml << "the config in use has:\n"
+                               << model_config_to_yaml(config.model));
+      try {
+        restore_state(st, out.path, *replica.backend, replica.model->params(), nullptr);
+      } catch (const Error& e) {
+        // Most likely images of another shape than the training data's: say so first.
+        std::string model = ", which the model of " + out.path + " does not take";
+        try {
+          const ShardSetInfo train = open_shard_set(config.data.train);
+          if (shape_text(train) != shape_text(data))
+            model = ", but the model of " + out.path + " was trained on images of " + shape_text(train) +
+                    " (data.train " + config.data.train + ")";
+        } catch (const Error&) {
+        }
+        ELBO_FAIL(data_key << " " << data.manifest_path << " holds images of " << shape_text(data)
+                           << " (channels x height x width)" << model << ": " << e.what());
+      }
+      out.step = st.step;
+    } catch (const Error& e) {
+      error = e.what();
+    }
+  }
+  mpi.broadcast(error);
+  ELBO_CHECK(error.empty(), error);
+  mpi.broadcast(out.path);
+  mpi.broadcast(&out.step, sizeof out.step);
+  replica.comm->broadcast(replica.model->params().params(), replica.model->params().total(), 0);
+  return out;
+}
+
 std::string eval_result_name(int64_t step, int64_t images, int64_t test_set_images) {
   return step_file_name("eval", step, images < test_set_images ? "_first" + std::to_string(images) + ".json" : ".json");
 }
@@ -89,48 +128,22 @@ EvalResult evaluate(const Config& config, MpiContext& mpi, const EvalRequest& re
   VaeModel& model = *replica.model;
 
   EvalResult result;
-  std::string error;
-  int64_t step = 0;
-  if (mpi.is_root()) {
-    try {
-      CheckpointState st = load_for_eval(config, request.checkpoint, result.checkpoint);
-      ELBO_CHECK(st.model_config_yaml == model_config_to_yaml(config.model),
-                 "checkpoint " << result.checkpoint << " was written for another model:\n"
-                               << st.model_config_yaml << "the config in use has:\n"
-                               << model_config_to_yaml(config.model));
-      restore_state(st, result.checkpoint, be, model.params(), nullptr);
-      step = st.step;
-    } catch (const Error& e) {
-      error = e.what();
-    }
-  }
-  mpi.broadcast(error);
-  ELBO_CHECK(error.empty(), error);
-  mpi.broadcast(result.checkpoint);
-  mpi.broadcast(&step, sizeof step);
-  replica.comm->broadcast(model.params().params(), model.params().total(), 0);
+  const RestoredCheckpoint restored = restore_on_ranks(config, mpi, replica, request.checkpoint, test, "data.test");
+  result.checkpoint = restored.path;
+  const int64_t step = restored.step;
   result.step = step;
 
   const int64_t n_images = config.eval.max_images > 0 ? std::min(config.eval.max_images, test.count) : test.count;
   const int64_t begin = n_images * mpi.rank() / mpi.world(), end = n_images * (mpi.rank() + 1) / mpi.world();
   const int k = int(config.eval.iw_samples);
   const int batch = int(std::max<int64_t>(1, config.eval.batch));
-  // Importance samples decoded at once: whole images (all k) when they fit in iw_chunk rows.
-  const int chunk = int(std::max<int64_t>(1, config.eval.iw_chunk));
-  const int images_per_group = std::max(1, chunk / k);
-  const int k_piece = std::min(k, chunk);
 
-  // Test images, binarized once, with their classes for conditional models.
-  EvalBatches test_batches(config, be, model, test, "data.test", batch, kTestBinarizeSerial0);
-  float* x = test_batches.x();
-  std::vector<float> host_iw(static_cast<size_t>(batch));
+  // Test images, binarized once, with their classes for conditional models; per-image
+  // scores as `elbo score` computes them.
+  ImageScorer scorer(config, be, model, test, "data.test", batch, k);
   // Active units: per latent dimension, the sum and the sum of squares of E_q[z|x].
   const int latent = model.latent_dim();
   std::vector<double> mu_moments(2 * size_t(latent), 0.0);
-  std::vector<float> host_mu(size_t(batch) * size_t(latent));
-  DeviceBuffer mu(&be, host_mu.size());
-  DeviceBuffer logw(&be, size_t(std::max(images_per_group * k, k))), iw(&be, batch),
-      scratch(&be, 2);
   double sums[4] = {0, 0, 0, 0};  // recon, kl, iw log-likelihood, images
   if (mpi.is_root()) {
     std::printf("elbo eval: %s (step %lld) on %lld of %lld test images, k = %d, %d %s\n", result.checkpoint.c_str(),
@@ -150,49 +163,17 @@ EvalResult evaluate(const Config& config, MpiContext& mpi, const EvalRequest& re
   };
   for (int64_t first = begin; first < end; first += batch) {
     const int rows = int(std::min<int64_t>(batch, end - first));
-    test_batches.load(first, rows, model);
-
-    model.forward(be, x, rows, NoiseKey{config.run.seed, kRngEval, uint64_t(first), 0});
-    float part[2];
-    be.sum(scratch.data(), model.recon_per_row(), rows);
-    be.sum(scratch.data() + 1, model.kl_per_row(), rows);
-    be.copy_to_host(part, scratch.data(), 2);
-    sums[0] += part[0];
-    sums[1] += part[1];
-    model.posterior_mean(be, mu.data(), x, rows);
-    be.copy_to_host(host_mu.data(), mu.data(), size_t(rows) * size_t(latent));
-    for (int r = 0; r < rows; ++r)
+    scorer.score(first, rows, [&](int done) { images_done(first - begin + done); });
+    for (int r = 0; r < rows; ++r) {
+      sums[0] += scorer.recon(r);
+      sums[1] += scorer.kl(r);
+      sums[2] += scorer.log_mean_weight(r);
+      const float* mu = scorer.mu(r);
       for (int j = 0; j < latent; ++j) {
-        const double m = host_mu[size_t(r) * size_t(latent) + size_t(j)];
-        mu_moments[size_t(j)] += m;
-        mu_moments[size_t(latent + j)] += m * m;
-      }
-
-    if (k <= chunk) {
-      for (int g = 0; g < rows; g += images_per_group) {
-        const int imgs = std::min(images_per_group, rows - g);
-        const uint64_t image0 = uint64_t(first + g);
-        if (const float* c = test_batches.condition(g)) model.set_condition(c);
-        model.log_importance_weights(be, logw.data(), x + size_t(g) * dim, imgs, k,
-                                     NoiseKey{config.run.seed, kRngEval, image0 * uint64_t(k), kIwElementOffset});
-        be.log_mean_exp_rows(iw.data() + g, logw.data(), imgs, k);
-        images_done(first - begin + g + imgs);
-      }
-    } else {
-      for (int i = 0; i < rows; ++i) {
-        if (const float* c = test_batches.condition(i)) model.set_condition(c);
-        for (int t0 = 0; t0 < k; t0 += k_piece) {
-          const int kc = std::min(k_piece, k - t0);
-          const uint64_t serial0 = uint64_t(first + i) * uint64_t(k) + uint64_t(t0);
-          model.log_importance_weights(be, logw.data() + t0, x + size_t(i) * dim, 1, kc,
-                                       NoiseKey{config.run.seed, kRngEval, serial0, kIwElementOffset});
-        }
-        be.log_mean_exp_rows(iw.data() + i, logw.data(), 1, k);
-        images_done(first - begin + i + 1);
+        mu_moments[size_t(j)] += double(mu[j]);
+        mu_moments[size_t(latent + j)] += double(mu[j]) * double(mu[j]);
       }
     }
-    be.copy_to_host(host_iw.data(), iw.data(), rows);
-    for (int i = 0; i < rows; ++i) sums[2] += host_iw[size_t(i)];
     sums[3] += rows;
   }
   mpi.allreduce_sum(sums, 4);

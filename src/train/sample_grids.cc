@@ -1,6 +1,7 @@
 #include "elbo/train/sample_grids.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <vector>
 
@@ -17,29 +18,34 @@ namespace {
 // progress line appear when decoding takes long.
 constexpr int kDecodeRows = 256;
 
+// The one-hot rows (classes.size() x c) of classes; none for an unconditional model (c = 0).
+std::vector<float> one_hot_rows(const std::vector<int32_t>& classes, int c) {
+  std::vector<float> one_hot(classes.size() * size_t(c), 0.0f);
+  for (size_t r = 0; c > 0 && r < classes.size(); ++r) {
+    const int32_t k = classes[r];
+    ELBO_CHECK(k >= 0 && k < c, "class " << k << " of a conditional model with model.classes = " << c
+                                         << ": expected 0.." << c - 1);
+    one_hot[r * size_t(c) + size_t(k)] = 1.0f;
+  }
+  return one_hot;
+}
+
 // out (count rows of out_dim) = pass(in) (count rows of in_dim), kDecodeRows rows at a time.
-// Conditional models: classes holds each row's class, given to the model per chunk.
+// Conditional models: conditions holds each row's condition (model.condition_dim() values,
+// one-hot or a mix of classes), given to the model per chunk.
 template <typename Pass>
 void in_chunks(Backend& be, VaeModel& model, const char* what, int count, const std::vector<float>& in, int in_dim,
-               std::vector<float>& out, int out_dim, const std::vector<int32_t>& classes, Pass pass) {
+               std::vector<float>& out, int out_dim, const std::vector<float>& conditions, Pass pass) {
   const int rows = std::min(count, kDecodeRows);
-  const int c = model.condition_dim();
+  const size_t c = size_t(model.condition_dim());
   DeviceBuffer din(&be, size_t(rows) * in_dim), dout(&be, size_t(rows) * out_dim);
-  DeviceBuffer dcond(&be, std::max<size_t>(1, size_t(rows) * size_t(c)));
-  std::vector<float> one_hot(size_t(rows) * size_t(c));
+  DeviceBuffer dcond(&be, std::max<size_t>(1, size_t(rows) * c));
   ProgressMeter progress(what, "images", count, true);
   for (int r0 = 0; r0 < count; r0 += rows) {
     const int m = std::min(rows, count - r0);
     be.copy_to_device(din.data(), in.data() + size_t(r0) * in_dim, size_t(m) * in_dim);
     if (c > 0) {
-      std::fill(one_hot.begin(), one_hot.end(), 0.0f);
-      for (int r = 0; r < m; ++r) {
-        const int32_t k = classes[size_t(r0 + r)];
-        ELBO_CHECK(k >= 0 && k < c, "class " << k << " of a conditional model with model.classes = " << c
-                                             << ": expected 0.." << c - 1);
-        one_hot[size_t(r) * size_t(c) + size_t(k)] = 1.0f;
-      }
-      be.copy_to_device(dcond.data(), one_hot.data(), size_t(m) * size_t(c));
+      be.copy_to_device(dcond.data(), conditions.data() + size_t(r0) * c, size_t(m) * c);
       model.set_condition(dcond.data());
     }
     pass(dout.data(), din.data(), m);
@@ -48,18 +54,83 @@ void in_chunks(Backend& be, VaeModel& model, const char* what, int count, const 
   }
 }
 
+// out = the point at t in [0, 1] from a to b (n values each): linearly, or spherically
+// (slerp: sin((1-t)w)/sin(w) a + sin(tw)/sin(w) b, w the angle between a and b; linear
+// when they are (anti)parallel or zero).
+void interpolate(const float* a, const float* b, int n, double t, bool spherical, float* out) {
+  double w0 = 1.0 - t, w1 = t;
+  if (spherical) {
+    double aa = 0, bb = 0, ab = 0;
+    for (int j = 0; j < n; ++j) {
+      aa += double(a[j]) * a[j];
+      bb += double(b[j]) * b[j];
+      ab += double(a[j]) * b[j];
+    }
+    const double omega = aa > 0 && bb > 0 ? std::acos(std::clamp(ab / std::sqrt(aa * bb), -1.0, 1.0)) : 0.0;
+    if (std::sin(omega) > 1e-6) {
+      w0 = std::sin((1.0 - t) * omega) / std::sin(omega);
+      w1 = std::sin(t * omega) / std::sin(omega);
+    }
+  }
+  for (int j = 0; j < n; ++j) out[j] = float(w0 * a[j] + w1 * b[j]);
+}
+
 }  // namespace
+
+void write_interpolations_png(const std::string& path, const std::vector<std::pair<int64_t, int64_t>>& pairs,
+                              int steps, bool spherical, const ShardSetInfo& source, bool scale, Backend& be,
+                              VaeModel& model) {
+  const int dim = model.input_dim(), latent = model.latent_dim(), c = model.condition_dim();
+  const bool conditional = c > 0;
+  ELBO_CHECK(!conditional || source.has_labels,
+             "a conditional model interpolates labelled images; " << source.manifest_path << " holds no labels");
+  // Row 2p: image a of pair p, row 2p + 1: image b.
+  const int ends = 2 * int(pairs.size());
+  std::vector<float> x(size_t(ends) * dim), mu(size_t(ends) * latent);
+  std::vector<int32_t> labels(size_t(ends), 0);
+  for (int i = 0; i < ends; ++i) {
+    const auto& [a, b] = pairs[size_t(i / 2)];
+    read_samples(source, i % 2 ? b : a, 1, scale, x.data() + size_t(i) * dim, conditional ? &labels[size_t(i)] : nullptr);
+  }
+  const std::vector<float> end_conditions = one_hot_rows(labels, c);
+  in_chunks(be, model, "encode", ends, x, dim, mu, latent, end_conditions,
+            [&](float* out, const float* in, int m) { model.posterior_mean(be, out, in, m); });
+  // steps points from a (t = 0) to b (t = 1); a conditional model's classes are mixed alike.
+  const int count = int(pairs.size()) * steps;
+  std::vector<float> z(size_t(count) * latent), conditions(size_t(count) * size_t(c)), decoded(size_t(count) * dim);
+  for (int p = 0; p < int(pairs.size()); ++p)
+    for (int s = 0; s < steps; ++s) {
+      const double t = steps > 1 ? double(s) / double(steps - 1) : 0.0;
+      const size_t row = size_t(p) * size_t(steps) + size_t(s);
+      interpolate(&mu[size_t(2 * p) * latent], &mu[size_t(2 * p + 1) * latent], latent, t, spherical,
+                  &z[row * latent]);
+      if (conditional)
+        interpolate(&end_conditions[size_t(2 * p) * c], &end_conditions[size_t(2 * p + 1) * c], c, t, false,
+                    &conditions[row * size_t(c)]);
+    }
+  in_chunks(be, model, "interpolate", count, z, latent, decoded, dim, conditions,
+            [&](float* out, const float* in, int m) { model.decode_mean(be, out, in, m); });
+  // One row per pair: image a, the decoded points, image b.
+  std::vector<float> grid;
+  for (int p = 0; p < int(pairs.size()); ++p) {
+    grid.insert(grid.end(), x.begin() + long(size_t(2 * p) * dim), x.begin() + long(size_t(2 * p + 1) * dim));
+    grid.insert(grid.end(), decoded.begin() + long(size_t(p) * steps * dim),
+                decoded.begin() + long(size_t(p + 1) * steps * dim));
+    grid.insert(grid.end(), x.begin() + long(size_t(2 * p + 1) * dim), x.begin() + long(size_t(2 * p + 2) * dim));
+  }
+  create_parent_folders(path);
+  write_png_grid(path, grid, int(pairs.size()) * (steps + 2), source.channels, source.height, source.width, steps + 2);
+}
 
 void write_prior_samples_png(const std::string& path, int n, uint64_t seed, Backend& be, VaeModel& model,
                              const ShardSetInfo& shape, int cls) {
   const int dim = model.input_dim(), latent = model.latent_dim(), count = n * n;
   std::vector<float> z(size_t(count) * latent), images(size_t(count) * dim);
-  for (int r = 0; r < count; ++r)
-    for (int j = 0; j < latent; ++j) z[size_t(r) * latent + j] = philox_normal(seed, kRngSample, r, j);
+  model.sample_prior(be, z.data(), count, seed);
   std::vector<int32_t> classes(static_cast<size_t>(count));
   for (int r = 0; r < count; ++r)
     classes[size_t(r)] = cls >= 0 ? cls : model.condition_dim() > 0 ? (r / n) % model.condition_dim() : 0;
-  in_chunks(be, model, "sample", count, z, latent, images, dim, classes,
+  in_chunks(be, model, "sample", count, z, latent, images, dim, one_hot_rows(classes, model.condition_dim()),
             [&](float* out, const float* in, int m) { model.decode_mean(be, out, in, m); });
   create_parent_folders(path);
   write_png_grid(path, images, count, shape.channels, shape.height, shape.width, n);
@@ -76,7 +147,7 @@ void write_reconstructions_png(const std::string& path, int n, const ShardSetInf
   ELBO_CHECK(!conditional || source.has_labels,
              "a conditional model reconstructs labelled images; " << source.manifest_path << " holds no labels");
   read_samples(source, 0, shown, scale, x.data(), conditional ? labels.data() : nullptr);
-  in_chunks(be, model, "reconstruct", shown, x, dim, rec, dim, labels,
+  in_chunks(be, model, "reconstruct", shown, x, dim, rec, dim, one_hot_rows(labels, model.condition_dim()),
             [&](float* out, const float* in, int m) { model.reconstruct(be, out, in, m); });
   // Row 2i: inputs, row 2i+1: their reconstructions.
   std::vector<float> grid;

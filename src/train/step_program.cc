@@ -50,15 +50,34 @@ StepProgram::StepProgram(Backend& be, VaeModel& model, Adam& adam, GradReducer* 
       reducer_(reducer),
       shape_(shape),
       input_(&be, kStepScalarFloats + size_t(shape.rows) * size_t(shape.dim + shape.condition_dim)),
-      loss_step_(&be, 2),
-      loss_acc_(&be, 2) {
+      loss_step_(&be, LossSums::size(model.latent_dim(), model.kl_groups())),
+      loss_acc_(&be, LossSums::size(model.latent_dim(), model.kl_groups())) {
   ELBO_CHECK(shape.rows > 0 && shape.dim > 0 && shape.global_batch > 0,
              "StepProgram: rows, dim and global batch must be positive");
+  if (shape.free_bits > 0.0f) {
+    kl_dim_global_ = DeviceBuffer(&be, size_t(model.latent_dim()));
+    kl_dim_gates_ = DeviceBuffer(&be, size_t(model.latent_dim()));
+  }
+}
+
+void StepProgram::gate_kl_dimensions() {
+  const int latent = model_.latent_dim();
+  float* local = loss_step_.data() + LossSums::kKlDims;  // this rank's rows, also logged
+  be_.kl_dim_sums(local, model_.posterior_stats(), shape_.rows, latent);
+  if (shape_.free_bits <= 0.0f) return;
+  // The gate of a dimension depends on its mean over the global batch: the same on every
+  // rank, and the same for any number of ranks.
+  be_.copy(kl_dim_global_.data(), local, size_t(latent));
+  if (reducer_) reducer_->communicator().allreduce_sum(kl_dim_global_.data(), size_t(latent));
+  be_.free_bits_gates(kl_dim_gates_.data(), kl_dim_global_.data(), latent, 1.0f / float(shape_.global_batch),
+                      shape_.free_bits);
+  model_.set_kl_dim_gates(kl_dim_gates_.data());
 }
 
 StepScalars StepProgram::scalars(int64_t step, uint64_t noise_serial, float kl_weight) const {
   StepScalars s;
   s.noise_serial = noise_serial;
+  s.sample_serial = noise_serial * uint64_t(shape_.samples_per_image);
   // The same float product the eager trainer always used: weight_t * (1 / B).
   s.kl_weight = kl_weight * (1.0f / float(shape_.global_batch));
   adam_.step_scalars(step + 1, s.adam);
@@ -74,7 +93,8 @@ void StepProgram::enqueue(bool measure_norm) {
     be_.binarize(x, shape_.rows, shape_.dim, NoiseKey{shape_.seed, kRngBinarize, 0, 0, &sc->noise_serial});
   be_.fill(ps.grads(), ps.total(), 0.0f);
   if (shape_.condition_dim > 0) model_.set_condition(condition());
-  model_.forward(be_, x, shape_.rows, NoiseKey{shape_.seed, kRngReparam, 0, 0, &sc->noise_serial});
+  model_.forward(be_, x, shape_.rows, NoiseKey{shape_.seed, kRngReparam, 0, 0, &sc->sample_serial});
+  gate_kl_dimensions();
   // Gradients of the global-batch mean: each rank sums its rows / B, the all-reduce adds ranks.
   const float inv_b = 1.0f / float(shape_.global_batch);
   if (reducer_) reducer_->begin_step();
@@ -86,9 +106,14 @@ void StepProgram::enqueue(bool measure_norm) {
   phase("optimizer");
   adam_.step(ps.params(), ps.grads(), measure_norm, sc->adam);
   // Loss sums stay on the device until the next log line.
-  be_.sum(loss_step_.data(), model_.recon_per_row(), shape_.rows);
-  be_.sum(loss_step_.data() + 1, model_.kl_per_row(), shape_.rows);
-  be_.axpy(loss_acc_.data(), loss_step_.data(), 2, 1.0f);
+  be_.sum(loss_step_.data() + LossSums::kRecon, model_.recon_per_row(), shape_.rows);
+  be_.sum(loss_step_.data() + LossSums::kKl, model_.kl_per_row(), shape_.rows);
+  if (const float* lmw = model_.log_mean_weight_per_row())
+    be_.sum(loss_step_.data() + LossSums::kLogMeanWeight, lmw, shape_.rows);
+  float* group_sums = loss_step_.data() + LossSums::kl_groups_at(model_.latent_dim());
+  for (int l = 0; l < model_.kl_groups(); ++l)
+    if (const float* kl = model_.kl_group_per_row(l)) be_.sum(group_sums + l, kl, shape_.rows);
+  be_.axpy(loss_acc_.data(), loss_step_.data(), loss_step_.size(), 1.0f);
 }
 
 GraphVote StepProgram::capture() {

@@ -21,6 +21,7 @@
 #include "elbo/train/checkpoint.h"
 #include "elbo/train/fault_injection.h"
 #include "elbo/train/metrics.h"
+#include "elbo/train/objective.h"
 #include "elbo/train/replica.h"
 #include "elbo/train/run_outputs.h"
 #include "elbo/train/sample_grids.h"
@@ -41,13 +42,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-// KL weight of a step: linear warm-up from 0 to beta over kl_warmup_steps.
-float kl_weight_at(const TrainConfig& t, int64_t step) {
-  if (t.kl_warmup_steps <= 0) return t.beta;
-  double ramp = std::min(1.0, double(step + 1) / double(t.kl_warmup_steps));
-  return float(t.beta * ramp);
-}
 
 // Page-locked host buffers for the step's upload (StepScalars, then the batch), used
 // in turn. Before a buffer is refilled the host waits for the marker enqueued after its
@@ -95,7 +89,8 @@ class UploadStaging {
 
 class Trainer {
  public:
-  Trainer(const Config& config, MpiContext& mpi) : cfg_(config), mpi_(mpi), fault_(FaultInjection::from_env()) {}
+  Trainer(const Config& config, MpiContext& mpi)
+      : cfg_(config), mpi_(mpi), fault_(FaultInjection::from_env()), objective_(Objective::from_config(config.train)) {}
 
   TrainOutcome run() {
     ELBO_CHECK(cfg_.train.global_batch % mpi_.world() == 0,
@@ -123,10 +118,11 @@ class Trainer {
     if (completed >= steps_total_) return TrainOutcome{completed, false, true};
     if (mpi_.is_root()) {
       std::filesystem::create_directories(cfg_.run.dir);
-      std::printf("elbo: %s: %d %s, replica on %s [%s], data plane %s, %zu parameters, %lld steps of %lld "
-                  "images (%lld in data.train); effective config in %s/config.yaml\n",
+      std::printf("elbo: %s: %d %s, replica on %s [%s], data plane %s, %zu parameters, objective %s, %lld steps "
+                  "of %lld images (%lld in data.train); effective config in %s/config.yaml\n",
                   cfg_.run.dir.c_str(), mpi_.world(), mpi_.world() == 1 ? "rank" : "ranks", be.device().str().c_str(),
-                  be.name().c_str(), replica_.comm->name().c_str(), ps.total(), static_cast<long long>(steps_total_),
+                  be.name().c_str(), replica_.comm->name().c_str(), ps.total(), objective_.describe().c_str(),
+                  static_cast<long long>(steps_total_),
                   static_cast<long long>(cfg_.train.global_batch), static_cast<long long>(data_.count),
                   cfg_.run.dir.c_str());
       std::fflush(stdout);
@@ -166,6 +162,9 @@ class Trainer {
     shape.seed = cfg_.run.seed;
     shape.dynamic_binarize = cfg_.data.binarize == "dynamic";
     shape.condition_dim = condition_dim_;
+    shape.free_bits = objective_.free_bits;
+    shape.samples_per_image = objective_.samples;
+    replica_.model->set_objective(objective_);
     program_ = std::make_unique<StepProgram>(be, *replica_.model, *adam_, reducer_.get(), shape);
     program_->set_phase_hook([this](const char* phase) {
       if (watchdog_) watchdog_->beat(step_, phase);
@@ -245,7 +244,7 @@ class Trainer {
     if (bad_input_.empty()) find_bad_input(batch);
     if (condition_dim_ > 0) append_one_hot_classes(batch);
     const uint64_t serial0 = uint64_t(batch.cursor + batch.local_offset);  // world-size independent noise counters
-    staging_->upload(program_->step_input(), program_->scalars(step_, serial0, kl_weight_at(cfg_.train, step_)),
+    staging_->upload(program_->step_input(), program_->scalars(step_, serial0, objective_.kl_weight(step_)),
                      batch.images);
     const bool log_step = (step_ + 1) % cfg_.train.log_every == 0 || step_ + 1 == steps_total_;
     const bool was_graph = program_->graph_active();
@@ -274,16 +273,29 @@ class Trainer {
   void log_progress() {
     Backend& be = *replica_.backend;
     require_finite("log");
-    float acc[2], sumsq = 0.0f;
-    be.copy_to_host(acc, program_->loss_sums(), 2);
+    const size_t count = program_->loss_sums_size();
+    std::vector<float> acc(count);
+    float sumsq = 0.0f;
+    be.copy_to_host(acc.data(), program_->loss_sums(), count);
     be.copy_to_host(&sumsq, adam_->grad_sumsq(), 1);
     program_->reset_loss_sums();
     watchdog_->beat(step_, "metrics all-reduce");
-    double sums[3] = {acc[0], acc[1], data_wait_s_};
-    mpi_.allreduce_sum(sums, 3);
+    std::vector<double> sums(acc.begin(), acc.end());
+    sums.push_back(data_wait_s_);
+    mpi_.allreduce_sum(sums.data(), int(sums.size()));
     const int64_t steps = step_ - last_log_step_;
     const double n = double(steps) * double(cfg_.train.global_batch);
-    const double recon = sums[0] / n, kl = sums[1] / n, loss = recon + kl;
+    const double recon = sums[LossSums::kRecon] / n, kl = sums[LossSums::kKl] / n, loss = recon + kl;
+    const double data_wait = sums[count];
+    // The KL of each latent dimension (the collapse monitor): how many carry information.
+    const int latent = replica_.model->latent_dim(), groups = replica_.model->kl_groups();
+    std::vector<double> kl_dims(sums.begin() + LossSums::kKlDims, sums.begin() + LossSums::kl_groups_at(latent));
+    for (double& v : kl_dims) v /= n;
+    // The KL of each stochastic group (hierarchical models), when the pass measured them.
+    std::vector<double> kl_groups;
+    if (groups > 1 && !objective_.iwae())
+      for (int l = 0; l < groups; ++l) kl_groups.push_back(sums[LossSums::kl_groups_at(latent) + size_t(l)] / n);
+    const int active_dims = int(std::count_if(kl_dims.begin(), kl_dims.end(), [](double v) { return v >= kKlActiveNats; }));
     const double elapsed = seconds_since(last_log_time_);
     // The first interval after a start or a resume may be a step or two (a checkpoint
     // between log steps) and holds the start-up work: no rate (nor ETA) from it until
@@ -296,9 +308,12 @@ class Trainer {
     if (mpi_.is_root()) {
       char rate_text[48] = "-- samples/s  eta --";
       if (rate_known) std::snprintf(rate_text, sizeof rate_text, "%.0f samples/s  eta %s", rate, format_duration(eta).c_str());
-      std::printf("step %lld/%lld  epoch %.2f  loss %.4f  recon %.4f  kl %.4f  |g| %.3f  %s\n",
-                  static_cast<long long>(step_), static_cast<long long>(steps_total_), epoch, loss, recon, kl,
-                  std::sqrt(double(sumsq)), rate_text);
+      char iwae_text[48] = "";
+      if (objective_.iwae()) std::snprintf(iwae_text, sizeof iwae_text, "  iwae %.4f", -sums[LossSums::kLogMeanWeight] / n);
+      std::printf("step %lld/%lld  epoch %.2f  loss %.4f%s  recon %.4f  kl %.4f  dims %d/%zu  |g| %.3f  %s\n",
+                  static_cast<long long>(step_), static_cast<long long>(steps_total_), epoch, loss, iwae_text, recon,
+                  kl, active_dims, kl_dims.size(), std::sqrt(double(sumsq)), rate_text);
+      warn_if_collapsed(kl, active_dims);
       std::fflush(stdout);
       MetricsRecord r;
       r.step = step_;
@@ -306,14 +321,18 @@ class Trainer {
                   {"loss", loss},
                   {"recon", recon},
                   {"kl", kl},
-                  {"kl_weight", kl_weight_at(cfg_.train, step_ - 1)},
+                  {"kl_weight", objective_.kl_weight(step_ - 1)},
                   {"grad_norm", std::sqrt(double(sumsq))},
                   {"lr", adam_->learning_rate(step_)},
                   {"samples_per_s", rate},
-                  {"data_wait_s", sums[2] / mpi_.world()},
+                  {"data_wait_s", data_wait / mpi_.world()},
                   {"comm_wait_s", comm_wait_s_},
                   {"elapsed_s", elapsed},
                   {"wall_s", wall_base_s_ + seconds_since(train_start_)}};
+      if (objective_.iwae()) r.values.push_back({"iwae", -sums[LossSums::kLogMeanWeight] / n});
+      r.values.push_back({"kl_active_dims", double(active_dims)});
+      for (size_t l = 0; l < kl_groups.size(); ++l) r.values.push_back({"kl_group_" + std::to_string(l), kl_groups[l]});
+      for (size_t j = 0; j < kl_dims.size(); ++j) r.values.push_back({"kl_dim_" + std::to_string(j), kl_dims[j]});
       if (!cfg_.data.valid.empty()) {  // the columns exist in every record; values where a validation ran
         const bool now = last_valid_step_ == step_;
         r.values.push_back({"val_loss", now ? last_valid_.loss() : kMetricAbsent});
@@ -687,9 +706,27 @@ class Trainer {
     adam_->set_steps_done(step_);
   }
 
+  // A latent dimension counts as active in the progress line when its batch-mean KL is
+  // at least this many nats; a run whose whole KL stays under kCollapsedKlNats after the
+  // KL warm-up gets a warning (the decoder ignores z: posterior collapse).
+  static constexpr double kKlActiveNats = 0.01, kCollapsedKlNats = 0.1;
+  void warn_if_collapsed(double kl, int active_dims) {
+    if (collapse_warned_ || step_ <= std::max(objective_.kl_warmup_steps, cfg_.train.log_every)) return;
+    if (kl >= kCollapsedKlNats && active_dims > 0) return;
+    collapse_warned_ = true;
+    std::fprintf(stderr,
+                 "elbo: warning: posterior collapse at step %lld: the KL is %.4f nats per image and %d latent "
+                 "dimensions carry more than %.2f nats; the decoder ignores z. Try train.kl_warmup_steps, "
+                 "train.free_bits, a smaller train.beta or a weaker decoder (docs/models.md)\n",
+                 static_cast<long long>(step_), kl, active_dims, kKlActiveNats);
+    std::fflush(stderr);
+  }
+
   const Config& cfg_;
   MpiContext& mpi_;
   FaultInjection fault_;
+  Objective objective_;
+  bool collapse_warned_ = false;
   ShardSetInfo data_;
   Replica replica_;
   std::unique_ptr<Adam> adam_;

@@ -24,7 +24,8 @@ ValidationResult validate(const Config& config, const MpiContext& mpi, Backend& 
   for (int64_t first = begin; first < end; first += kValidBatch) {
     const int rows = int(std::min<int64_t>(kValidBatch, end - first));
     batches.load(first, rows, model);
-    model.forward(be, batches.x(), rows, NoiseKey{config.run.seed, kRngEval, kValidSerial0 + uint64_t(first), 0});
+    model.forward(be, batches.x(), rows, NoiseKey{config.run.seed, kRngEval, kValidSerial0 + uint64_t(first), 0},
+                  VaeModel::Pass::kElbo);
     float part[2];
     be.sum(sums.data(), model.recon_per_row(), rows);
     be.sum(sums.data() + 1, model.kl_per_row(), rows);

@@ -10,6 +10,7 @@
 //   Philox normals      rel 1e-5: Box-Muller's logf/cosf differ by ulps
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -235,6 +236,59 @@ TEST_F(CudaOps, ImportanceWeightTerms) {
     on_both([&](Backend& be, Side s) { be.log_mean_exp_rows((out.*s).data(), (in.*s).data(), rows, k); });
     EXPECT_TRUE(all_close(gpu_host(out), cpu_host(out), kRowRel, kRowAbs)) << "k_count " << k;
   }
+}
+
+// The objectives' ops (train/objective.h): per-row weights (a device array) on the
+// likelihood and KL backward ops, the KL's per-dimension gates, the KL of each dimension,
+// free-bits gates, and the backward ops of the IWAE bound.
+TEST_F(CudaOps, ObjectiveOpsWithRowWeightsAndGates) {
+  const int rows = 37, latent = 19, dim = 300, k = 7;
+  Pair c = both_random(rows, -2, 2, 40);  // per-row weights
+  Pair stats = both(random_stats(rows, latent, 41));
+  Pair gates = both_random(latent, 0, 1, 42);
+  Pair dstats = both_random(stats.g.size(), -1, 1, 43);  // accumulated into
+  on_both([&](Backend& be, Side s) {
+    be.kl_backward((dstats.*s).data(), (stats.*s).data(), rows, latent, Weight::rows((c.*s).data()), (gates.*s).data());
+  });
+  EXPECT_TRUE(all_close(gpu_host(dstats), cpu_host(dstats), kElemRel, kElemAbs));
+  Pair sums = both_zero(latent), gate = both_random(latent, -1, 1, 44);
+  on_both([&](Backend& be, Side s) { be.kl_dim_sums((sums.*s).data(), (stats.*s).data(), rows, latent); });
+  EXPECT_TRUE(all_close(gpu_host(sums), cpu_host(sums), kRowRel, kRowAbs));
+  on_both([&](Backend& be, Side s) {
+    be.free_bits_gates((gate.*s).data(), (sums.*s).data(), latent, 1.0f / rows, 1.15f);
+  });
+  EXPECT_TRUE(bitwise_equal(gpu_host(gate), cpu_host(gate)));
+  const std::vector<float> cpu_gates = cpu_host(gate);  // the floor sits near the mean KL: both gates occur
+  EXPECT_GT(std::count(cpu_gates.begin(), cpu_gates.end(), 0.0f), 0);
+  EXPECT_GT(std::count(cpu_gates.begin(), cpu_gates.end(), 1.0f), 0);
+
+  Pair logits = both_random(size_t(rows) * dim, -8, 8, 45), x = both_random(size_t(rows) * dim, 0, 1, 46);
+  Pair dlogits = both_zero(size_t(rows) * dim);
+  on_both([&](Backend& be, Side s) {
+    be.bernoulli_nll_backward((dlogits.*s).data(), (logits.*s).data(), (x.*s).data(), rows, dim, Weight::rows((c.*s).data()));
+  });
+  EXPECT_TRUE(all_close(gpu_host(dlogits), cpu_host(dlogits), kElemRel, kElemAbs));
+  Pair out = both_random(size_t(rows) * 2 * dim, -1, 1, 47), dout = both_zero(size_t(rows) * 2 * dim);
+  on_both([&](Backend& be, Side s) {
+    be.gaussian_nll_backward((dout.*s).data(), (out.*s).data(), (x.*s).data(), rows, dim, Weight::rows((c.*s).data()));
+  });
+  EXPECT_TRUE(all_close(gpu_host(dout), cpu_host(dout), kElemRel, kElemAbs));
+
+  Pair z = both_random(size_t(rows) * latent, -3, 3, 48), dz = both_random(size_t(rows) * latent, -1, 1, 49);
+  on_both([&](Backend& be, Side s) {
+    be.prior_minus_posterior_backward((dz.*s).data(), (dstats.*s).data(), (z.*s).data(), rows, latent,
+                                      Weight::rows((c.*s).data()));
+  });
+  EXPECT_TRUE(all_close(gpu_host(dz), cpu_host(dz), kElemRel, kElemAbs));
+  EXPECT_TRUE(all_close(gpu_host(dstats), cpu_host(dstats), kElemRel, kElemAbs));
+
+  Pair logw = both_random(size_t(rows) * k, -60, 5, 50), lme = both_zero(rows), dlogw = both_zero(size_t(rows) * k);
+  on_both([&](Backend& be, Side s) {
+    be.log_mean_exp_rows((lme.*s).data(), (logw.*s).data(), rows, k);
+    be.log_mean_exp_rows_backward((dlogw.*s).data(), (logw.*s).data(), (lme.*s).data(), rows, k,
+                                  Weight::rows((c.*s).data()));
+  });
+  EXPECT_TRUE(all_close(gpu_host(dlogw), cpu_host(dlogw), kElemRel, kElemAbs));
 }
 
 TEST_F(CudaOps, BinarizeFlipsExactlyTheCpuPixels) {

@@ -13,7 +13,7 @@ s=(--set train.steps=40 --set train.checkpoint_every=0 --set train.sample_grid=2
 note "stopped at step 13 (between log steps), resumed"
 ELBO_FAULT_AT_STEP=13 elbo_np 2 train c.yaml "${s[@]}" >first.log 2>&1 || { cat first.log; fail "first part"; }
 cat first.log
-[ "$(grep -c "^elbo: run: 2 ranks, replica on .*, 40 steps of 128 images (500 in data.train); effective config in run/config.yaml$" first.log)" = 1 ] ||
+[ "$(grep -c "^elbo: run: 2 ranks, replica on .*, objective elbo [(]beta 1[)], 40 steps of 128 images (500 in data.train); effective config in run/config.yaml$" first.log)" = 1 ] ||
   fail "no one-line summary"
 ! grep -q "effective configuration" first.log || fail "the config is printed without --verbose"
 [ "$(grep -vcE "^(elbo: |step )" first.log)" = 0 ] || fail "unexpected output at start"

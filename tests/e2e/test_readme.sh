@@ -64,7 +64,8 @@ cat readme.log
 note "what the README says they leave"
 run=runs/lr3e-4
 for f in $run/checkpoints/ckpt_000004687.h5 $run/eval_step000004687.json $run/eval.json $run/samples_final.png \
-  $run/reconstructions_step000004687.png $run/curves.png $run/config.yaml $run/COMPLETED; do
+  $run/reconstructions_step000004687.png $run/curves.png $run/config.yaml $run/COMPLETED \
+  $run/interpolations.png $run/test_latents.h5 $run/test_scores.csv; do
   [ -f "$f" ] || { ls -R runs; fail "missing $f"; }
 done
 grep -q "already complete at step 4687" readme.log || fail "the second train command did not find the run complete"

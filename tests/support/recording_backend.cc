@@ -95,6 +95,7 @@ void RecordingBackend::copy_to_device(float* dst, const float* host_src, size_t 
 }
 void RecordingBackend::copy(float* dst, const float* src, size_t n) { op([=] { inner_->copy(dst, src, n); }); }
 void RecordingBackend::fill(float* x, size_t n, float value) { op([=] { inner_->fill(x, n, value); }); }
+void RecordingBackend::fill_weight(float* x, size_t n, Weight w) { op([=] { inner_->fill_weight(x, n, w); }); }
 void RecordingBackend::gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a,
                             const float* b, float beta, float* c) {
   op([=] { inner_->gemm(trans_a, trans_b, m, n, k, alpha, a, b, beta, c); });
@@ -119,6 +120,46 @@ void RecordingBackend::conv2d_forward(float* y, const float* x, const float* w, 
                                       const ConvShape& s) {
   op([=] { inner_->conv2d_forward(y, x, w, bias, s); });
 }
+void RecordingBackend::act_backward_from_input(float* dx, const float* dy, const float* x, size_t n, Activation act) {
+  op([=] { inner_->act_backward_from_input(dx, dy, x, n, act); });
+}
+void RecordingBackend::copy_columns(float* dst, size_t dst_stride, const float* src, size_t src_stride, int rows,
+                                    size_t cols, bool accumulate) {
+  op([=] { inner_->copy_columns(dst, dst_stride, src, src_stride, rows, cols, accumulate); });
+}
+void RecordingBackend::upsample2x(float* big, const float* small, int planes, int h, int w, float alpha,
+                                  bool accumulate) {
+  op([=] { inner_->upsample2x(big, small, planes, h, w, alpha, accumulate); });
+}
+void RecordingBackend::sum_pool2x(float* small, const float* big, int planes, int h, int w, float alpha,
+                                  bool accumulate) {
+  op([=] { inner_->sum_pool2x(small, big, planes, h, w, alpha, accumulate); });
+}
+void RecordingBackend::group_norm_forward(float* y, float* stats, const float* x, const float* gamma,
+                                          const float* beta, int n, int c, int hw, int groups, float eps) {
+  op([=] { inner_->group_norm_forward(y, stats, x, gamma, beta, n, c, hw, groups, eps); });
+}
+void RecordingBackend::group_norm_backward(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
+                                           const float* stats, const float* gamma, int n, int c, int hw, int groups,
+                                           bool accumulate) {
+  op([=] { inner_->group_norm_backward(dx, dgamma, dbeta, dy, x, stats, gamma, n, c, hw, groups, accumulate); });
+}
+void RecordingBackend::weight_norm_forward(float* w, float* norms, const float* v, const float* g, int rows,
+                                           int cols) {
+  op([=] { inner_->weight_norm_forward(w, norms, v, g, rows, cols); });
+}
+void RecordingBackend::weight_norm_backward(float* dv, float* dg, const float* dw, const float* v, const float* g,
+                                            const float* norms, int rows, int cols) {
+  op([=] { inner_->weight_norm_backward(dv, dg, dw, v, g, norms, rows, cols); });
+}
+void RecordingBackend::embedding_forward(float* y, const float* table, const float* index, int rows, int classes,
+                                         int dim) {
+  op([=] { inner_->embedding_forward(y, table, index, rows, classes, dim); });
+}
+void RecordingBackend::embedding_backward(float* dtable, const float* dy, const float* index, int rows, int classes,
+                                          int dim) {
+  op([=] { inner_->embedding_backward(dtable, dy, index, rows, classes, dim); });
+}
 void RecordingBackend::conv2d_backward_data(float* dx, const float* dy, const float* w, const ConvShape& s,
                                             float beta) {
   op([=] { inner_->conv2d_backward_data(dx, dy, w, s, beta); });
@@ -138,22 +179,51 @@ void RecordingBackend::reparameterize_backward(float* dstats, const float* dz, c
 void RecordingBackend::kl_forward(float* kl_per_row, const float* stats, int rows, int latent) {
   op([=] { inner_->kl_forward(kl_per_row, stats, rows, latent); });
 }
-void RecordingBackend::kl_backward(float* dstats, const float* stats, int rows, int latent, Weight weight) {
-  op([=] { inner_->kl_backward(dstats, stats, rows, latent, weight); });
+void RecordingBackend::kl_backward(float* dstats, const float* stats, int rows, int latent, Weight weight,
+                                   const float* dim_scale) {
+  op([=] { inner_->kl_backward(dstats, stats, rows, latent, weight, dim_scale); });
+}
+void RecordingBackend::kl_dim_sums(float* sums, const float* stats, int rows, int latent) {
+  op([=] { inner_->kl_dim_sums(sums, stats, rows, latent); });
+}
+void RecordingBackend::free_bits_gates(float* gate, const float* sums, int latent, float inv_count, float floor_nats) {
+  op([=] { inner_->free_bits_gates(gate, sums, latent, inv_count, floor_nats); });
+}
+void RecordingBackend::prior_minus_posterior_backward(float* dz, float* dstats, const float* z, int rows, int latent,
+                                                      Weight weight) {
+  op([=] { inner_->prior_minus_posterior_backward(dz, dstats, z, rows, latent, weight); });
+}
+void RecordingBackend::log_mean_exp_rows_backward(float* din, const float* in, const float* out, int rows, int k_count,
+                                                  Weight weight) {
+  op([=] { inner_->log_mean_exp_rows_backward(din, in, out, rows, k_count, weight); });
+}
+void RecordingBackend::gaussian_log_density_pairs(float* out, const float* z, const float* stats, int n, int m,
+                                                  int latent) {
+  op([=] { inner_->gaussian_log_density_pairs(out, z, stats, n, m, latent); });
+}
+void RecordingBackend::gaussian_log_density_pairs_backward(float* dz, float* dstats, const float* dout, const float* z,
+                                                           const float* stats, int n, int m, int latent) {
+  op([=] { inner_->gaussian_log_density_pairs_backward(dz, dstats, dout, z, stats, n, m, latent); });
+}
+void RecordingBackend::posterior_log_density(float* out, const float* eps, const float* stats, int rows, int latent) {
+  op([=] { inner_->posterior_log_density(out, eps, stats, rows, latent); });
+}
+void RecordingBackend::posterior_log_density_backward(float* dstats, int rows, int latent, Weight weight) {
+  op([=] { inner_->posterior_log_density_backward(dstats, rows, latent, weight); });
 }
 void RecordingBackend::bernoulli_nll_forward(float* nll_per_row, const float* logits, const float* x, int rows,
                                              int dim) {
   op([=] { inner_->bernoulli_nll_forward(nll_per_row, logits, x, rows, dim); });
 }
 void RecordingBackend::bernoulli_nll_backward(float* dlogits, const float* logits, const float* x, int rows, int dim,
-                                              float weight) {
+                                              Weight weight) {
   op([=] { inner_->bernoulli_nll_backward(dlogits, logits, x, rows, dim, weight); });
 }
 void RecordingBackend::gaussian_nll_forward(float* nll_per_row, const float* out, const float* x, int rows, int dim) {
   op([=] { inner_->gaussian_nll_forward(nll_per_row, out, x, rows, dim); });
 }
 void RecordingBackend::gaussian_nll_backward(float* dout, const float* out, const float* x, int rows, int dim,
-                                             float weight) {
+                                             Weight weight) {
   op([=] { inner_->gaussian_nll_backward(dout, out, x, rows, dim, weight); });
 }
 void RecordingBackend::repeat_rows(float* dst, const float* src, int rows, int cols, int times) {

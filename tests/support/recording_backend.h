@@ -41,6 +41,7 @@ class RecordingBackend final : public Backend {
   void copy_to_host(float* host_dst, const float* src, size_t n) override;
   void copy(float* dst, const float* src, size_t n) override;
   void fill(float* x, size_t n, float value) override;
+  void fill_weight(float* x, size_t n, Weight w) override;
   void synchronize() override;
   void release_host_staging(float* p) override;
 
@@ -62,16 +63,42 @@ class RecordingBackend final : public Backend {
   void conv2d_forward(float* y, const float* x, const float* w, const float* bias, const ConvShape& s) override;
   void conv2d_backward_data(float* dx, const float* dy, const float* w, const ConvShape& s, float beta) override;
   void conv2d_backward_weights(float* dw, float* db, const float* dy, const float* x, const ConvShape& s) override;
+  void act_backward_from_input(float* dx, const float* dy, const float* x, size_t n, Activation act) override;
+  void copy_columns(float* dst, size_t dst_stride, const float* src, size_t src_stride, int rows, size_t cols,
+                    bool accumulate) override;
+  void upsample2x(float* big, const float* small, int planes, int h, int w, float alpha, bool accumulate) override;
+  void sum_pool2x(float* small, const float* big, int planes, int h, int w, float alpha, bool accumulate) override;
+  void group_norm_forward(float* y, float* stats, const float* x, const float* gamma, const float* beta, int n, int c,
+                          int hw, int groups, float eps) override;
+  void group_norm_backward(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x, const float* stats,
+                           const float* gamma, int n, int c, int hw, int groups, bool accumulate) override;
+  void weight_norm_forward(float* w, float* norms, const float* v, const float* g, int rows, int cols) override;
+  void weight_norm_backward(float* dv, float* dg, const float* dw, const float* v, const float* g, const float* norms,
+                            int rows, int cols) override;
+  void embedding_forward(float* y, const float* table, const float* index, int rows, int classes, int dim) override;
+  void embedding_backward(float* dtable, const float* dy, const float* index, int rows, int classes, int dim) override;
   void reparameterize(float* z, float* eps, const float* stats, int rows, int latent, const NoiseKey& key) override;
   void reparameterize_backward(float* dstats, const float* dz, const float* eps, const float* stats, int rows,
                                int latent) override;
   void kl_forward(float* kl_per_row, const float* stats, int rows, int latent) override;
-  void kl_backward(float* dstats, const float* stats, int rows, int latent, Weight weight) override;
+  void kl_backward(float* dstats, const float* stats, int rows, int latent, Weight weight,
+                   const float* dim_scale) override;
+  void kl_dim_sums(float* sums, const float* stats, int rows, int latent) override;
+  void free_bits_gates(float* gate, const float* sums, int latent, float inv_count, float floor_nats) override;
+  void prior_minus_posterior_backward(float* dz, float* dstats, const float* z, int rows, int latent,
+                                      Weight weight) override;
+  void log_mean_exp_rows_backward(float* din, const float* in, const float* out, int rows, int k_count,
+                                  Weight weight) override;
+  void gaussian_log_density_pairs(float* out, const float* z, const float* stats, int n, int m, int latent) override;
+  void gaussian_log_density_pairs_backward(float* dz, float* dstats, const float* dout, const float* z,
+                                           const float* stats, int n, int m, int latent) override;
+  void posterior_log_density(float* out, const float* eps, const float* stats, int rows, int latent) override;
+  void posterior_log_density_backward(float* dstats, int rows, int latent, Weight weight) override;
   void bernoulli_nll_forward(float* nll_per_row, const float* logits, const float* x, int rows, int dim) override;
   void bernoulli_nll_backward(float* dlogits, const float* logits, const float* x, int rows, int dim,
-                              float weight) override;
+                              Weight weight) override;
   void gaussian_nll_forward(float* nll_per_row, const float* out, const float* x, int rows, int dim) override;
-  void gaussian_nll_backward(float* dout, const float* out, const float* x, int rows, int dim, float weight) override;
+  void gaussian_nll_backward(float* dout, const float* out, const float* x, int rows, int dim, Weight weight) override;
   void repeat_rows(float* dst, const float* src, int rows, int cols, int times) override;
   void prior_minus_posterior_log_density(float* logw, const float* z, const float* eps, const float* stats, int rows,
                                          int latent) override;

@@ -247,7 +247,7 @@ TEST(Config, EmitsEveryKeyWithDefaultsInStableOrder) {
     keys += section.second.size();
   }
   EXPECT_EQ(sections, (std::vector<std::string>{"run", "data", "model", "train", "dist", "eval"}));
-  EXPECT_EQ(keys, 55u);  // every member of the six structs in config.h
+  EXPECT_EQ(keys, 66u);  // every member of the six structs in config.h
   EXPECT_EQ(root["train"]["lr"].Scalar(), "0.001");
   EXPECT_EQ(root["model"]["hidden"].size(), 2u);
   EXPECT_EQ(yaml, config_to_yaml(Config{}));
@@ -290,7 +290,10 @@ TEST(Config, ModelYamlHoldsTheKeysOfItsType) {
             "  likelihood: bernoulli\n");
   ModelConfig mlp;
   mlp.channels = {1, 2, 3};  // not a key of mlp_vae
+  mlp.pseudo_inputs = 7;     // nor of the standard prior
   EXPECT_EQ(model_config_to_yaml(mlp), model_config_to_yaml(ModelConfig{}));
+  mlp.prior = "vamp";
+  EXPECT_NE(model_config_to_yaml(mlp).find("  prior: vamp\n  pseudo_inputs: 7\n"), std::string::npos);
 }
 
 TEST(Config, ModelYamlIgnoresOtherSections) {

@@ -13,6 +13,7 @@
 #include "elbo/nn/layers.h"
 #include "elbo/nn/linear.h"
 #include "support/gradient_check.h"
+#include "support/model_check.h"
 
 namespace elbo {
 namespace {
@@ -110,35 +111,6 @@ TEST(GradCheckOps, KlAndReparameterization) {
   expect_gradient(stats, grad, loss, "stochastic layer");
 }
 
-// The whole negative ELBO of `model` on `rows` inputs x (recon weight 1/B, KL weight
-// 0.8/B) against every parameter; the reducer's signal must reach offset 0, moving only
-// towards the start of the buffer. A conditional model is given its classes first.
-void expect_whole_model_gradient(Backend& be, VaeModel& model, const std::vector<float>& x, int rows,
-                                 const char* what) {
-  ParamStore& ps = model.params();
-  const NoiseKey key{5, 1, 0, 0};
-  const float wr = 1.0f / rows, wk = 0.8f / rows;
-  auto loss = [&] {
-    model.forward(be, x.data(), rows, key);
-    return wr * sum_of(model.recon_per_row(), rows) + wk * sum_of(model.kl_per_row(), rows);
-  };
-  loss();
-  be.fill(ps.grads(), ps.total(), 0.0f);
-  size_t lowest_ready = ps.total();
-  model.backward(be, x.data(), rows, wr, wk, [&](size_t offset) {
-    EXPECT_LE(offset, lowest_ready) << "gradients must become final from the end of the buffer backwards";
-    lowest_ready = offset;
-  });
-  EXPECT_EQ(lowest_ready, 0u);
-  std::vector<float> params(ps.params(), ps.params() + ps.total());
-  std::vector<float> grads(ps.grads(), ps.grads() + ps.total());
-  auto param_loss = [&] {
-    std::copy(params.begin(), params.end(), ps.params());
-    return loss();
-  };
-  expect_gradient(params, grads, param_loss, what);
-}
-
 struct ModelCase {
   const char* likelihood;
   const char* activation;
@@ -159,22 +131,31 @@ TEST_P(ModelGradCheck, WholeNegativeElbo) {
 }
 
 // The whole conv VAE (stride-2 and stride-1 convolutions, transposed convolutions,
-// flatten/unflatten views), for both likelihoods.
+// flatten/unflatten views), for both likelihoods; activations whose derivative needs
+// their input (swish, gelu) follow each conv and transposed conv as their own node.
 TEST(ConvModelGradCheck, WholeNegativeElbo) {
-  for (const char* likelihood : {"bernoulli", "gaussian"}) {
+  struct Case {
+    const char* likelihood;
+    const char* activation;
+  };
+  uint32_t seed = 21;
+  for (const Case& c : {Case{"bernoulli", "tanh"}, Case{"gaussian", "tanh"}, Case{"bernoulli", "swish"},
+                        Case{"bernoulli", "gelu"}}) {
     auto be = make_cpu_backend();
     ModelConfig mc;
     mc.type = "conv_vae";
     mc.channels = {3, 4};
     mc.strides = {2, 1};
     mc.latent = 3;
-    mc.activation = "tanh";
-    mc.likelihood = likelihood;
+    mc.activation = c.activation;
+    mc.likelihood = c.likelihood;
     const int rows = 2;
     const Shape image = Shape::images(1, 2, 4, 4);
-    auto model = make_model(mc, image, *be, 21);
-    expect_whole_model_gradient(*be, *model, random_vector(size_t(rows) * image.row_size(), 22, 0, 1), rows,
-                                likelihood);
+    auto model = make_model(mc, image, *be, seed);
+    const std::string what = std::string(c.likelihood) + ", " + c.activation;
+    expect_whole_model_gradient(*be, *model, random_vector(size_t(rows) * image.row_size(), seed + 1, 0, 1), rows,
+                                what.c_str());
+    seed += 2;
   }
 }
 
@@ -204,7 +185,8 @@ TEST(ConditionalModelGradCheck, WholeNegativeElbo) {
 
 INSTANTIATE_TEST_SUITE_P(Models, ModelGradCheck,
                          ::testing::Values(ModelCase{"bernoulli", "tanh"}, ModelCase{"gaussian", "tanh"},
-                                           ModelCase{"bernoulli", "elu"}),
+                                           ModelCase{"bernoulli", "elu"}, ModelCase{"bernoulli", "swish"},
+                                           ModelCase{"gaussian", "softplus"}),
                          [](const ::testing::TestParamInfo<ModelCase>& info) {
                            return std::string(info.param.likelihood) + "_" + info.param.activation;
                          });

@@ -16,67 +16,10 @@
 #include "elbo/nn/layers.h"
 #include "elbo/nn/linear.h"
 #include "support/gradient_check.h"
+#include "support/graph_check.h"
 
 namespace elbo {
 namespace {
-
-// A graph whose leaves are learned tensors, so that every input gradient is a parameter
-// gradient the checker can compare with central differences. build() records the graph
-// and returns its loss terms (each seeded with its weight).
-class GraphCheck {
- public:
-  explicit GraphCheck(uint32_t seed) : be_(make_cpu_backend()), seed_(seed) {}
-
-  // Registers leaves of the given shapes, allocates them with random values, records
-  // the graph with `build` (given the leaf tensors) and checks every gradient.
-  void run(const std::vector<Shape>& leaf_shapes,
-           const std::function<std::vector<LossSeed>(Graph&, const std::vector<Var>&)>& build, const char* what,
-           float range = 1.5f) {
-    std::vector<int> slices;
-    for (size_t i = 0; i < leaf_shapes.size(); ++i)
-      slices.push_back(store_.add("leaf" + std::to_string(i), {int64_t(leaf_shapes[i].numel())}, 1));
-    store_.allocate(*be_, seed_);
-    // Values in [-range, range): small enough that deep stacks keep the logits of the
-    // probe out of the region where central differences lose accuracy.
-    std::vector<float> values = random_vector(store_.total(), seed_ + 1, -range, range);
-    std::copy(values.begin(), values.end(), store_.params());
-    Graph g(*be_, store_);
-    std::vector<Var> leaves;
-    for (size_t i = 0; i < leaf_shapes.size(); ++i) leaves.push_back(parameter(g, slices[i], leaf_shapes[i]));
-    const std::vector<LossSeed> seeds = build(g, leaves);
-    g.plan(true);
-    auto loss = [&] {
-      std::copy(values.begin(), values.end(), store_.params());
-      g.forward();
-      double s = 0;
-      for (const LossSeed& seed : seeds) s += double(seed.weight.value) * sum_of(g.value(seed.term), g.shape(seed.term).n);
-      return s;
-    };
-    loss();
-    be_->fill(store_.grads(), store_.total(), 0.0f);
-    g.backward(seeds);
-    std::vector<float> grads(store_.grads(), store_.grads() + store_.total());
-    expect_gradient(values, grads, loss, what);
-  }
-
-  Backend& backend() { return *be_; }
-  ParamStore& store() { return store_; }
-
- private:
-  std::unique_ptr<Backend> be_;
-  uint32_t seed_;
-  ParamStore store_;
-};
-
-// A smooth loss of any tensor: Bernoulli NLL of its values as logits against fixed
-// targets, so every element carries a distinct gradient.
-LossSeed probe(Graph& g, Var y, std::vector<float>& targets, uint32_t seed, float weight = 1.0f) {
-  const Shape s = g.shape(y);
-  targets = random_vector(s.numel(), seed, 0, 1);
-  Var t = g.input("targets", Shape::rows(s.n, int(s.row_size())));
-  g.bind(t, targets.data());
-  return {bernoulli_nll(g, y, t), Weight(weight)};
-}
 
 class ActivationCheck : public ::testing::TestWithParam<Activation> {};
 

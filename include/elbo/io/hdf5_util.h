@@ -68,6 +68,9 @@ struct FloatArray {
 };
 // Contiguous float32 dataset (shape {} is a scalar); returns it open, for attributes.
 Handle write_floats(hid_t parent, const std::string& name, const std::vector<int64_t>& shape, const float* values);
+// The same for integers (int32 labels, int64 indices), stored little-endian.
+Handle write_ints(hid_t parent, const std::string& name, const std::vector<int64_t>& shape, const int32_t* values);
+Handle write_ints(hid_t parent, const std::string& name, const std::vector<int64_t>& shape, const int64_t* values);
 Handle open_dataset(hid_t parent, const std::string& name);
 FloatArray read_floats(hid_t dataset);  // checks type float32 and that the stored bytes match the shape
 

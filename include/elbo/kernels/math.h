@@ -10,7 +10,12 @@
 
 namespace elbo {
 
-enum class Activation : int { kIdentity = 0, kReLU = 1, kTanh = 2, kSigmoid = 3, kLeakyReLU = 4, kELU = 5 };
+enum class Activation : int {
+  kIdentity = 0, kReLU = 1, kTanh = 2, kSigmoid = 3, kLeakyReLU = 4, kELU = 5,
+  // Not monotone (swish, gelu) or better conditioned from the input (softplus): their
+  // derivative comes from the activation's input (act_grad_from_input), never its output.
+  kSwish = 6, kSoftplus = 7, kGELU = 8
+};
 
 constexpr float kLog2Pi = 1.8378770664093453f;
 constexpr float kLeakySlope = 0.01f;
@@ -81,12 +86,39 @@ ELBO_HD float act_forward(Activation a, float x) {
     case Activation::kSigmoid: return stable_sigmoid(x);
     case Activation::kLeakyReLU: return x > 0.0f ? x : kLeakySlope * x;
     case Activation::kELU: return x > 0.0f ? x : expm1f(x);
+    case Activation::kSwish: return x * stable_sigmoid(x);
+    case Activation::kSoftplus: return stable_softplus(x);
+    case Activation::kGELU: return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));  // x * Phi(x), exact
     default: return x;
   }
 }
 
+// Whether act' must be computed from the activation's input: the output of swish and gelu
+// does not determine it (they are not monotone), and softplus' from its output would be
+// 1 - exp(-y), which cancels for large negative inputs. Layers keep the input for these.
+ELBO_HD constexpr bool act_grad_needs_input(Activation a) {
+  return a == Activation::kSwish || a == Activation::kSoftplus || a == Activation::kGELU;
+}
+
+// act'(x), from the activation's input; defined for every activation.
+ELBO_HD float act_grad_from_input(Activation a, float x) {
+  switch (a) {
+    case Activation::kReLU: return x > 0.0f ? 1.0f : 0.0f;
+    case Activation::kTanh: { const float t = tanhf(x); return 1.0f - t * t; }
+    case Activation::kSigmoid: { const float s = stable_sigmoid(x); return s * (1.0f - s); }
+    case Activation::kLeakyReLU: return x > 0.0f ? 1.0f : kLeakySlope;
+    case Activation::kELU: return x > 0.0f ? 1.0f : expf(x);
+    case Activation::kSwish: { const float s = stable_sigmoid(x); return s * (1.0f + x * (1.0f - s)); }
+    case Activation::kSoftplus: return stable_sigmoid(x);
+    case Activation::kGELU:  // Phi(x) + x phi(x)
+      return 0.5f * (1.0f + erff(x * 0.70710678118654752f)) + x * 0.39894228040143268f * expf(-0.5f * x * x);
+    default: return 1.0f;
+  }
+}
+
 // Derivative expressed through the activation's output y, so a layer keeps only
-// its output for backward (all activations here are monotone, which makes this exact).
+// its output for backward (exact for the monotone activations, those for which
+// act_grad_needs_input is false; the others must not come here).
 ELBO_HD float act_grad_from_output(Activation a, float y) {
   switch (a) {
     case Activation::kReLU: return y > 0.0f ? 1.0f : 0.0f;
@@ -127,6 +159,88 @@ ELBO_HD float reparameterize_grad_logvar(float logvar, float eps) { return 0.5f 
 // log N(z | mu, exp(logvar)) and log N(z | 0, 1): the terms of an importance weight.
 ELBO_HD float gaussian_log_density(float z, float mu, float logvar) { return -gaussian_nll(z, mu, logvar); }
 ELBO_HD float std_normal_log_density(float z) { return -0.5f * (kLog2Pi + z * z); }
+// Gradients of log w = log p(z) - log q(z|x) + ... with z = mu + sigma * eps (eps fixed):
+// log p(z) = -(log 2pi + z^2) / 2 gives -z with respect to z; log q(z|x) = log N(eps; 0, 1)
+// - logvar / 2 depends on logvar alone, so -log q gives +1/2 with respect to logvar.
+ELBO_HD float log_prior_grad_z(float z) { return -z; }
+constexpr float kNegLogPosteriorGradLogvar = 0.5f;
+// log q(z|x) for z = mu + sigma * eps, one dimension: log N(eps; 0, 1) - logvar / 2.
+ELBO_HD float posterior_log_density_term(float eps, float logvar) {
+  return std_normal_log_density(eps) - 0.5f * logvar;
+}
+// log N(z; mu, exp(logvar)) given inv_var = exp(-logvar), and its derivatives: the terms of
+// a sample's density under each component of a Gaussian mixture (VampPrior).
+ELBO_HD float gaussian_log_density_iv(float z, float mu, float logvar, float inv_var) {
+  const float d = z - mu;
+  return -0.5f * (kLog2Pi + logvar + d * d * inv_var);
+}
+ELBO_HD float gaussian_log_density_grad_z(float z, float mu, float inv_var) { return (mu - z) * inv_var; }
+ELBO_HD float gaussian_log_density_grad_logvar(float z, float mu, float inv_var) {
+  const float d = z - mu;
+  return 0.5f * (d * d * inv_var - 1.0f);
+}
+
+// d/dl_t of log((1/k) sum_s exp(l_s)) = exp(l_t - lse): the normalised importance weight
+// of sample t, from lme = log mean exp (so lse = lme + log k); the exponent is <= 0.
+ELBO_HD float log_mean_exp_grad(float l, float lme, float log_k) {
+  const float e = l - lme - log_k;
+  return exp_nonpositive(e < 0.0f ? e : 0.0f);
+}
+
+// Free bits (Kingma et al. 2016): the KL of a latent dimension whose global-batch mean is
+// under the floor contributes the floor, a constant, so its gradient is switched off.
+ELBO_HD float free_bits_gate(float kl_mean, float floor_nats) { return kl_mean >= floor_nats ? 1.0f : 0.0f; }
+
+// ---- pairs of diagonal Gaussians, per dimension (hierarchical VAEs: q against a learned
+// prior p(z_l | z_>l)); q = N(mq, exp(lq)), p = N(mp, exp(lp)). The gradients with respect
+// to all four parameters, since both q and p are computed by the model.
+struct GaussianPairGrad {
+  float mq, lq, mp, lp;
+};
+// KL(q || p) = (lp - lq + (exp(lq) + (mq - mp)^2) / exp(lp) - 1) / 2, with exp(lq - lp)
+// in one exponential so that equal large variances do not overflow.
+ELBO_HD float kl_gaussians(float mq, float lq, float mp, float lp) {
+  const float d = mq - mp;
+  return 0.5f * (lp - lq + expf(lq - lp) + d * d * expf(-lp) - 1.0f);
+}
+ELBO_HD GaussianPairGrad kl_gaussians_grad(float mq, float lq, float mp, float lp) {
+  const float d = mq - mp, inv_vp = expf(-lp), ratio = expf(lq - lp);
+  return {d * inv_vp, 0.5f * (ratio - 1.0f), -d * inv_vp, 0.5f * (1.0f - ratio - d * d * inv_vp)};
+}
+
+// Ladder VAE's precision-weighted merge (Sønderby et al. 2016) of a = N(ma, exp(la)) (the
+// bottom-up estimate) and b = N(mb, exp(lb)) (the top-down prior): precisions add, means
+// are weighted by precision. With t = la - lb and s = sigmoid(t), b's share of the
+// precision: logvar = la - softplus(t) (= -log(exp(-la) + exp(-lb)), stable for any t),
+// mean = (1 - s) ma + s mb.
+struct GaussianParams {
+  float mu, logvar;
+};
+ELBO_HD GaussianParams gaussian_merge(float ma, float la, float mb, float lb) {
+  const float t = la - lb, s = stable_sigmoid(t);
+  return {ma + s * (mb - ma), la - stable_softplus(t)};
+}
+// Given d/dmean (gm) and d/dlogvar (gl) of the merge: ds/dt = s (1 - s), dsoftplus/dt = s.
+// The result's lq/lp fields hold la/lb's gradients, mq/mp ma/mb's.
+ELBO_HD GaussianPairGrad gaussian_merge_grad(float ma, float la, float mb, float lb, float gm, float gl) {
+  const float s = stable_sigmoid(la - lb);
+  const float via_t = gm * s * (1.0f - s) * (mb - ma);
+  return {gm * (1.0f - s), gl * (1.0f - s) + via_t, gm * s, gl * s - via_t};
+}
+
+// One dimension of log p(z) - log q(z) for a sample z = mq + exp(lq / 2) * eps of q: log q
+// is log N(eps; 0, 1) - lq / 2 (as in prior_minus_posterior_log_density), log p the
+// Gaussian density at z.
+ELBO_HD float gaussian_log_ratio(float z, float eps, float lq, float mp, float lp) {
+  return gaussian_log_density(z, mp, lp) - (std_normal_log_density(eps) - 0.5f * lq);
+}
+// Its gradients with eps held fixed (z's own dependence on q reaches q through the sample):
+// z: -(z - mp) / exp(lp); mp: the opposite; lp: -(1 - (z - mp)^2 / exp(lp)) / 2; lq: +1/2.
+// Returned as {dz, dlq, dmp, dlp} in the fields {mq, lq, mp, lp}.
+ELBO_HD GaussianPairGrad gaussian_log_ratio_grad(float z, float mp, float lp) {
+  const float d = z - mp, inv_vp = expf(-lp);
+  return {-d * inv_vp, kNegLogPosteriorGradLogvar, d * inv_vp, -0.5f * (1.0f - d * d * inv_vp)};
+}
 
 struct AdamHyper {
   float lr;

@@ -18,8 +18,10 @@ namespace elbo {
 class GraphVae : public VaeModel {
  public:
   // sample: the shape of one input, (1, C, H, W), or (1, D) for flat vectors;
-  // classes > 0 for a conditional model.
-  GraphVae(Shape sample, int latent, bool gaussian, int classes = 0);
+  // classes > 0 for a conditional model; pseudo_inputs = K > 0 for the VampPrior
+  // (Tomczak & Welling 2018): p(z) = (1/K) sum_k q(z | u_k) with K learned inputs u_k,
+  // the parameter "prior.pseudo_inputs" (first in the store), instead of N(0, I).
+  GraphVae(Shape sample, int latent, bool gaussian, int classes = 0, int pseudo_inputs = 0);
 
   ParamStore& params() override { return store_; }
   int input_dim() const override { return int(sample_.row_size()); }
@@ -27,14 +29,19 @@ class GraphVae : public VaeModel {
   int condition_dim() const override { return classes_; }
   void set_condition(const float* one_hot) override { condition_ = one_hot; }
 
-  void forward(Backend& be, const float* x, int rows, const NoiseKey& noise) override;
+  void set_objective(const Objective& objective) override;
+  void set_kl_dim_gates(const float* gates) override { kl_dim_gates_ = gates; }
+  void forward(Backend& be, const float* x, int rows, const NoiseKey& noise, Pass pass = Pass::kTrain) override;
   const float* recon_per_row() const override;
   const float* kl_per_row() const override;
+  const float* log_mean_weight_per_row() const override;
+  const float* posterior_stats() const override;
   void backward(Backend& be, const float* x, int rows, float recon_weight, Weight kl_weight,
                 const std::function<void(size_t)>& on_grads_ready) override;
   void log_importance_weights(Backend& be, float* logw, const float* x, int images, int k,
                               const NoiseKey& noise) override;
   void decode_mean(Backend& be, float* out, const float* z, int rows) override;
+  void sample_prior(Backend& be, float* z, int rows, uint64_t seed) override;
   void reconstruct(Backend& be, float* out, const float* x, int rows) override;
   void posterior_mean(Backend& be, float* mu, const float* x, int rows) override;
 
@@ -51,25 +58,40 @@ class GraphVae : public VaeModel {
   int latent_;
   bool gaussian_;
   int classes_;
+  int pseudo_inputs_;
+  int pseudo_slice_ = -1;
 
  private:
   struct Program {
     std::unique_ptr<Graph> graph;
     Var in, out, recon, kl, y;
+    Var stats;             // the posterior statistics of each input
+    Var log_mean_weight;   // iwae: log (1/k) sum_t w_t per image
   };
   Var condition_input(Graph& g, int rows) const;
   void bind_condition(Program& p) const;
   void run_into(Backend& be, Program& p, const float* in, float* out);
-  enum class Purpose { kTrain, kImportance, kDecode, kReconstruct, kEncode };
-  Program& program(Backend& be, Purpose purpose, int rows, int k = 1);
+  enum class Purpose { kElbo, kIwae, kImportance, kDecode, kReconstruct, kEncode, kPriorComponents };
+  Program& program(Backend& be, Purpose purpose, int rows, int k = 1, bool gradients = false);
+  // Records log w of k samples per input of p.in into p (kIwae, kImportance).
+  Var record_log_weights(Graph& g, Program& p, int rows, int k);
   Shape data_shape(int rows) const;
   Var nll(Graph& g, Var out, Var x) const;
+  // log p(z) of each sample under the VampPrior: the log-mean of its densities under the
+  // posteriors of the K pseudo-inputs, encoded in this graph.
+  Var vamp_log_prior(Graph& g, Var z) const;
+  // Per row: the estimate log q(z|x) - log p(z) of KL(q(z|x) || p(z)) under the VampPrior
+  // (no closed form), for the sample s of q with statistics stats.
+  Var vamp_kl(Graph& g, const GaussianSample& s, Var stats) const;
   Var mean_of(Graph& g, Var out) const;
 
   NoiseKey noise_;  // read by the sampling nodes at each forward
   const float* condition_ = nullptr;  // set_condition's rows
-  std::map<std::tuple<Purpose, int, int>, Program> programs_;
-  Program* train_ = nullptr;  // the training program of the last forward()
+  const float* kl_dim_gates_ = nullptr;  // read by the KL node at each backward
+  Objective objective_;
+  std::map<std::tuple<Purpose, int, int, bool>, Program> programs_;  // (purpose, rows, k, gradients)
+  Program* train_ = nullptr;  // the program of the last forward()
+  bool train_pass_ = false;   // whether that forward() was a kTrain pass
 };
 
 }  // namespace elbo

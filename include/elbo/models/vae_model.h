@@ -11,6 +11,7 @@
 #include "elbo/config.h"
 #include "elbo/nn/param_store.h"
 #include "elbo/tensor.h"
+#include "elbo/train/objective.h"
 
 namespace elbo {
 
@@ -29,17 +30,43 @@ class VaeModel {
   virtual int condition_dim() const { return 0; }
   virtual void set_condition(const float* one_hot) { (void)one_hot; }
 
-  // Single-sample objective for `rows` inputs; noise row r uses serial noise.row_serial0 + r.
-  // Fills recon_per_row() = -log p(x|z) and kl_per_row() = KL(q(z|x) || p(z)), device buffers of `rows`.
-  virtual void forward(Backend& be, const float* x, int rows, const NoiseKey& noise) = 0;
+  // The objective forward(kTrain) records (train/objective.h); the ELBO until set.
+  virtual void set_objective(const Objective& objective) = 0;
+  // Free bits: before backward(), a device array of latent_dim() gates (1 or 0) that scale
+  // each latent dimension's KL gradient; null: every dimension counts.
+  virtual void set_kl_dim_gates(const float* gates) = 0;
+
+  // kTrain: the objective's terms for `rows` inputs (k samples each for iwae), ready for
+  // backward(). kElbo: the single-sample ELBO's terms, whatever the objective (evaluation,
+  // validation). Noise row r uses serial noise.row_serial0 + r (r * k + t for sample t).
+  // Fills, as device buffers of `rows` values: recon_per_row() = -log p(x|z) and
+  // kl_per_row() = KL(q(z|x) || p(z)) (iwae: their means over the k samples, with the KL
+  // estimated by log q(z|x) - log p(z)), and for iwae log_mean_weight_per_row() =
+  // log (1/k) sum_t w_t, minus the IWAE bound (null otherwise).
+  enum class Pass { kTrain, kElbo };
+  virtual void forward(Backend& be, const float* x, int rows, const NoiseKey& noise, Pass pass = Pass::kTrain) = 0;
   virtual const float* recon_per_row() const = 0;
   virtual const float* kl_per_row() const = 0;
+  virtual const float* log_mean_weight_per_row() const = 0;
+  // The posterior statistics (mu | logvar) of each input of the last forward(),
+  // rows x 2*latent_dim(): KL per latent dimension, free bits.
+  virtual const float* posterior_stats() const = 0;
+  // Hierarchical models: the number of stochastic groups (1 for single-latent models) and,
+  // after a forward() of the ELBO, group g's KL per row (rows values, g = 0 the top group);
+  // the groups' KLs add up to kl_per_row(). Null where the pass measured only the total
+  // (the iwae objective's training pass).
+  virtual int kl_groups() const { return 1; }
+  virtual const float* kl_group_per_row(int group) const {
+    (void)group;
+    return log_mean_weight_per_row() ? nullptr : kl_per_row();
+  }
 
-  // Accumulates into params().grads() the gradient of
-  //   sum_r recon_weight * recon[r] + kl_weight * kl[r]
-  // for the last forward(); kl_weight may be a device scalar (the KL warm-up of a captured
-  // step). After each layer, on_grads_ready(offset) says that every
-  // gradient at flat index >= offset is final (the reducer starts those buckets).
+  // Accumulates into params().grads() the gradient of the last forward(kTrain)'s objective,
+  //   elbo: sum_r recon_weight * recon[r] + kl_weight * kl[r]   (kl_weight may be a device
+  //         scalar: the KL warm-up of a captured step)
+  //   iwae: -sum_r recon_weight * log_mean_weight[r]            (kl_weight is not used)
+  // After each layer, on_grads_ready(offset) says that every gradient at flat index >=
+  // offset is final (the reducer starts those buckets).
   virtual void backward(Backend& be, const float* x, int rows, float recon_weight, Weight kl_weight,
                         const std::function<void(size_t)>& on_grads_ready) = 0;
 
@@ -49,6 +76,10 @@ class VaeModel {
   virtual void log_importance_weights(Backend& be, float* logw, const float* x, int images, int k,
                                       const NoiseKey& noise) = 0;
 
+  // rows draws of the top latent from the prior p(z), into host memory (rows x latent_dim()):
+  // row r uses the counter-RNG draws (seed, kRngSample, r, ...) so grids are reproducible.
+  // Default N(0, I); the VampPrior draws a component, then z from it.
+  virtual void sample_prior(Backend& be, float* z, int rows, uint64_t seed);
   // Mean of p(x|z) in data space for latent rows z (rows x latent_dim()); out is rows x input_dim().
   virtual void decode_mean(Backend& be, float* out, const float* z, int rows) = 0;
   // The posterior mean E_q[z|x] of each input (rows x latent_dim()): active units,

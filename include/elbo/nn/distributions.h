@@ -16,15 +16,40 @@ struct GaussianSample {
 };
 GaussianSample gaussian_sample(Graph& g, Var stats, const NoiseKey* noise);
 
-// Per row: KL(N(mu, exp(logvar)) || N(0, I)) summed over the L dimensions.
-Var kl_std_normal(Graph& g, Var stats);
+// Per row: KL(N(mu, exp(logvar)) || N(0, I)) summed over the L dimensions. When
+// *dim_gates is set at backward time (a device array of L floats), dimension j's gradient
+// is scaled by (*dim_gates)[j]: free bits switch dimensions under their floor off.
+Var kl_std_normal(Graph& g, Var stats, const float* const* dim_gates = nullptr);
 
 // Per row: -log p(x | logits) for Bernoulli pixels (x in [0, 1]).
 Var bernoulli_nll(Graph& g, Var logits, Var x);
 // Per row: -log N(x; mean, exp(logvar)) for out = (mean | logvar) (rows x 2D).
 Var gaussian_nll(Graph& g, Var out, Var x);
 
-// Per row: log w = -nll + log p(z) - log q(z | x), for z = mu + sigma * eps (evaluation).
+// Per row: log w = -nll + log p(z) - log q(z | x), for z = mu + sigma * eps, with eps
+// held fixed in backward (the reparameterised IWAE gradient).
 Var importance_log_weight(Graph& g, Var nll, const GaussianSample& sample, Var stats);
+
+// Per image, from rows = images * k log-weights (image i's samples in rows i*k .. i*k+k-1):
+// log (1/k) sum_t exp(logw[i*k + t]). Its gradient weights sample t by its normalised
+// importance weight. The IWAE bound of image i is minus this value.
+Var log_mean_exp(Graph& g, Var logw, int k);
+
+// Per row: log q(z | x) of the sample z = mu + sigma * eps drawn from q = N(mu, exp(logvar))
+// for stats = (mu | logvar), with eps held fixed in backward.
+Var posterior_log_density(Graph& g, const GaussianSample& sample, Var stats);
+
+// (n, m): row i, column k = log N(z_i; mu_k, exp(logvar_k)) summed over the dimensions, for
+// n samples z (n x L) and m components stats (m x 2L): a mixture's terms, with gradients
+// into both. The VampPrior's log p(z) is log_mean_exp of a row's m terms.
+Var gaussian_log_density_pairs(Graph& g, Var z, Var component_stats);
+
+// The single-sample ELBO's terms averaged over each image's k samples, for logs (no
+// gradient flows through them): recon[i] = mean_t nll, kl[i] = mean_t (-logw - nll),
+// the estimate of KL(q || p) that log p(z) - log q(z|x) gives.
+struct SampleMeans {
+  Var recon, kl;
+};
+SampleMeans sample_means(Graph& g, Var nll, Var logw, int k);
 
 }  // namespace elbo

@@ -80,6 +80,9 @@ class Graph {
   bool needs_grad(Var v) const { return tensors_.at(root(size_t(v.id))).needs_grad; }
   // The seed weight of a per-row loss term during backward, or null if it is not seeded.
   const Weight* seed_of(Var term) const;
+  // The weight of each row of a per-row term in backward: its seed when seeded, else the
+  // gradient later nodes wrote into it (Weight::rows); false when neither (no gradient).
+  bool row_weight(Var term, Weight* w);
   size_t arena_floats() const { return arena_.size(); }
   size_t node_count() const { return nodes_.size(); }
   const Node& node(size_t i) const { return *nodes_[i]; }

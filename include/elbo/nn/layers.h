@@ -13,10 +13,15 @@ Var parameter(Graph& g, int slice, Shape shape);
 Var activation(Graph& g, Var x, Activation act);
 // y = a + b (same shape): residual connections.
 Var add(Graph& g, Var a, Var b);
+// y = alpha * x: a residual branch's fixed scale.
+Var scale(Graph& g, Var x, float alpha);
 // Columns [begin, begin + count) of every row of x (rows x D): mu of (mu | logvar).
 Var columns(Graph& g, Var x, int begin, int count);
 // [a | b] row by row (rows x (Da + Db)): conditioning inputs, skip features.
 Var concat_columns(Graph& g, Var a, Var b);
+// Along channels: (N, Ca, H, W) and (N, Cb, H, W) give (N, Ca + Cb, H, W); (N, Da) and
+// (N, Db) give (N, Da + Db).
+Var concat_channels(Graph& g, Var a, Var b);
 // Row r of x repeated `times` times in a row (rows*times x D): one encoding, k samples.
 Var repeat_rows(Graph& g, Var x, int times);
 

@@ -32,9 +32,15 @@ class Node {
   // Called once by Graph::plan, after the gradient modes are known: a node may ask for
   // scratch tensors here (nothing is allocated during a step).
   virtual void reserve(Graph& g) { (void)g; }
+  // For a backward op that adds into input i's gradient: the pointer, zeroed first when
+  // this node is the first writer in backward order; null when the input needs none.
+  float* grad_to_add(Backend& be, Graph& g, size_t i) const;
 
   std::vector<Var> inputs, outputs;
   std::vector<int> param_slices;  // ParamStore slice indices whose gradients backward writes
+  // A node that only observes (logged terms, monitors): gradients never flow through it,
+  // its outputs never need one, and backward skips it. Set in the constructor.
+  bool observes_only = false;
   // Set by Graph::plan, per input: whether backward must produce its gradient, and if so
   // whether it adds to (true) or overwrites (false) what is there.
   std::vector<bool> input_needs_grad, input_grad_accumulates;

@@ -12,20 +12,36 @@
 
 namespace elbo {
 
+// How allocate() initialises a slice. Default: PyTorch's U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+struct ParamInit {
+  enum class Kind { kUniform, kConstant, kRowNorms };
+  Kind kind = Kind::kUniform;
+  // kUniform: a factor on the bound (0: zeros, the last layer of a residual branch);
+  // kConstant: the value (group norm's gamma 1, beta 0); kRowNorms: a factor on the norms.
+  float value = 1.0f;
+  // kRowNorms: a slice registered earlier whose rows' L2 norms (rows = its first dimension)
+  // this slice holds: weight norm's g starts at ||v||, so that w starts as v.
+  int of = -1;
+  static ParamInit uniform(float scale = 1.0f) { return {Kind::kUniform, scale, -1}; }
+  static ParamInit constant(float value) { return {Kind::kConstant, value, -1}; }
+  static ParamInit row_norms(int slice, float scale = 1.0f) { return {Kind::kRowNorms, scale, slice}; }
+};
+
 struct ParamSlice {
   std::string name;            // "encoder.0.weight"
   std::vector<int64_t> shape;  // PyTorch conventions: Linear weight is [out, in]
   size_t offset = 0;           // into the flat buffers
   size_t size = 0;
   int64_t fan_in = 1;          // for initialisation
+  ParamInit init;
 };
 
 class ParamStore {
  public:
   // Returns the slice's index. Only before allocate().
-  int add(const std::string& name, std::vector<int64_t> shape, int64_t fan_in);
-  // Allocates params and grads on the backend and initialises the parameters
-  // (U(-1/sqrt(fan_in), 1/sqrt(fan_in)) from the counter RNG, like PyTorch's Linear).
+  int add(const std::string& name, std::vector<int64_t> shape, int64_t fan_in, ParamInit init = ParamInit());
+  // Allocates params and grads on the backend and initialises the parameters by their
+  // ParamInit (uniform draws from the counter RNG, like PyTorch's Linear, by default).
   void allocate(Backend& backend, uint64_t seed);
 
   size_t total() const { return total_; }

@@ -26,6 +26,8 @@ class EvalBatches {
   // conditions, which are then given to `model` (set_condition).
   void load(int64_t first, int rows, VaeModel& model);
   float* x() { return x_.data(); }
+  // The label of loaded row `row` when the set has labels (any model), else -1.
+  int32_t label(int row) const { return labels_.empty() ? -1 : labels_[size_t(row)]; }
   // Conditional models: the one-hot class of loaded row `row` onward (null otherwise).
   const float* condition(int row) const {
     return classes_ > 0 ? cond_.data() + size_t(row) * size_t(classes_) : nullptr;

@@ -15,7 +15,9 @@
 #include <string>
 
 #include "elbo/config.h"
+#include "elbo/data/shard_set.h"
 #include "elbo/dist/mpi_context.h"
+#include "elbo/train/replica.h"
 
 namespace elbo {
 
@@ -39,6 +41,19 @@ struct EvalRequest {
 };
 
 EvalResult evaluate(const Config& config, MpiContext& mpi, const EvalRequest& request);
+
+// The checkpoint a command evaluates, on every rank of `replica` (built for the images
+// of `data`): rank 0 reads `requested` (or the newest valid checkpoint of run.dir when
+// empty), checks that it was written for config.model and that its parameters fit a
+// model of data's image shape (an error names data_key, the manifest and both shapes),
+// then every rank gets its parameters. Collective; returns the path and its step.
+struct RestoredCheckpoint {
+  std::string path;
+  int64_t step = 0;
+};
+RestoredCheckpoint restore_on_ranks(const Config& config, MpiContext& mpi, Replica& replica,
+                                    const std::string& requested, const ShardSetInfo& data,
+                                    const std::string& data_key);
 
 // The default result file name: eval_step<S>.json, or eval_step<S>_first<N>.json for a subset.
 std::string eval_result_name(int64_t step, int64_t images, int64_t test_set_images);

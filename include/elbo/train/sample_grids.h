@@ -3,10 +3,14 @@
 //   reconstructions    rows of the first test images (training images when there is no
 //                      test set) alternating with their reconstructions from the
 //                      posterior mean, n per row
-// At the end of training both go to <run.dir>/samples.png and reconstructions.png;
-// `elbo sample` and `elbo reconstruct` write one of them where --out says.
+//   interpolations     a row per pair of images: the decoded path between their codes
+// At the end of training the first two go to <run.dir>/samples.png and
+// reconstructions.png; `elbo sample`, `reconstruct` and `interpolate` write one where
+// --out says.
 #pragma once
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "elbo/backend.h"
 #include "elbo/config.h"
@@ -25,6 +29,15 @@ void write_prior_samples_png(const std::string& path, int n, uint64_t seed, Back
 // Up to n/2 rows of n images of `source`, each row followed by its reconstructions -> PNG.
 void write_reconstructions_png(const std::string& path, int n, const ShardSetInfo& source, bool scale, Backend& be,
                                VaeModel& model);
+
+// Latent interpolations (`elbo interpolate`), one row per pair (a, b) of images of
+// `source`: image a, E[p(x|z)] at `steps` points z from a's posterior mean (t = 0) to
+// b's (t = 1), linearly or with spherical (slerp), then image b. The second and the
+// next-to-last pictures are the reconstructions of a and b. Conditional models: the
+// classes' one-hot vectors are mixed linearly along the way.
+void write_interpolations_png(const std::string& path, const std::vector<std::pair<int64_t, int64_t>>& pairs,
+                              int steps, bool spherical, const ShardSetInfo& source, bool scale, Backend& be,
+                              VaeModel& model);
 
 // End of training: both grids into run.dir, n = train.sample_grid (none when 0). Rank 0 only.
 void write_sample_grids(const Config& config, const MpiContext& mpi, Backend& be, VaeModel& model,

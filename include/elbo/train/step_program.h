@@ -49,7 +49,10 @@ struct StepScalars {
   uint64_t noise_serial = 0;      // serial number of this rank's first row in the training stream
   float kl_weight = 0.0f;         // KL weight of the step divided by the global batch
   float adam[3] = {0.0f, 0.0f, 0.0f};  // lr_t / (1 - beta1^t), 1 / sqrt(1 - beta2^t), lr_t
-  float reserved[2] = {0.0f, 0.0f};
+  // The serial of this rank's first sample of z: noise_serial * k with k samples per image
+  // (iwae), so that sample t of image i draws serial (image serial) * k + t whatever the
+  // number of ranks.
+  uint64_t sample_serial = 0;
 };
 constexpr size_t kStepScalarFloats = 8;
 static_assert(sizeof(StepScalars) == kStepScalarFloats * sizeof(float), "StepScalars is 8 floats");
@@ -61,6 +64,19 @@ struct StepShape {
   uint64_t seed = 0;            // run.seed: the Philox key of binarization and reparameterization
   bool dynamic_binarize = false;
   int condition_dim = 0;        // conditional models: one-hot classes per row, after the batch
+  float free_bits = 0.0f;       // train.free_bits (train/objective.h); 0: off
+  int samples_per_image = 1;    // train.iw_samples with the iwae objective
+};
+
+// The layout of StepProgram::loss_sums(): sums over every image of the steps since the
+// last reset, then the KL of each latent dimension of the top group summed likewise, then
+// the KL of each stochastic group (hierarchical models; one group otherwise).
+struct LossSums {
+  static constexpr size_t kRecon = 0, kKl = 1;
+  static constexpr size_t kLogMeanWeight = 2;  // iwae: sum of log (1/k) sum_t w_t (0 otherwise)
+  static constexpr size_t kKlDims = 3;         // latent_dim() values from here
+  static size_t kl_groups_at(int latent) { return kKlDims + size_t(latent); }  // kl_groups() values from here
+  static size_t size(int latent, int groups) { return kl_groups_at(latent) + size_t(groups); }
 };
 
 class StepProgram {
@@ -120,9 +136,10 @@ class StepProgram {
   // steps; a captured step always measures it, the cost of one reduction).
   void run(bool measure_norm);
 
-  // Device [recon sum, KL sum] over every row of the steps since the last reset.
+  // Device sums over every row of the steps since the last reset, laid out as LossSums.
   const float* loss_sums() const { return loss_acc_.data(); }
-  void reset_loss_sums() { be_.fill(loss_acc_.data(), 2, 0.0f); }
+  size_t loss_sums_size() const { return loss_acc_.size(); }
+  void reset_loss_sums() { be_.fill(loss_acc_.data(), loss_acc_.size(), 0.0f); }
 
  private:
   void enqueue(bool measure_norm);
@@ -144,7 +161,10 @@ class StepProgram {
   Adam& adam_;
   GradReducer* reducer_;
   StepShape shape_;
-  DeviceBuffer input_, loss_step_, loss_acc_;
+  // Free bits: the global batch's KL per latent dimension, then each dimension's gate.
+  void gate_kl_dimensions();
+
+  DeviceBuffer input_, loss_step_, loss_acc_, kl_dim_global_, kl_dim_gates_;
   bool graph_allowed_ = false, graph_ready_ = false, graph_given_up_ = false;
   int64_t eager_steps_ = 0;
   int captures_ = 0;

@@ -9,6 +9,8 @@
 
 #include "elbo/backend.h"
 #include "elbo/kernels/philox.h"
+#include "cpu_gaussian_pairs.h"
+#include "cpu_layers.h"
 #include "onednn_conv.h"
 #include "partitioned_gemm.h"
 #include "worker_pool.h"
@@ -31,6 +33,9 @@ void with_activation(Activation act, F&& f) {
     case Activation::kSigmoid: return f(ActivationConstant<Activation::kSigmoid>{});
     case Activation::kLeakyReLU: return f(ActivationConstant<Activation::kLeakyReLU>{});
     case Activation::kELU: return f(ActivationConstant<Activation::kELU>{});
+    case Activation::kSwish: return f(ActivationConstant<Activation::kSwish>{});
+    case Activation::kSoftplus: return f(ActivationConstant<Activation::kSoftplus>{});
+    case Activation::kGELU: return f(ActivationConstant<Activation::kGELU>{});
     default: return f(ActivationConstant<Activation::kIdentity>{});
   }
 }
@@ -85,7 +90,10 @@ class CpuBackend final : public Backend {
       }
       for (size_t i = b; i < e; ++i) x[i] = value;
     });
+  }  void fill_weight(float* x, size_t n, Weight w) override {
+    for (size_t i = 0; i < n; ++i) x[i] = w.at(i);
   }
+
   void synchronize() override {}
 
   void gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a, const float* b, float beta,
@@ -127,6 +135,15 @@ class CpuBackend final : public Backend {
       });
     });
   }
+  void act_backward_from_input(float* dx, const float* dy, const float* x, size_t n, Activation act) override {
+    with_activation(act, [&](auto a) {
+      over_elements(n, [&](size_t b, size_t e) {
+        const float* __restrict in = x;
+        float* out = dx;  // may be dy: not __restrict (see act_backward)
+        for (size_t i = b; i < e; ++i) out[i] = dy[i] * act_grad_from_input(a.value, in[i]);
+      });
+    });
+  }
   void bias_grad(float* db, const float* dy, int rows, int cols) override {
     std::vector<double> acc(cols, 0.0);
     for (int r = 0; r < rows; ++r) {
@@ -158,6 +175,40 @@ class CpuBackend final : public Backend {
     conv_.backward_weights(dw, db, dy, x, s);
   }
   std::string conv2d_implementation(const ConvShape& s) override { return conv_.implementation(s); }
+
+  // Layers of hierarchical models: cpu_layers.cc.
+  void copy_columns(float* dst, size_t dst_stride, const float* src, size_t src_stride, int rows, size_t cols,
+                    bool accumulate) override {
+    cpu_layers::copy_columns(pool_, dst, dst_stride, src, src_stride, rows, cols, accumulate);
+  }
+  void upsample2x(float* big, const float* small, int planes, int h, int w, float alpha, bool accumulate) override {
+    cpu_layers::upsample2x(pool_, big, small, planes, h, w, alpha, accumulate);
+  }
+  void sum_pool2x(float* small, const float* big, int planes, int h, int w, float alpha, bool accumulate) override {
+    cpu_layers::sum_pool2x(pool_, small, big, planes, h, w, alpha, accumulate);
+  }
+  void group_norm_forward(float* y, float* stats, const float* x, const float* gamma, const float* beta, int n, int c,
+                          int hw, int groups, float eps) override {
+    cpu_layers::group_norm_forward(pool_, y, stats, x, gamma, beta, n, c, hw, groups, eps);
+  }
+  void group_norm_backward(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x, const float* stats,
+                           const float* gamma, int n, int c, int hw, int groups, bool accumulate) override {
+    cpu_layers::group_norm_backward(pool_, dx, dgamma, dbeta, dy, x, stats, gamma, n, c, hw, groups, accumulate);
+  }
+  void weight_norm_forward(float* w, float* norms, const float* v, const float* g, int rows, int cols) override {
+    cpu_layers::weight_norm_forward(pool_, w, norms, v, g, rows, cols);
+  }
+  void weight_norm_backward(float* dv, float* dg, const float* dw, const float* v, const float* g, const float* norms,
+                            int rows, int cols) override {
+    cpu_layers::weight_norm_backward(pool_, dv, dg, dw, v, g, norms, rows, cols);
+  }
+  void embedding_forward(float* y, const float* table, const float* index, int rows, int classes, int dim) override {
+    cpu_layers::embedding_forward(pool_, y, table, index, rows, classes, dim);
+  }
+  void embedding_backward(float* dtable, const float* dy, const float* index, int rows, int classes,
+                          int dim) override {
+    cpu_layers::embedding_backward(pool_, dtable, dy, index, rows, classes, dim);
+  }
 
   void reparameterize(float* z, float* eps, const float* stats, int rows, int latent, const NoiseKey& key) override {
     for (int r = 0; r < rows; ++r) {
@@ -193,18 +244,33 @@ class CpuBackend final : public Backend {
       kl[r] = float(acc);
     }
   }
-  void kl_backward(float* dstats, const float* stats, int rows, int latent, Weight kl_weight) override {
-    const float weight = kl_weight.get();
+  void kl_backward(float* dstats, const float* stats, int rows, int latent, Weight kl_weight,
+                   const float* dim_scale) override {
     for (int r = 0; r < rows; ++r) {
+      const float weight = kl_weight.at(size_t(r));
       const float* mu = stats + size_t(r) * 2 * latent;
       const float* logvar = mu + latent;
       float* dmu = dstats + size_t(r) * 2 * latent;
       float* dlogvar = dmu + latent;
       for (int j = 0; j < latent; ++j) {
-        dmu[j] += weight * kl_std_normal_grad_mu(mu[j]);
-        dlogvar[j] += weight * kl_std_normal_grad_logvar(logvar[j]);
+        const float w = dim_scale ? weight * dim_scale[j] : weight;
+        dmu[j] += w * kl_std_normal_grad_mu(mu[j]);
+        dlogvar[j] += w * kl_std_normal_grad_logvar(logvar[j]);
       }
     }
+  }
+  void kl_dim_sums(float* sums, const float* stats, int rows, int latent) override {
+    for (int j = 0; j < latent; ++j) {
+      double acc = 0.0;
+      for (int r = 0; r < rows; ++r) {
+        const float* mu = stats + size_t(r) * 2 * latent;
+        acc += kl_std_normal(mu[j], mu[latent + j]);
+      }
+      sums[j] = float(acc);
+    }
+  }
+  void free_bits_gates(float* gate, const float* sums, int latent, float inv_count, float floor_nats) override {
+    for (int j = 0; j < latent; ++j) gate[j] = free_bits_gate(sums[j] * inv_count, floor_nats);
   }
 
   void bernoulli_nll_forward(float* nll, const float* logits, const float* x, int rows, int dim) override {
@@ -221,12 +287,24 @@ class CpuBackend final : public Backend {
     });
   }
   void bernoulli_nll_backward(float* dlogits, const float* logits, const float* x, int rows, int dim,
-                              float weight) override {
+                              Weight weight) override {
+    if (weight.per_row) {  // a weight per row: row by row
+      over_rows(rows, dim, [&](size_t r0, size_t r1) {
+        for (size_t r = r0; r < r1; ++r) {
+          float* __restrict d = dlogits + r * dim;
+          const float* __restrict l = logits + r * dim;
+          const float* __restrict xr = x + r * dim;
+          const float w = weight.at(r);
+          for (int j = 0; j < dim; ++j) d[j] = w * bernoulli_nll_grad(l[j], xr[j]);
+        }
+      });
+      return;
+    }
     over_elements(size_t(rows) * dim, [&](size_t b, size_t e) {
       float* __restrict d = dlogits;
       const float* __restrict l = logits;
       const float* __restrict xr = x;
-      const float w = weight;
+      const float w = weight.get();
       for (size_t i = b; i < e; ++i) d[i] = w * bernoulli_nll_grad(l[i], xr[i]);
     });
   }
@@ -238,8 +316,9 @@ class CpuBackend final : public Backend {
       nll[r] = float(lane_sum(size_t(dim), [&](size_t j) { return gaussian_nll(xr[j], mean[j], logvar[j]); }));
     }
   }
-  void gaussian_nll_backward(float* dout, const float* out, const float* x, int rows, int dim, float weight) override {
+  void gaussian_nll_backward(float* dout, const float* out, const float* x, int rows, int dim, Weight w) override {
     for (int r = 0; r < rows; ++r) {
+      const float weight = w.at(size_t(r));
       const float* mean = out + size_t(r) * 2 * dim;
       const float* logvar = mean + dim;
       const float* xr = x + size_t(r) * dim;
@@ -265,6 +344,90 @@ class CpuBackend final : public Backend {
       logw[r] += float(acc);
     }
   }
+  void prior_minus_posterior_backward(float* dz, float* dstats, const float* z, int rows, int latent,
+                                      Weight weight) override {
+    for (int r = 0; r < rows; ++r) {
+      const float w = weight.at(size_t(r));
+      float* dlogvar = dstats + size_t(r) * 2 * latent + latent;
+      for (int j = 0; j < latent; ++j) {
+        const size_t i = size_t(r) * latent + j;
+        dz[i] += w * log_prior_grad_z(z[i]);
+        dlogvar[j] += w * kNegLogPosteriorGradLogvar;
+      }
+    }
+  }
+  void log_mean_exp_rows_backward(float* din, const float* in, const float* out, int rows, int k_count,
+                                  Weight weight) override {
+    const float log_k = float(std::log(double(k_count)));  // computed alike on every backend
+    for (int r = 0; r < rows; ++r) {
+      const float w = weight.at(size_t(r));
+      for (int k = 0; k < k_count; ++k) {
+        const size_t i = size_t(r) * k_count + k;
+        din[i] = w * log_mean_exp_grad(in[i], out[r], log_k);
+      }
+    }
+  }
+  // Each output row is one thread's, summed in a fixed order: bitwise the same for any
+  // thread count. exp(-logvar) of every component is computed once per call.
+  void gaussian_log_density_pairs(float* out, const float* z, const float* stats, int n, int m, int latent) override {
+    const std::vector<float> iv = inverse_variances(stats, m, latent);
+    over_rows(n, m * latent, [&](size_t i0, size_t i1) {
+      for (size_t i = i0; i < i1; ++i) {
+        const float* zi = z + i * latent;
+        for (int k = 0; k < m; ++k) {
+          const float* mu = stats + size_t(k) * 2 * latent;
+          const float* ivk = iv.data() + size_t(k) * latent;
+          double acc = 0.0;
+          for (int j = 0; j < latent; ++j) acc += gaussian_log_density_iv(zi[j], mu[j], mu[latent + j], ivk[j]);
+          out[i * m + k] = float(acc);
+        }
+      }
+    });
+  }
+  void gaussian_log_density_pairs_backward(float* dz, float* dstats, const float* dout, const float* z,
+                                           const float* stats, int n, int m, int latent) override {
+    const std::vector<float> iv = inverse_variances(stats, m, latent);
+    if (dz) over_rows(n, m * latent, [&](size_t i0, size_t i1) {
+      for (size_t i = i0; i < i1; ++i)
+        for (int j = 0; j < latent; ++j) {
+          const float zij = z[i * latent + j];
+          double acc = 0.0;
+          for (int k = 0; k < m; ++k)
+            acc += double(dout[i * m + k]) *
+                   gaussian_log_density_grad_z(zij, stats[size_t(k) * 2 * latent + j], iv[size_t(k) * latent + j]);
+          dz[i * latent + j] += float(acc);
+        }
+    });
+    if (dstats) over_rows(m, n * latent, [&](size_t k0, size_t k1) {
+      for (size_t k = k0; k < k1; ++k)
+        for (int j = 0; j < latent; ++j) {
+          const float mu = stats[k * 2 * latent + j], ivkj = iv[k * latent + j];
+          double dmu = 0.0, dlogvar = 0.0;
+          for (int i = 0; i < n; ++i) {
+            const float g = dout[size_t(i) * m + k], zij = z[size_t(i) * latent + j];
+            dmu -= double(g) * gaussian_log_density_grad_z(zij, mu, ivkj);
+            dlogvar += double(g) * gaussian_log_density_grad_logvar(zij, mu, ivkj);
+          }
+          dstats[k * 2 * latent + j] += float(dmu);
+          dstats[k * 2 * latent + latent + j] += float(dlogvar);
+        }
+    });
+  }
+  void posterior_log_density(float* out, const float* eps, const float* stats, int rows, int latent) override {
+    for (int r = 0; r < rows; ++r) {
+      const float* logvar = stats + size_t(r) * 2 * latent + latent;
+      double acc = 0.0;
+      for (int j = 0; j < latent; ++j) acc += posterior_log_density_term(eps[size_t(r) * latent + j], logvar[j]);
+      out[r] = float(acc);
+    }
+  }
+  void posterior_log_density_backward(float* dstats, int rows, int latent, Weight weight) override {
+    for (int r = 0; r < rows; ++r) {
+      const float w = -kNegLogPosteriorGradLogvar * weight.at(size_t(r));
+      float* dlogvar = dstats + size_t(r) * 2 * latent + latent;
+      for (int j = 0; j < latent; ++j) dlogvar[j] += w;
+    }
+  }
   void log_mean_exp_rows(float* out, const float* in, int rows, int k_count) override {
     for (int r = 0; r < rows; ++r) {
       const float* row = in + size_t(r) * k_count;
@@ -274,6 +437,29 @@ class CpuBackend final : public Backend {
       for (int k = 0; k < k_count; ++k) acc += std::exp(double(row[k]) - mx);
       out[r] = float(mx + std::log(acc) - std::log(double(k_count)));
     }
+  }
+
+  void kl_gaussians_forward(float* kl, const float* q, const float* p, int rows, int latent) override {
+    cpu_gaussian_pairs::kl_forward(kl, q, p, rows, latent);
+  }
+  void kl_gaussians_backward(float* dq, float* dp, const float* q, const float* p, int rows, int latent,
+                             Weight weight) override {
+    cpu_gaussian_pairs::kl_backward(dq, dp, q, p, rows, latent, weight);
+  }
+  void gaussian_merge_forward(float* out, const float* a, const float* b, int rows, int latent) override {
+    cpu_gaussian_pairs::merge_forward(out, a, b, rows, latent);
+  }
+  void gaussian_merge_backward(float* da, float* db, const float* dout, const float* a, const float* b, int rows,
+                               int latent) override {
+    cpu_gaussian_pairs::merge_backward(da, db, dout, a, b, rows, latent);
+  }
+  void gaussian_log_ratio_forward(float* logw, const float* z, const float* eps, const float* q, const float* p,
+                                  int rows, int latent) override {
+    cpu_gaussian_pairs::log_ratio_forward(logw, z, eps, q, p, rows, latent);
+  }
+  void gaussian_log_ratio_backward(float* dz, float* dq, float* dp, const float* z, const float* p, int rows,
+                                   int latent, Weight weight) override {
+    cpu_gaussian_pairs::log_ratio_backward(dz, dq, dp, z, p, rows, latent, weight);
   }
 
   void binarize(float* x, int rows, int dim, const NoiseKey& key) override {
@@ -330,6 +516,13 @@ class CpuBackend final : public Backend {
   }
 
  private:
+  // exp(-logvar) of each of m components (stats rows (mu | logvar)).
+  static std::vector<float> inverse_variances(const float* stats, int m, int latent) {
+    std::vector<float> iv(size_t(m) * latent);
+    for (int k = 0; k < m; ++k)
+      for (int j = 0; j < latent; ++j) iv[size_t(k) * latent + j] = expf(-stats[size_t(k) * 2 * latent + latent + j]);
+    return iv;
+  }
   // Element-wise loops over [0, n) and row loops over [0, rows), split over the pool.
   template <typename F>
   void over_elements(size_t n, F&& f) {

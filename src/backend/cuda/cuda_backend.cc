@@ -258,6 +258,11 @@ void CudaBackend::copy(float* dst, const float* src, size_t n) {
   release(tmp);
 }
 
+void CudaBackend::fill_weight(float* x, size_t n, Weight w) {
+  if (n == 0) return;
+  make_current();
+  cudak::fill_weight(stream_, x, n, w);
+}
 void CudaBackend::fill(float* x, size_t n, float value) {
   if (n == 0) return;
   make_current();
@@ -427,16 +432,25 @@ void CudaBackend::kl_forward(float* kl_per_row, const float* stats, int rows, in
   make_current();
   cudak::kl_forward(stream_, kl_per_row, stats, rows, latent);
 }
-void CudaBackend::kl_backward(float* dstats, const float* stats, int rows, int latent, Weight weight) {
+void CudaBackend::kl_backward(float* dstats, const float* stats, int rows, int latent, Weight weight,
+                              const float* dim_scale) {
   make_current();
-  cudak::kl_backward(stream_, dstats, stats, rows, latent, weight);
+  cudak::kl_backward(stream_, dstats, stats, rows, latent, weight, dim_scale);
+}
+void CudaBackend::kl_dim_sums(float* sums, const float* stats, int rows, int latent) {
+  make_current();
+  cudak::kl_dim_sums(stream_, sums, stats, rows, latent);
+}
+void CudaBackend::free_bits_gates(float* gate, const float* sums, int latent, float inv_count, float floor_nats) {
+  make_current();
+  cudak::free_bits_gates(stream_, gate, sums, latent, inv_count, floor_nats);
 }
 void CudaBackend::bernoulli_nll_forward(float* nll_per_row, const float* logits, const float* x, int rows, int dim) {
   make_current();
   cudak::bernoulli_nll_forward(stream_, nll_per_row, logits, x, rows, dim);
 }
 void CudaBackend::bernoulli_nll_backward(float* dlogits, const float* logits, const float* x, int rows, int dim,
-                                         float weight) {
+                                         Weight weight) {
   make_current();
   cudak::bernoulli_nll_backward(stream_, dlogits, logits, x, rows, dim, weight);
 }
@@ -445,7 +459,7 @@ void CudaBackend::gaussian_nll_forward(float* nll_per_row, const float* out, con
   cudak::gaussian_nll_forward(stream_, nll_per_row, out, x, rows, dim);
 }
 void CudaBackend::gaussian_nll_backward(float* dout, const float* out, const float* x, int rows, int dim,
-                                        float weight) {
+                                        Weight weight) {
   make_current();
   cudak::gaussian_nll_backward(stream_, dout, out, x, rows, dim, weight);
 }
@@ -458,9 +472,37 @@ void CudaBackend::prior_minus_posterior_log_density(float* logw, const float* z,
   make_current();
   cudak::prior_minus_posterior_log_density(stream_, logw, z, eps, stats, rows, latent);
 }
+void CudaBackend::prior_minus_posterior_backward(float* dz, float* dstats, const float* z, int rows, int latent,
+                                                 Weight weight) {
+  make_current();
+  cudak::prior_minus_posterior_backward(stream_, dz, dstats, z, rows, latent, weight);
+}
 void CudaBackend::log_mean_exp_rows(float* out, const float* in, int rows, int k_count) {
   make_current();
   cudak::log_mean_exp_rows(stream_, out, in, rows, k_count);
+}
+void CudaBackend::log_mean_exp_rows_backward(float* din, const float* in, const float* out, int rows, int k_count,
+                                             Weight weight) {
+  make_current();
+  cudak::log_mean_exp_rows_backward(stream_, din, in, out, rows, k_count, weight);
+}
+void CudaBackend::gaussian_log_density_pairs(float* out, const float* z, const float* stats, int n, int m,
+                                             int latent) {
+  make_current();
+  cudak::gaussian_log_density_pairs(stream_, out, z, stats, n, m, latent);
+}
+void CudaBackend::gaussian_log_density_pairs_backward(float* dz, float* dstats, const float* dout, const float* z,
+                                                      const float* stats, int n, int m, int latent) {
+  make_current();
+  cudak::gaussian_log_density_pairs_backward(stream_, dz, dstats, dout, z, stats, n, m, latent);
+}
+void CudaBackend::posterior_log_density(float* out, const float* eps, const float* stats, int rows, int latent) {
+  make_current();
+  cudak::posterior_log_density(stream_, out, eps, stats, rows, latent);
+}
+void CudaBackend::posterior_log_density_backward(float* dstats, int rows, int latent, Weight weight) {
+  make_current();
+  cudak::posterior_log_density_backward(stream_, dstats, rows, latent, weight);
 }
 void CudaBackend::binarize(float* x, int rows, int dim, const NoiseKey& key) {
   make_current();

@@ -1,6 +1,8 @@
 // Element-wise kernels of the CUDA backend: each functor indexes exactly like the
 // CPU backend's loop (src/backend/cpu/cpu_backend.cc) and calls the same shared
 // function of kernels/math.h or kernels/philox.h for the arithmetic.
+#include <cmath>
+
 #include "cuda_kernels.h"
 #include "cuda_launch.cuh"
 #include "elbo/kernels/philox.h"
@@ -13,6 +15,11 @@ struct FillOp {
   float* x;
   float value;
   __device__ void operator()(size_t i) const { x[i] = value; }
+};
+struct FillWeightOp {
+  float* x;
+  Weight w;
+  __device__ void operator()(size_t i) const { x[i] = w.at(i); }
 };
 struct ScaleOp {
   float* x;
@@ -77,9 +84,10 @@ struct KlBackwardOp {
   const float* stats;
   size_t latent;
   Weight kl_weight;
+  const float* dim_scale;
   __device__ void operator()(size_t i) const {
     const size_t r = i / latent, j = i % latent;
-    const float weight = kl_weight.get();
+    const float weight = dim_scale ? kl_weight.at(r) * dim_scale[j] : kl_weight.at(r);
     const float* mu = stats + r * 2 * latent;
     float* dmu = dstats + r * 2 * latent;
     dmu[j] += weight * kl_std_normal_grad_mu(mu[j]);
@@ -90,8 +98,9 @@ struct BernoulliBackwardOp {
   float* dlogits;
   const float* logits;
   const float* x;
-  float weight;
-  __device__ void operator()(size_t i) const { dlogits[i] = weight * bernoulli_nll_grad(logits[i], x[i]); }
+  size_t dim;
+  Weight weight;
+  __device__ void operator()(size_t i) const { dlogits[i] = weight.at(i / dim) * bernoulli_nll_grad(logits[i], x[i]); }
 };
 // i = r * dim + j; out rows are (mean | logvar), dout likewise.
 struct GaussianBackwardOp {
@@ -99,15 +108,48 @@ struct GaussianBackwardOp {
   const float* out;
   const float* x;
   size_t dim;
-  float weight;
+  Weight weight;
   __device__ void operator()(size_t i) const {
     const size_t r = i / dim, j = i % dim;
     const float* mean = out + r * 2 * dim;
     float* dmean = dout + r * 2 * dim;
-    const float xv = x[i], mu = mean[j], logvar = mean[dim + j];
-    dmean[j] = weight * gaussian_nll_grad_mu(xv, mu, logvar);
-    dmean[dim + j] = weight * gaussian_nll_grad_logvar(xv, mu, logvar);
+    const float xv = x[i], mu = mean[j], logvar = mean[dim + j], w = weight.at(r);
+    dmean[j] = w * gaussian_nll_grad_mu(xv, mu, logvar);
+    dmean[dim + j] = w * gaussian_nll_grad_logvar(xv, mu, logvar);
   }
+};
+// i = r * latent + j over z; stats rows are (mu | logvar).
+struct PriorMinusPosteriorBackwardOp {
+  float* dz;
+  float* dstats;
+  const float* z;
+  size_t latent;
+  Weight weight;
+  __device__ void operator()(size_t i) const {
+    const size_t r = i / latent, j = i % latent;
+    const float w = weight.at(r);
+    dz[i] += w * log_prior_grad_z(z[i]);
+    dstats[r * 2 * latent + latent + j] += w * kNegLogPosteriorGradLogvar;
+  }
+};
+// i = r * k_count + k; out[r] is the row's log-mean-exp.
+struct LogMeanExpBackwardOp {
+  float* din;
+  const float* in;
+  const float* out;
+  size_t k_count;
+  float log_k;
+  Weight weight;
+  __device__ void operator()(size_t i) const {
+    const size_t r = i / k_count;
+    din[i] = weight.at(r) * log_mean_exp_grad(in[i], out[r], log_k);
+  }
+};
+struct FreeBitsGateOp {
+  float* gate;
+  const float* sums;
+  float inv_count, floor_nats;
+  __device__ void operator()(size_t j) const { gate[j] = free_bits_gate(sums[j] * inv_count, floor_nats); }
 };
 // i runs over dst: row (r*times + t), column c, copied from src row r.
 struct RepeatRowsOp {
@@ -153,6 +195,7 @@ size_t count(int rows, int cols) { return size_t(rows < 0 ? 0 : rows) * size_t(c
 }  // namespace
 
 void fill(cudaStream_t s, float* x, size_t n, float value) { for_each(s, n, FillOp{x, value}); }
+void fill_weight(cudaStream_t s, float* x, size_t n, Weight w) { for_each(s, n, FillWeightOp{x, w}); }
 void scale(cudaStream_t s, float* x, size_t n, float alpha) { for_each(s, n, ScaleOp{x, alpha}); }
 void axpy(cudaStream_t s, float* y, const float* x, size_t n, float alpha) { for_each(s, n, AxpyOp{y, x, alpha}); }
 
@@ -171,16 +214,29 @@ void reparameterize_backward(cudaStream_t s, float* dstats, const float* dz, con
                              int rows, int latent) {
   for_each(s, count(rows, latent), ReparamBackwardOp{dstats, dz, eps, stats, size_t(latent)});
 }
-void kl_backward(cudaStream_t s, float* dstats, const float* stats, int rows, int latent, Weight weight) {
-  for_each(s, count(rows, latent), KlBackwardOp{dstats, stats, size_t(latent), weight});
+void kl_backward(cudaStream_t s, float* dstats, const float* stats, int rows, int latent, Weight weight,
+                 const float* dim_scale) {
+  for_each(s, count(rows, latent), KlBackwardOp{dstats, stats, size_t(latent), weight, dim_scale});
+}
+void free_bits_gates(cudaStream_t s, float* gate, const float* sums, int latent, float inv_count, float floor_nats) {
+  for_each(s, count(1, latent), FreeBitsGateOp{gate, sums, inv_count, floor_nats});
 }
 void bernoulli_nll_backward(cudaStream_t s, float* dlogits, const float* logits, const float* x, int rows, int dim,
-                            float weight) {
-  for_each(s, count(rows, dim), BernoulliBackwardOp{dlogits, logits, x, weight});
+                            Weight weight) {
+  for_each(s, count(rows, dim), BernoulliBackwardOp{dlogits, logits, x, size_t(dim < 1 ? 1 : dim), weight});
 }
 void gaussian_nll_backward(cudaStream_t s, float* dout, const float* out, const float* x, int rows, int dim,
-                           float weight) {
+                           Weight weight) {
   for_each(s, count(rows, dim), GaussianBackwardOp{dout, out, x, size_t(dim), weight});
+}
+void prior_minus_posterior_backward(cudaStream_t s, float* dz, float* dstats, const float* z, int rows, int latent,
+                                    Weight weight) {
+  for_each(s, count(rows, latent), PriorMinusPosteriorBackwardOp{dz, dstats, z, size_t(latent), weight});
+}
+void log_mean_exp_rows_backward(cudaStream_t s, float* din, const float* in, const float* out, int rows, int k_count,
+                                Weight weight) {
+  const float log_k = float(std::log(double(k_count)));  // as the CPU backend computes it
+  for_each(s, count(rows, k_count), LogMeanExpBackwardOp{din, in, out, size_t(k_count), log_k, weight});
 }
 void repeat_rows(cudaStream_t s, float* dst, const float* src, int rows, int cols, int times) {
   for_each(s, count(rows, times) * size_t(cols < 0 ? 0 : cols), RepeatRowsOp{dst, src, size_t(cols), size_t(times)});

@@ -16,6 +16,7 @@ namespace cudak {
 
 // ---- element-wise (cuda_elementwise.cu) ----
 void fill(cudaStream_t s, float* x, size_t n, float value);
+void fill_weight(cudaStream_t s, float* x, size_t n, Weight w);
 void scale(cudaStream_t s, float* x, size_t n, float alpha);
 void axpy(cudaStream_t s, float* y, const float* x, size_t n, float alpha);
 void bias_act_forward(cudaStream_t s, float* y, const float* bias, int rows, int cols, Activation act);
@@ -24,11 +25,17 @@ void reparameterize(cudaStream_t s, float* z, float* eps, const float* stats, in
                     const NoiseKey& key);
 void reparameterize_backward(cudaStream_t s, float* dstats, const float* dz, const float* eps, const float* stats,
                              int rows, int latent);
-void kl_backward(cudaStream_t s, float* dstats, const float* stats, int rows, int latent, Weight weight);
+void kl_backward(cudaStream_t s, float* dstats, const float* stats, int rows, int latent, Weight weight,
+                 const float* dim_scale);
+void free_bits_gates(cudaStream_t s, float* gate, const float* sums, int latent, float inv_count, float floor_nats);
 void bernoulli_nll_backward(cudaStream_t s, float* dlogits, const float* logits, const float* x, int rows, int dim,
-                            float weight);
+                            Weight weight);
 void gaussian_nll_backward(cudaStream_t s, float* dout, const float* out, const float* x, int rows, int dim,
-                           float weight);
+                           Weight weight);
+void prior_minus_posterior_backward(cudaStream_t s, float* dz, float* dstats, const float* z, int rows, int latent,
+                                    Weight weight);
+void log_mean_exp_rows_backward(cudaStream_t s, float* din, const float* in, const float* out, int rows, int k_count,
+                                Weight weight);
 void repeat_rows(cudaStream_t s, float* dst, const float* src, int rows, int cols, int times);
 void binarize(cudaStream_t s, float* x, int rows, int dim, const NoiseKey& key);
 void clip_scale(cudaStream_t s, float* clip_scale, const float* sumsq, float max_norm);
@@ -45,6 +52,15 @@ void gaussian_nll_forward(cudaStream_t s, float* nll_per_row, const float* out, 
 void prior_minus_posterior_log_density(cudaStream_t s, float* logw, const float* z, const float* eps,
                                        const float* stats, int rows, int latent);
 void log_mean_exp_rows(cudaStream_t s, float* out, const float* in, int rows, int k_count);
+// sums[j] = sum_r KL(row r, dimension j): one thread per dimension, rows in order.
+void kl_dim_sums(cudaStream_t s, float* sums, const float* stats, int rows, int latent);
+// ---- Gaussian mixtures (cuda_mixture.cu): one thread per output element ----
+void gaussian_log_density_pairs(cudaStream_t s, float* out, const float* z, const float* stats, int n, int m,
+                                int latent);
+void gaussian_log_density_pairs_backward(cudaStream_t s, float* dz, float* dstats, const float* dout, const float* z,
+                                         const float* stats, int n, int m, int latent);
+void posterior_log_density(cudaStream_t s, float* out, const float* eps, const float* stats, int rows, int latent);
+void posterior_log_density_backward(cudaStream_t s, float* dstats, int rows, int latent, Weight weight);
 // db[c] += sum_r dy[r, c]: 32 columns per block, 8 row lanes per column.
 void bias_grad(cudaStream_t s, float* db, const float* dy, int rows, int cols);
 

@@ -167,10 +167,27 @@ void reduce_all(cudaStream_t s, float* out, const float* x, size_t n, double* sc
   CUDA_CHECK_LAUNCH();
 }
 
+// One thread per latent dimension adds the rows in order, in double like the CPU backend
+// (latent widths are tens to hundreds: a row-parallel tree is not worth it here).
+__global__ void kl_dim_sums_kernel(float* sums, const float* stats, int rows, int latent) {
+  const int j = blockIdx.x * blockDim.x + threadIdx.x;
+  if (j >= latent) return;
+  double acc = 0.0;
+  for (int r = 0; r < rows; ++r) {
+    const float* mu = stats + size_t(r) * 2 * latent;
+    acc += kl_std_normal(mu[j], mu[latent + j]);
+  }
+  sums[j] = float(acc);
+}
 }  // namespace
 
 void kl_forward(cudaStream_t s, float* kl_per_row, const float* stats, int rows, int latent) {
   row_sum(s, kl_per_row, rows, latent, KlTerm{stats, size_t(latent)}, false);
+}
+void kl_dim_sums(cudaStream_t s, float* sums, const float* stats, int rows, int latent) {
+  if (latent <= 0) return;
+  kl_dim_sums_kernel<<<(latent + kRowThreads - 1) / kRowThreads, kRowThreads, 0, s>>>(sums, stats, rows, latent);
+  CUDA_CHECK_LAUNCH();
 }
 void bernoulli_nll_forward(cudaStream_t s, float* nll_per_row, const float* logits, const float* x, int rows,
                            int dim) {

@@ -1,0 +1,114 @@
+// A hierarchical top-down VAE with L stochastic groups of diagonal Gaussian latents
+// (Ladder VAE, Sønderby et al. 2016; the structure NVAE and VDVAE scale up): a bottom-up
+// (inference) tower turns x into features for every group; a top-down (generative) tower
+// goes from the top latent z_0 ~ N(0, I) through each group's prior p(z_l | z_<l) down to
+// p(x | z_{L-1}). The top-down tower is shared: the posterior of group l,
+// q(z_l | x, z_<l), reads the prior that the same tower computes for it, either
+//   merge:    Ladder VAE's precision-weighted merge of the bottom-up estimate and the
+//             prior (nn/gaussian_merge.h), or
+//   residual: NVAE's residual normal, q's (mu | logvar) = p's + offsets predicted from the
+//             bottom-up and top-down features together.
+// Groups are numbered top-down (0 = top), as in model.latents. Each group's blocks are MLPs
+// (model.group_hidden widths, model.group_depth layers): the IWAE paper's two-stochastic-
+// layer model is configs/mnist_hvae_iwae2.yaml. The ELBO's KL is the sum of the groups'
+// analytic KLs (the top against N(0, I), the others against their priors, gradients into
+// both); importance weights add log p(z_l | z_<l) - log q(z_l | x, z_<l) of every group.
+// docs/models.md ## hvae draws the structure.
+#pragma once
+#include <map>
+#include <memory>
+#include <optional>
+#include <tuple>
+#include <vector>
+
+#include "elbo/models/vae_model.h"
+#include "elbo/nn/distributions.h"
+#include "elbo/nn/graph.h"
+#include "elbo/nn/linear.h"
+
+namespace elbo {
+
+class Hvae final : public VaeModel {
+ public:
+  // seed: the Philox key of the lower groups' prior samples in decode_mean.
+  Hvae(const ModelConfig& config, int input_dim, uint64_t seed);
+  std::string type() const override { return "hvae"; }
+  ParamStore& params() override { return store_; }
+  int input_dim() const override { return dim_; }
+  int latent_dim() const override { return latents_[0]; }  // the top group
+  int kl_groups() const override { return int(latents_.size()); }
+  const float* kl_group_per_row(int group) const override;
+
+  void set_objective(const Objective& objective) override { objective_ = objective; }
+  // Free bits gate the top group's dimensions (posterior_stats() is the top group's).
+  void set_kl_dim_gates(const float* gates) override { kl_dim_gates_ = gates; }
+  void forward(Backend& be, const float* x, int rows, const NoiseKey& noise, Pass pass = Pass::kTrain) override;
+  const float* recon_per_row() const override;
+  const float* kl_per_row() const override;
+  const float* log_mean_weight_per_row() const override;
+  const float* posterior_stats() const override;
+  void backward(Backend& be, const float* x, int rows, float recon_weight, Weight kl_weight,
+                const std::function<void(size_t)>& on_grads_ready) override;
+  void log_importance_weights(Backend& be, float* logw, const float* x, int images, int k,
+                              const NoiseKey& noise) override;
+  // z: the top group; every lower group is drawn from its prior given the groups above.
+  void decode_mean(Backend& be, float* out, const float* z, int rows) override;
+  void posterior_mean(Backend& be, float* mu, const float* x, int rows) override;
+  // Every group at its posterior mean given the means above.
+  void reconstruct(Backend& be, float* out, const float* x, int rows) override;
+
+ private:
+  // One stochastic group's layers (top-down index l).
+  struct Group {
+    std::vector<Linear> up;    // bottom-up block: x or the group below's features -> width
+    std::optional<Linear> q;   // the posterior head: bottom-up stats (merge, top), or residual offsets
+    std::vector<Linear> down;  // top-down block reading z_l
+    std::optional<Linear> p;   // the prior head p(z_l | z_<l) from the group above's block (l > 0)
+  };
+  // What the posterior of each group reads from the bottom-up pass (rows x ...).
+  using BottomUp = std::vector<Var>;
+  // One pass down the hierarchy: each group's q and p (p invalid for the top), its sample
+  // (or its mean), and the likelihood's parameters at the bottom.
+  struct TopDown {
+    std::vector<Var> q, p;
+    std::vector<GaussianSample> sample;
+    Var out;
+  };
+  enum class Purpose { kElbo, kIwae, kImportance, kDecode, kReconstruct, kEncode };
+  struct Program {
+    std::unique_ptr<Graph> graph;
+    Var in, out, recon, kl, stats, log_mean_weight;
+    std::vector<Var> group_kl;  // ELBO programs: each group's KL per row
+  };
+
+  BottomUp bottom_up(Graph& g, Var x) const;
+  Var block(Graph& g, const std::vector<Linear>& layers, Var h) const;
+  // Samples every group (means_only: takes each posterior mean instead).
+  TopDown top_down(Graph& g, const BottomUp& bu, bool means_only);
+  Var nll(Graph& g, Var out, Var x) const;
+  Var mean_of(Graph& g, Var out) const;
+  Program& program(Backend& be, Purpose purpose, int rows, int k = 1, bool gradients = false);
+  void record_elbo(Graph& g, Program& p, int rows);
+  Var record_log_weights(Graph& g, Program& p, int rows, int k);
+  void run_into(Program& p, const float* in, float* out, Backend& be);
+  void set_noise(const NoiseKey& noise);
+
+  ParamStore store_;
+  int dim_;
+  bool gaussian_, residual_;
+  std::vector<int> latents_;  // top first
+  std::vector<Group> groups_;
+  std::optional<Linear> out_;  // the bottom group's block -> p(x | z)
+  // Per group, the key its sampling node reads: the forward's key with the element offset
+  // moved past the groups above, so every group of a sample draws its own normals.
+  std::vector<NoiseKey> noise_;
+  uint64_t seed_;
+  uint64_t decoded_rows_ = 0;  // serials used by decode_mean's prior samples so far
+  const float* kl_dim_gates_ = nullptr;
+  Objective objective_;
+  std::map<std::tuple<Purpose, int, int, bool>, Program> programs_;
+  Program* train_ = nullptr;
+  bool train_pass_ = false;
+};
+
+}  // namespace elbo

@@ -1,0 +1,53 @@
+// Per-image scores of held-out images, computed the one way `elbo eval` computes them,
+// so that per-image results (`elbo score`, `elbo encode`) average to its numbers:
+//   each image's one fixed binarization (EvalBatches with the test-set serials), the
+//   single-sample ELBO's noise keyed by the image's index in the set, and importance
+//   samples keyed by index * k + t in another part of the eval stream.
+// None of it depends on the batch size or the number of ranks.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "elbo/backend.h"
+#include "elbo/config.h"
+#include "elbo/data/shard_set.h"
+#include "elbo/models/vae_model.h"
+#include "elbo/train/eval_batches.h"
+
+namespace elbo {
+
+class ImageScorer {
+ public:
+  // key names the set in messages ("data.test", "--data"); batch: the most images of one
+  // score() call; k: importance samples per image (0: none); decoded at once: up to
+  // config.eval.iw_chunk samples.
+  ImageScorer(const Config& config, Backend& be, VaeModel& model, const ShardSetInfo& set, const char* key, int batch,
+              int k);
+
+  // Images [first, first + rows) of the set, rows <= batch. images_done(i) is called
+  // when the first i of them are done (after each group of importance samples).
+  void score(int64_t first, int rows, const std::function<void(int)>& images_done = {});
+
+  // Per row of the last score(), on the host:
+  float recon(int row) const { return recon_[size_t(row)]; }  // -log p(x|z), one sample
+  float kl(int row) const { return kl_[size_t(row)]; }        // KL(q(z|x) || p(z))
+  // log (1/k) sum_t w_t: minus the row's importance-weighted NLL estimate (k > 0).
+  float log_mean_weight(int row) const { return iw_[size_t(row)]; }
+  // The posterior's mean and log-variance, latent_dim() values each.
+  const float* mu(int row) const { return stats_.data() + size_t(row) * 2 * size_t(latent_); }
+  const float* logvar(int row) const { return mu(row) + latent_; }
+  int latent_dim() const { return latent_; }
+  int32_t label(int row) const { return batches_.label(row); }  // -1 when the set has no labels
+
+ private:
+  const Config& config_;
+  Backend& be_;
+  VaeModel& model_;
+  EvalBatches batches_;
+  int dim_, latent_, k_, chunk_, images_per_group_, k_piece_;
+  std::vector<float> recon_, kl_, iw_, stats_;
+  DeviceBuffer logw_, iw_dev_;
+};
+
+}  // namespace elbo

@@ -1,0 +1,36 @@
+// The defaults of the optional ops on pairs of diagonal Gaussians (backend.h: the KL
+// between them, the precision-weighted merge, the sampled log-density ratio): a backend
+// without them fails loudly, naming the op, when a hierarchical model is recorded on it.
+#include "elbo/backend.h"
+
+#include "elbo/error.h"
+
+namespace elbo {
+namespace {
+
+[[noreturn]] void missing(const Backend& be, const char* op) {
+  ELBO_FAIL(op << " is not implemented on the " << be.name() << " backend (needed by model.type: hvae)");
+}
+
+}  // namespace
+
+void Backend::kl_gaussians_forward(float*, const float*, const float*, int, int) {
+  missing(*this, "kl_gaussians_forward");
+}
+void Backend::kl_gaussians_backward(float*, float*, const float*, const float*, int, int, Weight) {
+  missing(*this, "kl_gaussians_backward");
+}
+void Backend::gaussian_merge_forward(float*, const float*, const float*, int, int) {
+  missing(*this, "gaussian_merge_forward");
+}
+void Backend::gaussian_merge_backward(float*, float*, const float*, const float*, const float*, int, int) {
+  missing(*this, "gaussian_merge_backward");
+}
+void Backend::gaussian_log_ratio_forward(float*, const float*, const float*, const float*, const float*, int, int) {
+  missing(*this, "gaussian_log_ratio_forward");
+}
+void Backend::gaussian_log_ratio_backward(float*, float*, float*, const float*, const float*, int, int, Weight) {
+  missing(*this, "gaussian_log_ratio_backward");
+}
+
+}  // namespace elbo

@@ -1,0 +1,307 @@
+#include "elbo/models/hvae.h"
+
+#include "elbo/error.h"
+#include "elbo/kernels/philox.h"
+#include "elbo/nn/gaussian_kl.h"
+#include "elbo/nn/gaussian_merge.h"
+#include "elbo/nn/layers.h"
+
+namespace elbo {
+namespace {
+
+// The total KL per row, sum of the groups' (for logs and kl_per_row()). It only observes:
+// the objective seeds every group's KL term itself, since a seed on a sum would not reach
+// the terms (Graph seeds the per-row terms that read them with Weight, not a gradient).
+class KlTotalNode final : public Node {
+ public:
+  KlTotalNode(const std::vector<Var>& groups, Var total) {
+    inputs = groups;
+    outputs = {total};
+    observes_only = true;
+  }
+  const char* kind() const override { return "kl_total"; }
+  void forward(Backend& be, Graph& g) override {
+    const size_t rows = g.shape(outputs[0]).numel();
+    be.copy(g.value(outputs[0]), g.value(inputs[0]), rows);
+    for (size_t l = 1; l < inputs.size(); ++l) be.axpy(g.value(outputs[0]), g.value(inputs[l]), rows, 1.0f);
+  }
+};
+
+}  // namespace
+
+Hvae::Hvae(const ModelConfig& config, int input_dim, uint64_t seed)
+    : dim_(input_dim),
+      gaussian_(config.likelihood == "gaussian"),
+      residual_(config.posterior == "residual"),
+      latents_(config.latents),
+      seed_(seed) {
+  const size_t L = latents_.size();
+  ELBO_CHECK(L >= 1, "model.latents: hvae needs at least one stochastic group");
+  ELBO_CHECK(config.group_hidden.size() == L, "model.group_hidden: one width per group of model.latents ("
+                                                  << L << " groups), got " << config.group_hidden.size());
+  ELBO_CHECK(config.group_depth >= 1, "model.group_depth: at least one layer per block, got " << config.group_depth);
+  ELBO_CHECK(config.posterior == "merge" || config.posterior == "residual",
+             "model.posterior: merge or residual, got '" << config.posterior << "'");
+  ELBO_CHECK(!config.conditional, "model.conditional: hvae has no conditional variant yet");
+  const Activation act = parse_activation(config.activation);
+  const std::vector<int>& width = config.group_hidden;
+  groups_.resize(L);
+  // Registered in forward order: the bottom-up tower from the data up, then the top-down
+  // tower from the top down (backward then finishes gradients from the buffer's end).
+  for (size_t l = L; l-- > 0;) {
+    Group& gr = groups_[l];
+    const std::string name = "encoder." + std::to_string(l);
+    int in = l + 1 == L ? input_dim : width[l + 1];
+    for (int i = 0; i < config.group_depth; ++i) {
+      gr.up.emplace_back(store_, name + "." + std::to_string(i), in, width[l], act);
+      in = width[l];
+    }
+    // The residual posterior's offsets read the top-down features too (from the block of
+    // the group above); the top group's prior is fixed, so its head reads only its own.
+    if (!residual_ || l == 0) gr.q.emplace(store_, name + ".q", width[l], 2 * latents_[l]);
+  }
+  for (size_t l = 0; l < L; ++l) {
+    Group& gr = groups_[l];
+    if (l > 0) {
+      gr.p.emplace(store_, "prior." + std::to_string(l), width[l - 1], 2 * latents_[l]);
+      if (residual_) gr.q.emplace(store_, "encoder." + std::to_string(l) + ".q", width[l] + width[l - 1],
+                                  2 * latents_[l]);
+    }
+    int in = latents_[l];
+    for (int i = 0; i < config.group_depth; ++i) {
+      gr.down.emplace_back(store_, "decoder." + std::to_string(l) + "." + std::to_string(i), in, width[l], act);
+      in = width[l];
+    }
+  }
+  out_.emplace(store_, "decoder.out", width[L - 1], gaussian_ ? 2 * input_dim : input_dim);
+  noise_.resize(L);
+}
+
+Var Hvae::block(Graph& g, const std::vector<Linear>& layers, Var h) const {
+  for (const Linear& layer : layers) h = layer(g, h);
+  return h;
+}
+
+// Features d_{L-1} = up_{L-1}(x), d_l = up_l(d_{l+1}); the posterior of group l reads its
+// bottom-up statistics head_l(d_l) (merge, and the top group) or d_l itself (residual,
+// whose head also reads the top-down features).
+Hvae::BottomUp Hvae::bottom_up(Graph& g, Var x) const {
+  BottomUp bu(groups_.size());
+  Var d = x;
+  for (size_t l = groups_.size(); l-- > 0;) {
+    d = block(g, groups_[l].up, d);
+    bu[l] = residual_ && l > 0 ? d : (*groups_[l].q)(g, d);
+  }
+  return bu;
+}
+
+Hvae::TopDown Hvae::top_down(Graph& g, const BottomUp& bu, bool means_only) {
+  const size_t L = groups_.size();
+  TopDown td;
+  td.q.resize(L);
+  td.p.resize(L);
+  td.sample.resize(L);
+  Var z;
+  for (size_t l = 0; l < L; ++l) {
+    if (l == 0) {
+      td.q[0] = bu[0];  // the prior is N(0, I): the bottom-up statistics are q itself
+    } else {
+      Var h = block(g, groups_[l - 1].down, z);
+      td.p[l] = (*groups_[l].p)(g, h);
+      td.q[l] = residual_ ? add(g, td.p[l], (*groups_[l].q)(g, concat_columns(g, bu[l], h)))
+                          : gaussian_merge(g, bu[l], td.p[l]);
+    }
+    if (means_only) {
+      z = columns(g, td.q[l], 0, latents_[l]);
+    } else {
+      td.sample[l] = gaussian_sample(g, td.q[l], &noise_[l]);
+      z = td.sample[l].z;
+    }
+  }
+  td.out = (*out_)(g, block(g, groups_[L - 1].down, z));
+  return td;
+}
+
+Var Hvae::nll(Graph& g, Var out, Var x) const {
+  return gaussian_ ? gaussian_nll(g, out, x) : bernoulli_nll(g, out, x);
+}
+
+// The mean of p(x | z): the sigmoid of the logits, or the mean half of (mean | logvar).
+Var Hvae::mean_of(Graph& g, Var out) const {
+  return gaussian_ ? columns(g, out, 0, dim_) : activation(g, out, Activation::kSigmoid);
+}
+
+// The ELBO's terms: -log p(x | z) and the groups' KLs, the top's against N(0, I) (with
+// free bits' gates), every other against the prior the top-down tower computed for it.
+void Hvae::record_elbo(Graph& g, Program& p, int rows) {
+  p.in = g.input("x", Shape::rows(rows, dim_));
+  BottomUp bu = bottom_up(g, p.in);
+  TopDown td = top_down(g, bu, false);
+  p.stats = td.q[0];
+  p.recon = nll(g, td.out, p.in);
+  for (size_t l = 0; l < groups_.size(); ++l)
+    p.group_kl.push_back(l == 0 ? kl_std_normal(g, td.q[0], &kl_dim_gates_) : kl_gaussians(g, td.q[l], td.p[l]));
+  if (groups_.size() == 1) {
+    p.kl = p.group_kl[0];
+  } else {
+    p.kl = g.tensor(Shape::rows(rows, 1));
+    g.add<KlTotalNode>(p.group_kl, p.kl);
+  }
+}
+
+// k samples per input, numbered image by image (rows i*k .. i*k+k-1); the bottom-up pass
+// runs once per image and its outputs are repeated, the top-down pass once per sample
+// (each sample's z_<l gives its own priors). log w = -nll + sum_l log p(z_l | z_<l) -
+// log q(z_l | x, z_<l); p.recon gets the samples' -log p(x | z).
+Var Hvae::record_log_weights(Graph& g, Program& p, int rows, int k) {
+  p.in = g.input("x", Shape::rows(rows, dim_));
+  BottomUp bu = bottom_up(g, p.in);
+  p.stats = bu[0];
+  if (k > 1)
+    for (Var& v : bu) v = repeat_rows(g, v, k);
+  TopDown td = top_down(g, bu, false);
+  Var x_rep = k > 1 ? repeat_rows(g, p.in, k) : p.in;
+  p.recon = nll(g, td.out, x_rep);
+  Var logw = importance_log_weight(g, p.recon, td.sample[0], td.q[0]);
+  for (size_t l = 1; l < groups_.size(); ++l) logw = add(g, logw, gaussian_log_ratio(g, td.sample[l], td.q[l], td.p[l]));
+  return logw;
+}
+
+Hvae::Program& Hvae::program(Backend& be, Purpose purpose, int rows, int k, bool gradients) {
+  auto key = std::make_tuple(purpose, rows, k, gradients);
+  auto it = programs_.find(key);
+  if (it != programs_.end()) return it->second;
+  Program p;
+  p.graph = std::make_unique<Graph>(be, store_);
+  Graph& g = *p.graph;
+  switch (purpose) {
+    case Purpose::kElbo:
+      record_elbo(g, p, rows);
+      break;
+    case Purpose::kIwae: {  // the k-sample bound, trained through its normalised weights
+      Var logw = record_log_weights(g, p, rows, k);
+      p.log_mean_weight = log_mean_exp(g, logw, k);
+      SampleMeans means = sample_means(g, p.recon, logw, k);
+      p.recon = means.recon;
+      p.kl = means.kl;
+      break;
+    }
+    case Purpose::kImportance:
+      p.out = record_log_weights(g, p, rows, k);
+      break;
+    case Purpose::kDecode: {  // ancestral sampling below the given top group
+      p.in = g.input("z", Shape::rows(rows, latents_[0]));
+      Var z = p.in;
+      for (size_t l = 1; l < groups_.size(); ++l)
+        z = gaussian_sample(g, (*groups_[l].p)(g, block(g, groups_[l - 1].down, z)), &noise_[l]).z;
+      p.out = mean_of(g, (*out_)(g, block(g, groups_.back().down, z)));
+      break;
+    }
+    case Purpose::kEncode:
+      p.in = g.input("x", Shape::rows(rows, dim_));
+      p.out = columns(g, bottom_up(g, p.in)[0], 0, latents_[0]);
+      break;
+    case Purpose::kReconstruct:
+      p.in = g.input("x", Shape::rows(rows, dim_));
+      p.out = mean_of(g, top_down(g, bottom_up(g, p.in), true).out);
+      break;
+  }
+  g.plan(gradients);
+  return programs_.emplace(key, std::move(p)).first->second;
+}
+
+// Group l draws normals [offset_l, offset_l + latents[l]) of each sample's noise row,
+// offset_l the sizes of the groups above: one noise row per sample for the whole hierarchy.
+void Hvae::set_noise(const NoiseKey& noise) {
+  uint32_t offset = noise.element_offset;
+  for (size_t l = 0; l < groups_.size(); ++l) {
+    noise_[l] = noise;
+    noise_[l].element_offset = offset;
+    offset += uint32_t(latents_[l]);
+  }
+}
+
+void Hvae::forward(Backend& be, const float* x, int rows, const NoiseKey& noise, Pass pass) {
+  const bool train = pass == Pass::kTrain;
+  if (train && objective_.iwae())
+    train_ = &program(be, Purpose::kIwae, rows, objective_.samples, /*gradients=*/true);
+  else
+    train_ = &program(be, Purpose::kElbo, rows, 1, /*gradients=*/train);
+  train_pass_ = train;
+  set_noise(noise);
+  train_->graph->bind(train_->in, x);
+  train_->graph->forward();
+}
+
+const float* Hvae::recon_per_row() const {
+  ELBO_CHECK(train_, "hvae: recon_per_row() before forward()");
+  return train_->graph->value(train_->recon);
+}
+
+const float* Hvae::kl_per_row() const {
+  ELBO_CHECK(train_, "hvae: kl_per_row() before forward()");
+  return train_->graph->value(train_->kl);
+}
+
+const float* Hvae::kl_group_per_row(int group) const {
+  ELBO_CHECK(train_, "hvae: kl_group_per_row() before forward()");
+  ELBO_CHECK(group >= 0 && group < kl_groups(), "hvae: KL group " << group << " of " << kl_groups());
+  // The iwae objective's pass estimates only the total KL (log q - log p of its samples).
+  return train_->group_kl.empty() ? nullptr : train_->graph->value(train_->group_kl[size_t(group)]);
+}
+
+const float* Hvae::log_mean_weight_per_row() const {
+  ELBO_CHECK(train_, "hvae: log_mean_weight_per_row() before forward()");
+  return train_->log_mean_weight.valid() ? train_->graph->value(train_->log_mean_weight) : nullptr;
+}
+
+const float* Hvae::posterior_stats() const {
+  ELBO_CHECK(train_, "hvae: posterior_stats() before forward()");
+  return train_->graph->value(train_->stats);
+}
+
+void Hvae::backward(Backend& be, const float* x, int rows, float recon_weight, Weight kl_weight,
+                    const std::function<void(size_t)>& on_grads_ready) {
+  (void)be;
+  ELBO_CHECK(train_ && train_pass_ && train_->graph->shape(train_->in).n == rows,
+             "hvae: backward() without its forward() of the training pass");
+  train_->graph->bind(train_->in, x);
+  if (train_->log_mean_weight.valid())
+    train_->graph->backward({{train_->log_mean_weight, Weight(-recon_weight)}}, on_grads_ready);
+  else {
+    std::vector<LossSeed> seeds = {{train_->recon, Weight(recon_weight)}};
+    for (Var kl : train_->group_kl) seeds.push_back({kl, kl_weight});  // each group's KL, weighted alike
+    train_->graph->backward(seeds, on_grads_ready);
+  }
+}
+
+void Hvae::run_into(Program& p, const float* in, float* out, Backend& be) {
+  p.graph->bind(p.in, in);
+  p.graph->forward();
+  be.copy(out, p.graph->value(p.out), p.graph->shape(p.out).numel());
+}
+
+void Hvae::log_importance_weights(Backend& be, float* logw, const float* x, int images, int k,
+                                  const NoiseKey& noise) {
+  set_noise(noise);
+  run_into(program(be, Purpose::kImportance, images, k), x, logw, be);
+}
+
+// The lower groups' prior samples use the model's seed and the sample-grid stream, past
+// the top group's elements (which the caller's own draws of the top z may use), with
+// serials that continue from call to call: successive chunks of one grid differ.
+void Hvae::decode_mean(Backend& be, float* out, const float* z, int rows) {
+  set_noise(NoiseKey{seed_, kRngSample, decoded_rows_, 0});
+  decoded_rows_ += uint64_t(rows);
+  run_into(program(be, Purpose::kDecode, rows), z, out, be);
+}
+
+void Hvae::posterior_mean(Backend& be, float* mu, const float* x, int rows) {
+  run_into(program(be, Purpose::kEncode, rows), x, mu, be);
+}
+
+void Hvae::reconstruct(Backend& be, float* out, const float* x, int rows) {
+  run_into(program(be, Purpose::kReconstruct, rows), x, out, be);
+}
+
+}  // namespace elbo

@@ -1,0 +1,347 @@
+// The training objectives (train/objective.h): finite-difference gradient checks of the
+// ops the IWAE bound and free bits add, of the whole IWAE objective (k > 1) and of the
+// free-bits ELBO on a model, the KL schedules, and the config rules between the keys.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "elbo/backend.h"
+#include "elbo/config.h"
+#include "elbo/error.h"
+#include "elbo/models/vae_model.h"
+#include "elbo/train/objective.h"
+#include "support/gradient_check.h"
+#include "support/model_check.h"
+
+namespace elbo {
+namespace {
+
+// log_mean_exp_rows and its backward with a weight per row: loss = sum_r c_r * lme_r.
+TEST(ObjectiveOps, LogMeanExpRowsBackwardWithRowWeights) {
+  auto be = make_cpu_backend();
+  const int rows = 3, k = 4;
+  std::vector<float> in = random_vector(size_t(rows) * k, 1, -3, 2), out(rows);
+  const std::vector<float> c = {0.5f, -1.5f, 2.0f};
+  auto loss = [&] {
+    be->log_mean_exp_rows(out.data(), in.data(), rows, k);
+    double s = 0.0;
+    for (int r = 0; r < rows; ++r) s += double(c[size_t(r)]) * out[size_t(r)];
+    return s;
+  };
+  loss();
+  std::vector<float> grad(in.size());
+  be->log_mean_exp_rows_backward(grad.data(), in.data(), out.data(), rows, k, Weight::rows(c.data()));
+  expect_gradient(in, grad, loss, "log_mean_exp_rows");
+  // The normalised weights of each row sum to its row weight.
+  for (int r = 0; r < rows; ++r) {
+    double s = 0.0;
+    for (int t = 0; t < k; ++t) s += grad[size_t(r) * k + t];
+    EXPECT_NEAR(s, c[size_t(r)], 1e-6);
+  }
+}
+
+// log p(z) - log q(z|x) with z = mu + sigma * eps: the gradient into (mu | logvar) through
+// z (reparameterize_backward) and directly (the posterior's -log sigma), per-row weighted.
+TEST(ObjectiveOps, PriorMinusPosteriorBackward) {
+  auto be = make_cpu_backend();
+  const int rows = 2, latent = 3;
+  std::vector<float> stats = random_vector(size_t(rows) * 2 * latent, 3, -1, 1);
+  std::vector<float> z(size_t(rows) * latent), eps(z.size()), logw(rows);
+  const std::vector<float> c = {0.75f, -1.25f};
+  const NoiseKey key{9, 1, 0, 0};
+  auto loss = [&] {
+    be->reparameterize(z.data(), eps.data(), stats.data(), rows, latent, key);
+    std::fill(logw.begin(), logw.end(), 0.0f);
+    be->prior_minus_posterior_log_density(logw.data(), z.data(), eps.data(), stats.data(), rows, latent);
+    return double(c[0]) * logw[0] + double(c[1]) * logw[1];
+  };
+  loss();
+  std::vector<float> dz(z.size(), 0.0f), dstats(stats.size(), 0.0f);
+  be->prior_minus_posterior_backward(dz.data(), dstats.data(), z.data(), rows, latent, Weight::rows(c.data()));
+  be->reparameterize_backward(dstats.data(), dz.data(), eps.data(), stats.data(), rows, latent);
+  expect_gradient(stats, dstats, loss, "prior_minus_posterior_log_density");
+}
+
+// Likelihood and KL backward ops with a weight per row (and the KL's per-dimension gates).
+TEST(ObjectiveOps, RowWeightedLikelihoodAndGatedKlBackward) {
+  auto be = make_cpu_backend();
+  const int rows = 3, dim = 4, latent = 2;
+  const std::vector<float> c = {1.0f, -0.5f, 2.5f}, gates = {1.0f, 0.0f};
+  std::vector<float> x = random_vector(size_t(rows) * dim, 4, 0, 1), nll(rows);
+  for (bool gaussian : {false, true}) {
+    std::vector<float> out = random_vector(size_t(rows) * dim * (gaussian ? 2 : 1), 5, -1, 1);
+    auto loss = [&] {
+      if (gaussian) be->gaussian_nll_forward(nll.data(), out.data(), x.data(), rows, dim);
+      else be->bernoulli_nll_forward(nll.data(), out.data(), x.data(), rows, dim);
+      double s = 0.0;
+      for (int r = 0; r < rows; ++r) s += double(c[size_t(r)]) * nll[size_t(r)];
+      return s;
+    };
+    loss();
+    std::vector<float> grad(out.size());
+    if (gaussian) be->gaussian_nll_backward(grad.data(), out.data(), x.data(), rows, dim, Weight::rows(c.data()));
+    else be->bernoulli_nll_backward(grad.data(), out.data(), x.data(), rows, dim, Weight::rows(c.data()));
+    expect_gradient(out, grad, loss, gaussian ? "gaussian nll, row weights" : "bernoulli nll, row weights");
+  }
+  // KL with gates: dimension 1 is switched off, so the loss sums dimension 0 only.
+  std::vector<float> stats = random_vector(size_t(rows) * 2 * latent, 6, -1, 1);
+  auto kl_loss = [&] {
+    double s = 0.0;
+    for (int r = 0; r < rows; ++r) {
+      const float* mu = stats.data() + size_t(r) * 2 * latent;
+      s += double(c[size_t(r)]) * kl_std_normal(mu[0], mu[latent]);
+    }
+    return s;
+  };
+  std::vector<float> grad(stats.size(), 0.0f);
+  be->kl_backward(grad.data(), stats.data(), rows, latent, Weight::rows(c.data()), gates.data());
+  expect_gradient(stats, grad, kl_loss, "kl backward, row weights and gates");
+  // kl_dim_sums: the per-dimension KL adds up to the per-row KL.
+  std::vector<float> sums(latent), per_row(rows);
+  be->kl_dim_sums(sums.data(), stats.data(), rows, latent);
+  be->kl_forward(per_row.data(), stats.data(), rows, latent);
+  EXPECT_NEAR(double(sums[0]) + sums[1], sum_of(per_row.data(), rows), 1e-5);
+  std::vector<float> gate(latent);
+  be->free_bits_gates(gate.data(), sums.data(), latent, 1.0f / rows, (sums[0] + sums[1]) / (2.0f * rows));
+  EXPECT_EQ(gate[0] + gate[1], 1.0f) << "a floor between the two dimensions' means opens exactly one gate";
+}
+
+// The VampPrior's ops: every sample's log-density under every component, with gradients
+// into the samples and the components' (mu | logvar); the sample's own log q(z|x).
+TEST(ObjectiveOps, GaussianLogDensityPairsAndPosteriorLogDensity) {
+  auto be = make_cpu_backend(2);
+  const int n = 4, m = 3, latent = 2;
+  std::vector<float> leaves = random_vector(size_t(n) * latent + size_t(m) * 2 * latent, 13, -1, 1);
+  const std::vector<float> c = random_vector(size_t(n) * m, 14, -1, 1);
+  std::vector<float> out(size_t(n) * m);
+  auto loss = [&] {
+    be->gaussian_log_density_pairs(out.data(), leaves.data(), leaves.data() + n * latent, n, m, latent);
+    double s = 0.0;
+    for (size_t i = 0; i < out.size(); ++i) s += double(c[i]) * out[i];
+    return s;
+  };
+  loss();
+  std::vector<float> grad(leaves.size(), 0.0f);
+  be->gaussian_log_density_pairs_backward(grad.data(), grad.data() + n * latent, c.data(), leaves.data(),
+                                          leaves.data() + n * latent, n, m, latent);
+  expect_gradient(leaves, grad, loss, "gaussian_log_density_pairs");
+
+  std::vector<float> stats = random_vector(size_t(n) * 2 * latent, 15, -1, 1), z(size_t(n) * latent),
+                     eps(z.size()), logq(n);
+  const NoiseKey key{4, 1, 0, 0};
+  std::vector<float> std_normal_pairs(n);  // log N(z; mu, sigma) by the pairs op, for comparison
+  auto logq_loss = [&] {
+    be->reparameterize(z.data(), eps.data(), stats.data(), n, latent, key);
+    be->posterior_log_density(logq.data(), eps.data(), stats.data(), n, latent);
+    double s = 0.0;
+    for (int r = 0; r < n; ++r) s += double(c[size_t(r)]) * logq[size_t(r)];
+    return s;
+  };
+  logq_loss();
+  for (int r = 0; r < n; ++r) {  // log q(z|x) is the density of z under its own component
+    float own = 0.0f;
+    be->gaussian_log_density_pairs(&own, z.data() + size_t(r) * latent, stats.data() + size_t(r) * 2 * latent, 1, 1,
+                                   latent);
+    EXPECT_NEAR(own, logq[size_t(r)], 1e-4) << "row " << r;
+  }
+  std::vector<float> dz(z.size(), 0.0f), dstats(stats.size(), 0.0f);
+  be->posterior_log_density_backward(dstats.data(), n, latent, Weight::rows(c.data()));
+  be->reparameterize_backward(dstats.data(), dz.data(), eps.data(), stats.data(), n, latent);
+  expect_gradient(stats, dstats, logq_loss, "posterior_log_density");
+}
+
+ModelConfig small_mlp(const char* likelihood) {
+  ModelConfig mc;
+  mc.hidden = {6};
+  mc.latent = 3;
+  mc.activation = "tanh";
+  mc.likelihood = likelihood;
+  return mc;
+}
+
+// The whole IWAE objective with k = 4 on an MLP VAE: -(1/B) sum_i log (1/k) sum_t w_it
+// against every parameter, through the normalised importance weights.
+TEST(IwaeObjective, WholeModelGradientWithSeveralSamples) {
+  for (const char* likelihood : {"bernoulli", "gaussian"}) {
+    auto be = make_cpu_backend();
+    const int dim = 5, rows = 3, k = 4;
+    auto model = make_model(small_mlp(likelihood), dim, *be, 41);
+    model->set_objective(Objective::iwae_bound(k));
+    expect_whole_model_gradient(*be, *model, random_vector(size_t(rows) * dim, 42, 0, 1), rows, likelihood,
+                                NoiseKey{7, 1, 0, 0});
+  }
+}
+
+// The training pass draws the same samples as the evaluation's importance weights with
+// the same noise, so its bound is their log-mean-exp; its logged terms are the samples'
+// mean -log p(x|z) and mean log q - log p; the bound is at least the ELBO estimate.
+TEST(IwaeObjective, TrainingBoundMatchesEvaluationWeights) {
+  auto be = make_cpu_backend();
+  const int dim = 6, rows = 4, k = 5;
+  auto model = make_model(small_mlp("bernoulli"), dim, *be, 51);
+  model->set_objective(Objective::iwae_bound(k));
+  const std::vector<float> x = random_vector(size_t(rows) * dim, 52, 0, 1);
+  const NoiseKey key{3, 1, 10, 0};
+  model->forward(*be, x.data(), rows, key);
+  const std::vector<float> lmw(model->log_mean_weight_per_row(), model->log_mean_weight_per_row() + rows);
+  const std::vector<float> recon(model->recon_per_row(), model->recon_per_row() + rows);
+  const std::vector<float> kl(model->kl_per_row(), model->kl_per_row() + rows);
+  std::vector<float> logw(size_t(rows) * k), expect(rows);
+  model->log_importance_weights(*be, logw.data(), x.data(), rows, k, key);
+  be->log_mean_exp_rows(expect.data(), logw.data(), rows, k);
+  for (int i = 0; i < rows; ++i) {
+    EXPECT_FLOAT_EQ(lmw[size_t(i)], expect[size_t(i)]) << "image " << i;
+    double mean_logw = 0.0;
+    for (int t = 0; t < k; ++t) mean_logw += logw[size_t(i) * k + t] / k;
+    EXPECT_NEAR(-(recon[size_t(i)] + kl[size_t(i)]), mean_logw, 1e-4) << "image " << i;
+    EXPECT_GE(lmw[size_t(i)], mean_logw - 1e-5) << "Jensen: the k-sample bound is above the ELBO estimate";
+  }
+}
+
+// Free bits: loss = (1/B) sum_r recon_r + sum_j max(lambda, (1/B) sum_r KL_rj), with the
+// floor between the dimensions' KLs so that some gates are open and some closed; the
+// gradient of the model with the gates from kl_dim_sums matches finite differences.
+TEST(FreeBits, WholeModelGradientWithSomeDimensionsUnderTheFloor) {
+  auto be = make_cpu_backend();
+  const int dim = 5, rows = 4;
+  ModelConfig mc = small_mlp("bernoulli");
+  auto model = make_model(mc, dim, *be, 61);
+  const std::vector<float> x = random_vector(size_t(rows) * dim, 62, 0, 1);
+  const NoiseKey key{8, 1, 0, 0};
+  const int latent = mc.latent;
+  const float inv_b = 1.0f / rows;
+  std::vector<float> sums(latent), gates(latent);
+  model->forward(*be, x.data(), rows, key);
+  be->kl_dim_sums(sums.data(), model->posterior_stats(), rows, latent);
+  std::vector<float> means(sums);
+  for (float& m : means) m *= inv_b;
+  std::sort(means.begin(), means.end());
+  const float floor_nats = 0.5f * (means[0] + means[1]);  // one dimension under the floor, two above
+  ASSERT_GT(means[1] - means[0], 1e-3f) << "choose a seed whose dimensions' KLs differ";
+  auto loss = [&] {
+    model->forward(*be, x.data(), rows, key);
+    be->kl_dim_sums(sums.data(), model->posterior_stats(), rows, latent);
+    double s = inv_b * sum_of(model->recon_per_row(), rows);
+    for (int j = 0; j < latent; ++j) s += std::max(double(floor_nats), double(sums[size_t(j)]) * inv_b);
+    return s;
+  };
+  loss();
+  be->free_bits_gates(gates.data(), sums.data(), latent, inv_b, floor_nats);
+  EXPECT_EQ(std::count(gates.begin(), gates.end(), 0.0f), 1);
+  model->set_kl_dim_gates(gates.data());
+  ParamStore& ps = model->params();
+  be->fill(ps.grads(), ps.total(), 0.0f);
+  model->backward(*be, x.data(), rows, inv_b, Weight(inv_b), {});
+  model->set_kl_dim_gates(nullptr);
+  std::vector<float> params(ps.params(), ps.params() + ps.total());
+  std::vector<float> grads(ps.grads(), ps.grads() + ps.total());
+  auto param_loss = [&] {
+    std::copy(params.begin(), params.end(), ps.params());
+    return loss();
+  };
+  expect_gradient(params, grads, param_loss, "free bits");
+}
+
+ModelConfig vamp_mlp() {
+  ModelConfig mc = small_mlp("bernoulli");
+  mc.prior = "vamp";
+  mc.pseudo_inputs = 3;
+  return mc;
+}
+
+// The VampPrior model (Tomczak & Welling 2018): the pseudo-inputs run through the same
+// encoder (a tensor read twice: gradients add up), p(z) is the mixture of their
+// posteriors, and the KL is the single-sample estimate log q(z|x) - log p(z). Every
+// parameter, pseudo-inputs included, for the ELBO and for the IWAE bound with k = 3.
+TEST(VampPrior, WholeModelGradientForTheElboAndTheIwaeBound) {
+  for (bool with_iwae : {false, true}) {
+    auto be = make_cpu_backend();
+    const int dim = 5, rows = 3;
+    auto model = make_model(vamp_mlp(), dim, *be, 71);
+    ParamStore& ps = model->params();
+    ASSERT_EQ(ps.slice(0).name, "prior.pseudo_inputs");
+    if (with_iwae) model->set_objective(Objective::iwae_bound(3));
+    expect_whole_model_gradient(*be, *model, random_vector(size_t(rows) * dim, 72, 0, 1), rows,
+                                with_iwae ? "vamp, iwae k = 3" : "vamp, elbo", NoiseKey{6, 1, 0, 0});
+    const std::vector<float> grads(ps.grads(), ps.grads() + ps.slice(0).size);  // backward's, after the check
+    EXPECT_NE(std::count(grads.begin(), grads.end(), 0.0f), ptrdiff_t(grads.size())) << "the pseudo-inputs learn";
+  }
+}
+
+// Evaluation's importance weights use the same prior: the IWAE training bound with the
+// same noise is their log-mean-exp, and log w = -(recon + kl) sample by sample (k = 1).
+TEST(VampPrior, ImportanceWeightsUseTheMixturePrior) {
+  auto be = make_cpu_backend();
+  const int dim = 6, rows = 4, k = 5;
+  auto model = make_model(vamp_mlp(), dim, *be, 81);
+  const std::vector<float> x = random_vector(size_t(rows) * dim, 82, 0, 1);
+  const NoiseKey key{2, 1, 0, 0};
+  model->forward(*be, x.data(), rows, key, VaeModel::Pass::kElbo);
+  std::vector<float> logw1(rows);
+  model->log_importance_weights(*be, logw1.data(), x.data(), rows, 1, key);
+  for (int i = 0; i < rows; ++i)
+    EXPECT_NEAR(logw1[size_t(i)], -(model->recon_per_row()[i] + model->kl_per_row()[i]), 1e-4) << "image " << i;
+  model->set_objective(Objective::iwae_bound(k));
+  model->forward(*be, x.data(), rows, key);
+  std::vector<float> logw(size_t(rows) * k), expect(rows);
+  model->log_importance_weights(*be, logw.data(), x.data(), rows, k, key);
+  be->log_mean_exp_rows(expect.data(), logw.data(), rows, k);
+  for (int i = 0; i < rows; ++i) EXPECT_FLOAT_EQ(model->log_mean_weight_per_row()[i], expect[size_t(i)]);
+}
+
+TEST(Objective, KlScheduleWarmUpAndCycles) {
+  TrainConfig t;
+  t.beta = 2.0f;
+  Objective o = Objective::from_config(t);
+  EXPECT_EQ(o.kl_weight(0), 2.0f);
+  t.kl_warmup_steps = 4;
+  o = Objective::from_config(t);
+  EXPECT_FLOAT_EQ(o.kl_weight(0), 0.5f);
+  EXPECT_FLOAT_EQ(o.kl_weight(3), 2.0f);
+  EXPECT_FLOAT_EQ(o.kl_weight(100), 2.0f);
+  t.kl_warmup_steps = 0;
+  t.kl_cycle_steps = 10;
+  t.kl_cycle_ramp = 0.5f;  // 5 steps up, 5 at beta, again
+  o = Objective::from_config(t);
+  EXPECT_FLOAT_EQ(o.kl_weight(0), 0.4f);
+  EXPECT_FLOAT_EQ(o.kl_weight(4), 2.0f);
+  EXPECT_FLOAT_EQ(o.kl_weight(9), 2.0f);
+  EXPECT_FLOAT_EQ(o.kl_weight(10), 0.4f);
+  EXPECT_FLOAT_EQ(o.kl_weight(12), 1.2f);
+  EXPECT_NE(o.describe().find("cyclical"), std::string::npos);
+}
+
+// Keys that contradict each other are refused when the config loads, naming both keys.
+TEST(Objective, ContradictingKeysAreConfigErrors) {
+  const std::string base = "run: {dir: r}\ndata: {train: t.yaml}\n";
+  struct Case {
+    std::vector<std::string> sets;
+    const char* names;
+  };
+  const std::vector<Case> cases = {
+      {{"train.objective=iwae", "train.iw_samples=5", "train.beta=4"}, "train.beta"},
+      {{"train.objective=iwae", "train.kl_warmup_steps=100"}, "train.kl_warmup_steps"},
+      {{"train.objective=iwae", "train.free_bits=0.5"}, "train.free_bits"},
+      {{"train.iw_samples=5"}, "train.iw_samples"},
+      {{"train.kl_warmup_steps=10", "train.kl_cycle_steps=100"}, "train.kl_cycle_steps"},
+      {{"model.prior=vamp", "train.free_bits=0.5"}, "train.free_bits"},
+      {{"model.prior=vamp", "model.conditional=true"}, "model.conditional"},
+  };
+  for (const Case& c : cases) {
+    try {
+      parse_config(base, "test.yaml", c.sets);
+      ADD_FAILURE() << "accepted: " << c.sets.back();
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(c.names), std::string::npos) << e.what();
+    }
+  }
+  const Config ok = parse_config(base, "test.yaml", {"train.objective=iwae", "train.iw_samples=5"});
+  EXPECT_TRUE(Objective::from_config(ok.train).iwae());
+  EXPECT_EQ(Objective::from_config(ok.train).samples, 5);
+}
+
+}  // namespace
+}  // namespace elbo
