@@ -80,6 +80,11 @@ struct ConvShape {
 // (n may be 0), stride >= 1, pad >= 0 and the padded input holds the kernel.
 void check_conv_shape(const ConvShape& s, const char* op);
 
+class Backend;
+// Throws an elbo::Error: `op` is an optional op this backend does not implement (the
+// defaults of the optional ops call it, so a missing op fails loudly, naming itself).
+[[noreturn]] void fail_missing_op(const Backend& be, const char* op);
+
 class Backend {
  public:
   virtual ~Backend() = default;

@@ -5,13 +5,10 @@
 #include "elbo/error.h"
 
 namespace elbo {
-namespace {
 
-[[noreturn]] void not_implemented(const Backend& be, const char* op) {
+void fail_missing_op(const Backend& be, const char* op) {
   ELBO_FAIL(op << " is not implemented on the " << be.name() << " backend");
 }
-
-}  // namespace
 
 void check_conv_shape(const ConvShape& s, const char* op) {
   ELBO_CHECK(s.n >= 0 && s.c_in > 0 && s.h > 0 && s.w > 0 && s.c_out > 0 && s.kh > 0 && s.kw > 0,
@@ -25,13 +22,13 @@ void check_conv_shape(const ConvShape& s, const char* op) {
 }
 
 void Backend::conv2d_forward(float*, const float*, const float*, const float*, const ConvShape&) {
-  not_implemented(*this, "conv2d_forward");
+  fail_missing_op(*this, "conv2d_forward");
 }
 void Backend::conv2d_backward_data(float*, const float*, const float*, const ConvShape&, float) {
-  not_implemented(*this, "conv2d_backward_data");
+  fail_missing_op(*this, "conv2d_backward_data");
 }
 void Backend::conv2d_backward_weights(float*, float*, const float*, const float*, const ConvShape&) {
-  not_implemented(*this, "conv2d_backward_weights");
+  fail_missing_op(*this, "conv2d_backward_weights");
 }
 
 }  // namespace elbo

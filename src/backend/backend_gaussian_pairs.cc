@@ -3,34 +3,24 @@
 // without them fails loudly, naming the op, when a hierarchical model is recorded on it.
 #include "elbo/backend.h"
 
-#include "elbo/error.h"
-
 namespace elbo {
-namespace {
-
-[[noreturn]] void missing(const Backend& be, const char* op) {
-  ELBO_FAIL(op << " is not implemented on the " << be.name() << " backend (needed by model.type: hvae)");
-}
-
-}  // namespace
-
 void Backend::kl_gaussians_forward(float*, const float*, const float*, int, int) {
-  missing(*this, "kl_gaussians_forward");
+  fail_missing_op(*this, "kl_gaussians_forward");
 }
 void Backend::kl_gaussians_backward(float*, float*, const float*, const float*, int, int, Weight) {
-  missing(*this, "kl_gaussians_backward");
+  fail_missing_op(*this, "kl_gaussians_backward");
 }
 void Backend::gaussian_merge_forward(float*, const float*, const float*, int, int) {
-  missing(*this, "gaussian_merge_forward");
+  fail_missing_op(*this, "gaussian_merge_forward");
 }
 void Backend::gaussian_merge_backward(float*, float*, const float*, const float*, const float*, int, int) {
-  missing(*this, "gaussian_merge_backward");
+  fail_missing_op(*this, "gaussian_merge_backward");
 }
 void Backend::gaussian_log_ratio_forward(float*, const float*, const float*, const float*, const float*, int, int) {
-  missing(*this, "gaussian_log_ratio_forward");
+  fail_missing_op(*this, "gaussian_log_ratio_forward");
 }
 void Backend::gaussian_log_ratio_backward(float*, float*, float*, const float*, const float*, int, int, Weight) {
-  missing(*this, "gaussian_log_ratio_backward");
+  fail_missing_op(*this, "gaussian_log_ratio_backward");
 }
 
 }  // namespace elbo

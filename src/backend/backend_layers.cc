@@ -2,41 +2,31 @@
 // resampling, embedding, ...): a backend without them fails loudly, naming the op.
 #include "elbo/backend.h"
 
-#include "elbo/error.h"
-
 namespace elbo {
-namespace {
-
-[[noreturn]] void missing(const Backend& be, const char* op) {
-  ELBO_FAIL(op << " is not implemented on the " << be.name() << " backend");
-}
-
-}  // namespace
-
 void Backend::act_backward_from_input(float*, const float*, const float*, size_t, Activation) {
-  missing(*this, "act_backward_from_input");
+  fail_missing_op(*this, "act_backward_from_input");
 }
-void Backend::copy_columns(float*, size_t, const float*, size_t, int, size_t, bool) { missing(*this, "copy_columns"); }
-void Backend::upsample2x(float*, const float*, int, int, int, float, bool) { missing(*this, "upsample2x"); }
-void Backend::sum_pool2x(float*, const float*, int, int, int, float, bool) { missing(*this, "sum_pool2x"); }
+void Backend::copy_columns(float*, size_t, const float*, size_t, int, size_t, bool) { fail_missing_op(*this, "copy_columns"); }
+void Backend::upsample2x(float*, const float*, int, int, int, float, bool) { fail_missing_op(*this, "upsample2x"); }
+void Backend::sum_pool2x(float*, const float*, int, int, int, float, bool) { fail_missing_op(*this, "sum_pool2x"); }
 void Backend::group_norm_forward(float*, float*, const float*, const float*, const float*, int, int, int, int, float) {
-  missing(*this, "group_norm_forward");
+  fail_missing_op(*this, "group_norm_forward");
 }
 void Backend::group_norm_backward(float*, float*, float*, const float*, const float*, const float*, const float*, int,
                                   int, int, int, bool) {
-  missing(*this, "group_norm_backward");
+  fail_missing_op(*this, "group_norm_backward");
 }
 void Backend::weight_norm_forward(float*, float*, const float*, const float*, int, int) {
-  missing(*this, "weight_norm_forward");
+  fail_missing_op(*this, "weight_norm_forward");
 }
 void Backend::weight_norm_backward(float*, float*, const float*, const float*, const float*, const float*, int, int) {
-  missing(*this, "weight_norm_backward");
+  fail_missing_op(*this, "weight_norm_backward");
 }
 void Backend::embedding_forward(float*, const float*, const float*, int, int, int) {
-  missing(*this, "embedding_forward");
+  fail_missing_op(*this, "embedding_forward");
 }
 void Backend::embedding_backward(float*, const float*, const float*, int, int, int) {
-  missing(*this, "embedding_backward");
+  fail_missing_op(*this, "embedding_backward");
 }
 
 }  // namespace elbo
