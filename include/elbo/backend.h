@@ -302,11 +302,16 @@ class Backend {
   virtual void all_finite(float* out, const float* x, size_t n) = 0;
 
   // ---- optimiser ----
-  // clip_scale[0] = clip_scale_from_sumsq(sumsq[0], max_norm)
-  virtual void clip_scale(float* clip_scale, const float* sumsq, float max_norm) = 0;
-  // Adam/AdamW over the flat buffers; grads are multiplied by grad_scale[0] (device scalar).
+  // decide_update(gate, sumsq[0], health[0], rule): the UpdateGate of this step (kernels/math.h).
+  virtual void update_gate(float* gate, const float* sumsq, const float* health, const UpdateRule& rule) = 0;
+  // Adam/AdamW/Adamax over the flat buffers; grads are multiplied by gate[kScale]
+  // (device scalars); when gate[kSkip] is set nothing changes. gate may be null.
   virtual void adam_step(float* params, const float* grads, float* m, float* v, size_t n, const AdamHyper& hyper,
-                         const float* grad_scale) = 0;
+                         const float* gate) = 0;
+  // y += x, unless gate[kSkip] is set (a skipped step's loss stays out of the sums).
+  virtual void add_unless_skipped(float* y, const float* x, size_t n, const float* gate) = 0;
+  // ema = ema_value(ema, params, decay) element-wise, unless gate[kSkip] is set.
+  virtual void ema_update(float* ema, const float* params, size_t n, float decay, const float* gate) = 0;
 };
 
 // The backend for a device. CUDA devices need a build with ELBO_WITH_CUDA.

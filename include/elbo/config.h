@@ -48,7 +48,7 @@ struct TrainConfig {
   int64_t global_batch = 128;
   int64_t steps = 0;                   // total optimiser steps; 0: use epochs
   int64_t epochs = 10;
-  std::string optimizer = "adam";      // adam | adamw
+  std::string optimizer = "adam";      // adam | adamw | adamax
   float lr = 1e-3f;
   std::string lr_schedule = "constant";  // constant | cosine | step (optim/lr_schedule.h)
   int64_t lr_warmup_steps = 0;         // linear warm-up from 0 to lr over these steps
@@ -60,6 +60,10 @@ struct TrainConfig {
   float eps = 1e-8f;
   float weight_decay = 0.0f;
   float grad_clip = 0.0f;              // max global gradient norm; 0 = off
+  float skip_threshold = 0.0f;         // skip a step whose global gradient norm exceeds this; 0 = off
+  std::string nonfinite = "skip";      // skip | stop: a step with NaN/Inf in input, loss or gradients on any rank
+  float skip_alarm_share = 0.25f;      // alarm when more than this share of a log interval's steps were skipped
+  float ema_decay = 0.0f;              // exponential moving average of the weights (eval, sampling); 0 = off
   std::string objective = "elbo";     // elbo | iwae (train/objective.h)
   int64_t iw_samples = 1;              // iwae: importance samples per image
   float beta = 1.0f;                   // KL weight (beta-VAE)

@@ -90,7 +90,7 @@ int write_picture(int argc, char** argv, const RunCommand& command, Picture pict
 
     std::unique_ptr<Backend> be = make_backend(choose_device(config, mpi));
     std::unique_ptr<VaeModel> model = make_model(config.model, data.sample_shape(), *be, config.run.seed);
-    restore_state(st, path, *be, model->params(), nullptr);
+    restore_inference_weights(st, path, *be, model->params());
     const int n = config.train.sample_grid > 0 ? config.train.sample_grid : 8;
     const std::string name = step_file_name(samples ? "samples" : "reconstructions", st.step, ".png");
     const std::string out = resolve_output(args.option("out"), name, checkpoint_output_dir(path) + "/" + name);

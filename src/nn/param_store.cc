@@ -33,7 +33,8 @@ int ParamStore::add(const std::string& name, std::vector<int64_t> shape, int64_t
 
 void ParamStore::allocate(Backend& backend, uint64_t seed) {
   params_ = DeviceBuffer(&backend, total_);
-  grads_ = DeviceBuffer(&backend, total_);
+  grads_ = DeviceBuffer(&backend, total_ + 1);  // + the step's health (step_health())
+  backend.fill(grads_.data(), grads_.size(), 0.0f);
   std::vector<float> host(total_);
   for (size_t i = 0; i < slices_.size(); ++i) {
     const ParamSlice& s = slices_[i];

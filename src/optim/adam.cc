@@ -7,9 +7,7 @@
 namespace elbo {
 
 Adam::Adam(Backend& backend, size_t n, const TrainConfig& config)
-    : be_(backend), n_(n), config_(config), m_(&backend, n), v_(&backend, n), sumsq_(&backend, 1), clip_(&backend, 1) {
-  be_.fill(clip_.data(), 1, 1.0f);
-}
+    : be_(backend), n_(n), config_(config), m_(&backend, n), v_(&backend, n) {}
 
 float Adam::learning_rate(int64_t t) const {
   return total_steps_ > 0 ? float(learning_rate_at(config_, t, total_steps_)) : config_.lr;
@@ -17,7 +15,7 @@ float Adam::learning_rate(int64_t t) const {
 
 AdamHyper Adam::hyper_at(int64_t t) const {
   return make_adam_hyper(learning_rate(t), config_.beta1, config_.beta2, config_.eps, config_.weight_decay,
-                         config_.optimizer == "adamw", t);
+                         config_.optimizer == "adamw", t, config_.optimizer == "adamax");
 }
 
 void Adam::step_scalars(int64_t t, float out[3]) const {
@@ -27,17 +25,11 @@ void Adam::step_scalars(int64_t t, float out[3]) const {
   out[2] = h.lr;  // AdamW's decoupled decay scales with the scheduled rate
 }
 
-void Adam::step(float* params, const float* grads, bool measure_norm, const float* device_step) {
+void Adam::step(float* params, const float* grads, const float* device_step, const float* gate) {
   ++t_;
   AdamHyper h = hyper_at(t_);
   h.device_step = device_step;
-  const float* scale = nullptr;
-  if (measure_norm || config_.grad_clip > 0.0f) be_.sum_squares(sumsq_.data(), grads, n_);
-  if (config_.grad_clip > 0.0f) {
-    be_.clip_scale(clip_.data(), sumsq_.data(), config_.grad_clip);
-    scale = clip_.data();
-  }
-  be_.adam_step(params, grads, m_.data(), v_.data(), n_, h, scale);
+  be_.adam_step(params, grads, m_.data(), v_.data(), n_, h, gate);
 }
 
 }  // namespace elbo

@@ -68,7 +68,7 @@ void prune(const std::string& run_dir, int keep, const std::string& just_written
 // The first array holding a NaN or an infinity, as "params/<name>", or "".
 std::string first_non_finite(const CheckpointState& state) {
   const std::pair<const char*, const std::vector<NamedArray>*> groups[] = {
-      {"params/", &state.params}, {"optimizer/m/", &state.adam_m}, {"optimizer/v/", &state.adam_v}};
+      {"params/", &state.params}, {"optimizer/m/", &state.adam_m}, {"optimizer/v/", &state.adam_v}, {"ema/", &state.ema}};
   for (const auto& [prefix, arrays] : groups)
     for (const NamedArray& a : *arrays)
       for (float v : a.values)

@@ -48,7 +48,7 @@ void check_arrays(const std::vector<NamedArray>& arrays, const std::string& what
 // Adam moments are empty (before the first step) or mirror params name for name.
 void check_moments(const CheckpointState& s, const std::vector<NamedArray>& moments, const std::string& what,
                    const std::string& label) {
-  if (s.adam_m.empty() && s.adam_v.empty()) return;
+  if (moments.empty() && (what == "ema" || (s.adam_m.empty() && s.adam_v.empty()))) return;
   ELBO_CHECK(moments.size() == s.params.size(),
              label << ": " << what << " has " << moments.size() << " arrays, params has " << s.params.size());
   for (size_t i = 0; i < moments.size(); ++i) {
@@ -66,6 +66,11 @@ void check_state(const CheckpointState& s, const std::string& label) {
   check_arrays(s.adam_v, "optimizer/v", label);
   check_moments(s, s.adam_m, "optimizer/m", label);
   check_moments(s, s.adam_v, "optimizer/v", label);
+  check_arrays(s.ema, "ema", label);
+  check_moments(s, s.ema, "ema", label);
+  ELBO_CHECK(s.skipped_nonfinite >= 0 && s.skipped_over_threshold >= 0,
+             label << ": skipped step counts must be >= 0, got " << s.skipped_nonfinite << ", "
+                   << s.skipped_over_threshold);
   ELBO_CHECK(s.step >= 0 && s.epoch >= 0 && s.cursor >= 0,
              label << ": step, epoch and cursor must be >= 0, got " << s.step << ", " << s.epoch << ", " << s.cursor);
   ELBO_CHECK(s.world_size >= 1, label << ": world_size must be >= 1, got " << s.world_size);
@@ -107,6 +112,9 @@ void write_checkpoint_file(const std::string& path, const CheckpointState& s) {
     write_arrays(optimizer.get(), "m", s.adam_m);
     write_arrays(optimizer.get(), "v", s.adam_v);
   }
+  if (!s.ema.empty()) write_arrays(root, "ema", s.ema);
+  h5::write_attr(root, "skipped_nonfinite", s.skipped_nonfinite);
+  h5::write_attr(root, "skipped_over_threshold", s.skipped_over_threshold);
   h5::write_attr(root, "format_version", kCheckpointFormatVersion);
   h5::write_attr(root, "step", s.step);
   h5::write_attr(root, "epoch", s.epoch);
@@ -146,6 +154,10 @@ CheckpointState load_checkpoint(const std::string& path) {
     h5::Handle optimizer = h5::open_group(root, "optimizer");
     s.adam_m = read_arrays(optimizer.get(), "m");
     s.adam_v = read_arrays(optimizer.get(), "v");
+    if (h5::has_link(root, "ema")) s.ema = read_arrays(root, "ema");
+    if (h5::has_attr(root, "skipped_nonfinite")) s.skipped_nonfinite = h5::read_attr<int64_t>(root, "skipped_nonfinite");
+    if (h5::has_attr(root, "skipped_over_threshold"))
+      s.skipped_over_threshold = h5::read_attr<int64_t>(root, "skipped_over_threshold");
   }
   check_state(s, "checkpoint " + path);
   return s;

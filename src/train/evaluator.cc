@@ -42,7 +42,8 @@ std::string result_json(const Config& config, const EvalResult& r, const std::st
   out.precision(10);
   out << "{\n";
   if (!copy_of.empty()) out << "  \"copy_of\": \"" << copy_of << "\",\n";
-  out << "  \"checkpoint\": \"" << r.checkpoint << "\",\n  \"step\": " << r.step << ",\n  \"data_test\": \""
+  out << "  \"checkpoint\": \"" << r.checkpoint << "\",\n  \"step\": " << r.step << ",\n  \"weights\": \"" << r.weights
+      << "\",\n  \"data_test\": \""
       << config.data.test << "\",\n  \"images\": " << r.images << ",\n  \"test_set_images\": " << r.test_set_images
       << ",\n  \"test_nelbo\": " << r.nelbo << ",\n  \"test_recon\": " << r.recon << ",\n  \"test_kl\": " << r.kl
       << ",\n  \"test_nelbo_bits_per_dim\": " << r.nelbo_bpd << ",\n  \"iw_k\": " << r.k
@@ -85,7 +86,7 @@ RestoredCheckpoint restore_on_ranks(const Config& config, MpiContext& mpi, Repli
                                << st.model_config_yaml << "the config in use has:\n"
                                << model_config_to_yaml(config.model));
       try {
-        restore_state(st, out.path, *replica.backend, replica.model->params(), nullptr);
+        out.weights = restore_inference_weights(st, out.path, *replica.backend, replica.model->params());
       } catch (const Error& e) {
         // Most likely images of another shape than the training data's: say so first.
         std::string model = ", which the model of " + out.path + " does not take";
@@ -107,6 +108,7 @@ RestoredCheckpoint restore_on_ranks(const Config& config, MpiContext& mpi, Repli
   mpi.broadcast(error);
   ELBO_CHECK(error.empty(), error);
   mpi.broadcast(out.path);
+  mpi.broadcast(out.weights);
   mpi.broadcast(&out.step, sizeof out.step);
   replica.comm->broadcast(replica.model->params().params(), replica.model->params().total(), 0);
   return out;
@@ -130,6 +132,7 @@ EvalResult evaluate(const Config& config, MpiContext& mpi, const EvalRequest& re
   EvalResult result;
   const RestoredCheckpoint restored = restore_on_ranks(config, mpi, replica, request.checkpoint, test, "data.test");
   result.checkpoint = restored.path;
+  result.weights = restored.weights;
   const int64_t step = restored.step;
   result.step = step;
 
@@ -146,9 +149,10 @@ EvalResult evaluate(const Config& config, MpiContext& mpi, const EvalRequest& re
   std::vector<double> mu_moments(2 * size_t(latent), 0.0);
   double sums[4] = {0, 0, 0, 0};  // recon, kl, iw log-likelihood, images
   if (mpi.is_root()) {
-    std::printf("elbo eval: %s (step %lld) on %lld of %lld test images, k = %d, %d %s\n", result.checkpoint.c_str(),
-                static_cast<long long>(step), static_cast<long long>(n_images), static_cast<long long>(test.count), k,
-                mpi.world(), mpi.world() == 1 ? "rank" : "ranks");
+    std::printf("elbo eval: %s (step %lld, %s) on %lld of %lld test images, k = %d, %d %s\n",
+                result.checkpoint.c_str(), static_cast<long long>(step), result.weights.c_str(),
+                static_cast<long long>(n_images), static_cast<long long>(test.count), k, mpi.world(),
+                mpi.world() == 1 ? "rank" : "ranks");
     std::fflush(stdout);
   }
   // Rank 0 reports its own slice, scaled to all images (the ranks' slices are equal

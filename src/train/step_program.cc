@@ -51,7 +51,11 @@ StepProgram::StepProgram(Backend& be, VaeModel& model, Adam& adam, GradReducer* 
       shape_(shape),
       input_(&be, kStepScalarFloats + size_t(shape.rows) * size_t(shape.dim + shape.condition_dim)),
       loss_step_(&be, LossSums::size(model.latent_dim(), model.kl_groups())),
-      loss_acc_(&be, LossSums::size(model.latent_dim(), model.kl_groups())) {
+      loss_acc_(&be, LossSums::size(model.latent_dim(), model.kl_groups())),
+      loss_total_(&be, 1),
+      guard_(be, shape.update_rule),
+      ema_(be, model.params().total(), shape.ema_decay) {
+  ema_.start_from(model.params().params());
   ELBO_CHECK(shape.rows > 0 && shape.dim > 0 && shape.global_batch > 0,
              "StepProgram: rows, dim and global batch must be positive");
   if (shape.free_bits > 0.0f) {
@@ -95,6 +99,14 @@ void StepProgram::enqueue(bool measure_norm) {
   if (shape_.condition_dim > 0) model_.set_condition(condition());
   model_.forward(be_, x, shape_.rows, NoiseKey{shape_.seed, kRngReparam, 0, 0, &sc->sample_serial});
   gate_kl_dimensions();
+  sum_step_losses();
+  // The step's health rides with the gradients: this rank's input fault (0 or NaN) plus
+  // 0 x its loss (NaN exactly when the loss is not finite). The all-reduce sums it over
+  // the ranks before the guard reads it.
+  float* health = ps.step_health();
+  be_.copy(health, &sc->input_fault, 1);
+  be_.sum(loss_total_.data(), loss_step_.data(), loss_step_.size());
+  be_.axpy(health, loss_total_.data(), 1, 0.0f);
   // Gradients of the global-batch mean: each rank sums its rows / B, the all-reduce adds ranks.
   const float inv_b = 1.0f / float(shape_.global_batch);
   if (reducer_) reducer_->begin_step();
@@ -104,8 +116,14 @@ void StepProgram::enqueue(bool measure_norm) {
   phase("gradient all-reduce");
   if (reducer_) reducer_->finish();
   phase("optimizer");
-  adam_.step(ps.params(), ps.grads(), measure_norm, sc->adam);
-  // Loss sums stay on the device until the next log line.
+  guard_.decide(ps.grads(), ps.total(), health, measure_norm);
+  adam_.step(ps.params(), ps.grads(), sc->adam, guard_.gate());
+  ema_.update(ps.params(), guard_.gate());
+  // Loss sums stay on the device until the next log line; a skipped step's stay out.
+  be_.add_unless_skipped(loss_acc_.data(), loss_step_.data(), loss_step_.size(), guard_.gate());
+}
+
+void StepProgram::sum_step_losses() {
   be_.sum(loss_step_.data() + LossSums::kRecon, model_.recon_per_row(), shape_.rows);
   be_.sum(loss_step_.data() + LossSums::kKl, model_.kl_per_row(), shape_.rows);
   if (const float* lmw = model_.log_mean_weight_per_row())
@@ -113,7 +131,6 @@ void StepProgram::enqueue(bool measure_norm) {
   float* group_sums = loss_step_.data() + LossSums::kl_groups_at(model_.latent_dim());
   for (int l = 0; l < model_.kl_groups(); ++l)
     if (const float* kl = model_.kl_group_per_row(l)) be_.sum(group_sums + l, kl, shape_.rows);
-  be_.axpy(loss_acc_.data(), loss_step_.data(), loss_step_.size(), 1.0f);
 }
 
 GraphVote StepProgram::capture() {

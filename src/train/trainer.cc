@@ -128,6 +128,31 @@ class Trainer {
       std::fflush(stdout);
     }
     // ---- end of the start block ----
+    condition_dim_ = replica_.model->condition_dim();
+    // The upload: the batch, then (conditional models) each row's one-hot class.
+    staging_ = std::make_unique<UploadStaging>(be, size_t(local_rows_) * size_t(dim + condition_dim_));
+    finite_flags_ = DeviceBuffer(&be, 4);
+    reducer_ = std::make_unique<GradReducer>(*replica_.comm, ps.grads(), ps.reduced_size(),
+                                             std::max<size_t>(1, size_t(cfg_.dist.bucket_mb * 262144.0)));
+    StepShape shape;
+    shape.rows = local_rows_;
+    shape.dim = int(dim);
+    shape.global_batch = cfg_.train.global_batch;
+    shape.seed = cfg_.run.seed;
+    shape.dynamic_binarize = cfg_.data.binarize == "dynamic";
+    shape.condition_dim = condition_dim_;
+    shape.free_bits = objective_.free_bits;
+    shape.samples_per_image = objective_.samples;
+    shape.update_rule = update_rule_of(cfg_.train);
+    shape.ema_decay = cfg_.train.ema_decay;
+    replica_.model->set_objective(objective_);
+    program_ = std::make_unique<StepProgram>(be, *replica_.model, *adam_, reducer_.get(), shape);
+    program_->set_phase_hook([this](const char* phase) {
+      if (watchdog_) watchdog_->beat(step_, phase);
+    });
+    // A graph needs a backend that captures (CUDA) and collectives it can record (NCCL).
+    program_->allow_graph(cfg_.train.cuda_graph && be.device().is_cuda() && replica_.comm->capturable(),
+                          mpi_graph_agreement(mpi_));
     resume();
     if (mpi_.is_root()) read_best_record();
     // The run goes on: its config, and no COMPLETED of a shorter run (a requeueing job
@@ -149,29 +174,6 @@ class Trainer {
     loader_ = std::make_unique<DataLoader>(data_, lo);
     loader_->seek(cursor_);
 
-    condition_dim_ = replica_.model->condition_dim();
-    // The upload: the batch, then (conditional models) each row's one-hot class.
-    staging_ = std::make_unique<UploadStaging>(be, size_t(local_rows_) * size_t(dim + condition_dim_));
-    finite_flags_ = DeviceBuffer(&be, 4);
-    reducer_ = std::make_unique<GradReducer>(*replica_.comm, ps.grads(), ps.total(),
-                                             std::max<size_t>(1, size_t(cfg_.dist.bucket_mb * 262144.0)));
-    StepShape shape;
-    shape.rows = local_rows_;
-    shape.dim = int(dim);
-    shape.global_batch = cfg_.train.global_batch;
-    shape.seed = cfg_.run.seed;
-    shape.dynamic_binarize = cfg_.data.binarize == "dynamic";
-    shape.condition_dim = condition_dim_;
-    shape.free_bits = objective_.free_bits;
-    shape.samples_per_image = objective_.samples;
-    replica_.model->set_objective(objective_);
-    program_ = std::make_unique<StepProgram>(be, *replica_.model, *adam_, reducer_.get(), shape);
-    program_->set_phase_hook([this](const char* phase) {
-      if (watchdog_) watchdog_->beat(step_, phase);
-    });
-    // A graph needs a backend that captures (CUDA) and collectives it can record (NCCL).
-    program_->allow_graph(cfg_.train.cuda_graph && be.device().is_cuda() && replica_.comm->capturable(),
-                          mpi_graph_agreement(mpi_));
     if (mpi_.is_root())
       metrics_ = std::make_unique<MetricsWriter>(cfg_.run.dir + "/metrics." + (cfg_.train.metrics_format == "csv" ? "csv" : "jsonl"),
                                                  cfg_.train.metrics_format, step_);
@@ -221,6 +223,8 @@ class Trainer {
     if (!outcome.stopped_by_signal) {
       save("end of training");
       watchdog.beat(step_, "sample grids");
+      // The pictures show the averaged weights, as `elbo sample` does (training is over).
+      program_->weight_average().swap_with(replica_.model->params().params());
       write_sample_grids(cfg_, mpi_, *replica_.backend, *replica_.model, data_);
       outcome.completed = true;
       if (mpi_.is_root()) {
@@ -241,11 +245,22 @@ class Trainer {
     Batch batch = loader_->next();
     data_wait_s_ += seconds_since(t0);
     if (fault_.poison_batch(mpi_.rank(), step_ + 1) && !batch.images.empty()) batch.images[0] = std::nanf("");
-    if (bad_input_.empty()) find_bad_input(batch);
+    const std::string bad = describe_bad_input(batch);
     if (condition_dim_ > 0) append_one_hot_classes(batch);
     const uint64_t serial0 = uint64_t(batch.cursor + batch.local_offset);  // world-size independent noise counters
-    staging_->upload(program_->step_input(), program_->scalars(step_, serial0, objective_.kl_weight(step_)),
-                     batch.images);
+    StepScalars scalars = program_->scalars(step_, serial0, objective_.kl_weight(step_));
+    if (!bad.empty()) {
+      if (program_->guard().rule().skip_nonfinite) {
+        // The step's health carries it to every rank, which all skip this step.
+        scalars.input_fault = std::nanf("");
+        std::fprintf(stderr, "elbo: warning: %s; the step is skipped on every rank (train.nonfinite: skip)\n",
+                     bad.c_str());
+        std::fflush(stderr);
+      } else if (bad_input_.empty()) {
+        bad_input_ = bad;
+      }
+    }
+    staging_->upload(program_->step_input(), scalars, batch.images);
     const bool log_step = (step_ + 1) % cfg_.train.log_every == 0 || step_ + 1 == steps_total_;
     const bool was_graph = program_->graph_active();
     program_->run(log_step);
@@ -277,14 +292,20 @@ class Trainer {
     std::vector<float> acc(count);
     float sumsq = 0.0f;
     be.copy_to_host(acc.data(), program_->loss_sums(), count);
-    be.copy_to_host(&sumsq, adam_->grad_sumsq(), 1);
+    be.copy_to_host(&sumsq, program_->guard().grad_sumsq(), 1);
     program_->reset_loss_sums();
+    // Every rank decided the same skips, so each knows the counts without a collective.
+    const UpdateGuard::Counts skipped_now = program_->guard().counts();
+    const int64_t skipped = skipped_now.total() - skipped_at_last_log_.total();
+    skipped_at_last_log_ = skipped_now;
     watchdog_->beat(step_, "metrics all-reduce");
     std::vector<double> sums(acc.begin(), acc.end());
     sums.push_back(data_wait_s_);
     mpi_.allreduce_sum(sums.data(), int(sums.size()));
     const int64_t steps = step_ - last_log_step_;
-    const double n = double(steps) * double(cfg_.train.global_batch);
+    // The loss sums hold the applied steps only (a skipped step's loss may be NaN).
+    const int64_t applied = steps - skipped;
+    const double n = applied > 0 ? double(applied) * double(cfg_.train.global_batch) : std::nan("");
     const double recon = sums[LossSums::kRecon] / n, kl = sums[LossSums::kKl] / n, loss = recon + kl;
     const double data_wait = sums[count];
     // The KL of each latent dimension (the collapse monitor): how many carry information.
@@ -302,7 +323,8 @@ class Trainer {
     // log_every steps have been timed in this process.
     timed_steps_ += steps;
     const bool rate_known = timed_steps_ >= cfg_.train.log_every;
-    const double rate = rate_known ? n / std::max(elapsed, 1e-9) : kMetricAbsent;
+    const double rate = rate_known ? double(steps) * double(cfg_.train.global_batch) / std::max(elapsed, 1e-9)
+                                   : kMetricAbsent;
     const double eta = double(steps_total_ - step_) * cfg_.train.global_batch / std::max(rate, 1e-9);
     const double epoch = double(cursor_) / double(data_.count);
     if (mpi_.is_root()) {
@@ -310,10 +332,19 @@ class Trainer {
       if (rate_known) std::snprintf(rate_text, sizeof rate_text, "%.0f samples/s  eta %s", rate, format_duration(eta).c_str());
       char iwae_text[48] = "";
       if (objective_.iwae()) std::snprintf(iwae_text, sizeof iwae_text, "  iwae %.4f", -sums[LossSums::kLogMeanWeight] / n);
-      std::printf("step %lld/%lld  epoch %.2f  loss %.4f%s  recon %.4f  kl %.4f  dims %d/%zu  |g| %.3f  %s\n",
-                  static_cast<long long>(step_), static_cast<long long>(steps_total_), epoch, loss, iwae_text, recon,
-                  kl, active_dims, kl_dims.size(), std::sqrt(double(sumsq)), rate_text);
-      warn_if_collapsed(kl, active_dims);
+      char skip_text[40] = "";
+      if (skipped > 0) std::snprintf(skip_text, sizeof skip_text, "  skipped %lld", static_cast<long long>(skipped));
+      if (applied > 0)
+        std::printf("step %lld/%lld  epoch %.2f  loss %.4f%s  recon %.4f  kl %.4f  dims %d/%zu  |g| %.3f%s  %s\n",
+                    static_cast<long long>(step_), static_cast<long long>(steps_total_), epoch, loss, iwae_text, recon,
+                    kl, active_dims, kl_dims.size(), std::sqrt(double(sumsq)), skip_text, rate_text);
+      else
+        std::printf("step %lld/%lld  epoch %.2f  every step since step %lld was skipped  |g| %.3f  %s\n",
+                    static_cast<long long>(step_), static_cast<long long>(steps_total_), epoch,
+                    static_cast<long long>(last_log_step_), std::sqrt(double(sumsq)), rate_text);
+      const bool alarm = steps > 0 && double(skipped) > cfg_.train.skip_alarm_share * double(steps);
+      if (alarm) raise_skip_alarm(skipped, steps, skipped_now);
+      if (applied > 0) warn_if_collapsed(kl, active_dims);
       std::fflush(stdout);
       MetricsRecord r;
       r.step = step_;
@@ -329,6 +360,10 @@ class Trainer {
                   {"comm_wait_s", comm_wait_s_},
                   {"elapsed_s", elapsed},
                   {"wall_s", wall_base_s_ + seconds_since(train_start_)}};
+      r.values.push_back({"skipped_steps", double(skipped)});
+      r.values.push_back({"skipped_nonfinite", double(skipped_now.nonfinite)});
+      r.values.push_back({"skipped_over_threshold", double(skipped_now.over_threshold)});
+      r.values.push_back({"skip_alarm", alarm ? 1.0 : 0.0});
       if (objective_.iwae()) r.values.push_back({"iwae", -sums[LossSums::kLogMeanWeight] / n});
       r.values.push_back({"kl_active_dims", double(active_dims)});
       for (size_t l = 0; l < kl_groups.size(); ++l) r.values.push_back({"kl_group_" + std::to_string(l), kl_groups[l]});
@@ -435,7 +470,8 @@ class Trainer {
   // A NaN or infinite pixel would turn every replica's parameters into NaN through the
   // all-reduce. Checked on the host as each batch arrives (a few microseconds: the
   // sum of v*0 is NaN exactly when some v is not finite, and the loop vectorises).
-  void find_bad_input(const Batch& batch) {
+  // Returns the first bad pixel's description, or "" when the batch is fine.
+  std::string describe_bad_input(const Batch& batch) const {
     float lanes[16] = {};  // independent partial sums, so the loop vectorises without reassociation
     const float* x = batch.images.data();
     const size_t n = batch.images.size();
@@ -445,7 +481,7 @@ class Trainer {
     for (; k < n; ++k) lanes[0] += x[k] * 0.0f;
     float acc = 0.0f;
     for (float l : lanes) acc += l;
-    if (acc == 0.0f) return;
+    if (acc == 0.0f) return "";
     const size_t dim = size_t(data_.sample_dim());
     size_t i = 0;
     while (i < batch.images.size() && std::isfinite(batch.images[i])) ++i;
@@ -455,7 +491,7 @@ class Trainer {
         << ") holds a "
         << (std::isnan(batch.images[i]) ? "NaN" : "infinite") << " pixel (element " << i % dim
         << "), in the batch of step " << step_ + 1;
-    bad_input_ = msg.str();
+    return msg.str();
   }
 
   // Every rank stops at the step where some rank met a non-finite input; the first such
@@ -527,7 +563,11 @@ class Trainer {
   // apart from the last train.keep_checkpoints). Returns true (a record is due).
   bool run_validation() {
     watchdog_->beat(step_, "validation");
+    // On the averaged weights when there are some (what eval and sampling will use).
+    WeightAverage& ema = program_->weight_average();
+    ema.swap_with(replica_.model->params().params());
     const ValidationResult r = validate(cfg_, mpi_, *replica_.backend, *replica_.model, valid_);
+    ema.swap_with(replica_.model->params().params());
     ELBO_CHECK(std::isfinite(r.loss()), "validation at step " << step_ << ": the negative ELBO of data.valid is "
                                                               << r.loss() << " (non-finite)");
     last_valid_ = r;
@@ -643,7 +683,10 @@ class Trainer {
   // The replica's state as a checkpoint holds it (rank 0 calls it).
   CheckpointState checkpoint_state() {
     CheckpointState st;
-    capture_state(*replica_.backend, replica_.model->params(), adam_.get(), st);
+    capture_state(*replica_.backend, replica_.model->params(), adam_.get(), st, &program_->weight_average());
+    const UpdateGuard::Counts skipped = program_->guard().counts();
+    st.skipped_nonfinite = skipped.nonfinite;
+    st.skipped_over_threshold = skipped.over_threshold;
     st.step = step_;
     st.cursor = cursor_;
     st.epoch = cursor_ / data_.count;
@@ -659,7 +702,7 @@ class Trainer {
     Backend& be = *replica_.backend;
     ParamStore& ps = replica_.model->params();
     std::string error;
-    int64_t header[2] = {0, 0};  // found, step ; cursor follows
+    int64_t header[4] = {0, 0, 0, 0};  // found, step, skipped (non-finite, over threshold); cursor follows
     int64_t cursor = 0;
     if (mpi_.is_root()) {
       try {
@@ -671,9 +714,14 @@ class Trainer {
                      "checkpoint " << rr.path << " was written for another model:\n--- checkpoint model ---\n"
                                    << rr.state.model_config_yaml << "--- model in use ---\n"
                                    << want << "Use a new run.dir, or the model section the checkpoint was made with.");
-          restore_state(rr.state, rr.path, be, ps, adam_.get());
+          WeightAverage& ema = program_->weight_average();
+          if (!restore_state(rr.state, rr.path, be, ps, adam_.get(), &ema) && ema.enabled())
+            std::fprintf(stderr, "elbo: warning: %s holds no weight average (train.ema_decay was 0 when it was "
+                                 "written); the average starts from its parameters\n", rr.path.c_str());
           header[0] = 1;
           header[1] = rr.state.step;
+          header[2] = rr.state.skipped_nonfinite;
+          header[3] = rr.state.skipped_over_threshold;
           cursor = rr.state.cursor;
           std::printf("elbo: resuming from %s (step %lld, sample cursor %lld, written by %d rank(s))\n",
                       rr.path.c_str(), static_cast<long long>(rr.state.step), static_cast<long long>(cursor),
@@ -700,6 +748,10 @@ class Trainer {
     replica_.comm->broadcast(ps.params(), ps.total(), 0);
     replica_.comm->broadcast(adam_->m(), ps.total(), 0);
     replica_.comm->broadcast(adam_->v(), ps.total(), 0);
+    WeightAverage& ema = program_->weight_average();
+    if (ema.enabled()) replica_.comm->broadcast(ema.values(), ema.size(), 0);
+    program_->guard().restore_counts(UpdateGuard::Counts{header[2], header[3]});
+    skipped_at_last_log_ = program_->guard().counts();
     step_ = header[1];
     last_checkpoint_step_ = step_;
     cursor_ = cursor;
@@ -719,6 +771,23 @@ class Trainer {
                  "dimensions carry more than %.2f nats; the decoder ignores z. Try train.kl_warmup_steps, "
                  "train.free_bits, a smaller train.beta or a weaker decoder (docs/models.md)\n",
                  static_cast<long long>(step_), kl, active_dims, kKlActiveNats);
+    std::fflush(stderr);
+  }
+
+  // VDVAE's users met a skip threshold that skipped every update for days without a
+  // word: more than train.skip_alarm_share of an interval skipped is said loudly, each time.
+  void raise_skip_alarm(int64_t skipped, int64_t steps, const UpdateGuard::Counts& total) const {
+    std::fflush(stdout);  // after the progress line it belongs to
+    std::fprintf(stderr,
+                 "elbo: ALARM: %lld of the %lld steps up to step %lld were skipped (more than train.skip_alarm_share "
+                 "= %.2f); in the whole run %lld for a NaN or infinity, %lld for a gradient norm over "
+                 "train.skip_threshold = %g. The model is not learning from those steps: %s\n",
+                 static_cast<long long>(skipped), static_cast<long long>(steps), static_cast<long long>(step_),
+                 double(cfg_.train.skip_alarm_share), static_cast<long long>(total.nonfinite),
+                 static_cast<long long>(total.over_threshold), double(cfg_.train.skip_threshold),
+                 total.over_threshold > total.nonfinite
+                     ? "raise train.skip_threshold (the norms are in the metrics as grad_norm) or lower train.lr"
+                     : "lower train.lr, set train.grad_clip, or check the data (the warnings above name bad samples)");
     std::fflush(stderr);
   }
 
@@ -747,6 +816,7 @@ class Trainer {
   int local_rows_ = 0;
   int64_t steps_total_ = 0, step_ = 0, cursor_ = 0, last_log_step_ = 0;
   int64_t last_checkpoint_step_ = -1;  // -1: none written or resumed from yet
+  UpdateGuard::Counts skipped_at_last_log_;  // the guard's counts at the last log line
   double data_wait_s_ = 0.0, comm_wait_s_ = 0.0;
   Clock::time_point last_log_time_, last_save_time_;
   int64_t timed_steps_ = 0;    // steps timed by this process (a rate needs log_every of them)

@@ -46,7 +46,7 @@ std::vector<float> join(const std::vector<NamedArray>& arrays, const ParamStore&
 
 }  // namespace
 
-void capture_state(Backend& be, ParamStore& params, Adam* adam, CheckpointState& state) {
+void capture_state(Backend& be, ParamStore& params, Adam* adam, CheckpointState& state, WeightAverage* ema) {
   std::vector<float> host(params.total());
   be.copy_to_host(host.data(), params.params(), host.size());
   state.params = split(host, params);
@@ -58,10 +58,15 @@ void capture_state(Backend& be, ParamStore& params, Adam* adam, CheckpointState&
     be.copy_to_host(host.data(), adam->v(), host.size());
     state.adam_v = split(host, params);
   }
+  state.ema.clear();
+  if (ema && ema->enabled()) {
+    be.copy_to_host(host.data(), ema->values(), host.size());
+    state.ema = split(host, params);
+  }
 }
 
-void restore_state(const CheckpointState& state, const std::string& source, Backend& be, ParamStore& params,
-                   Adam* adam) {
+bool restore_state(const CheckpointState& state, const std::string& source, Backend& be, ParamStore& params,
+                   Adam* adam, WeightAverage* ema) {
   std::vector<float> flat = join(state.params, params, source, "parameter");
   be.copy_to_device(params.params(), flat.data(), flat.size());
   if (adam && !state.adam_m.empty()) {
@@ -70,7 +75,28 @@ void restore_state(const CheckpointState& state, const std::string& source, Back
     flat = join(state.adam_v, params, source, "optimizer moment v");
     be.copy_to_device(adam->v(), flat.data(), flat.size());
   }
+  bool ema_found = false;
+  if (ema && ema->enabled()) {
+    ema_found = !state.ema.empty();
+    if (ema_found) {
+      flat = join(state.ema, params, source, "weight average");
+      be.copy_to_device(ema->values(), flat.data(), flat.size());
+    } else {
+      ema->start_from(params.params());
+    }
+  }
   be.synchronize();
+  return ema_found;
+}
+
+const char* restore_inference_weights(const CheckpointState& state, const std::string& source, Backend& be,
+                                      ParamStore& params) {
+  const bool average = !state.ema.empty();
+  const std::vector<float> flat = join(average ? state.ema : state.params, params, source,
+                                       average ? "weight average" : "parameter");
+  be.copy_to_device(params.params(), flat.data(), flat.size());
+  be.synchronize();
+  return average ? "weight average" : "parameters";
 }
 
 }  // namespace elbo

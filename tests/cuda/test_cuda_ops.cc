@@ -339,32 +339,62 @@ TEST_F(CudaOps, AllFiniteSeesNanAndInfAnywhere) {
   }
 }
 
-TEST_F(CudaOps, ClipScaleFromDeviceSumOfSquares) {
+// The update gate from device scalars: clipping, skipping over the threshold, skipping a
+// non-finite norm or health, and the running counts, alike on both backends.
+TEST_F(CudaOps, UpdateGateFromDeviceSumOfSquares) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
   for (float max_norm : {0.0f, 5.0f, 20.0f}) {
-    Pair sumsq = both({100.0f}), scale = both_zero(1);
-    on_both([&](Backend& be, Side s) { be.clip_scale((scale.*s).data(), (sumsq.*s).data(), max_norm); });
-    EXPECT_TRUE(all_close(gpu_host(scale), cpu_host(scale), kElemRel, 0)) << "max_norm " << max_norm;
+    for (float skip_norm : {0.0f, 8.0f}) {
+      for (auto [sumsq_value, health_value] : {std::pair{100.0f, 0.0f}, std::pair{nan, 0.0f}, std::pair{1.0f, nan}}) {
+        Pair sumsq = both({sumsq_value}), health = both({health_value}), gate = both({1.0f, 0.0f, 2.0f, 3.0f});
+        UpdateRule rule;
+        rule.clip_norm = max_norm;
+        rule.skip_norm = skip_norm;
+        on_both([&](Backend& be, Side s) {
+          be.update_gate((gate.*s).data(), (sumsq.*s).data(), (health.*s).data(), rule);
+        });
+        EXPECT_TRUE(all_close(gpu_host(gate), cpu_host(gate), kElemRel, 0))
+            << "max_norm " << max_norm << " skip_norm " << skip_norm << " sumsq " << sumsq_value;
+      }
+    }
   }
 }
 
-TEST_F(CudaOps, AdamAndAdamWStepsMatch) {
+TEST_F(CudaOps, AdamAdamWAndAdamaxStepsMatch) {
   const size_t n = 10007;
-  for (bool decoupled : {false, true}) {
-    for (bool with_scale : {false, true}) {
-      SCOPED_TRACE(::testing::Message() << "decoupled " << decoupled << " grad_scale " << with_scale);
-      Pair p = both_random(n, -1, 1, 29), m = both_zero(n), v = both_zero(n), scale = both({0.5f});
+  for (int kind = 0; kind < 3; ++kind) {  // adam, adamw, adamax
+    for (int gating = 0; gating < 3; ++gating) {  // none, a scale of 0.5, a skipped step
+      SCOPED_TRACE(::testing::Message() << "optimizer " << kind << " gating " << gating);
+      Pair p = both_random(n, -1, 1, 29), m = both_zero(n), v = both_zero(n),
+           gate = both({0.5f, gating == 2 ? 1.0f : 0.0f, 0.0f, 0.0f});
+      const std::vector<float> p0 = cpu_host(p);
       for (int t = 1; t <= 3; ++t) {
         Pair g = both_random(n, -1, 1, 30 + t);
-        const AdamHyper h = make_adam_hyper(1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, decoupled, t);
+        const AdamHyper h = make_adam_hyper(1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, kind == 1, t, kind == 2);
         on_both([&](Backend& be, Side s) {
           be.adam_step((p.*s).data(), (g.*s).data(), (m.*s).data(), (v.*s).data(), n, h,
-                       with_scale ? (scale.*s).data() : nullptr);
+                       gating > 0 ? (gate.*s).data() : nullptr);
         });
       }
       EXPECT_TRUE(all_close(gpu_host(p), cpu_host(p), kElemRel, kElemAbs)) << "params";
       EXPECT_TRUE(all_close(gpu_host(m), cpu_host(m), kElemRel, kElemAbs)) << "m";
       EXPECT_TRUE(all_close(gpu_host(v), cpu_host(v), kElemRel, 1e-9)) << "v";
+      if (gating == 2) EXPECT_EQ(gpu_host(p), p0) << "a skipped step changed the parameters";
     }
+  }
+}
+
+TEST_F(CudaOps, WeightAverageAndGatedSumsMatch) {
+  const size_t n = 4099;
+  for (float skip : {0.0f, 1.0f}) {
+    Pair ema = both_random(n, -1, 1, 40), p = both_random(n, -1, 1, 41), acc = both_random(n, -1, 1, 42),
+         x = both_random(n, -1, 1, 43), gate = both({1.0f, skip, 0.0f, 0.0f});
+    on_both([&](Backend& be, Side s) {
+      be.ema_update((ema.*s).data(), (p.*s).data(), n, 0.999f, (gate.*s).data());
+      be.add_unless_skipped((acc.*s).data(), (x.*s).data(), n, (gate.*s).data());
+    });
+    EXPECT_TRUE(all_close(gpu_host(ema), cpu_host(ema), kElemRel, kElemAbs)) << "skip " << skip;
+    EXPECT_TRUE(all_close(gpu_host(acc), cpu_host(acc), kElemRel, kElemAbs)) << "skip " << skip;
   }
 }
 

@@ -1,6 +1,9 @@
 """Compares the parameters of two elbo checkpoints.
   --bitwise        every parameter identical to the bit
   --rtol X         ||a - b|| / ||b|| <= X over all parameters together
+  --optimizer      the Adam moments too
+  --state          the weight average (/ema, where either file has one) and the skipped-step
+                   counts too: all a resume must restore
 Prints the largest differences; exit 1 when the check fails."""
 import argparse
 import sys
@@ -14,10 +17,19 @@ p.add_argument("b")
 p.add_argument("--bitwise", action="store_true")
 p.add_argument("--rtol", type=float, default=0.0)
 p.add_argument("--optimizer", action="store_true", help="compare Adam moments too")
+p.add_argument("--state", action="store_true", help="compare the weight average and the skip counts too")
 a = p.parse_args()
 groups = ["params"] + (["optimizer/m", "optimizer/v"] if a.optimizer else [])
 with h5py.File(a.a, "r") as fa, h5py.File(a.b, "r") as fb:
-    for key in ("step", "cursor"):
+    keys = ["step", "cursor"]
+    if a.state:
+        keys += ["skipped_nonfinite", "skipped_over_threshold"]
+        if ("ema" in fa) != ("ema" in fb):
+            print("one checkpoint has a weight average (/ema), the other not")
+            sys.exit(1)
+        if "ema" in fa:
+            groups.append("ema")
+    for key in keys:
         if fa.attrs[key] != fb.attrs[key]:
             print(f"{key} differs: {fa.attrs[key]} vs {fb.attrs[key]}")
             sys.exit(1)

@@ -61,12 +61,28 @@ resumes_bitwise() {
     fail "$name: resumed run differs from the uninterrupted one"
 }
 
-note "a NaN in rank 1's batch of step 13: every rank stops at that step, naming rank 1 and the sample"
-read -r rc secs < <(faulty nan nan_batch 13 1)
+note "a NaN in rank 1's batch of step 13, train.nonfinite: stop: every rank stops at that step, naming rank 1 and the sample"
+read -r rc secs < <(faulty nan nan_batch 13 1 TERM --set train.nonfinite=stop)
 echo "exit $rc after $secs s"
 ended nan "$rc" "$secs" "rank 1: sample [0-9]+ of data.train \(.*shard_[0-9]+.h5\) holds a NaN pixel .*in the batch of step 13. Training stopped at step 13"
 intact nan 10
 resumes_bitwise nan 10
+
+note "the same NaN with train.nonfinite: skip (the default): step 13 is skipped on every rank, the run goes on"
+read -r rc secs < <(faulty nanskip nan_batch 13 1)
+echo "exit $rc after $secs s"
+[ "$rc" -eq 0 ] || { cat nanskip.log; fail "nanskip: the run did not go on (exit $rc)"; }
+[ "$(grep -cE "rank 1: sample [0-9]+ of data.train \(.*shard_[0-9]+.h5\) holds a NaN pixel .*in the batch of step 13; the step is skipped on every rank" nanskip.log)" -eq 1 ] ||
+  { cat nanskip.log; fail "nanskip: expected one warning naming rank 1, the sample and step 13"; }
+[ -f nanskip/COMPLETED ] || fail "nanskip: no COMPLETED"
+"$PY" - nanskip/metrics.jsonl <<'PY' || fail "nanskip: the metrics do not count the skipped step"
+import json, sys
+records = [json.loads(l) for l in open(sys.argv[1])]
+by_step = {r["step"]: r for r in records}
+assert by_step[20]["skipped_steps"] == 1 and by_step[10]["skipped_steps"] == 0, records
+assert records[-1]["skipped_nonfinite"] == 1 and records[-1]["skipped_over_threshold"] == 0, records[-1]
+assert all(isinstance(r["loss"], float) for r in records), "a NaN loss reached the metrics"
+PY
 
 note "rank 1's parameters drift after step 13: the replica check at step 15 stops every rank, naming rank 1"
 read -r rc secs < <(faulty drift perturb_params 13 1 TERM --set dist.replica_check_every=5)

@@ -259,7 +259,7 @@ TEST_F(Nccl, ACaptureFailureOnOneRankSendsEveryRankBackToEagerSteps) {
   auto model = make_model(mc, dim, *backend_, 1);
   ParamStore& ps = model->params();
   Adam adam(*backend_, ps.total(), TrainConfig{});
-  GradReducer reducer(*comm_, ps.grads(), ps.total(), 500);
+  GradReducer reducer(*comm_, ps.grads(), ps.reduced_size(), 500);
   StepShape shape;
   shape.rows = rows;
   shape.dim = dim;

@@ -244,12 +244,18 @@ void RecordingBackend::sum_squares(float* out, const float* x, size_t n) {
   op([=] { inner_->sum_squares(out, x, n); });
 }
 void RecordingBackend::all_finite(float* out, const float* x, size_t n) { op([=] { inner_->all_finite(out, x, n); }); }
-void RecordingBackend::clip_scale(float* clip_scale, const float* sumsq, float max_norm) {
-  op([=] { inner_->clip_scale(clip_scale, sumsq, max_norm); });
+void RecordingBackend::update_gate(float* gate, const float* sumsq, const float* health, const UpdateRule& rule) {
+  op([=] { inner_->update_gate(gate, sumsq, health, rule); });
+}
+void RecordingBackend::add_unless_skipped(float* y, const float* x, size_t n, const float* gate) {
+  op([=] { inner_->add_unless_skipped(y, x, n, gate); });
+}
+void RecordingBackend::ema_update(float* ema, const float* params, size_t n, float decay, const float* gate) {
+  op([=] { inner_->ema_update(ema, params, n, decay, gate); });
 }
 void RecordingBackend::adam_step(float* params, const float* grads, float* m, float* v, size_t n,
-                                 const AdamHyper& hyper, const float* grad_scale) {
-  op([=] { inner_->adam_step(params, grads, m, v, n, hyper, grad_scale); });
+                                 const AdamHyper& hyper, const float* gate) {
+  op([=] { inner_->adam_step(params, grads, m, v, n, hyper, gate); });
 }
 
 }  // namespace elbo

@@ -107,9 +107,11 @@ class RecordingBackend final : public Backend {
   void sum(float* out, const float* x, size_t n) override;
   void sum_squares(float* out, const float* x, size_t n) override;
   void all_finite(float* out, const float* x, size_t n) override;
-  void clip_scale(float* clip_scale, const float* sumsq, float max_norm) override;
+  void update_gate(float* gate, const float* sumsq, const float* health, const UpdateRule& rule) override;
+  void add_unless_skipped(float* y, const float* x, size_t n, const float* gate) override;
+  void ema_update(float* ema, const float* params, size_t n, float decay, const float* gate) override;
   void adam_step(float* params, const float* grads, float* m, float* v, size_t n, const AdamHyper& hyper,
-                 const float* grad_scale) override;
+                 const float* gate) override;
 
  private:
   // Runs f now, or records it while capturing.

@@ -9,6 +9,7 @@
 #include "elbo/backend.h"
 #include "elbo/kernels/philox.h"
 #include "elbo/optim/adam.h"
+#include "elbo/optim/update_guard.h"
 
 namespace elbo {
 namespace {
@@ -147,6 +148,7 @@ TEST(CpuOps, AdamMatchesReference) {
     std::vector<float> p = randv(n, 5);
     std::vector<double> rp(p.begin(), p.end()), m(n, 0), v(n, 0);
     Adam adam(*be, n, tc);
+    UpdateGuard guard(*be, update_rule_of(tc));
     for (int t = 1; t <= 3; ++t) {
       std::vector<float> g = randv(n, 10 + t);
       double norm = 0;
@@ -162,7 +164,8 @@ TEST(CpuOps, AdamMatchesReference) {
         if (tc.optimizer == "adamw") upd += tc.weight_decay * rp[i];
         rp[i] -= tc.lr * upd;
       }
-      adam.step(p.data(), g.data());
+      guard.decide(g.data(), n, nullptr, true);
+      adam.step(p.data(), g.data(), nullptr, guard.gate());
     }
     for (size_t i = 0; i < n; ++i) EXPECT_NEAR(p[i], rp[i], 2e-5) << opt << " index " << i;
   }

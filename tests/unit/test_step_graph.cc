@@ -190,7 +190,7 @@ struct Replica {
   std::unique_ptr<VaeModel> model = make_model(small_model(), kDim, be, 3);
   Adam adam{be, model->params().total(), TrainConfig{}};
   FakeCommunicator comm{be};
-  GradReducer reducer{comm, model->params().grads(), model->params().total(), 64};
+  GradReducer reducer{comm, model->params().grads(), model->params().reduced_size(), 64};
   StepProgram program{be, *model, adam, &reducer, shape()};
   std::vector<float> images = synthetic_batches(1, kRows, kDim, 4);
   int64_t step = 0;

@@ -31,6 +31,18 @@ ELBO_HD float int_bits_as_float(int32_t i) {
 #endif
 }
 
+// Whether x is neither NaN nor infinite, from its exponent bits (immune to any
+// floating-point mode that would let the compiler assume finite values).
+ELBO_HD bool float_is_finite(float x) {
+#if defined(__CUDA_ARCH__)
+  const uint32_t bits = uint32_t(__float_as_int(x));
+#else
+  uint32_t bits;
+  std::memcpy(&bits, &x, sizeof bits);
+#endif
+  return (bits & 0x7f800000u) != 0x7f800000u;
+}
+
 // exp(x) for x <= 0, without a library call, so that CPU loops over it vectorise and
 // both backends round the same way. Range reduction x = k ln2 + r, |r| <= ln2/2, with
 // ln2 split in two (Cody-Waite) so k ln2 is exact; exp(r) by the minimax polynomial of
@@ -247,8 +259,9 @@ struct AdamHyper {
   float beta1;
   float beta2;
   float eps;
-  float weight_decay;  // L2 (Adam) or decoupled (AdamW)
+  float weight_decay;  // L2 (Adam, Adamax) or decoupled (AdamW)
   bool decoupled;      // true: AdamW
+  bool infinity_norm;  // true: Adamax (v holds the exponentially weighted infinity norm u)
   float step_size;                  // lr / (1 - beta1^t)
   float inv_sqrt_bias_correction2;  // 1 / sqrt(1 - beta2^t)
   // When set (a device pointer): {step_size, inv_sqrt_bias_correction2, lr} of the current
@@ -270,10 +283,11 @@ ELBO_HD AdamHyper resolve_adam_step(AdamHyper h) {
 // The hyper-parameters of step t (from 1), bias corrections computed in double on the
 // host so that every backend uses the same float values.
 inline AdamHyper make_adam_hyper(float lr, float beta1, float beta2, float eps, float weight_decay, bool decoupled,
-                                 long long t) {
+                                 long long t, bool infinity_norm = false) {
   const double bc1 = 1.0 - std::pow(double(beta1), double(t));
   const double bc2 = 1.0 - std::pow(double(beta2), double(t));
-  return AdamHyper{lr, beta1, beta2, eps, weight_decay, decoupled, float(lr / bc1), float(1.0 / std::sqrt(bc2)), nullptr};
+  return AdamHyper{lr,           beta1,          beta2, eps, weight_decay, decoupled, infinity_norm, float(lr / bc1),
+                   float(1.0 / std::sqrt(bc2)), nullptr};
 }
 
 struct AdamState {
@@ -285,13 +299,22 @@ struct AdamState {
 //   p -= step_size * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
 // (PyTorch's arrangement: one square root and one division per element, the bias
 // corrections folded into two per-step scalars).
+// Adamax (Kingma & Ba, section 7.1, arranged as PyTorch does) keeps in v the infinity
+// norm u = max(beta2 * u, |g| + eps) and needs no second bias correction:
+//   p -= step_size * m / u
 ELBO_HD AdamState adam_update_value(AdamState s, float g, const AdamHyper& h, float grad_scale) {
   g *= grad_scale;
   if (!h.decoupled) g += h.weight_decay * s.p;
   const float decay = h.decoupled ? h.lr * h.weight_decay * s.p : 0.0f;
   s.m = h.beta1 * s.m + (1.0f - h.beta1) * g;
-  s.v = h.beta2 * s.v + (1.0f - h.beta2) * g * g;
-  const float denom = sqrtf(s.v) * h.inv_sqrt_bias_correction2 + h.eps;
+  float denom;
+  if (h.infinity_norm) {
+    s.v = fmaxf(h.beta2 * s.v, fabsf(g) + h.eps);
+    denom = s.v;
+  } else {
+    s.v = h.beta2 * s.v + (1.0f - h.beta2) * g * g;
+    denom = sqrtf(s.v) * h.inv_sqrt_bias_correction2 + h.eps;
+  }
   s.p -= h.step_size * s.m / denom + decay;
   return s;
 }
@@ -309,5 +332,34 @@ ELBO_HD float clip_scale_from_sumsq(float sumsq, float max_norm) {
   float norm = sqrtf(sumsq);
   return norm > max_norm ? max_norm / (norm + 1e-6f) : 1.0f;
 }
+
+// Whether the optimiser applies a step, decided on the device from values every rank
+// holds alike after the all-reduce (so every rank decides the same, with no extra
+// collective and inside a captured graph): the global gradient's sum of squares, and the
+// step's health, the sum over ranks of each rank's 0 (or NaN for a rank whose input or
+// loss was not finite). train.skip_threshold and train.nonfinite (optim/update_guard.h).
+struct UpdateRule {
+  float clip_norm = 0.0f;       // train.grad_clip; 0: no clipping
+  float skip_norm = 0.0f;       // train.skip_threshold; 0: never skip for the norm
+  bool skip_nonfinite = true;   // train.nonfinite: skip
+};
+// The gate, four device floats: the gradient scale, 1 when the step is skipped (0
+// otherwise), and the run's running counts of steps skipped as non-finite and as over
+// the threshold (exact as floats up to 2^24 skipped steps).
+struct UpdateGate {
+  static constexpr int kScale = 0, kSkip = 1, kSkippedNonfinite = 2, kSkippedOverThreshold = 3, kSize = 4;
+};
+ELBO_HD void decide_update(float* gate, float sumsq, float health, const UpdateRule& rule) {
+  const bool nonfinite = !float_is_finite(sumsq) || !float_is_finite(health);
+  const bool over = !nonfinite && rule.skip_norm > 0.0f && sqrtf(sumsq) > rule.skip_norm;
+  const bool skip = over || (nonfinite && rule.skip_nonfinite);
+  if (skip && nonfinite) gate[UpdateGate::kSkippedNonfinite] += 1.0f;
+  if (over) gate[UpdateGate::kSkippedOverThreshold] += 1.0f;
+  gate[UpdateGate::kSkip] = skip ? 1.0f : 0.0f;
+  gate[UpdateGate::kScale] = skip ? 0.0f : clip_scale_from_sumsq(sumsq, rule.clip_norm);
+}
+
+// One element of the exponential moving average of the weights: e <- d e + (1 - d) p.
+ELBO_HD float ema_value(float e, float p, float decay) { return decay * e + (1.0f - decay) * p; }
 
 }  // namespace elbo

@@ -51,6 +51,12 @@ class ParamStore {
   float* grad(int i) { return grads_.data() + slices_[i].offset; }
   float* params() { return params_.data(); }
   float* grads() { return grads_.data(); }
+  // One float after the gradients: the training step's health, 0 or NaN on each rank
+  // (its input or loss not finite), which the gradient all-reduce sums with the
+  // gradients, so every rank learns that some rank's step went wrong without another
+  // collective (kernels/math.h, decide_update). The reducer covers reduced_size() floats.
+  float* step_health() { return grads_.data() + total_; }
+  size_t reduced_size() const { return total_ + 1; }
   bool allocated() const { return params_.size() == total_ && total_ > 0; }
 
  private:

@@ -1,6 +1,6 @@
-// Adam / AdamW on the flat parameter buffer, with optional clipping by global
-// gradient norm. The norm and the clip scale stay on the device; the update is one
-// fused pass over the buffer.
+// Adam, AdamW and Adamax (train.optimizer) on the flat parameter buffer: one fused pass.
+// Clipping and skipping are the UpdateGuard's decision (optim/update_guard.h), passed in
+// as its device gate.
 #pragma once
 #include <cstdint>
 
@@ -13,12 +13,13 @@ class Adam {
  public:
   Adam(Backend& backend, size_t n, const TrainConfig& config);
 
-  // One update with the (already all-reduced) gradients. The global gradient norm is
-  // computed when clipping needs it or when measure_norm asks for it (log steps).
+  // One update with the (already all-reduced) gradients.
   // device_step: when set, the step's {lr_t / (1 - beta1^t), 1 / sqrt(1 - beta2^t), lr_t}
   // are read from that device memory (written there by the caller from step_scalars()),
   // so that a captured step replays with the current step's values.
-  void step(float* params, const float* grads, bool measure_norm = true, const float* device_step = nullptr);
+  // gate: the UpdateGuard's device gate (the gradient scale, and whether to skip), or null.
+  // A skipped step still counts: the bias corrections and the schedule follow the step number.
+  void step(float* params, const float* grads, const float* device_step = nullptr, const float* gate = nullptr);
   // The three per-step values of step t (from 1), for device_step.
   void step_scalars(int64_t t, float out[3]) const;
   // The run's length, for schedules that need it (cosine): train.lr_schedule applies
@@ -27,9 +28,7 @@ class Adam {
   // The learning rate of step t (from 1).
   float learning_rate(int64_t t) const;
 
-  // Squared global gradient norm of the last step that measured it (device scalar, before clipping),
-  // and the moments (for checkpoints).
-  const float* grad_sumsq() const { return sumsq_.data(); }
+  // The moments (for checkpoints); Adamax keeps its infinity norm in v.
   float* m() { return m_.data(); }
   float* v() { return v_.data(); }
   int64_t steps_done() const { return t_; }
@@ -44,7 +43,7 @@ class Adam {
   TrainConfig config_;
   int64_t t_ = 0;
   int64_t total_steps_ = 0;  // 0: no schedule
-  DeviceBuffer m_, v_, sumsq_, clip_;
+  DeviceBuffer m_, v_;
 };
 
 }  // namespace elbo

@@ -2,9 +2,12 @@
 // Layout (readable with h5py / h5dump):
 //   /params/<name>          float32 datasets in their layer shapes
 //   /optimizer/m/<name>     Adam first moments, same shapes
-//   /optimizer/v/<name>     Adam second moments
+//   /optimizer/v/<name>     Adam second moments (Adamax: the infinity norm)
+//   /ema/<name>             the weight average (train.ema_decay > 0 only)
 //   attributes on /: step, epoch, cursor (global sample cursor), seed, world_size,
-//     config (effective YAML), model_config (model section YAML), format_version
+//     config (effective YAML), model_config (model section YAML), format_version,
+//     skipped_nonfinite, skipped_over_threshold (steps the update guard skipped; absent
+//     in files of earlier builds: 0)
 //   attribute on each dataset: checksum (uint32 CRC32 of its float32 bytes)
 // Writes go to <file>.tmp, are flushed and fsync'ed, then renamed; the last K are kept.
 #pragma once
@@ -25,6 +28,7 @@ struct CheckpointState {
   std::vector<NamedArray> params;
   std::vector<NamedArray> adam_m;  // same names and shapes as params (empty before the first step)
   std::vector<NamedArray> adam_v;
+  std::vector<NamedArray> ema;     // same names and shapes as params; empty without a weight average
   int64_t step = 0;                // optimiser steps done
   int64_t epoch = 0;               // epoch of the next sample
   int64_t cursor = 0;              // global sample cursor: samples consumed since the start of training
@@ -32,6 +36,8 @@ struct CheckpointState {
   int world_size = 1;              // world size that wrote it (information only; resume works on any)
   std::string config_yaml;         // effective config
   std::string model_config_yaml;   // model section only
+  int64_t skipped_nonfinite = 0;   // UpdateGuard::Counts of the run so far
+  int64_t skipped_over_threshold = 0;
 };
 
 // Path of the checkpoint for a step: <dir>/checkpoints/ckpt_<step, 9 digits>.h5

@@ -32,6 +32,7 @@ struct EvalResult {
   // across the evaluated images, Var_x E_q[z_j | x] > 0.01; a collapsed dimension is not.
   int active_units = 0, latent_dim = 0;
   std::string checkpoint;
+  std::string weights = "parameters";  // or "weight average" (train.ema_decay)
   std::string written;  // the result file (rank 0)
 };
 
@@ -50,6 +51,7 @@ EvalResult evaluate(const Config& config, MpiContext& mpi, const EvalRequest& re
 struct RestoredCheckpoint {
   std::string path;
   int64_t step = 0;
+  std::string weights = "parameters";  // restore_inference_weights()'s answer (known on rank 0)
 };
 RestoredCheckpoint restore_on_ranks(const Config& config, MpiContext& mpi, Replica& replica,
                                     const std::string& requested, const ShardSetInfo& data,

@@ -1,6 +1,7 @@
 // The device work of one training step, in order: dynamic binarization, zeroed
-// gradients, forward, backward (starting the gradient all-reduce bucket by bucket),
-// the optimiser, and the loss sums. Everything that changes from step to step (the
+// gradients, forward, the step's loss sums and health, backward (starting the gradient
+// all-reduce bucket by bucket), the update guard's decision, the optimiser, the weight
+// average, and the interval's loss sums (a skipped step's left out). Everything that changes from step to step (the
 // noise serial, the KL warm-up weight, Adam's bias corrections) is read from device
 // memory — a StepScalars block uploaded with the batch — so the same enqueued sequence
 // is right for every step. It runs eagerly, or, on a backend that can capture (CUDA
@@ -16,6 +17,8 @@
 #include "elbo/dist/grad_reducer.h"
 #include "elbo/models/vae_model.h"
 #include "elbo/optim/adam.h"
+#include "elbo/optim/update_guard.h"
+#include "elbo/optim/weight_average.h"
 
 namespace elbo {
 
@@ -53,9 +56,14 @@ struct StepScalars {
   // (iwae), so that sample t of image i draws serial (image serial) * k + t whatever the
   // number of ranks.
   uint64_t sample_serial = 0;
+  // 0, or NaN when the host found a NaN or infinite value in this rank's batch (the
+  // step's health: with train.nonfinite: skip every rank then skips the step, also where
+  // dynamic binarization would have turned the bad pixel into a plain 0 or 1).
+  float input_fault = 0.0f;
+  float unused = 0.0f;
 };
-constexpr size_t kStepScalarFloats = 8;
-static_assert(sizeof(StepScalars) == kStepScalarFloats * sizeof(float), "StepScalars is 8 floats");
+constexpr size_t kStepScalarFloats = 10;
+static_assert(sizeof(StepScalars) == kStepScalarFloats * sizeof(float), "StepScalars is 10 floats");
 
 struct StepShape {
   int rows = 0;                 // this rank's rows per step
@@ -66,6 +74,8 @@ struct StepShape {
   int condition_dim = 0;        // conditional models: one-hot classes per row, after the batch
   float free_bits = 0.0f;       // train.free_bits (train/objective.h); 0: off
   int samples_per_image = 1;    // train.iw_samples with the iwae objective
+  UpdateRule update_rule;       // clipping and skipping (optim/update_guard.h)
+  float ema_decay = 0.0f;       // train.ema_decay (optim/weight_average.h); 0: off
 };
 
 // The layout of StepProgram::loss_sums(): sums over every image of the steps since the
@@ -136,6 +146,11 @@ class StepProgram {
   // steps; a captured step always measures it, the cost of one reduction).
   void run(bool measure_norm);
 
+  // Which steps were applied, and the run's counts of skipped ones.
+  UpdateGuard& guard() { return guard_; }
+  // The weight average (enabled() when train.ema_decay > 0).
+  WeightAverage& weight_average() { return ema_; }
+
   // Device sums over every row of the steps since the last reset, laid out as LossSums.
   const float* loss_sums() const { return loss_acc_.data(); }
   size_t loss_sums_size() const { return loss_acc_.size(); }
@@ -163,8 +178,12 @@ class StepProgram {
   StepShape shape_;
   // Free bits: the global batch's KL per latent dimension, then each dimension's gate.
   void gate_kl_dimensions();
+  // This rank's sums of the step's loss terms into loss_step_ (laid out as LossSums).
+  void sum_step_losses();
 
-  DeviceBuffer input_, loss_step_, loss_acc_, kl_dim_global_, kl_dim_gates_;
+  DeviceBuffer input_, loss_step_, loss_acc_, kl_dim_global_, kl_dim_gates_, loss_total_;
+  UpdateGuard guard_;
+  WeightAverage ema_;
   bool graph_allowed_ = false, graph_ready_ = false, graph_given_up_ = false;
   int64_t eager_steps_ = 0;
   int captures_ = 0;

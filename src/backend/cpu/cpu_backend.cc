@@ -491,12 +491,13 @@ class CpuBackend final : public Backend {
     out[0] = ok ? 1.0f : 0.0f;
   }
 
-  void clip_scale(float* scale_out, const float* sumsq, float max_norm) override {
-    scale_out[0] = clip_scale_from_sumsq(sumsq[0], max_norm);
+  void update_gate(float* gate, const float* sumsq, const float* health, const UpdateRule& rule) override {
+    decide_update(gate, sumsq[0], health ? health[0] : 0.0f, rule);
   }
   void adam_step(float* params, const float* grads, float* m, float* v, size_t n, const AdamHyper& hyper,
-                 const float* grad_scale) override {
-    const float scale = grad_scale ? grad_scale[0] : 1.0f;
+                 const float* gate) override {
+    if (gate && gate[UpdateGate::kSkip] != 0.0f) return;
+    const float scale = gate ? gate[UpdateGate::kScale] : 1.0f;
     over_elements(n, [&](size_t b, size_t e) {
       // Local copies: through captured references the compiler would have to assume
       // the stores to p, m, v change them, and could not vectorise.
@@ -512,6 +513,18 @@ class CpuBackend final : public Backend {
         mm[i] = st.m;
         vv[i] = st.v;
       }
+    });
+  }
+  void add_unless_skipped(float* y, const float* x, size_t n, const float* gate) override {
+    if (gate[UpdateGate::kSkip] != 0.0f) return;
+    for (size_t i = 0; i < n; ++i) y[i] += x[i];
+  }
+  void ema_update(float* ema, const float* params, size_t n, float decay, const float* gate) override {
+    if (gate && gate[UpdateGate::kSkip] != 0.0f) return;
+    over_elements(n, [&](size_t b, size_t e) {
+      float* __restrict out = ema;
+      const float* __restrict p = params;
+      for (size_t i = b; i < e; ++i) out[i] = ema_value(out[i], p[i], decay);
     });
   }
 

@@ -523,14 +523,22 @@ void CudaBackend::all_finite(float* out, const float* x, size_t n) {
   make_current();
   cudak::all_finite(stream_, out, x, n, reduce_scratch_);
 }
-void CudaBackend::clip_scale(float* clip_scale, const float* sumsq, float max_norm) {
+void CudaBackend::update_gate(float* gate, const float* sumsq, const float* health, const UpdateRule& rule) {
   make_current();
-  cudak::clip_scale(stream_, clip_scale, sumsq, max_norm);
+  cudak::update_gate(stream_, gate, sumsq, health, rule);
 }
 void CudaBackend::adam_step(float* params, const float* grads, float* m, float* v, size_t n, const AdamHyper& hyper,
-                            const float* grad_scale) {
+                            const float* gate) {
   make_current();
-  cudak::adam_step(stream_, params, grads, m, v, n, hyper, grad_scale);
+  cudak::adam_step(stream_, params, grads, m, v, n, hyper, gate);
+}
+void CudaBackend::add_unless_skipped(float* y, const float* x, size_t n, const float* gate) {
+  make_current();
+  cudak::add_unless_skipped(stream_, y, x, n, gate);
+}
+void CudaBackend::ema_update(float* ema, const float* params, size_t n, float decay, const float* gate) {
+  make_current();
+  cudak::ema_update(stream_, ema, params, n, decay, gate);
 }
 
 // ---- convolution (cudnn_conv.h) ----

@@ -179,15 +179,35 @@ struct AdamOp {
   float* m;
   float* v;
   AdamHyper hyper;
-  const float* grad_scale;
+  const float* gate;
   __device__ void operator()(size_t i) const {
-    const float s = grad_scale ? *grad_scale : 1.0f;
+    if (gate && gate[UpdateGate::kSkip] != 0.0f) return;  // a skipped step changes nothing
+    const float s = gate ? gate[UpdateGate::kScale] : 1.0f;
     adam_update(params + i, grads[i], m + i, v + i, resolve_adam_step(hyper), s);
   }
 };
+struct AddUnlessSkippedOp {
+  float* y;
+  const float* x;
+  const float* gate;
+  __device__ void operator()(size_t i) const {
+    if (gate[UpdateGate::kSkip] == 0.0f) y[i] += x[i];
+  }
+};
+struct EmaOp {
+  float* ema;
+  const float* params;
+  float decay;
+  const float* gate;
+  __device__ void operator()(size_t i) const {
+    if (gate && gate[UpdateGate::kSkip] != 0.0f) return;
+    ema[i] = ema_value(ema[i], params[i], decay);
+  }
+};
 
-__global__ void clip_scale_kernel(float* out, const float* sumsq, float max_norm) {
-  out[0] = clip_scale_from_sumsq(sumsq[0], max_norm);
+// One thread: the rule is a handful of comparisons on two scalars.
+__global__ void update_gate_kernel(float* gate, const float* sumsq, const float* health, UpdateRule rule) {
+  decide_update(gate, sumsq[0], health ? health[0] : 0.0f, rule);
 }
 
 size_t count(int rows, int cols) { return size_t(rows < 0 ? 0 : rows) * size_t(cols < 0 ? 0 : cols); }
@@ -244,13 +264,19 @@ void repeat_rows(cudaStream_t s, float* dst, const float* src, int rows, int col
 void binarize(cudaStream_t s, float* x, int rows, int dim, const NoiseKey& key) {
   for_each(s, count(rows, dim), BinarizeOp{x, size_t(dim), key});
 }
-void clip_scale(cudaStream_t s, float* out, const float* sumsq, float max_norm) {
-  clip_scale_kernel<<<1, 1, 0, s>>>(out, sumsq, max_norm);
+void update_gate(cudaStream_t s, float* gate, const float* sumsq, const float* health, const UpdateRule& rule) {
+  update_gate_kernel<<<1, 1, 0, s>>>(gate, sumsq, health, rule);
   CUDA_CHECK_LAUNCH();
 }
 void adam_step(cudaStream_t s, float* params, const float* grads, float* m, float* v, size_t n,
-               const AdamHyper& hyper, const float* grad_scale) {
-  for_each(s, n, AdamOp{params, grads, m, v, hyper, grad_scale});
+               const AdamHyper& hyper, const float* gate) {
+  for_each(s, n, AdamOp{params, grads, m, v, hyper, gate});
+}
+void add_unless_skipped(cudaStream_t s, float* y, const float* x, size_t n, const float* gate) {
+  for_each(s, n, AddUnlessSkippedOp{y, x, gate});
+}
+void ema_update(cudaStream_t s, float* ema, const float* params, size_t n, float decay, const float* gate) {
+  for_each(s, n, EmaOp{ema, params, decay, gate});
 }
 
 }  // namespace cudak

@@ -38,10 +38,12 @@ void log_mean_exp_rows_backward(cudaStream_t s, float* din, const float* in, con
                                 Weight weight);
 void repeat_rows(cudaStream_t s, float* dst, const float* src, int rows, int cols, int times);
 void binarize(cudaStream_t s, float* x, int rows, int dim, const NoiseKey& key);
-void clip_scale(cudaStream_t s, float* clip_scale, const float* sumsq, float max_norm);
-// One kernel over the whole flat buffer; grad_scale is a device scalar (nullptr: 1).
+void update_gate(cudaStream_t s, float* gate, const float* sumsq, const float* health, const UpdateRule& rule);
+// One kernel over the whole flat buffer; gate: device UpdateGate (nullptr: scale 1, never skipped).
 void adam_step(cudaStream_t s, float* params, const float* grads, float* m, float* v, size_t n,
-               const AdamHyper& hyper, const float* grad_scale);
+               const AdamHyper& hyper, const float* gate);
+void add_unless_skipped(cudaStream_t s, float* y, const float* x, size_t n, const float* gate);
+void ema_update(cudaStream_t s, float* ema, const float* params, size_t n, float decay, const float* gate);
 
 // ---- reductions (cuda_reductions.cu) ----
 // One block per row, a fixed tree within the block.
