@@ -5,7 +5,8 @@
 #   launch/scaling.sh --config CONFIG [--ranks "1 2 4"] [--mode strong|weak|both] [--steps 200]
 #                     [--warmup 50] [--log-every 10] [--batch B] [--per-rank-batch b]
 #                     [--launcher mpirun|srun] [--launcher-args "ARGS"] [--elbo BIN]
-#                     [--allreduce-bench BIN] [--plain-mpi] [--label TEXT] [--out DIR] [--set KEY=VALUE]...
+#                     [--allreduce-bench BIN] [--plain-mpi] [--compute-ms MS] [--label TEXT] [--out DIR]
+#                     [--set KEY=VALUE]...
 #
 # Per rank count and mode: samples/s, speedup and efficiency against the smallest rank
 # count, and the step split into compute, gradient all-reduce wait and data wait (host
@@ -14,7 +15,9 @@
 # beta are fitted at the smallest multi-rank count and the alpha-beta model's prediction of
 # the step's all-reduce is printed beside the measurement; the model then projects the
 # efficiency to 8..1024 H100 GPUs (docs/scaling.md). Writes DIR/scaling.csv, scaling.json,
-# projection.csv and scaling.png (default DIR: build/scaling/<config name>).
+# projection.csv and scaling.png (default DIR: build/scaling/<config name>). --compute-ms: project
+# with that compute time per step (e.g. measured on a GPU) instead of this machine's;
+# --plain-mpi: Open MPI's all-reduce instead of the shared-memory one (ELBO_SHM_ALLREDUCE=0).
 # Launchers: mpirun (default args from $ELBO_MPIRUN_ARGS, e.g. set by launch/netns_nodes.sh)
 # or srun --mpi=pmix inside an allocation. Run from where CONFIG's data paths resolve.
 set -euo pipefail
@@ -34,11 +37,12 @@ LAUNCHER_ARGS=${ELBO_MPIRUN_ARGS:-}
 ELBO=""
 BENCH=""
 PLAIN_MPI=0
+COMPUTE_MS=""
 LABEL=""
 OUT=""
 SETS=()
 
-usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 die() { echo "scaling: $*" >&2; exit 1; }
 positive() { [[ $2 =~ ^[0-9]+$ && $2 -gt 0 ]] || die "$1 expects a positive integer, got '$2'"; }
 need_value() { [[ $# -ge 2 ]] || die "$1 needs a value (see --help)"; }
@@ -58,6 +62,7 @@ while [[ $# -gt 0 ]]; do
     --elbo) need_value "$@"; ELBO=$2; shift 2 ;;
     --allreduce-bench) need_value "$@"; BENCH=$2; shift 2 ;;
     --plain-mpi) PLAIN_MPI=1; shift ;;
+    --compute-ms) need_value "$@"; [[ $2 =~ ^[0-9]*\.?[0-9]+$ ]] && [[ ! $2 =~ ^0*\.?0*$ ]] || die "--compute-ms expects a positive number of milliseconds, got '$2'"; COMPUTE_MS=$2; shift 2 ;;
     --label) need_value "$@"; LABEL=$2; shift 2 ;;
     --out) need_value "$@"; OUT=$2; shift 2 ;;
     --set) need_value "$@"; SETS+=(--set "$2"); shift 2 ;;
@@ -156,5 +161,5 @@ for r in "${RANK_LIST[@]}"; do
 done
 echo "scaling: load average $(cut -d' ' -f1-3 /proc/loadavg) at the end; $(($(date +%s) - START)) s in all"
 
-"$PY" "$REPO/launch/lib/scaling_report.py" "$OUT" --warmup "$WARMUP" --label "$LABEL"
+"$PY" "$REPO/launch/lib/scaling_report.py" "$OUT" --warmup "$WARMUP" --label "$LABEL" ${COMPUTE_MS:+--compute-ms "$COMPUTE_MS"}
 "$ELBO" scaling-plot "$OUT" --out "$OUT/scaling.png" --title "${LABEL:+$LABEL: }$CONFIG, ranks ${RANK_LIST[*]}"

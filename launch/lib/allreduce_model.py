@@ -115,38 +115,36 @@ def efficiency(compute_s, comm_s):
 
 
 def fit_alpha_beta(points, p):
-    """Alpha and beta of the ring model from measured all-reduce times [(bytes, seconds),
-    ...] at p ranks. T = a alpha + b n / beta is linear in (alpha, 1 / beta); the fit
-    minimises the relative residuals (weights 1 / T^2), so that small messages, whose time
-    is mostly alpha, count as much as large ones. Returns (alpha, beta); raises ValueError
-    when the points cannot determine them (fewer than two sizes, or no positive slope)."""
+    """Least-squares alpha and beta of the ring model from measured all-reduce times
+    [(bytes, seconds), ...] at p ranks: T = a alpha + b n / beta is linear in
+    (alpha, 1 / beta). Absolute residuals, so the large messages that carry most of a
+    step's time weigh most. Returns (alpha, beta); raises ValueError when the points
+    cannot determine them (fewer than two sizes, or a non-positive slope). A negative
+    intercept (the line through large messages passes under zero) gives alpha 0."""
     if p < 2:
         raise ValueError("alpha and beta need an all-reduce between at least 2 ranks")
     if len({n for n, _ in points}) < 2:
         raise ValueError("alpha and beta need all-reduce times at two message sizes at least")
     a, b = 2 * (p - 1), 2 * (p - 1) / p
-    # Weighted least squares of t = c0 + c1 x, x = b n, weights w = 1 / t^2.
-    ws = [1.0 / t ** 2 for _, t in points]
     xs = [b * n for n, _ in points]
     ys = [t for _, t in points]
-    sw = sum(ws)
-    mx = sum(w * x for w, x in zip(ws, xs)) / sw
-    my = sum(w * y for w, y in zip(ws, ys)) / sw
-    sxx = sum(w * (x - mx) ** 2 for w, x in zip(ws, xs))
-    slope = sum(w * (x - mx) * (y - my) for w, x, y in zip(ws, xs, ys)) / sxx
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    sxx = sum((x - mx) ** 2 for x in xs)
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx
     if slope <= 0:
         raise ValueError("all-reduce times do not grow with the message size; no bandwidth to fit")
     intercept = my - slope * mx
     return max(intercept, 0.0) / a, 1.0 / slope
 
 
-def sizes_near(points, buckets, factor=8):
-    """The measured points within `factor` of the step's bucket sizes (all points when
-    fewer than three lie there): on a CPU the time per byte changes with the caches, so
-    the fit describes the sizes the step sends."""
-    lo, hi = min(buckets) / factor, max(buckets) * factor
-    near = [(n, t) for n, t in points if lo <= n <= hi]
-    return near if len(near) >= 3 else list(points)
+def sizes_near(points, buckets, factor=2):
+    """The measured points within `factor` of some bucket size of the step (all points
+    when fewer than two sizes lie there): on a CPU the time per byte changes with the
+    message size (this machine's shared-memory all-reduce, measured under load, ran about
+    4x slower per byte above 1 MiB), so one straight line over every size describes none
+    of them; the fit describes the sizes the step sends."""
+    near = [(n, t) for n, t in points if any(b / factor <= n <= b * factor for b in buckets)]
+    return near if len({n for n, _ in near}) >= 2 else list(points)
 
 
 def projection(compute_s, buckets):

@@ -5,7 +5,10 @@ DIR/allreduce-r<N>.txt (elbo_allreduce_bench), and writes DIR/scaling.csv, scali
 projection.csv; prints the measured table with the alpha-beta model beside it, and the
 projection to 8..1024 GPUs.
 
-  scaling_report.py DIR --warmup W [--label TEXT]
+  scaling_report.py DIR --warmup W [--label TEXT] [--compute-ms MS]
+
+--compute-ms: project with this compute time per step instead of the measured one (the
+compute of the same model and per-GPU batch measured on a GPU, for instance).
 """
 import argparse
 import csv
@@ -117,6 +120,7 @@ def main():
     p.add_argument("dir")
     p.add_argument("--warmup", type=int, required=True)
     p.add_argument("--label", default="")
+    p.add_argument("--compute-ms", type=float, default=None)
     a = p.parse_args()
 
     runs = {}
@@ -127,13 +131,13 @@ def main():
     if not runs:
         fail(f"{a.dir}/runs holds no strong-rN or weak-rN run")
 
-    rows, plane, parameters, bucket_mb = [], "", 0, 0.0
+    rows, planes, parameters, bucket_mb = [], {}, 0, 0.0
     for (mode, ranks), run_dir in sorted(runs.items()):
         name = os.path.basename(run_dir)
         plane_r, params = start_line(os.path.join(a.dir, "logs", name + ".log"))
         parameters, bucket_mb = params, config_value(run_dir, "dist", "bucket_mb")
         if ranks > 1:
-            plane = plane_r
+            planes[ranks] = plane_r
         batch = int(config_value(run_dir, "train", "global_batch"))
         steps, wall, comm, data = split(read_records(run_dir), a.warmup)
         step = wall / steps
@@ -176,7 +180,14 @@ def main():
     # ---- projection: the compute of a step at the smallest rank count (weak runs when
     # there are any: their per-rank batch is the one a larger machine would keep) ----
     base = sorted(rows, key=lambda r: (r["mode"] != "weak", r["ranks"]))[0]
-    proj = model.projection(base["compute_s"], buckets)
+    compute_s, compute_from = base["compute_s"], f"{base['mode']}-r{base['ranks']}"
+    if a.compute_ms is not None:
+        if a.compute_ms <= 0:
+            fail(f"--compute-ms must be positive, got {a.compute_ms}")
+        compute_s, compute_from = a.compute_ms / 1e3, "--compute-ms"
+    proj = model.projection(compute_s, buckets)
+
+    plane = "; ".join(f"{n} ranks: {planes[n]}" for n in sorted(planes))
 
     # ---- outputs ----
     cols = ["mode", "ranks", "global_batch", "per_rank_batch", "steps", "samples_per_s", "speedup", "efficiency",
@@ -205,14 +216,14 @@ def main():
     report = {"label": a.label, "cores": os.cpu_count(), "loadavg_at_report": load, "warmup_steps": a.warmup,
               "parameters": parameters, "gradient_bytes": 4 * parameters, "bucket_mb": bucket_mb,
               "buckets_bytes": buckets, "data_plane": plane, "fit": fit, "tolerance": TOLERANCE, "rows": rows,
-              "projection": {"compute_s": base["compute_s"], "compute_from": f"{base['mode']}-r{base['ranks']}",
+              "projection": {"compute_s": compute_s, "compute_from": compute_from,
                              "links": model.LINKS, "gpus_per_node": model.GPUS_PER_NODE, "rows": proj}}
     with open(os.path.join(a.dir, "scaling.json"), "w") as f:
         json.dump(report, f, indent=1)
 
     # ---- the tables ----
     print(f"\n{a.label + ': ' if a.label else ''}{parameters} parameters, {4 * parameters / 1e6:.2f} MB of gradients "
-          f"in {len(buckets)} bucket(s); data plane {plane or 'none (1 rank)'}; load average {' '.join(load)}")
+          f"in {len(buckets)} bucket(s); data plane: {plane or 'none (1 rank)'}; load average {' '.join(load)}")
     if fit:
         print(f"model (ring, alpha-beta) fitted on {fit['ranks']} ranks: alpha {fit['alpha_s'] * 1e6:.2f} us, "
               f"beta {fit['beta_bytes_per_s'] / 1e9:.3f} GB/s (all-reduce benchmark, {len(fit['sizes_bytes'])} sizes "
@@ -225,8 +236,8 @@ def main():
               f"{r['efficiency']:>5.2f} {r['step_s'] * 1e3:>8.3f} {r['compute_s'] * 1e3:>8.3f} {r['comm_s'] * 1e3:>8.3f} "
               f"{r['data_s'] * 1e3:>7.3f} | {fmt(ms(r['model_comm_s']), 8, 3)} {fmt(ms(r['bench_comm_s']), 8, 3)} "
               f"{fmt(r['model_over_bench'], 7, 2)} {fmt(r['model_over_train'], 7, 2)}")
-    print(f"\nprojection (no overlap of compute and all-reduce; compute {base['compute_s'] * 1e3:.3f} ms per step from "
-          f"{base['mode']}-r{base['ranks']}; H100 nodes of {model.GPUS_PER_NODE}, NVLink 4 and one NDR port per GPU):")
+    print(f"\nprojection (no overlap of compute and all-reduce; compute {compute_s * 1e3:.3f} ms per step from "
+          f"{compute_from}; H100 nodes of {model.GPUS_PER_NODE}, NVLink 4 and one NDR port per GPU):")
     print(f"{'gpus':>5} {'ring ms':>8} {'eff':>5} {'tree ms':>8} {'eff':>5} {'hier ms':>8} {'eff':>5}")
     for r in proj:
         print(f"{r['gpus']:>5} " + " ".join(f"{r[f'{x}_comm_s'] * 1e3:>8.3f} {r[f'{x}_efficiency']:>5.2f}"

@@ -54,10 +54,10 @@ class Formulas(unittest.TestCase):
             alpha, beta = m.fit_alpha_beta(pts, p)
             self.assertAlmostEqual(alpha / 5e-6, 1.0, places=6)
             self.assertAlmostEqual(beta / 2e9, 1.0, places=6)
-        # relative weighting: a 10 % error on the largest size moves alpha little
-        pts = [(n, m.ring(2, n, 5e-6, 2e9)) for n in (4096, 16384, 65536)] + [(1 << 22, 1.1 * m.ring(2, 1 << 22, 5e-6, 2e9))]
-        alpha, _ = m.fit_alpha_beta(pts, 2)
-        self.assertLess(abs(alpha / 5e-6 - 1), 0.2)
+        # a negative intercept gives alpha 0; beta from the slope
+        alpha, beta = m.fit_alpha_beta([(1 << 20, 0.5e-3), (1 << 21, 1.5e-3)], 2)
+        self.assertEqual(alpha, 0.0)
+        self.assertAlmostEqual(beta, (1 << 20) / 1e-3)
         with self.assertRaises(ValueError):
             m.fit_alpha_beta([(1024, 1e-5)], 2)
         with self.assertRaises(ValueError):
@@ -65,9 +65,11 @@ class Formulas(unittest.TestCase):
 
     def test_sizes_near(self):
         pts = [(1 << k, 1e-6 * k) for k in range(10, 25)]  # 1 KiB .. 16 MiB
-        near = m.sizes_near(pts, [1 << 20])  # 128 KiB .. 8 MiB
-        self.assertEqual([n for n, _ in near], [1 << k for k in range(17, 24)])
-        self.assertEqual(m.sizes_near(pts[:2], [1 << 20]), pts[:2])
+        # buckets of 1 MiB and 40 KB: 512 KiB..2 MiB and 20 KB..80 KB
+        near = m.sizes_near(pts, [1 << 20, 40000])
+        self.assertEqual([n for n, _ in near], [1 << 15, 1 << 16, 1 << 19, 1 << 20, 1 << 21])
+        # fewer than two sizes near the buckets: every point
+        self.assertEqual(m.sizes_near(pts, [1 << 30]), pts)
 
     def test_projection_rows(self):
         rows = m.projection(0.01, [4 << 20])
