@@ -119,8 +119,9 @@ def fit_alpha_beta(points, p):
     [(bytes, seconds), ...] at p ranks: T = a alpha + b n / beta is linear in
     (alpha, 1 / beta). Absolute residuals, so the large messages that carry most of a
     step's time weigh most. Returns (alpha, beta); raises ValueError when the points
-    cannot determine them (fewer than two sizes, or a non-positive slope). A negative
-    intercept (the line through large messages passes under zero) gives alpha 0."""
+    cannot determine them (fewer than two sizes, or a non-positive slope). When the best
+    line passes under zero (a negative alpha), the fit is the best line through zero:
+    alpha 0, and beta from T = b n / beta alone."""
     if p < 2:
         raise ValueError("alpha and beta need an all-reduce between at least 2 ranks")
     if len({n for n, _ in points}) < 2:
@@ -134,7 +135,9 @@ def fit_alpha_beta(points, p):
     if slope <= 0:
         raise ValueError("all-reduce times do not grow with the message size; no bandwidth to fit")
     intercept = my - slope * mx
-    return max(intercept, 0.0) / a, 1.0 / slope
+    if intercept < 0:
+        return 0.0, sum(x * x for x in xs) / sum(x * y for x, y in zip(xs, ys))
+    return intercept / a, 1.0 / slope
 
 
 def sizes_near(points, buckets, factor=2):

@@ -54,10 +54,11 @@ class Formulas(unittest.TestCase):
             alpha, beta = m.fit_alpha_beta(pts, p)
             self.assertAlmostEqual(alpha / 5e-6, 1.0, places=6)
             self.assertAlmostEqual(beta / 2e9, 1.0, places=6)
-        # a negative intercept gives alpha 0; beta from the slope
+        # a line under zero: the best line through zero instead, T = n / beta at p = 2:
+        # 1/beta = (1 MiB * 0.5 ms + 2 MiB * 1.5 ms) / (1 MiB^2 + (2 MiB)^2) = 0.7 ms per MiB
         alpha, beta = m.fit_alpha_beta([(1 << 20, 0.5e-3), (1 << 21, 1.5e-3)], 2)
         self.assertEqual(alpha, 0.0)
-        self.assertAlmostEqual(beta, (1 << 20) / 1e-3)
+        self.assertAlmostEqual(beta / ((1 << 20) / 0.7e-3), 1.0, places=9)
         with self.assertRaises(ValueError):
             m.fit_alpha_beta([(1024, 1e-5)], 2)
         with self.assertRaises(ValueError):
