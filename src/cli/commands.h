@@ -12,6 +12,7 @@ int cmd_interpolate(int argc, char** argv);  // elbo interpolate [CONFIG] [--che
 int cmd_encode(int argc, char** argv);       // elbo encode [CONFIG] [--checkpoint FILE] --out FILE.h5
 int cmd_score(int argc, char** argv);        // elbo score [CONFIG] [--checkpoint FILE] --out FILE.csv|FILE.h5
 int cmd_plot(int argc, char** argv);         // elbo plot RUN_DIR [--out PNG]
+int cmd_scaling_plot(int argc, char** argv); // elbo scaling-plot DIR [--out PNG] [--title TEXT]
 int cmd_data(int argc, char** argv);         // elbo data convert|inspect ...
 int cmd_config(int argc, char** argv);       // elbo config template [MODEL] | check CONFIG
 int cmd_devices(int argc, char** argv);      // elbo devices [--count cuda]

@@ -23,6 +23,7 @@ const Command kCommands[] = {
     {"encode", elbo::cli::cmd_encode, "encode --checkpoint F --out H5         posterior mean and log-variance of each image"},
     {"score", elbo::cli::cmd_score, "score --checkpoint F --out CSV|H5      per-image IW NLL and negative ELBO (anomalies)"},
     {"plot", elbo::cli::cmd_plot, "plot RUN_DIR [--out PNG]                curves of metrics.jsonl as a PNG"},
+    {"scaling-plot", elbo::cli::cmd_scaling_plot, "scaling-plot DIR [--out PNG]            picture of a launch/scaling.sh sweep"},
     {"data", elbo::cli::cmd_data, "data convert|inspect ...                images -> HDF5 shards; look at a shard set"},
     {"config", elbo::cli::cmd_config, "config template [MODEL] | check CONFIG  commented config with every key; validate one"},
     {"devices", elbo::cli::cmd_devices, "devices [--count cuda]                  CPU cores, compute library, CUDA build, GPUs"},

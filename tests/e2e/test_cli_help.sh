@@ -7,7 +7,7 @@
 source "$ELBO_SRC/tests/e2e/lib.sh"
 
 commands=$("$ELBO_BIN" --help | awk '/^  [a-z]/ && $1 != "elbo" {print $1}')
-[ "$(echo $commands)" = "train eval sample reconstruct interpolate encode score plot data config devices version" ] ||
+[ "$(echo $commands)" = "train eval sample reconstruct interpolate encode score plot scaling-plot data config devices version" ] ||
   fail "elbo --help lists: $(echo $commands)"
 
 # check_help NAME ARGS...: NAME's help (from ARGS) is complete
@@ -54,7 +54,7 @@ set -e
 [ $rc = 2 ] || fail "elbo train without CONFIG: exit $rc"
 grep -q "missing CONFIG" train.err && grep -q "configs" train.err && grep -q "elbo config template" train.err ||
   { cat train.err; fail "elbo train without CONFIG does not point at configs/"; }
-for args in "eval --bogus x" "sample a.yaml b.yaml" "score --bogus x" "interpolate --checkpoint c.h5 --steps 1 --out a.png" "data convert --images" "plot" "config nothing" "devices extra" "frobnicate"; do
+for args in "eval --bogus x" "sample a.yaml b.yaml" "score --bogus x" "interpolate --checkpoint c.h5 --steps 1 --out a.png" "data convert --images" "plot" "scaling-plot" "scaling-plot a b" "config nothing" "devices extra" "frobnicate"; do
   set +e
   "$ELBO_BIN" $args >bad.out 2>bad.err; rc=$?
   set -e
