@@ -221,6 +221,10 @@ class Backend {
   virtual void kl_dim_sums(float* sums, const float* stats, int rows, int latent) = 0;
   // gate[j] = free_bits_gate(sums[j] * inv_count, floor_nats) for j < latent.
   virtual void free_bits_gates(float* gate, const float* sums, int latent, float inv_count, float floor_nats) = 0;
+  // weights[l] = the KL weight of group l (kl_group_weights_of, kernels/math.h), for the
+  // groups' global KL sums and their sizes dims (device arrays of `groups` floats).
+  virtual void kl_group_weights(float* weights, const float* sums, const float* dims, int groups,
+                                const KlGroupRule& rule);
 
   // ---- likelihoods: nll[r] = -log p(x_r | decoder output) ----
   // Bernoulli: out is [rows, dim] logits.

@@ -71,6 +71,8 @@ struct TrainConfig {
   int64_t kl_cycle_steps = 0;          // cyclical KL annealing: period in steps (0 = off)
   float kl_cycle_ramp = 0.5f;          // share of each cycle spent ramping the KL weight up
   float free_bits = 0.0f;              // floor on each latent dimension's batch-mean KL, nats (0 = off)
+  std::string free_bits_per = "dim";   // dim | group (hvae: the floor applies to each group's KL)
+  bool kl_balance = false;             // hvae: NVAE's KL balancing between groups while the KL weight ramps up
   int64_t log_every = 100;
   int64_t checkpoint_every = 1000;     // steps; 0 = only at the end and on signals
   int64_t valid_every = 1000;          // steps between validations on data.valid (0: never)

@@ -69,6 +69,9 @@ const std::map<std::string, std::string>& descriptions() {
       {"train.kl_cycle_steps", "cyclical KL annealing: the KL weight ramps up again every this many steps; 0: off"},
       {"train.kl_cycle_ramp", "cyclical KL annealing: share of each cycle spent ramping from 0 to train.beta"},
       {"train.free_bits", "free bits: floor in nats on each latent dimension's batch-mean KL; 0: off"},
+      {"train.free_bits_per", "dim: the free-bits floor applies to each latent dimension; group (hvae): to each "
+                              "stochastic group's KL"},
+      {"train.kl_balance", "hvae: balance the groups' KL weights while the KL weight ramps up (NVAE)"},
       {"train.log_every", "steps between progress lines and metrics records"},
       {"train.checkpoint_every", "steps between checkpoints; 0: only at the end and on signals"},
       {"train.checkpoint_minutes", "also a checkpoint when this much wall time passed since the last; 0: off"},

@@ -118,6 +118,18 @@ static std::optional<Violation> objective_violation(const TrainConfig& t, const 
     return Violation{{"train.free_bits", "model.prior"},
                      "key 'train.free_bits' gates the KL of each latent dimension against N(0, 1), but model.prior is "
                      "vamp, whose KL does not split into dimensions"};
+  if (t.free_bits_per == "group" && m.type != "hvae")
+    return Violation{{"train.free_bits_per", "model.type"},
+                     "key 'train.free_bits_per' is group, which needs stochastic groups (model.type: hvae); model.type "
+                     "is " + m.type + " (use dim)"};
+  if (t.kl_balance && m.type != "hvae")
+    return Violation{{"train.kl_balance", "model.type"},
+                     "key 'train.kl_balance' balances the KL of stochastic groups (model.type: hvae); model.type is " +
+                         m.type};
+  if (t.kl_balance && (t.objective != "elbo" || (t.kl_warmup_steps == 0 && t.kl_cycle_steps == 0)))
+    return Violation{{"train.kl_balance", t.objective != "elbo" ? "train.objective" : "train.kl_warmup_steps"},
+                     "key 'train.kl_balance' acts while the KL weight ramps up (NVAE): it needs train.objective: "
+                     "elbo and train.kl_warmup_steps (or train.kl_cycle_steps) > 0"};
   if (t.kl_warmup_steps > 0 && t.kl_cycle_steps > 0)
     return Violation{{"train.kl_warmup_steps", "train.kl_cycle_steps"},
                      "keys 'train.kl_warmup_steps' and 'train.kl_cycle_steps' are both set: choose one KL schedule"};

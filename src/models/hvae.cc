@@ -270,7 +270,9 @@ void Hvae::backward(Backend& be, const float* x, int rows, float recon_weight, W
     train_->graph->backward({{train_->log_mean_weight, Weight(-recon_weight)}}, on_grads_ready);
   else {
     std::vector<LossSeed> seeds = {{train_->recon, Weight(recon_weight)}};
-    for (Var kl : train_->group_kl) seeds.push_back({kl, kl_weight});  // each group's KL, weighted alike
+    // Each group's KL, weighted alike, or by its own device weight (KL balancing, free bits per group).
+    for (size_t l = 0; l < train_->group_kl.size(); ++l)
+      seeds.push_back({train_->group_kl[l], kl_group_weights_ ? Weight(1.0f, kl_group_weights_ + l) : kl_weight});
     train_->graph->backward(seeds, on_grads_ready);
   }
 }

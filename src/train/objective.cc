@@ -15,6 +15,8 @@ Objective Objective::from_config(const TrainConfig& t) {
   o.kl_cycle_steps = t.kl_cycle_steps;
   o.kl_cycle_ramp = t.kl_cycle_ramp;
   o.free_bits = t.free_bits;
+  o.free_bits_per_group = t.free_bits_per == "group";
+  o.kl_balance = t.kl_balance;
   return o;
 }
 
@@ -39,7 +41,8 @@ std::string Objective::describe() const {
   s << "elbo (beta " << beta;
   if (kl_warmup_steps > 0) s << ", KL warm-up " << kl_warmup_steps << " steps";
   if (kl_cycle_steps > 0) s << ", cyclical KL every " << kl_cycle_steps << " steps, ramp " << kl_cycle_ramp;
-  if (free_bits > 0.0f) s << ", free bits " << free_bits << " nats/dim";
+  if (free_bits > 0.0f) s << ", free bits " << free_bits << (free_bits_per_group ? " nats/group" : " nats/dim");
+  if (kl_balance) s << ", KL balancing";
   s << ")";
   return s.str();
 }

@@ -56,6 +56,16 @@ StepProgram::StepProgram(Backend& be, VaeModel& model, Adam& adam, GradReducer* 
       guard_(be, shape.update_rule),
       ema_(be, model.params().total(), shape.ema_decay) {
   ema_.start_from(model.params().params());
+  if (shape.weigh_kl_groups) {
+    const int groups = model.kl_groups();
+    kl_group_global_ = DeviceBuffer(&be, size_t(groups));
+    kl_group_weights_ = DeviceBuffer(&be, size_t(groups));
+    kl_group_dims_ = DeviceBuffer(&be, size_t(groups));
+    std::vector<float> dims(static_cast<size_t>(groups));
+    for (int l = 0; l < groups; ++l) dims[size_t(l)] = float(model.kl_group_dims(l));
+    be.copy_to_device(kl_group_dims_.data(), dims.data(), dims.size());
+    be.synchronize();
+  }
   ELBO_CHECK(shape.rows > 0 && shape.dim > 0 && shape.global_batch > 0,
              "StepProgram: rows, dim and global batch must be positive");
   if (shape.free_bits > 0.0f) {
@@ -100,6 +110,7 @@ void StepProgram::enqueue(bool measure_norm) {
   model_.forward(be_, x, shape_.rows, NoiseKey{shape_.seed, kRngReparam, 0, 0, &sc->sample_serial});
   gate_kl_dimensions();
   sum_step_losses();
+  weigh_kl_groups();
   // The step's health rides with the gradients: this rank's input fault (0 or NaN) plus
   // 0 x its loss (NaN exactly when the loss is not finite). The all-reduce sums it over
   // the ranks before the guard reads it.
@@ -121,6 +132,22 @@ void StepProgram::enqueue(bool measure_norm) {
   ema_.update(ps.params(), guard_.gate());
   // Loss sums stay on the device until the next log line; a skipped step's stay out.
   be_.add_unless_skipped(loss_acc_.data(), loss_step_.data(), loss_step_.size(), guard_.gate());
+}
+
+void StepProgram::weigh_kl_groups() {
+  if (!shape_.weigh_kl_groups) return;
+  const int groups = model_.kl_groups();
+  const float* local = loss_step_.data() + LossSums::kl_groups_at(model_.latent_dim());
+  // The weights depend on the global batch: the same on every rank, for any number of ranks.
+  be_.copy(kl_group_global_.data(), local, size_t(groups));
+  if (reducer_) reducer_->communicator().allreduce_sum(kl_group_global_.data(), size_t(groups));
+  KlGroupRule rule;
+  rule.inv_count = 1.0f / float(shape_.global_batch);
+  rule.free_bits = shape_.group_free_bits;
+  rule.kl_weight = &device_scalars()->kl_weight;
+  rule.balance = &device_scalars()->kl_balance;
+  be_.kl_group_weights(kl_group_weights_.data(), kl_group_global_.data(), kl_group_dims_.data(), groups, rule);
+  model_.set_kl_group_weights(kl_group_weights_.data());
 }
 
 void StepProgram::sum_step_losses() {

@@ -141,7 +141,9 @@ class Trainer {
     shape.seed = cfg_.run.seed;
     shape.dynamic_binarize = cfg_.data.binarize == "dynamic";
     shape.condition_dim = condition_dim_;
-    shape.free_bits = objective_.free_bits;
+    shape.free_bits = objective_.free_bits_per_group ? 0.0f : objective_.free_bits;
+    shape.group_free_bits = objective_.free_bits_per_group ? objective_.free_bits : 0.0f;
+    shape.weigh_kl_groups = objective_.weighs_groups() && replica_.model->kl_groups() > 1;
     shape.samples_per_image = objective_.samples;
     shape.update_rule = update_rule_of(cfg_.train);
     shape.ema_decay = cfg_.train.ema_decay;
@@ -249,6 +251,7 @@ class Trainer {
     if (condition_dim_ > 0) append_one_hot_classes(batch);
     const uint64_t serial0 = uint64_t(batch.cursor + batch.local_offset);  // world-size independent noise counters
     StepScalars scalars = program_->scalars(step_, serial0, objective_.kl_weight(step_));
+    scalars.kl_balance = objective_.kl_balance_at(step_) ? 1.0f : 0.0f;
     if (!bad.empty()) {
       if (program_->guard().rule().skip_nonfinite) {
         // The step's health carries it to every rank, which all skip this step.
@@ -345,6 +348,7 @@ class Trainer {
       const bool alarm = steps > 0 && double(skipped) > cfg_.train.skip_alarm_share * double(steps);
       if (alarm) raise_skip_alarm(skipped, steps, skipped_now);
       if (applied > 0) warn_if_collapsed(kl, active_dims);
+      if (applied > 0) warn_if_groups_collapsed(kl_groups);
       std::fflush(stdout);
       MetricsRecord r;
       r.step = step_;
@@ -774,6 +778,23 @@ class Trainer {
     std::fflush(stderr);
   }
 
+  // A hierarchical model can lose whole groups while the total KL looks healthy: each
+  // group whose KL stays under kCollapsedKlNats after the warm-up is named once.
+  void warn_if_groups_collapsed(const std::vector<double>& kl_groups) {
+    if (step_ <= std::max(objective_.kl_warmup_steps, cfg_.train.log_every)) return;
+    group_collapse_warned_.resize(kl_groups.size(), false);
+    for (size_t l = 0; l < kl_groups.size(); ++l) {
+      if (group_collapse_warned_[l] || kl_groups[l] >= kCollapsedKlNats) continue;
+      group_collapse_warned_[l] = true;
+      std::fprintf(stderr,
+                   "elbo: warning: stochastic group %zu (0 = top) has collapsed at step %lld: its KL is %.4f nats per "
+                   "image; the model ignores it. Try train.kl_balance, train.free_bits with train.free_bits_per: "
+                   "group, or a longer train.kl_warmup_steps (docs/models.md ## hvae)\n",
+                   l, static_cast<long long>(step_), kl_groups[l]);
+    }
+    std::fflush(stderr);
+  }
+
   // VDVAE's users met a skip threshold that skipped every update for days without a
   // word: more than train.skip_alarm_share of an interval skipped is said loudly, each time.
   void raise_skip_alarm(int64_t skipped, int64_t steps, const UpdateGuard::Counts& total) const {
@@ -796,6 +817,7 @@ class Trainer {
   FaultInjection fault_;
   Objective objective_;
   bool collapse_warned_ = false;
+  std::vector<bool> group_collapse_warned_;
   ShardSetInfo data_;
   Replica replica_;
   std::unique_ptr<Adam> adam_;

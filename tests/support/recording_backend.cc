@@ -244,6 +244,10 @@ void RecordingBackend::sum_squares(float* out, const float* x, size_t n) {
   op([=] { inner_->sum_squares(out, x, n); });
 }
 void RecordingBackend::all_finite(float* out, const float* x, size_t n) { op([=] { inner_->all_finite(out, x, n); }); }
+void RecordingBackend::kl_group_weights(float* weights, const float* sums, const float* dims, int groups,
+                                        const KlGroupRule& rule) {
+  op([=] { inner_->kl_group_weights(weights, sums, dims, groups, rule); });
+}
 void RecordingBackend::update_gate(float* gate, const float* sumsq, const float* health, const UpdateRule& rule) {
   op([=] { inner_->update_gate(gate, sumsq, health, rule); });
 }

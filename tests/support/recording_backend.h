@@ -85,6 +85,8 @@ class RecordingBackend final : public Backend {
                    const float* dim_scale) override;
   void kl_dim_sums(float* sums, const float* stats, int rows, int latent) override;
   void free_bits_gates(float* gate, const float* sums, int latent, float inv_count, float floor_nats) override;
+  void kl_group_weights(float* weights, const float* sums, const float* dims, int groups,
+                        const KlGroupRule& rule) override;
   void prior_minus_posterior_backward(float* dz, float* dstats, const float* z, int rows, int latent,
                                       Weight weight) override;
   void log_mean_exp_rows_backward(float* din, const float* in, const float* out, int rows, int k_count,

@@ -203,6 +203,34 @@ ELBO_HD float log_mean_exp_grad(float l, float lme, float log_k) {
 // under the floor contributes the floor, a constant, so its gradient is switched off.
 ELBO_HD float free_bits_gate(float kl_mean, float floor_nats) { return kl_mean >= floor_nats ? 1.0f : 0.0f; }
 
+// The KL weight of each stochastic group of a hierarchical model (train/objective.h):
+// kl_weight (the step's, already / global batch) times, with balancing, NVAE's
+// coefficient c_l = a_l / mean_j a_j, a_l = (|mean KL_l| + 0.01) / dims_l, times, with
+// free bits per group, the gate of the group's global batch-mean KL against the floor.
+// sums: the global batch's KL of each group; dims: each group's latent dimensions.
+struct KlGroupRule {
+  float inv_count = 1.0f;         // 1 / global batch
+  float free_bits = 0.0f;         // nats per group; 0: no gate
+  const float* kl_weight = nullptr;  // device scalar: the step's KL weight / global batch
+  const float* balance = nullptr;    // device scalar: 1 while balancing acts, else 0
+};
+ELBO_HD void kl_group_weights_of(float* weights, const float* sums, const float* dims, int groups,
+                                 const KlGroupRule& rule) {
+  const bool balance = rule.balance && *rule.balance != 0.0f;
+  float mean_a = 0.0f;
+  if (balance) {
+    for (int l = 0; l < groups; ++l) mean_a += (fabsf(sums[l] * rule.inv_count) + 0.01f) / dims[l];
+    mean_a /= float(groups);
+  }
+  for (int l = 0; l < groups; ++l) {
+    const float mean_kl = sums[l] * rule.inv_count;
+    float w = *rule.kl_weight;
+    if (balance) w *= ((fabsf(mean_kl) + 0.01f) / dims[l]) / mean_a;
+    if (rule.free_bits > 0.0f) w *= free_bits_gate(mean_kl, rule.free_bits);
+    weights[l] = w;
+  }
+}
+
 // ---- pairs of diagonal Gaussians, per dimension (hierarchical VAEs: q against a learned
 // prior p(z_l | z_>l)); q = N(mq, exp(lq)), p = N(mp, exp(lp)). The gradients with respect
 // to all four parameters, since both q and p are computed by the model.

@@ -37,11 +37,13 @@ class Hvae final : public VaeModel {
   int input_dim() const override { return dim_; }
   int latent_dim() const override { return latents_[0]; }  // the top group
   int kl_groups() const override { return int(latents_.size()); }
+  int kl_group_dims(int group) const override { return latents_[size_t(group)]; }
   const float* kl_group_per_row(int group) const override;
 
   void set_objective(const Objective& objective) override { objective_ = objective; }
   // Free bits gate the top group's dimensions (posterior_stats() is the top group's).
   void set_kl_dim_gates(const float* gates) override { kl_dim_gates_ = gates; }
+  void set_kl_group_weights(const float* weights) override { kl_group_weights_ = weights; }
   void forward(Backend& be, const float* x, int rows, const NoiseKey& noise, Pass pass = Pass::kTrain) override;
   const float* recon_per_row() const override;
   const float* kl_per_row() const override;
@@ -105,6 +107,7 @@ class Hvae final : public VaeModel {
   uint64_t seed_;
   uint64_t decoded_rows_ = 0;  // serials used by decode_mean's prior samples so far
   const float* kl_dim_gates_ = nullptr;
+  const float* kl_group_weights_ = nullptr;  // device, one per group; null: kl_weight for all
   Objective objective_;
   std::map<std::tuple<Purpose, int, int, bool>, Program> programs_;
   Program* train_ = nullptr;

@@ -35,6 +35,10 @@ class VaeModel {
   // Free bits: before backward(), a device array of latent_dim() gates (1 or 0) that scale
   // each latent dimension's KL gradient; null: every dimension counts.
   virtual void set_kl_dim_gates(const float* gates) = 0;
+  // Hierarchical models: before backward(), a device array of kl_groups() weights that
+  // replace kl_weight for each group's KL (KL balancing, free bits per group); null: every
+  // group takes kl_weight. Single-group models have nothing to weigh.
+  virtual void set_kl_group_weights(const float* weights) { (void)weights; }
 
   // kTrain: the objective's terms for `rows` inputs (k samples each for iwae), ready for
   // backward(). kElbo: the single-sample ELBO's terms, whatever the objective (evaluation,
@@ -56,6 +60,11 @@ class VaeModel {
   // the groups' KLs add up to kl_per_row(). Null where the pass measured only the total
   // (the iwae objective's training pass).
   virtual int kl_groups() const { return 1; }
+  // The latent dimensions of group g (KL balancing weighs each group's KL per dimension).
+  virtual int kl_group_dims(int group) const {
+    (void)group;
+    return latent_dim();
+  }
   virtual const float* kl_group_per_row(int group) const {
     (void)group;
     return log_mean_weight_per_row() ? nullptr : kl_per_row();

@@ -10,7 +10,13 @@
 //          steps the weight ramps from 0 to beta over the first train.kl_cycle_ramp share
 //          of the cycle and stays at beta for the rest. Free bits (Kingma et al. 2016):
 //          with train.free_bits = lambda > 0, a latent dimension whose KL, averaged over
-//          the global batch, is below lambda nats contributes lambda (no gradient).
+//          the global batch, is below lambda nats contributes lambda (no gradient); with
+//          train.free_bits_per: group (hvae) the floor applies to each group's KL.
+//          KL balancing (train.kl_balance, NVAE, Vahdat & Kautz 2020): while the KL weight
+//          ramps up, group l's KL is weighted by c_l = a_l / mean_j a_j, a_l = (its global
+//          batch-mean KL + 0.01) / its number of latent dimensions, so that groups with
+//          little information are pushed less towards the prior (kernels/math.h,
+//          kl_group_weight); at the full weight every group counts alike.
 //   iwae:  -log (1/k) sum_t p(x, z_t) / q(z_t|x), k = train.iw_samples samples per image
 //          (Burda et al. 2016); its gradient weights each sample by its normalised
 //          importance weight. k = 1 is the ELBO.
@@ -30,7 +36,9 @@ struct Objective {
   int64_t kl_warmup_steps = 0;
   int64_t kl_cycle_steps = 0;    // 0: no cyclical schedule
   float kl_cycle_ramp = 0.5f;
-  float free_bits = 0.0f;        // nats per latent dimension; 0: off
+  float free_bits = 0.0f;        // nats per latent dimension (or per group); 0: off
+  bool free_bits_per_group = false;
+  bool kl_balance = false;
 
   // From train.*, as validated by load_config (which rejects contradicting keys: a KL
   // schedule or free bits with the iwae objective, which has no separate KL term).
@@ -46,6 +54,10 @@ struct Objective {
   bool iwae() const { return kind == Kind::kIwae; }
   // The weight of the KL term at optimiser step `step` (from 0).
   float kl_weight(int64_t step) const;
+  // Whether KL balancing acts at step `step`: on, and the KL weight still below beta.
+  bool kl_balance_at(int64_t step) const { return kl_balance && kl_weight(step) < beta; }
+  // Whether the groups' KL weights need the global batch's KL of each group each step.
+  bool weighs_groups() const { return kl_balance || (free_bits > 0.0f && free_bits_per_group); }
   // "iwae (k = 5)", "elbo (beta 4, free bits 0.5 nats/dim)": for logs.
   std::string describe() const;
 };

@@ -60,7 +60,7 @@ struct StepScalars {
   // step's health: with train.nonfinite: skip every rank then skips the step, also where
   // dynamic binarization would have turned the bad pixel into a plain 0 or 1).
   float input_fault = 0.0f;
-  float unused = 0.0f;
+  float kl_balance = 0.0f;  // 1 while KL balancing acts (Objective::kl_balance_at), else 0
 };
 constexpr size_t kStepScalarFloats = 10;
 static_assert(sizeof(StepScalars) == kStepScalarFloats * sizeof(float), "StepScalars is 10 floats");
@@ -74,6 +74,8 @@ struct StepShape {
   int condition_dim = 0;        // conditional models: one-hot classes per row, after the batch
   float free_bits = 0.0f;       // train.free_bits (train/objective.h); 0: off
   int samples_per_image = 1;    // train.iw_samples with the iwae objective
+  bool weigh_kl_groups = false;  // Objective::weighs_groups(): per-group KL weights each step
+  float group_free_bits = 0.0f; // train.free_bits with train.free_bits_per: group
   UpdateRule update_rule;       // clipping and skipping (optim/update_guard.h)
   float ema_decay = 0.0f;       // train.ema_decay (optim/weight_average.h); 0: off
 };
@@ -180,8 +182,12 @@ class StepProgram {
   void gate_kl_dimensions();
   // This rank's sums of the step's loss terms into loss_step_ (laid out as LossSums).
   void sum_step_losses();
+  // KL balancing and free bits per group: each group's KL weight from the global batch's
+  // KL of every group (an all-reduce of kl_groups() floats), handed to the model.
+  void weigh_kl_groups();
 
   DeviceBuffer input_, loss_step_, loss_acc_, kl_dim_global_, kl_dim_gates_, loss_total_;
+  DeviceBuffer kl_group_global_, kl_group_dims_, kl_group_weights_;
   UpdateGuard guard_;
   WeightAverage ema_;
   bool graph_allowed_ = false, graph_ready_ = false, graph_given_up_ = false;

@@ -272,6 +272,10 @@ class CpuBackend final : public Backend {
   void free_bits_gates(float* gate, const float* sums, int latent, float inv_count, float floor_nats) override {
     for (int j = 0; j < latent; ++j) gate[j] = free_bits_gate(sums[j] * inv_count, floor_nats);
   }
+  void kl_group_weights(float* weights, const float* sums, const float* dims, int groups,
+                        const KlGroupRule& rule) override {
+    kl_group_weights_of(weights, sums, dims, groups, rule);
+  }
 
   void bernoulli_nll_forward(float* nll, const float* logits, const float* x, int rows, int dim) override {
     // Element values first (a loop that vectorises), then their deterministic lane sum.

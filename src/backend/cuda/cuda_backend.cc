@@ -523,6 +523,11 @@ void CudaBackend::all_finite(float* out, const float* x, size_t n) {
   make_current();
   cudak::all_finite(stream_, out, x, n, reduce_scratch_);
 }
+void CudaBackend::kl_group_weights(float* weights, const float* sums, const float* dims, int groups,
+                                   const KlGroupRule& rule) {
+  make_current();
+  cudak::kl_group_weights(stream_, weights, sums, dims, groups, rule);
+}
 void CudaBackend::update_gate(float* gate, const float* sumsq, const float* health, const UpdateRule& rule) {
   make_current();
   cudak::update_gate(stream_, gate, sumsq, health, rule);

@@ -120,6 +120,8 @@ class CudaBackend final : public Backend {
   void all_finite(float* out, const float* x, size_t n) override;
 
   void update_gate(float* gate, const float* sumsq, const float* health, const UpdateRule& rule) override;
+  void kl_group_weights(float* weights, const float* sums, const float* dims, int groups,
+                        const KlGroupRule& rule) override;
   void add_unless_skipped(float* y, const float* x, size_t n, const float* gate) override;
   void ema_update(float* ema, const float* params, size_t n, float decay, const float* gate) override;
   void adam_step(float* params, const float* grads, float* m, float* v, size_t n, const AdamHyper& hyper,

@@ -205,6 +205,12 @@ struct EmaOp {
   }
 };
 
+// One thread: a handful of groups.
+__global__ void kl_group_weights_kernel(float* weights, const float* sums, const float* dims, int groups,
+                                        KlGroupRule rule) {
+  kl_group_weights_of(weights, sums, dims, groups, rule);
+}
+
 // One thread: the rule is a handful of comparisons on two scalars.
 __global__ void update_gate_kernel(float* gate, const float* sumsq, const float* health, UpdateRule rule) {
   decide_update(gate, sumsq[0], health ? health[0] : 0.0f, rule);
@@ -263,6 +269,11 @@ void repeat_rows(cudaStream_t s, float* dst, const float* src, int rows, int col
 }
 void binarize(cudaStream_t s, float* x, int rows, int dim, const NoiseKey& key) {
   for_each(s, count(rows, dim), BinarizeOp{x, size_t(dim), key});
+}
+void kl_group_weights(cudaStream_t s, float* weights, const float* sums, const float* dims, int groups,
+                      const KlGroupRule& rule) {
+  kl_group_weights_kernel<<<1, 1, 0, s>>>(weights, sums, dims, groups, rule);
+  CUDA_CHECK_LAUNCH();
 }
 void update_gate(cudaStream_t s, float* gate, const float* sumsq, const float* health, const UpdateRule& rule) {
   update_gate_kernel<<<1, 1, 0, s>>>(gate, sumsq, health, rule);

@@ -39,6 +39,8 @@ void log_mean_exp_rows_backward(cudaStream_t s, float* din, const float* in, con
 void repeat_rows(cudaStream_t s, float* dst, const float* src, int rows, int cols, int times);
 void binarize(cudaStream_t s, float* x, int rows, int dim, const NoiseKey& key);
 void update_gate(cudaStream_t s, float* gate, const float* sumsq, const float* health, const UpdateRule& rule);
+void kl_group_weights(cudaStream_t s, float* weights, const float* sums, const float* dims, int groups,
+                      const KlGroupRule& rule);
 // One kernel over the whole flat buffer; gate: device UpdateGate (nullptr: scale 1, never skipped).
 void adam_step(cudaStream_t s, float* params, const float* grads, float* m, float* v, size_t n,
                const AdamHyper& hyper, const float* gate);
