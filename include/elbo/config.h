@@ -91,6 +91,7 @@ struct DistConfig {
   double bucket_mb = 4.0;              // gradient bucket size
   double timeout_s = 300.0;            // a collective or step that takes longer aborts every rank
   int64_t replica_check_every = 1000;  // compare a checksum of every replica's parameters every N steps; 0 = only at checkpoints
+  bool zero = false;                   // ZeRO-1: each rank keeps Adam's state for its shard of the parameters only
 };
 
 struct EvalConfig {

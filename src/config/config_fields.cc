@@ -90,6 +90,7 @@ std::vector<Field> make_fields() {
       ELBO_KEY(dist, bucket_mb, above(0)),
       ELBO_KEY(dist, timeout_s, above(0)),
       ELBO_KEY(dist, replica_check_every, at_least(0)),
+      ELBO_KEY(dist, zero, any()),
 
       ELBO_KEY(eval, batch, at_least(1)),
       ELBO_KEY(eval, iw_samples, closed(1, 5000)),

@@ -85,6 +85,7 @@ const std::map<std::string, std::string>& descriptions() {
       {"dist.bucket_mb", "gradient bucket size in MiB, all-reduced during the backward pass"},
       {"dist.timeout_s", "a step or collective taking longer than this stops every rank"},
       {"dist.replica_check_every", "steps between replica checksum comparisons; 0: at checkpoints only"},
+      {"dist.zero", "ZeRO-1: each rank keeps the optimizer state of its shard of the parameters only (same results)"},
       {"eval.batch", "test images per evaluation batch"},
       {"eval.iw_samples", "k: importance samples per image for the IW NLL estimate, 1..5000"},
       {"eval.iw_chunk", "importance samples decoded at once (bounds memory, not the result)"},

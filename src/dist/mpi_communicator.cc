@@ -3,12 +3,14 @@
 #include <mpi.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <string>
 #include <vector>
 
 #include "elbo/backend.h"
 #include "elbo/dist/mpi_context.h"
+#include "elbo/dist/shard.h"
 #include "elbo/error.h"
 #include "shm_allreduce.h"
 
@@ -91,6 +93,30 @@ class MpiCommunicator final : public Communicator {
               rank());
     backend_.copy_to_device(recv, out.data(), out.size());
     backend_.synchronize();
+  }
+
+  // On one node through shared memory; otherwise MPI on the (host-staged) buffer.
+  void reduce_scatter_sum(float* buf, size_t n) override {
+    if (mpi_.world() == 1 || n == 0) return;
+    if (shm_ && shm_->single_node()) return shm_->reduce_scatter_sum(buf, n);
+    float* host = stage_in(buf, n);
+    const ShardCounts sc = shard_counts(n, world());
+    // In place, MPI puts this rank's sum at the start of the buffer: moved to its shard.
+    check_mpi(MPI_Reduce_scatter(MPI_IN_PLACE, host, sc.counts.data(), MPI_FLOAT, MPI_SUM, mpi_.comm()),
+              "reduce-scatter", rank());
+    const Shard mine = shard_of(n, world(), rank());
+    std::memmove(host + mine.begin, host, mine.size() * sizeof(float));
+    stage_out(buf, host, n);
+  }
+  void allgather_shards(float* buf, size_t n) override {
+    if (mpi_.world() == 1 || n == 0) return;
+    if (shm_ && shm_->single_node()) return shm_->allgather_shards(buf, n);
+    float* host = stage_in(buf, n);
+    const ShardCounts sc = shard_counts(n, world());
+    check_mpi(MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, host, sc.counts.data(), sc.displs.data(),
+                             MPI_FLOAT, mpi_.comm()),
+              "all-gather of shards", rank());
+    stage_out(buf, host, n);
   }
 
   void barrier() override { mpi_.barrier(); }

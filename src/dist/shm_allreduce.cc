@@ -5,6 +5,7 @@
 #include <exception>
 #include <vector>
 
+#include "elbo/dist/shard.h"
 #include "elbo/error.h"
 
 namespace elbo {
@@ -103,6 +104,45 @@ void ShmAllreduce::allreduce_sum(float* buf, size_t n) {
     std::memcpy(buf + b, slots_[r] + b, (e - b) * sizeof(float));
   }
   // Nobody may refill its slot before everyone has copied the segments out.
+  MPI_Barrier(node_);
+}
+
+void ShmAllreduce::fence() {
+  MPI_Win_sync(win_);
+  MPI_Barrier(node_);
+  MPI_Win_sync(win_);
+}
+
+void ShmAllreduce::reduce_scatter_sum(float* buf, size_t n) {
+  ELBO_CHECK(single_node(), "the shared-memory reduce-scatter serves a single node only");
+  if (n == 0) return;
+  ensure_capacity(n);
+  std::memcpy(slots_[local_], buf, n * sizeof(float));
+  fence();
+  const Shard mine = shard_of(n, local_size_, local_);
+  // The all-reduce's order per element: slot 0, then + slot 1, + slot 2, ...
+  float* __restrict acc = buf + mine.begin;
+  std::memcpy(acc, slots_[0] + mine.begin, mine.size() * sizeof(float));
+  for (int r = 1; r < local_size_; ++r) {
+    const float* __restrict in = slots_[r] + mine.begin;
+    for (size_t i = 0, m = mine.size(); i < m; ++i) acc[i] += in[i];
+  }
+  // Nobody may refill its slot before everyone has read the slots.
+  MPI_Barrier(node_);
+}
+
+void ShmAllreduce::allgather_shards(float* buf, size_t n) {
+  ELBO_CHECK(single_node(), "the shared-memory all-gather serves a single node only");
+  if (n == 0) return;
+  ensure_capacity(n);
+  const Shard mine = shard_of(n, local_size_, local_);
+  std::memcpy(slots_[local_] + mine.begin, buf + mine.begin, mine.size() * sizeof(float));
+  fence();
+  for (int r = 0; r < local_size_; ++r) {
+    if (r == local_) continue;
+    const Shard s = shard_of(n, local_size_, r);
+    std::memcpy(buf + s.begin, slots_[r] + s.begin, s.size() * sizeof(float));
+  }
   MPI_Barrier(node_);
 }
 

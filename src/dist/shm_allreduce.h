@@ -28,9 +28,20 @@ class ShmAllreduce {
   // Collective: every rank passes the same n.
   void allreduce_sum(float* buf, size_t n);
 
+  // The sharded collectives of Communicator (shards by dist/shard.h over the node's
+  // ranks), for a single node only (single_node()): there the local index is the rank.
+  // reduce_scatter_sum adds each element over the slots in slot order 0..L-1, exactly as
+  // allreduce_sum does, so its shard holds the all-reduce's bits.
+  bool single_node() const { return nodes_ == 1; }
+  void reduce_scatter_sum(float* buf, size_t n);
+  void allgather_shards(float* buf, size_t n);
+
  private:
   ShmAllreduce() = default;
   void ensure_capacity(size_t n);
+  // Publishes every rank's writes to its slot and waits for all ranks (MPI's unified
+  // memory model: sync, barrier, sync).
+  void fence();
 
   MPI_Comm node_ = MPI_COMM_NULL;   // ranks of this node
   MPI_Comm cross_ = MPI_COMM_NULL;  // ranks with this local index on every node

@@ -6,8 +6,15 @@
 
 namespace elbo {
 
-Adam::Adam(Backend& backend, size_t n, const TrainConfig& config)
-    : be_(backend), n_(n), config_(config), m_(&backend, n), v_(&backend, n) {}
+Adam::Adam(Backend& backend, size_t n, const TrainConfig& config) : Adam(backend, n, config, Shard{0, n}) {}
+
+Adam::Adam(Backend& backend, size_t n, const TrainConfig& config, const Shard& shard)
+    : be_(backend),
+      n_(n),
+      shard_(shard),
+      config_(config),
+      m_(&backend, shard.size()),
+      v_(&backend, shard.size()) {}
 
 float Adam::learning_rate(int64_t t) const {
   return total_steps_ > 0 ? float(learning_rate_at(config_, t, total_steps_)) : config_.lr;
@@ -29,7 +36,7 @@ void Adam::step(float* params, const float* grads, const float* device_step, con
   ++t_;
   AdamHyper h = hyper_at(t_);
   h.device_step = device_step;
-  be_.adam_step(params, grads, m_.data(), v_.data(), n_, h, gate);
+  be_.adam_step(params + shard_.begin, grads + shard_.begin, m_.data(), v_.data(), shard_.size(), h, gate);
 }
 
 }  // namespace elbo

@@ -129,6 +129,12 @@ void StepProgram::enqueue(bool measure_norm) {
   phase("optimizer");
   guard_.decide(ps.grads(), ps.total(), health, measure_norm);
   adam_.step(ps.params(), ps.grads(), sc->adam, guard_.gate());
+  if (adam_.sharded()) {
+    // ZeRO-1 (dist.zero): this rank updated its shard only; every rank takes the others'.
+    phase("parameter all-gather");
+    ELBO_CHECK(reducer_, "a sharded optimizer needs the communicator of a reducer");
+    reducer_->communicator().allgather_shards(ps.params(), ps.total());
+  }
   ema_.update(ps.params(), guard_.gate());
   // Loss sums stay on the device until the next log line; a skipped step's stay out.
   be_.add_unless_skipped(loss_acc_.data(), loss_step_.data(), loss_step_.size(), guard_.gate());

@@ -22,6 +22,7 @@
 #include "elbo/train/fault_injection.h"
 #include "elbo/train/metrics.h"
 #include "elbo/train/objective.h"
+#include "elbo/train/optimizer_state.h"
 #include "elbo/train/replica.h"
 #include "elbo/train/run_outputs.h"
 #include "elbo/train/sample_grids.h"
@@ -105,7 +106,10 @@ class Trainer {
     replica_ = make_replica(cfg_, mpi_, data_.sample_shape());
     Backend& be = *replica_.backend;
     ParamStore& ps = replica_.model->params();
-    adam_ = std::make_unique<Adam>(be, ps.total(), cfg_.train);
+    // dist.zero (ZeRO-1): Adam's moments and update for this rank's shard only.
+    adam_ = std::make_unique<Adam>(be, ps.total(), cfg_.train,
+                                   cfg_.dist.zero ? shard_of(ps.total(), mpi_.world(), mpi_.rank())
+                                                  : Shard{0, ps.total()});
     local_rows_ = int(cfg_.train.global_batch / mpi_.world());
     steps_total_ = total_steps(cfg_, data_.count);
     adam_->set_total_steps(steps_total_);
@@ -125,6 +129,7 @@ class Trainer {
                   static_cast<long long>(steps_total_),
                   static_cast<long long>(cfg_.train.global_batch), static_cast<long long>(data_.count),
                   cfg_.run.dir.c_str());
+      if (cfg_.dist.zero) std::printf("elbo: %s\n", describe_optimizer_memory(*adam_, mpi_.world()).c_str());
       std::fflush(stdout);
     }
     // ---- end of the start block ----
@@ -440,8 +445,8 @@ class Trainer {
     ParamStore& ps = replica_.model->params();
     float* f = finite_flags_.data();
     be.all_finite(f + 0, ps.params(), ps.total());
-    be.all_finite(f + 1, adam_->m(), ps.total());
-    be.all_finite(f + 2, adam_->v(), ps.total());
+    be.all_finite(f + 1, adam_->m(), adam_->state_size());  // this rank's shard with dist.zero
+    be.all_finite(f + 2, adam_->v(), adam_->state_size());
     be.all_finite(f + 3, program_->loss_sums(), 2);
     float flags[4];
     be.copy_to_host(flags, f, 4);
@@ -576,9 +581,13 @@ class Trainer {
                                                               << r.loss() << " (non-finite)");
     last_valid_ = r;
     last_valid_step_ = step_;
-    if (mpi_.is_root() && r.loss() < best_valid_loss_) {
+    // Rank 0 keeps the best loss; the others learn whether to help gather the moments.
+    int best = mpi_.is_root() && r.loss() < best_valid_loss_ ? 1 : 0;
+    mpi_.broadcast(&best, sizeof best);
+    const HostMoments moments = best ? gather_moments(mpi_, *replica_.backend, *adam_) : HostMoments{};
+    if (mpi_.is_root() && best) {
       best_valid_loss_ = r.loss();
-      CheckpointState st = checkpoint_state();
+      CheckpointState st = checkpoint_state(moments);
       save_checkpoint(best_dir(), st, 1);
       write_best_record();
       std::printf("elbo: best validation loss %.4f at step %lld: %s\n", r.loss(), static_cast<long long>(step_),
@@ -672,8 +681,9 @@ class Trainer {
     require_finite("checkpoint");
     require_identical_replicas();
     watchdog_->beat(step_, "checkpoint");
+    const HostMoments moments = gather_moments(mpi_, *replica_.backend, *adam_);  // whole on rank 0
     if (mpi_.is_root()) {
-      CheckpointState st = checkpoint_state();
+      CheckpointState st = checkpoint_state(moments);
       save_checkpoint(cfg_.run.dir, st, cfg_.train.keep_checkpoints,
                       [this] { fault_.in_checkpoint(mpi_.rank(), step_); });
       std::printf("elbo: checkpoint %s (%s)\n", checkpoint_path(cfg_.run.dir, step_).c_str(), why);
@@ -684,10 +694,10 @@ class Trainer {
     last_save_time_ = Clock::now();
   }
 
-  // The replica's state as a checkpoint holds it (rank 0 calls it).
-  CheckpointState checkpoint_state() {
+  // The replica's state as a checkpoint holds it (rank 0 calls it, with the moments it gathered).
+  CheckpointState checkpoint_state(const HostMoments& moments) {
     CheckpointState st;
-    capture_state(*replica_.backend, replica_.model->params(), adam_.get(), st, &program_->weight_average());
+    capture_state(*replica_.backend, replica_.model->params(), &moments, st, &program_->weight_average());
     const UpdateGuard::Counts skipped = program_->guard().counts();
     st.skipped_nonfinite = skipped.nonfinite;
     st.skipped_over_threshold = skipped.over_threshold;
@@ -708,6 +718,7 @@ class Trainer {
     std::string error;
     int64_t header[4] = {0, 0, 0, 0};  // found, step, skipped (non-finite, over threshold); cursor follows
     int64_t cursor = 0;
+    HostMoments moments;  // rank 0's, whole: each rank keeps its shard (scatter_moments)
     if (mpi_.is_root()) {
       try {
         ResumeResult rr = find_latest_valid_checkpoint(cfg_.run.dir);
@@ -719,7 +730,7 @@ class Trainer {
                                    << rr.state.model_config_yaml << "--- model in use ---\n"
                                    << want << "Use a new run.dir, or the model section the checkpoint was made with.");
           WeightAverage& ema = program_->weight_average();
-          if (!restore_state(rr.state, rr.path, be, ps, adam_.get(), &ema) && ema.enabled())
+          if (!restore_state(rr.state, rr.path, be, ps, &moments, &ema) && ema.enabled())
             std::fprintf(stderr, "elbo: warning: %s holds no weight average (train.ema_decay was 0 when it was "
                                  "written); the average starts from its parameters\n", rr.path.c_str());
           header[0] = 1;
@@ -750,8 +761,7 @@ class Trainer {
     mpi_.broadcast(&cursor, sizeof cursor);
     if (!header[0]) return;
     replica_.comm->broadcast(ps.params(), ps.total(), 0);
-    replica_.comm->broadcast(adam_->m(), ps.total(), 0);
-    replica_.comm->broadcast(adam_->v(), ps.total(), 0);
+    scatter_moments(mpi_, be, *adam_, moments);
     WeightAverage& ema = program_->weight_average();
     if (ema.enabled()) replica_.comm->broadcast(ema.values(), ema.size(), 0);
     program_->guard().restore_counts(UpdateGuard::Counts{header[2], header[3]});

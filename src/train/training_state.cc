@@ -46,17 +46,18 @@ std::vector<float> join(const std::vector<NamedArray>& arrays, const ParamStore&
 
 }  // namespace
 
-void capture_state(Backend& be, ParamStore& params, Adam* adam, CheckpointState& state, WeightAverage* ema) {
+void capture_state(Backend& be, ParamStore& params, const HostMoments* moments, CheckpointState& state,
+                   WeightAverage* ema) {
   std::vector<float> host(params.total());
   be.copy_to_host(host.data(), params.params(), host.size());
   state.params = split(host, params);
   state.adam_m.clear();
   state.adam_v.clear();
-  if (adam) {
-    be.copy_to_host(host.data(), adam->m(), host.size());
-    state.adam_m = split(host, params);
-    be.copy_to_host(host.data(), adam->v(), host.size());
-    state.adam_v = split(host, params);
+  if (moments && !moments->empty()) {
+    ELBO_CHECK(moments->m.size() == host.size() && moments->v.size() == host.size(),
+               "optimizer moments of " << moments->m.size() << " floats for " << host.size() << " parameters");
+    state.adam_m = split(moments->m, params);
+    state.adam_v = split(moments->v, params);
   }
   state.ema.clear();
   if (ema && ema->enabled()) {
@@ -66,14 +67,12 @@ void capture_state(Backend& be, ParamStore& params, Adam* adam, CheckpointState&
 }
 
 bool restore_state(const CheckpointState& state, const std::string& source, Backend& be, ParamStore& params,
-                   Adam* adam, WeightAverage* ema) {
+                   HostMoments* moments, WeightAverage* ema) {
   std::vector<float> flat = join(state.params, params, source, "parameter");
   be.copy_to_device(params.params(), flat.data(), flat.size());
-  if (adam && !state.adam_m.empty()) {
-    flat = join(state.adam_m, params, source, "optimizer moment m");
-    be.copy_to_device(adam->m(), flat.data(), flat.size());
-    flat = join(state.adam_v, params, source, "optimizer moment v");
-    be.copy_to_device(adam->v(), flat.data(), flat.size());
+  if (moments && !state.adam_m.empty()) {
+    moments->m = join(state.adam_m, params, source, "optimizer moment m");
+    moments->v = join(state.adam_v, params, source, "optimizer moment v");
   }
   bool ema_found = false;
   if (ema && ema->enabled()) {

@@ -18,6 +18,7 @@
 #include "elbo/dist/grad_reducer.h"
 #include "elbo/dist/mpi_context.h"
 #include "elbo/dist/nccl_communicator.h"
+#include "elbo/dist/shard.h"
 #include "elbo/error.h"
 #include "elbo/io/crc32.h"
 #include "elbo/models/vae_model.h"
@@ -91,6 +92,33 @@ TEST_F(Nccl, AllReduceSumsOverRanks) {
   const std::vector<float> got = download(d);
   const float weight = float(w * (w + 1) / 2);
   for (size_t i = 0; i < n; ++i) ASSERT_EQ(got[i], weight * float(i % 97)) << "element " << i;
+}
+
+// ZeRO-1's collectives: shards of unequal length (n not divisible by the world), a grouped
+// reduce per shard, and a grouped broadcast per shard that the compute stream (not the
+// host) waits for, so the scale after it sees every shard.
+TEST_F(Nccl, ReduceScatterAndAllGatherOfShards) {
+  const int w = mpi_->world(), r = mpi_->rank();
+  for (size_t n : {size_t(1), size_t(17), size_t(300001)}) {
+    std::vector<float> h(n);
+    for (size_t i = 0; i < n; ++i) h[i] = float((r + 1) * int(i % 97));
+    DeviceBuffer d = upload(h);
+    comm_->reduce_scatter_sum(d.data(), n);
+    std::vector<float> got = download(d);
+    const Shard mine = shard_of(n, w, r);
+    for (size_t i = mine.begin; i < mine.end; ++i)
+      ASSERT_EQ(got[i], float(w * (w + 1) / 2) * float(i % 97)) << "n " << n << " element " << i;
+
+    backend_->fill(d.data(), n, -1.0f);
+    if (mine.size() > 0) backend_->fill(d.data() + mine.begin, mine.size(), float(r + 1));
+    comm_->allgather_shards(d.data(), n);
+    backend_->scale(d.data(), n, 2.0f);
+    got = download(d);
+    for (int q = 0; q < w; ++q) {
+      const Shard s = shard_of(n, w, q);
+      for (size_t i = s.begin; i < s.end; ++i) ASSERT_EQ(got[i], 2.0f * float(q + 1)) << "n " << n << " element " << i;
+    }
+  }
 }
 
 // The async path never waits on the host: the reductions must start after the

@@ -16,6 +16,8 @@ class RecordingComm final : public Communicator {
   void allreduce_sum(float* buf, size_t n) override { calls.push_back({buf, n}); }
   void broadcast(float*, size_t, int) override {}
   void allgather(const float*, float*, size_t) override {}
+  void reduce_scatter_sum(float*, size_t) override {}
+  void allgather_shards(float*, size_t) override {}
   void barrier() override {}
   void wait_all() override { ++waits; }
   std::vector<std::pair<float*, size_t>> calls;

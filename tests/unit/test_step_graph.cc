@@ -164,6 +164,8 @@ class FakeCommunicator final : public Communicator {
   void allreduce_sum(float*, size_t) override { require_usable(); }
   void broadcast(float*, size_t, int) override { require_usable(); }
   void allgather(const float*, float*, size_t) override { require_usable(); }
+  void reduce_scatter_sum(float*, size_t) override { require_usable(); }
+  void allgather_shards(float*, size_t) override { require_usable(); }
   void barrier() override {
     require_usable();
     ++barriers;

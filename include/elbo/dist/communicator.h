@@ -26,6 +26,18 @@ class Communicator {
   virtual void allgather(const float* send, float* recv, size_t n) = 0;
   virtual void barrier() = 0;
 
+  // Sharded collectives over n floats cut into world() shards by shard_of(n, world(), r)
+  // (dist/shard.h), in place, every rank passing the same n.
+  // reduce_scatter_sum: on return this rank's shard of buf holds the sum over the ranks
+  // (the rest of buf is unspecified). The MPI communicator's node-shared-memory path adds
+  // in rank order exactly as its all-reduce does (the same bits); plain MPI and NCCL pick
+  // their own order, which may differ from their all-reduce's in the last bits.
+  virtual void reduce_scatter_sum(float* buf, size_t n) = 0;
+  // allgather_shards: on return every rank holds every rank's shard of buf (copies: the
+  // same bits everywhere). Ordered on the backend's stream; on NCCL the host does not wait
+  // for it (like wait_all), so it may be recorded into a captured step.
+  virtual void allgather_shards(float* buf, size_t n) = 0;
+
   // Asynchronous all-reduce, for overlapping gradient buckets with backward.
   // Default: blocking. wait_all() returns when every started reduction is done.
   virtual void allreduce_sum_async(float* buf, size_t n) { allreduce_sum(buf, n); }

@@ -6,14 +6,21 @@
 
 #include "elbo/backend.h"
 #include "elbo/config.h"
+#include "elbo/dist/shard.h"
 
 namespace elbo {
 
 class Adam {
  public:
   Adam(Backend& backend, size_t n, const TrainConfig& config);
+  // ZeRO-1 (dist.zero): the moments exist for `shard` of the n parameters only, and
+  // step() updates that shard; the caller all-gathers the parameters afterwards. Each
+  // element's update is the unsharded one (element-wise, the same gate), so the shard's
+  // parameters and moments are bitwise those of an unsharded Adam.
+  Adam(Backend& backend, size_t n, const TrainConfig& config, const Shard& shard);
 
-  // One update with the (already all-reduced) gradients.
+  // One update with the (already all-reduced) gradients; params and grads are the whole
+  // flat buffers (n floats) also when sharded.
   // device_step: when set, the step's {lr_t / (1 - beta1^t), 1 / sqrt(1 - beta2^t), lr_t}
   // are read from that device memory (written there by the caller from step_scalars()),
   // so that a captured step replays with the current step's values.
@@ -28,9 +35,14 @@ class Adam {
   // The learning rate of step t (from 1).
   float learning_rate(int64_t t) const;
 
-  // The moments (for checkpoints); Adamax keeps its infinity norm in v.
+  // The moments of shard() (for checkpoints: train/optimizer_state.h gathers them);
+  // Adamax keeps its infinity norm in v.
   float* m() { return m_.data(); }
   float* v() { return v_.data(); }
+  const Shard& shard() const { return shard_; }
+  bool sharded() const { return shard_.size() != n_; }
+  // Floats in each of m and v: shard().size().
+  size_t state_size() const { return shard_.size(); }
   int64_t steps_done() const { return t_; }
   void set_steps_done(int64_t t) { t_ = t; }
   size_t size() const { return n_; }
@@ -40,6 +52,7 @@ class Adam {
 
   Backend& be_;
   size_t n_;
+  Shard shard_;
   TrainConfig config_;
   int64_t t_ = 0;
   int64_t total_steps_ = 0;  // 0: no schedule

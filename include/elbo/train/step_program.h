@@ -1,8 +1,9 @@
 // The device work of one training step, in order: dynamic binarization, zeroed
 // gradients, forward, the step's loss sums and health, backward (starting the gradient
-// all-reduce bucket by bucket), the update guard's decision, the optimiser, the weight
-// average, and the interval's loss sums (a skipped step's left out). Everything that changes from step to step (the
-// noise serial, the KL warm-up weight, Adam's bias corrections) is read from device
+// all-reduce bucket by bucket), the update guard's decision, the optimiser (sharded with
+// dist.zero: then the all-gather of the parameters), the weight average, and the
+// interval's loss sums (a skipped step's left out). Everything that changes from step to
+// step (the noise serial, the KL warm-up weight, Adam's bias corrections) is read from device
 // memory — a StepScalars block uploaded with the batch — so the same enqueued sequence
 // is right for every step. It runs eagerly, or, on a backend that can capture (CUDA
 // graphs) with a data plane whose collectives can be recorded (NCCL), it is captured

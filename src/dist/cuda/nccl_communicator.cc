@@ -35,6 +35,7 @@
 #include "../../backend/cuda/cuda_check.h"
 #include "elbo/dist/mpi_context.h"
 #include "elbo/dist/nccl_communicator.h"
+#include "elbo/dist/shard.h"
 #include "elbo/error.h"
 
 namespace elbo {
@@ -164,6 +165,34 @@ class NcclCommunicator final : public Communicator {
     wait_done("all-gather", start);
   }
 
+  // Shards are of unequal length (dist/shard.h), which ncclReduceScatter and
+  // ncclAllGather do not take: one grouped ncclReduce / ncclBroadcast per shard, rooted at
+  // its owner, in place (NCCL's usual way to gather unequal parts).
+  void reduce_scatter_sum(float* buf, size_t n) override {
+    if (n == 0) return;
+    const Clock::time_point start = Clock::now();
+    enqueue("reduce-scatter", start, [&] {
+      return grouped_per_shard(n, [&](int r, const Shard& s) {
+        return ncclReduce(buf + s.begin, buf + s.begin, s.size(), ncclFloat32, ncclSum, r, comm_, stream_);
+      });
+    });
+    wait_done("reduce-scatter", start);
+  }
+
+  // Part of the training step (after the sharded update): ordered on the compute stream,
+  // the host does not wait (as wait_all), so the step can be captured and replayed.
+  void allgather_shards(float* buf, size_t n) override {
+    if (n == 0) return;
+    const Clock::time_point start = Clock::now();
+    enqueue("all-gather of shards", start, [&] {
+      return grouped_per_shard(n, [&](int r, const Shard& s) {
+        return ncclBroadcast(buf + s.begin, buf + s.begin, s.size(), ncclFloat32, r, comm_, stream_);
+      });
+    });
+    backend_.make_current();
+    CUDA_CHECK(cudaStreamWaitEvent(backend_.stream(), done_, 0));
+  }
+
   // NCCL has no barrier: a one-element all-reduce completes on no rank before every
   // rank has contributed, and waiting for it on the host makes it a barrier.
   void barrier() override {
@@ -223,6 +252,23 @@ class NcclCommunicator final : public Communicator {
   }
 
   static constexpr double kInitTimeoutFloor = 120.0;
+
+  // call(r, shard of rank r) for every non-empty shard inside one NCCL group; the
+  // group's end is the launch (it may answer ncclInProgress: enqueue() polls).
+  template <class Call>
+  ncclResult_t grouped_per_shard(size_t n, Call&& call) {
+    ncclResult_t r = ncclGroupStart();
+    if (r != ncclSuccess) return r;
+    ncclResult_t first_error = ncclSuccess;
+    for (int q = 0; q < world_; ++q) {
+      const Shard s = shard_of(n, world_, q);
+      if (s.size() == 0) continue;
+      const ncclResult_t e = call(q, s);
+      if (e != ncclSuccess && e != ncclInProgress && first_error == ncclSuccess) first_error = e;
+    }
+    const ncclResult_t end = ncclGroupEnd();
+    return first_error != ncclSuccess ? first_error : end;
+  }
 
   // Runs `call` (an NCCL enqueue on stream_) after the compute stream's work so far.
   template <class Call>
