@@ -196,6 +196,27 @@ TEST(HvaeSampling, Temperatures) {
   EXPECT_THROW(single->reconstruct_top_groups(*be, first.data(), z1.data(), 1, 0), Error);
 }
 
+// The VampPrior's draws: z = mu_k + T sigma_k eps, so z(T) is on the line from the
+// component's mean (a tiny T) to the draw at T = 1.
+TEST(HvaeSampling, VampPriorTemperature) {
+  auto be = make_cpu_backend();
+  ModelConfig mc;
+  mc.hidden = {8};
+  mc.latent = 3;
+  mc.prior = "vamp";
+  mc.pseudo_inputs = 4;
+  auto model = make_model(mc, 6, *be, 99);
+  const int rows = 5;
+  std::vector<float> z1(size_t(rows) * 3), zh(z1.size()), z0(z1.size());
+  model->sample_prior(*be, z1.data(), rows, 3);
+  model->set_sample_temperatures({0.5f});
+  model->sample_prior(*be, zh.data(), rows, 3);
+  model->set_sample_temperatures({1e-7f});
+  model->sample_prior(*be, z0.data(), rows, 3);
+  for (size_t i = 0; i < z1.size(); ++i) EXPECT_NEAR(zh[i], 0.5f * (z0[i] + z1[i]), 1e-5f) << i;
+  EXPECT_NE(z0, z1);
+}
+
 // Group means, group after group: the first is the top's posterior mean.
 TEST(HvaeSampling, GroupPosteriorMeans) {
   auto be = make_cpu_backend();
