@@ -44,8 +44,9 @@ class HvaeConv(nn.Module):
                                       else nn.Identity() for l in range(L)])
         self.up_cells = nn.ModuleList([cells(width[l]) for l in range(L)])
         self.q = nn.ModuleList([nn.Conv2d(width[l] * (1 if l == 0 else 2), 2 * latents[l], 3, 1, 1) for l in range(L)])
-        self.prior = nn.ModuleList([nn.Conv2d(width[l], 2 * latents[l], 3, 1, 1) for l in range(L)])
-        for p in self.prior:  # zero at init: p(z_l | z_<l) = N(0, I)
+        # The top group's prior is N(0, I): no head (DDP refuses parameters without gradients).
+        self.prior = nn.ModuleList([nn.Identity()] + [nn.Conv2d(width[l], 2 * latents[l], 3, 1, 1) for l in range(1, L)])
+        for p in list(self.prior)[1:]:  # zero at init: p(z_l | z_<l) = N(0, I)
             nn.init.zeros_(p.weight)
             nn.init.zeros_(p.bias)
         self.z_in = nn.ModuleList([nn.Conv2d(latents[l], width[l], 1) for l in range(L)])
