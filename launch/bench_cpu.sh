@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # CPU benchmark: elbo against PyTorch DistributedDataParallel (gloo) on the same MLP VAE
 # (configs/fashion_mlp.yaml's model, batch, optimiser and data), on this machine;
-# --model conv: the same for the conv VAE of configs/fashion_conv.yaml.
+# --model conv: the same for the conv VAE of configs/fashion_conv.yaml; --model hvae_conv:
+# the conv hierarchical VAE of configs/mnist_hvae_conv.yaml (tests/bench/torch_hvae_conv.py).
 #
 #   launch/bench_cpu.sh [--ranks "1 2"] [--repeats 3] [--steps 300] [--warmup 50]
-#                       [--threads N] [--quality] [--epochs 10] [--quality-ranks 2] [--model mlp|conv] [--build-dir DIR]
+#                       [--threads N] [--quality] [--epochs 10] [--quality-ranks 2] [--model mlp|conv|hvae_conv] [--build-dir DIR]
 #
 # Throughput: for each rank count, `--repeats` runs of each framework, alternated
 # (elbo, torch, torch, elbo, ... so a drift in the machine's load hits both alike),
@@ -45,7 +46,8 @@ while [[ $# -gt 0 ]]; do
     --warmup) positive "$1" "$2"; WARMUP=$2; shift 2 ;;
     --threads) positive "$1" "$2"; THREADS=$2; shift 2 ;;
     --quality) QUALITY=1; shift ;;
-    --model) [[ $2 == mlp || $2 == conv ]] || die "--model expects mlp or conv, got '$2'"; MODEL=$2; shift 2 ;;
+    --model) [[ $2 == mlp || $2 == conv || $2 == hvae_conv ]] || die "--model expects mlp, conv or hvae_conv, got '$2'"
+             MODEL=$2; shift 2 ;;
     --epochs) positive "$1" "$2"; EPOCHS=$2; shift 2 ;;
     --quality-ranks) positive "$1" "$2"; QUALITY_RANKS=$2; shift 2 ;;
     --build-dir) BUILD=$(realpath -m "$2"); shift 2 ;;
@@ -105,9 +107,12 @@ data:
   binarize: dynamic
   scale: true
 model:
-$(if [ "$MODEL" = conv ]; then printf '  type: conv_vae\n  channels: [32, 64]\n  strides: [2, 2]\n'; else printf '  type: mlp_vae\n  hidden: [512, 256]\n'; fi)
-  latent: 32
-  activation: relu
+$(case $MODEL in
+  conv) printf '  type: conv_vae\n  channels: [32, 64]\n  strides: [2, 2]\n  latent: 32\n  activation: relu\n' ;;
+  hvae_conv) printf '  type: hvae\n  group_type: conv\n  latents: [4, 4, 2]\n  group_hidden: [32, 32, 32]\n'
+             printf '  group_scale: [4, 4, 2]\n  group_depth: 1\n  posterior: residual\n  activation: swish\n' ;;
+  *) printf '  type: mlp_vae\n  hidden: [512, 256]\n  latent: 32\n  activation: relu\n' ;;
+esac)
   likelihood: bernoulli
 train:
   global_batch: 128

@@ -42,6 +42,10 @@ struct ModelConfig {
   std::string posterior = "merge";           // merge (Ladder VAE) | residual (NVAE)
   std::string prior = "standard";      // mlp_vae, conv_vae: standard (N(0, I)) | vamp (VampPrior)
   int pseudo_inputs = 500;             // vamp: the number of learned pseudo-inputs K
+  // hvae's block family (models/hvae_blocks.h): mlp (Ladder VAE) | conv (NVAE / VDVAE
+  // residual cells; group_hidden are then channels, latents latent channels)
+  std::string group_type = "mlp";
+  std::vector<int> group_scale = {4, 2};  // conv: each group's downsampling of the image, top first
 };
 
 struct TrainConfig {

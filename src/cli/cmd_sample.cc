@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <string>
+#include <vector>
 
 #include "commands.h"
 #include "elbo/data/shard_set.h"
@@ -20,7 +22,8 @@ namespace elbo::cli {
 namespace {
 
 const char* kSampleHelp =
-    "usage: elbo sample [CONFIG] [--checkpoint FILE] [--out PNG] [--class K] [--set section.key=value]... [--verbose]\n"
+    "usage: elbo sample [CONFIG] [--checkpoint FILE] [--out PNG] [--class K] [--temperature T[,T...]]\n"
+    "                   [--set section.key=value]... [--verbose]\n"
     "\n"
     "Decodes an n x n grid of prior samples z ~ N(0, I) of a checkpoint into a PNG.\n"
     "A conditional model (model.conditional) draws grid row r of class r mod model.classes,\n"
@@ -32,33 +35,86 @@ const char* kSampleHelp =
     "  --out PNG          where to write (a folder: the default name inside it); default:\n"
     "                     <run>/samples_step<S>.png next to the checkpoint's checkpoints/ folder\n"
     "  --class K          conditional models: the class of every sample (0 .. model.classes-1)\n"
+    "  --temperature T    the prior's standard deviations times T (default 1): z ~ N(0, T^2 I),\n"
+    "                     the VampPrior's components with sigma times T; hvae: one value for\n"
+    "                     every group or a comma list, one per group, top first (0.8,0.7,0.6)\n"
     "  --set KEY=VALUE    override a config key (repeatable): train.sample_grid=N sets the\n"
     "                     grid size (0 in the config: 8), run.seed=S draws other samples\n"
     "  --verbose          print the effective configuration first\n"
     "  -h, --help         this help\n"
     "\n"
     "example:\n"
-    "  elbo sample --checkpoint runs/fashion_mlp/checkpoints/ckpt_000004687.h5 --out samples.png\n";
+    "  elbo sample --checkpoint runs/fashion_mlp/checkpoints/ckpt_000004687.h5 --out samples.png\n"
+    "  elbo sample --checkpoint runs/mnist_hvae_conv/checkpoints/ckpt_000010000.h5 --temperature 1.0,0.8,0.7\n";
 
 const char* kReconstructHelp =
-    "usage: elbo reconstruct [CONFIG] [--checkpoint FILE] [--out PNG] [--set section.key=value]... [--verbose]\n"
+    "usage: elbo reconstruct [CONFIG] [--checkpoint FILE] [--out PNG] [--top-groups all|K[,K...]]\n"
+    "                        [--temperature T[,T...]] [--set section.key=value]... [--verbose]\n"
     "\n"
     "Writes a PNG of the first test images (data.test; data.train when unset) in rows,\n"
     "each row followed by its reconstructions from the posterior mean.\n"
+    "With --top-groups (hierarchical models, model.type hvae): a row of n test images, then\n"
+    "a row per K whose groups 0..K-1 come from the posterior (means) and the others are\n"
+    "drawn from the prior given them: K = 0 are samples, K = L reconstructions.\n"
     "\n"
     "  CONFIG             the run's YAML config; may be left out with --checkpoint, whose\n"
     "                     stored config is used then\n"
     "  --checkpoint FILE  the checkpoint (default: the newest valid one of run.dir)\n"
     "  --out PNG          where to write (a folder: the default name inside it); default:\n"
     "                     <run>/reconstructions_step<S>.png next to the checkpoint's checkpoints/ folder\n"
+    "  --top-groups K     hvae: rows of reconstructions from the top K groups, K in 0..L\n"
+    "                     (L = the number of groups), a comma list, or all: a row per K = 0..L\n"
+    "  --temperature T    with --top-groups: the prior draws' standard deviations times T\n"
+    "                     (one value, or one per group, top first)\n"
     "  --set KEY=VALUE    override a config key (repeatable); train.sample_grid=N: N per row\n"
     "  --verbose          print the effective configuration first\n"
     "  -h, --help         this help\n"
     "\n"
     "example:\n"
-    "  elbo reconstruct configs/fashion_mlp.yaml --out runs/fashion_mlp/recon.png\n";
+    "  elbo reconstruct configs/fashion_mlp.yaml --out runs/fashion_mlp/recon.png\n"
+    "  elbo reconstruct --checkpoint runs/mnist_hvae_conv/checkpoints/ckpt_000010000.h5 --top-groups all\n";
 
 enum class Picture { kSamples, kReconstructions };
+
+// "0.8" or "1.0,0.9,0.8" -> the values; the model checks their count and sign.
+std::vector<float> parse_temperatures(const std::string& text) {
+  std::vector<float> out;
+  size_t start = 0;
+  while (true) {
+    const size_t comma = text.find(',', start);
+    const std::string item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    char* end = nullptr;
+    const float t = std::strtof(item.c_str(), &end);
+    ELBO_CHECK(!item.empty() && *end == '\0',
+               "--temperature '" << text << "': expected numbers separated by commas (0.8, or 1.0,0.9,0.8)");
+    out.push_back(t);
+    if (comma == std::string::npos) return out;
+    start = comma + 1;
+  }
+}
+
+// "all" -> 0..groups; "2" or "0,2" -> those, each in 0..groups.
+std::vector<int> parse_top_groups(const std::string& text, const VaeModel& model) {
+  const int groups = model.kl_groups();
+  std::vector<int> out;
+  if (text == "all") {
+    for (int k = 0; k <= groups; ++k) out.push_back(k);
+    return out;
+  }
+  size_t start = 0;
+  while (true) {
+    const size_t comma = text.find(',', start);
+    const std::string item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    char* end = nullptr;
+    const long k = std::strtol(item.c_str(), &end, 10);
+    ELBO_CHECK(!item.empty() && *end == '\0' && k >= 0 && k <= groups,
+               "--top-groups '" << text << "': expected all or numbers of groups in 0.." << groups
+                                << " separated by commas (the model has " << groups << " groups)");
+    out.push_back(int(k));
+    if (comma == std::string::npos) return out;
+    start = comma + 1;
+  }
+}
 
 int write_picture(int argc, char** argv, const RunCommand& command, Picture picture) {
   RunArgs args;
@@ -103,7 +159,20 @@ int write_picture(int argc, char** argv, const RunCommand& command, Picture pict
                  "--class " << args.option("class") << ": expected a class 0.." << model->condition_dim() - 1);
       cls = int(k);
     }
+    const std::string top = samples ? "" : args.option("top-groups");
+    if (!args.option("temperature").empty()) {
+      ELBO_CHECK(samples || !top.empty(), "--temperature: reconstructions draw nothing from the prior; give "
+                                          "--top-groups K too (hierarchical models)");
+      model->set_sample_temperatures(parse_temperatures(args.option("temperature")));
+    }
+    if (!top.empty())
+      ELBO_CHECK(model->kl_groups() > 1 || model->type() == "hvae",
+                 "--top-groups: model.type " << model->type()
+                                             << " has a single stochastic group; reconstructions from the top groups "
+                                                "need a hierarchical model (model.type: hvae)");
     if (samples) write_prior_samples_png(out, n, config.run.seed, *be, *model, data, cls);
+    else if (!top.empty())
+      write_top_group_reconstructions_png(out, n, parse_top_groups(top, *model), data, config.data.scale, *be, *model);
     else write_reconstructions_png(out, n, data, config.data.scale, *be, *model);
     std::printf("elbo %s: wrote %s (checkpoint %s, step %lld)\n", command.name.c_str(), out.c_str(), path.c_str(),
                 static_cast<long long>(st.step));
@@ -114,11 +183,11 @@ int write_picture(int argc, char** argv, const RunCommand& command, Picture pict
 }  // namespace
 
 int cmd_sample(int argc, char** argv) {
-  return write_picture(argc, argv, {"sample", kSampleHelp, {"checkpoint", "out", "class"}, {"verbose"}, true}, Picture::kSamples);
+  return write_picture(argc, argv, {"sample", kSampleHelp, {"checkpoint", "out", "class", "temperature"}, {"verbose"}, true}, Picture::kSamples);
 }
 
 int cmd_reconstruct(int argc, char** argv) {
-  return write_picture(argc, argv, {"reconstruct", kReconstructHelp, {"checkpoint", "out"}, {"verbose"}, true},
+  return write_picture(argc, argv, {"reconstruct", kReconstructHelp, {"checkpoint", "out", "top-groups", "temperature"}, {"verbose"}, true},
                        Picture::kReconstructions);
 }
 

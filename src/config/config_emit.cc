@@ -38,6 +38,9 @@ bool model_key_applies(const ModelConfig& m, std::string_view key) {
   if (key == "hidden") return m.type == "mlp_vae";
   if (key == "channels" || key == "strides") return m.type == "conv_vae";
   if (key == "latents" || key == "group_hidden" || key == "group_depth" || key == "posterior") return m.type == "hvae";
+  // The MLP groups are written as nothing, so checkpoints from before the conv groups match.
+  if (key == "group_type") return m.type == "hvae" && m.group_type != "mlp";
+  if (key == "group_scale") return m.type == "hvae" && m.group_type == "conv";
   if (key == "latent") return m.type != "hvae";  // hvae sizes its groups with model.latents
   if (key == "conditional" || key == "classes") return m.conditional;
   // The standard prior is written as nothing, so checkpoints from before the VampPrior match.

@@ -144,6 +144,24 @@ static std::optional<Violation> hvae_violation(const ModelConfig& m) {
                      "key 'model.group_hidden' lists " + std::to_string(m.group_hidden.size()) +
                          " widths but model.latents has " + std::to_string(m.latents.size()) +
                          " groups: give one width per group, top group first"};
+  if (m.group_type == "conv") {
+    if (m.group_scale.size() != m.latents.size())
+      return Violation{{"model.group_scale", "model.latents"},
+                       "key 'model.group_scale' lists " + std::to_string(m.group_scale.size()) +
+                           " scales but model.latents has " + std::to_string(m.latents.size()) +
+                           " groups: give one downsampling factor per group, top group first"};
+    for (size_t l = 0; l < m.group_scale.size(); ++l) {
+      const int s = m.group_scale[l];
+      if (s & (s - 1))
+        return Violation{{"model.group_scale"}, "key 'model.group_scale' has " + std::to_string(s) + " at group " +
+                                                    std::to_string(l) + ": each scale is a power of 2 (1, 2, 4, ..)"};
+      if (l > 0 && s > m.group_scale[l - 1])
+        return Violation{{"model.group_scale"},
+                         "key 'model.group_scale' goes from " + std::to_string(m.group_scale[l - 1]) + " to " +
+                             std::to_string(s) + " at group " + std::to_string(l) +
+                             ": scales never grow from the top group (coarsest) down to the bottom (finest)"};
+    }
+  }
   if (m.conditional)
     return Violation{{"model.conditional", "model.type"}, "key 'model.conditional' is true but model.type hvae has "
                                                           "no conditional variant yet"};

@@ -197,13 +197,15 @@ void GraphVae::sample_prior(Backend& be, float* z, int rows, uint64_t seed) {
   p.graph->forward();
   std::vector<float> stats(size_t(pseudo_inputs_) * 2 * size_t(latent_));
   be.copy_to_host(stats.data(), p.graph->value(p.out), stats.size());
-  // Row r: component k from the draw after its latent's, then z = mu_k + sigma_k * eps.
+  // Row r: component k from the draw after its latent's, then z = mu_k + T sigma_k * eps.
+  const float t = sample_temperature(0);
   for (int r = 0; r < rows; ++r) {
     const int k = std::min(pseudo_inputs_ - 1, int(philox_uniform(seed, kRngSample, uint64_t(r), uint32_t(latent_)) *
                                                    float(pseudo_inputs_)));
     const float* mu = stats.data() + size_t(k) * 2 * latent_;
     for (int j = 0; j < latent_; ++j)
-      z[size_t(r) * latent_ + j] = reparameterize(mu[j], mu[latent_ + j], philox_normal(seed, kRngSample, uint64_t(r), uint32_t(j)));
+      z[size_t(r) * latent_ + j] =
+          reparameterize(mu[j], mu[latent_ + j], t * philox_normal(seed, kRngSample, uint64_t(r), uint32_t(j)));
   }
 }
 

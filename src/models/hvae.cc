@@ -29,97 +29,92 @@ class KlTotalNode final : public Node {
 
 }  // namespace
 
-Hvae::Hvae(const ModelConfig& config, int input_dim, uint64_t seed)
-    : dim_(input_dim),
+Hvae::Hvae(const ModelConfig& config, Shape sample, uint64_t seed)
+    : dim_(int(sample.row_size())),
       gaussian_(config.likelihood == "gaussian"),
       residual_(config.posterior == "residual"),
-      latents_(config.latents),
       seed_(seed) {
-  const size_t L = latents_.size();
+  if (config.group_type == "conv") image_ = sample;
+  const size_t L = config.latents.size();
   ELBO_CHECK(L >= 1, "model.latents: hvae needs at least one stochastic group");
-  ELBO_CHECK(config.group_hidden.size() == L, "model.group_hidden: one width per group of model.latents ("
-                                                  << L << " groups), got " << config.group_hidden.size());
   ELBO_CHECK(config.group_depth >= 1, "model.group_depth: at least one layer per block, got " << config.group_depth);
   ELBO_CHECK(config.posterior == "merge" || config.posterior == "residual",
              "model.posterior: merge or residual, got '" << config.posterior << "'");
   ELBO_CHECK(!config.conditional, "model.conditional: hvae has no conditional variant yet");
-  const Activation act = parse_activation(config.activation);
-  const std::vector<int>& width = config.group_hidden;
-  groups_.resize(L);
-  // Registered in forward order: the bottom-up tower from the data up, then the top-down
-  // tower from the top down (backward then finishes gradients from the buffer's end).
-  for (size_t l = L; l-- > 0;) {
-    Group& gr = groups_[l];
-    const std::string name = "encoder." + std::to_string(l);
-    int in = l + 1 == L ? input_dim : width[l + 1];
-    for (int i = 0; i < config.group_depth; ++i) {
-      gr.up.emplace_back(store_, name + "." + std::to_string(i), in, width[l], act);
-      in = width[l];
-    }
-    // The residual posterior's offsets read the top-down features too (from the block of
-    // the group above); the top group's prior is fixed, so its head reads only its own.
-    if (!residual_ || l == 0) gr.q.emplace(store_, name + ".q", width[l], 2 * latents_[l]);
-  }
-  for (size_t l = 0; l < L; ++l) {
-    Group& gr = groups_[l];
-    if (l > 0) {
-      gr.p.emplace(store_, "prior." + std::to_string(l), width[l - 1], 2 * latents_[l]);
-      if (residual_) gr.q.emplace(store_, "encoder." + std::to_string(l) + ".q", width[l] + width[l - 1],
-                                  2 * latents_[l]);
-    }
-    int in = latents_[l];
-    for (int i = 0; i < config.group_depth; ++i) {
-      gr.down.emplace_back(store_, "decoder." + std::to_string(l) + "." + std::to_string(i), in, width[l], act);
-      in = width[l];
-    }
-  }
-  out_.emplace(store_, "decoder.out", width[L - 1], gaussian_ ? 2 * input_dim : input_dim);
+  ELBO_CHECK(config.group_type == "mlp" || config.group_type == "conv",
+             "model.group_type: mlp or conv, got '" << config.group_type << "'");
+  blocks_ = config.group_type == "conv" ? make_conv_blocks(store_, config, sample, residual_)
+                                        : make_mlp_blocks(store_, config, dim_, residual_);
+  for (size_t l = 0; l < L; ++l) latents_.push_back(blocks_->latent_size(l));
   noise_.resize(L);
 }
 
-Var Hvae::block(Graph& g, const std::vector<Linear>& layers, Var h) const {
-  for (const Linear& layer : layers) h = layer(g, h);
-  return h;
+// Conv groups read images (an input cannot be viewed with another shape), MLPs rows.
+Shape Hvae::input_shape(int rows) const {
+  if (image_.n == 0) return Shape::rows(rows, dim_);
+  return Shape::images(rows, image_.c, image_.h, image_.w);
 }
 
 // Features d_{L-1} = up_{L-1}(x), d_l = up_l(d_{l+1}); the posterior of group l reads its
-// bottom-up statistics head_l(d_l) (merge, and the top group) or d_l itself (residual,
-// whose head also reads the top-down features).
+// bottom-up statistics (merge, and the top group) or d_l itself (residual, whose head
+// also reads the top-down features).
 Hvae::BottomUp Hvae::bottom_up(Graph& g, Var x) const {
-  BottomUp bu(groups_.size());
+  BottomUp bu(latents_.size());
   Var d = x;
-  for (size_t l = groups_.size(); l-- > 0;) {
-    d = block(g, groups_[l].up, d);
-    bu[l] = residual_ && l > 0 ? d : (*groups_[l].q)(g, d);
+  for (size_t l = latents_.size(); l-- > 0;) {
+    d = blocks_->up(g, l, d);
+    bu[l] = residual_ && l > 0 ? d : blocks_->posterior_stats(g, l, d);
   }
   return bu;
 }
 
-Hvae::TopDown Hvae::top_down(Graph& g, const BottomUp& bu, bool means_only) {
-  const size_t L = groups_.size();
+Hvae::TopDown Hvae::top_down(Graph& g, const BottomUp& bu, size_t posterior_groups, bool means_only) {
+  const size_t L = latents_.size();
   TopDown td;
   td.q.resize(L);
   td.p.resize(L);
+  td.z.resize(L);
   td.sample.resize(L);
-  Var z;
+  Var h;  // the top-down features the group above passes down
   for (size_t l = 0; l < L; ++l) {
+    if (l > 0) {
+      h = blocks_->down(g, l - 1, h, td.z[l - 1]);
+      td.p[l] = blocks_->prior(g, l, h);
+    }
+    if (l >= posterior_groups) {
+      td.z[l] = prior_sample(g, l, td.p[l], g.shape(bu[0]).n);
+      continue;
+    }
     if (l == 0) {
       td.q[0] = bu[0];  // the prior is N(0, I): the bottom-up statistics are q itself
     } else {
-      Var h = block(g, groups_[l - 1].down, z);
-      td.p[l] = (*groups_[l].p)(g, h);
-      td.q[l] = residual_ ? add(g, td.p[l], (*groups_[l].q)(g, concat_columns(g, bu[l], h)))
+      td.q[l] = residual_ ? add(g, td.p[l], blocks_->posterior_offsets(g, l, bu[l], h))
                           : gaussian_merge(g, bu[l], td.p[l]);
     }
     if (means_only) {
-      z = columns(g, td.q[l], 0, latents_[l]);
+      td.z[l] = columns(g, td.q[l], 0, latents_[l]);
     } else {
       td.sample[l] = gaussian_sample(g, td.q[l], &noise_[l]);
-      z = td.sample[l].z;
+      td.z[l] = td.sample[l].z;
     }
   }
-  td.out = (*out_)(g, block(g, groups_[L - 1].down, z));
+  td.out = blocks_->out(g, blocks_->down(g, L - 1, h, td.z[L - 1]));
   return td;
+}
+
+// z = mu + T sigma eps, as mu + T (z_1 - mu) from the draw z_1 = mu + sigma eps at T = 1
+// (composed of existing nodes; T = 1 records the plain draw). The top group's N(0, I) is
+// drawn from zero statistics.
+Var Hvae::prior_sample(Graph& g, size_t l, Var p, int rows) {
+  const float t = sample_temperature(int(l));
+  if (l == 0) {
+    Var z = gaussian_sample(g, g.constant(Shape::rows(rows, 2 * latents_[0])), &noise_[0]).z;
+    return t == 1.0f ? z : scale(g, z, t);
+  }
+  Var z = gaussian_sample(g, p, &noise_[l]).z;
+  if (t == 1.0f) return z;
+  Var mu = columns(g, p, 0, latents_[l]);
+  return add(g, mu, scale(g, add(g, z, scale(g, mu, -1.0f)), t));
 }
 
 Var Hvae::nll(Graph& g, Var out, Var x) const {
@@ -134,14 +129,14 @@ Var Hvae::mean_of(Graph& g, Var out) const {
 // The ELBO's terms: -log p(x | z) and the groups' KLs, the top's against N(0, I) (with
 // free bits' gates), every other against the prior the top-down tower computed for it.
 void Hvae::record_elbo(Graph& g, Program& p, int rows) {
-  p.in = g.input("x", Shape::rows(rows, dim_));
+  p.in = g.input("x", input_shape(rows));
   BottomUp bu = bottom_up(g, p.in);
-  TopDown td = top_down(g, bu, false);
+  TopDown td = top_down(g, bu, latents_.size(), false);
   p.stats = td.q[0];
   p.recon = nll(g, td.out, p.in);
-  for (size_t l = 0; l < groups_.size(); ++l)
+  for (size_t l = 0; l < latents_.size(); ++l)
     p.group_kl.push_back(l == 0 ? kl_std_normal(g, td.q[0], &kl_dim_gates_) : kl_gaussians(g, td.q[l], td.p[l]));
-  if (groups_.size() == 1) {
+  if (latents_.size() == 1) {
     p.kl = p.group_kl[0];
   } else {
     p.kl = g.tensor(Shape::rows(rows, 1));
@@ -154,16 +149,16 @@ void Hvae::record_elbo(Graph& g, Program& p, int rows) {
 // (each sample's z_<l gives its own priors). log w = -nll + sum_l log p(z_l | z_<l) -
 // log q(z_l | x, z_<l); p.recon gets the samples' -log p(x | z).
 Var Hvae::record_log_weights(Graph& g, Program& p, int rows, int k) {
-  p.in = g.input("x", Shape::rows(rows, dim_));
+  p.in = g.input("x", input_shape(rows));
   BottomUp bu = bottom_up(g, p.in);
   p.stats = bu[0];
   if (k > 1)
     for (Var& v : bu) v = repeat_rows(g, v, k);
-  TopDown td = top_down(g, bu, false);
+  TopDown td = top_down(g, bu, latents_.size(), false);
   Var x_rep = k > 1 ? repeat_rows(g, p.in, k) : p.in;
   p.recon = nll(g, td.out, x_rep);
   Var logw = importance_log_weight(g, p.recon, td.sample[0], td.q[0]);
-  for (size_t l = 1; l < groups_.size(); ++l) logw = add(g, logw, gaussian_log_ratio(g, td.sample[l], td.q[l], td.p[l]));
+  for (size_t l = 1; l < latents_.size(); ++l) logw = add(g, logw, gaussian_log_ratio(g, td.sample[l], td.q[l], td.p[l]));
   return logw;
 }
 
@@ -190,21 +185,33 @@ Hvae::Program& Hvae::program(Backend& be, Purpose purpose, int rows, int k, bool
       p.out = record_log_weights(g, p, rows, k);
       break;
     case Purpose::kDecode: {  // ancestral sampling below the given top group
-      p.in = g.input("z", Shape::rows(rows, latents_[0]));
-      Var z = p.in;
-      for (size_t l = 1; l < groups_.size(); ++l)
-        z = gaussian_sample(g, (*groups_[l].p)(g, block(g, groups_[l - 1].down, z)), &noise_[l]).z;
-      p.out = mean_of(g, (*out_)(g, block(g, groups_.back().down, z)));
+      p.in = g.input("z", blocks_->latent_shape(0, rows));
+      Var z = p.in, h;
+      for (size_t l = 1; l < latents_.size(); ++l) {
+        h = blocks_->down(g, l - 1, h, z);
+        z = prior_sample(g, l, blocks_->prior(g, l, h), rows);
+      }
+      p.out = mean_of(g, blocks_->out(g, blocks_->down(g, latents_.size() - 1, h, z)));
       break;
     }
     case Purpose::kEncode:
-      p.in = g.input("x", Shape::rows(rows, dim_));
+      p.in = g.input("x", input_shape(rows));
       p.out = columns(g, bottom_up(g, p.in)[0], 0, latents_[0]);
       break;
     case Purpose::kReconstruct:
-      p.in = g.input("x", Shape::rows(rows, dim_));
-      p.out = mean_of(g, top_down(g, bottom_up(g, p.in), true).out);
+    case Purpose::kTopGroups:  // k: the groups taken from the posterior
+      p.in = g.input("x", input_shape(rows));
+      p.out = mean_of(g, top_down(g, bottom_up(g, p.in), purpose == Purpose::kTopGroups ? size_t(k) : latents_.size(),
+                                  true)
+                             .out);
       break;
+    case Purpose::kGroupMeans: {
+      p.in = g.input("x", input_shape(rows));
+      TopDown td = top_down(g, bottom_up(g, p.in), latents_.size(), true);
+      p.out = td.z[0];
+      for (size_t l = 1; l < latents_.size(); ++l) p.out = concat_columns(g, p.out, td.z[l]);
+      break;
+    }
   }
   g.plan(gradients);
   return programs_.emplace(key, std::move(p)).first->second;
@@ -214,11 +221,16 @@ Hvae::Program& Hvae::program(Backend& be, Purpose purpose, int rows, int k, bool
 // offset_l the sizes of the groups above: one noise row per sample for the whole hierarchy.
 void Hvae::set_noise(const NoiseKey& noise) {
   uint32_t offset = noise.element_offset;
-  for (size_t l = 0; l < groups_.size(); ++l) {
+  for (size_t l = 0; l < latents_.size(); ++l) {
     noise_[l] = noise;
     noise_[l].element_offset = offset;
     offset += uint32_t(latents_[l]);
   }
+}
+
+void Hvae::set_sampling_noise(int rows) {
+  set_noise(NoiseKey{seed_, kRngSample, decoded_rows_, 0});
+  decoded_rows_ += uint64_t(rows);
 }
 
 void Hvae::forward(Backend& be, const float* x, int rows, const NoiseKey& noise, Pass pass) {
@@ -293,8 +305,7 @@ void Hvae::log_importance_weights(Backend& be, float* logw, const float* x, int 
 // the top group's elements (which the caller's own draws of the top z may use), with
 // serials that continue from call to call: successive chunks of one grid differ.
 void Hvae::decode_mean(Backend& be, float* out, const float* z, int rows) {
-  set_noise(NoiseKey{seed_, kRngSample, decoded_rows_, 0});
-  decoded_rows_ += uint64_t(rows);
+  set_sampling_noise(rows);
   run_into(program(be, Purpose::kDecode, rows), z, out, be);
 }
 
@@ -304,6 +315,28 @@ void Hvae::posterior_mean(Backend& be, float* mu, const float* x, int rows) {
 
 void Hvae::reconstruct(Backend& be, float* out, const float* x, int rows) {
   run_into(program(be, Purpose::kReconstruct, rows), x, out, be);
+}
+
+// The temperatures are constants of the sampling programs: those recorded before are dropped.
+void Hvae::set_sample_temperatures(const std::vector<float>& temperatures) {
+  VaeModel::set_sample_temperatures(temperatures);
+  for (auto it = programs_.begin(); it != programs_.end();) {
+    const Purpose purpose = std::get<0>(it->first);
+    const bool samples = purpose == Purpose::kDecode || purpose == Purpose::kTopGroups;
+    if (samples && train_ == &it->second) train_ = nullptr;
+    it = samples ? programs_.erase(it) : std::next(it);
+  }
+}
+
+void Hvae::reconstruct_top_groups(Backend& be, float* out, const float* x, int rows, int groups) {
+  ELBO_CHECK(groups >= 0 && groups <= kl_groups(),
+             "--top-groups " << groups << ": the model has " << kl_groups() << " groups (0.." << kl_groups() << ")");
+  set_sampling_noise(rows);
+  run_into(program(be, Purpose::kTopGroups, rows, groups), x, out, be);
+}
+
+void Hvae::group_posterior_means(Backend& be, float* mu, const float* x, int rows) {
+  run_into(program(be, Purpose::kGroupMeans, rows), x, mu, be);
 }
 
 }  // namespace elbo

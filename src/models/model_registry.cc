@@ -28,7 +28,7 @@ std::unique_ptr<VaeModel> make_model(const ModelConfig& config, Shape sample, Ba
   } else if (config.type == "conv_vae") {
     model = std::make_unique<ConvVae>(config, sample);
   } else if (config.type == "hvae") {
-    model = std::make_unique<Hvae>(config, int(sample.row_size()), seed);
+    model = std::make_unique<Hvae>(config, sample, seed);
   } else {
     ELBO_FAIL("model.type: unknown model '" << config.type << "' (expected mlp_vae, conv_vae or hvae)");
   }

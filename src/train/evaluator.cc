@@ -48,7 +48,19 @@ std::string result_json(const Config& config, const EvalResult& r, const std::st
       << ",\n  \"test_nelbo\": " << r.nelbo << ",\n  \"test_recon\": " << r.recon << ",\n  \"test_kl\": " << r.kl
       << ",\n  \"test_nelbo_bits_per_dim\": " << r.nelbo_bpd << ",\n  \"iw_k\": " << r.k
       << ",\n  \"iw_nll\": " << r.iw_nll << ",\n  \"iw_nll_bits_per_dim\": " << r.iw_nll_bpd
-      << ",\n  \"active_units\": " << r.active_units << ",\n  \"latent_dim\": " << r.latent_dim << "\n}\n";
+      << ",\n  \"active_units\": " << r.active_units << ",\n  \"latent_dim\": " << r.latent_dim;
+  auto list = [&](const std::vector<int>& v) {
+    out << "[";
+    for (size_t i = 0; i < v.size(); ++i) out << (i ? ", " : "") << v[i];
+    out << "]";
+  };
+  if (!r.active_units_per_group.empty()) {
+    out << ",\n  \"active_units_per_group\": ";
+    list(r.active_units_per_group);
+    out << ",\n  \"group_dims\": ";
+    list(r.group_dims);
+  }
+  out << "\n}\n";
   return out.str();
 }
 
@@ -147,6 +159,15 @@ EvalResult evaluate(const Config& config, MpiContext& mpi, const EvalRequest& re
   // Active units: per latent dimension, the sum and the sum of squares of E_q[z|x].
   const int latent = model.latent_dim();
   std::vector<double> mu_moments(2 * size_t(latent), 0.0);
+  // Hierarchical models: the same moments of every group's posterior mean, group after group.
+  const int groups = model.kl_groups();
+  std::vector<int> group_dims;
+  for (int l = 0; groups > 1 && l < groups; ++l) group_dims.push_back(model.group_dim(l));
+  int all_groups = 0;
+  for (int d : group_dims) all_groups += d;
+  std::vector<double> group_moments(2 * size_t(all_groups), 0.0);
+  std::vector<float> group_mu(size_t(batch) * size_t(all_groups));
+  DeviceBuffer group_mu_dev(&be, std::max<size_t>(1, group_mu.size()));
   double sums[4] = {0, 0, 0, 0};  // recon, kl, iw log-likelihood, images
   if (mpi.is_root()) {
     std::printf("elbo eval: %s (step %lld, %s) on %lld of %lld test images, k = %d, %d %s\n",
@@ -179,15 +200,35 @@ EvalResult evaluate(const Config& config, MpiContext& mpi, const EvalRequest& re
       }
     }
     sums[3] += rows;
+    if (all_groups > 0) {
+      model.group_posterior_means(be, group_mu_dev.data(), scorer.x(), rows);
+      be.copy_to_host(group_mu.data(), group_mu_dev.data(), size_t(rows) * size_t(all_groups));
+      for (int r = 0; r < rows; ++r)
+        for (int j = 0; j < all_groups; ++j) {
+          const double m = group_mu[size_t(r) * size_t(all_groups) + size_t(j)];
+          group_moments[size_t(j)] += m;
+          group_moments[size_t(all_groups + j)] += m * m;
+        }
+    }
   }
   mpi.allreduce_sum(sums, 4);
   mpi.allreduce_sum(mu_moments.data(), int(mu_moments.size()));
+  if (all_groups > 0) mpi.allreduce_sum(group_moments.data(), int(group_moments.size()));
   const double images = sums[3];
   result.latent_dim = latent;
   for (int j = 0; j < latent; ++j) {
     const double mean = mu_moments[size_t(j)] / images;
     const double variance = mu_moments[size_t(latent + j)] / images - mean * mean;
     if (variance > 0.01) ++result.active_units;
+  }
+  result.group_dims = group_dims;
+  for (size_t l = 0, j0 = 0; l < group_dims.size(); j0 += size_t(group_dims[l]), ++l) {
+    int active = 0;
+    for (size_t j = j0; j < j0 + size_t(group_dims[l]); ++j) {
+      const double mean = group_moments[j] / images;
+      if (group_moments[size_t(all_groups) + j] / images - mean * mean > 0.01) ++active;
+    }
+    result.active_units_per_group.push_back(active);
   }
   const double per_dim = 1.0 / (double(dim) * std::log(2.0));
   result.images = int64_t(images);
@@ -204,6 +245,8 @@ EvalResult evaluate(const Config& config, MpiContext& mpi, const EvalRequest& re
                 result.recon, result.kl);
     std::printf("  IW NLL (k=%d)  %.4f nats  (%.5f bits/dim)\n", k, result.iw_nll, result.iw_nll_bpd);
     std::printf("  active units    %d of %d  (Var_x E_q[z|x] > 0.01)\n", result.active_units, result.latent_dim);
+    for (size_t l = 0; l < group_dims.size(); ++l)
+      std::printf("    group %zu       %d of %d\n", l, result.active_units_per_group[l], group_dims[l]);
     if (result.active_units == 0)
       std::fprintf(stderr, "elbo eval: warning: no active latent dimension: the posterior has collapsed to the prior "
                            "(try train.kl_warmup_steps or a smaller train.beta)\n");

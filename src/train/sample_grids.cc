@@ -164,6 +164,25 @@ void write_reconstructions_png(const std::string& path, int n, const ShardSetInf
   write_png_grid(path, grid, cells, source.channels, source.height, source.width, n);
 }
 
+void write_top_group_reconstructions_png(const std::string& path, int n, const std::vector<int>& top_groups,
+                                         const ShardSetInfo& source, bool scale, Backend& be, VaeModel& model) {
+  const int dim = model.input_dim();
+  const int shown = int(std::min<int64_t>(n, source.count));
+  ELBO_CHECK(model.condition_dim() == 0, "--top-groups: conditional models have no hierarchy of groups");
+  std::vector<float> x(size_t(shown) * dim), rec(x.size());
+  read_samples(source, 0, shown, scale, x.data(), nullptr);
+  std::vector<float> grid = x;
+  grid.resize(size_t(n) * dim, 0.0f);
+  for (int k : top_groups) {
+    in_chunks(be, model, "reconstruct", shown, x, dim, rec, dim, {},
+              [&](float* out, const float* in, int m) { model.reconstruct_top_groups(be, out, in, m, k); });
+    grid.insert(grid.end(), rec.begin(), rec.end());
+    grid.resize(grid.size() + size_t(n - shown) * dim, 0.0f);
+  }
+  create_parent_folders(path);
+  write_png_grid(path, grid, n * (1 + int(top_groups.size())), source.channels, source.height, source.width, n);
+}
+
 void write_sample_grids(const Config& config, const MpiContext& mpi, Backend& be, VaeModel& model,
                         const ShardSetInfo& train_data) {
   const int n = config.train.sample_grid;

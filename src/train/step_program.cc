@@ -62,7 +62,7 @@ StepProgram::StepProgram(Backend& be, VaeModel& model, Adam& adam, GradReducer* 
     kl_group_weights_ = DeviceBuffer(&be, size_t(groups));
     kl_group_dims_ = DeviceBuffer(&be, size_t(groups));
     std::vector<float> dims(static_cast<size_t>(groups));
-    for (int l = 0; l < groups; ++l) dims[size_t(l)] = float(model.kl_group_dims(l));
+    for (int l = 0; l < groups; ++l) dims[size_t(l)] = float(model.group_dim(l));
     be.copy_to_device(kl_group_dims_.data(), dims.data(), dims.size());
     be.synchronize();
   }

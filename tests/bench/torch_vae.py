@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """PyTorch reference for the CPU benchmark: the MLP VAE of configs/fashion_mlp.yaml
-(or, with --model conv, the conv VAE of configs/fashion_conv.yaml).
+(or, with --model conv, the conv VAE of configs/fashion_conv.yaml; with --model hvae_conv
+the conv hierarchical VAE of configs/mnist_hvae_conv.yaml, tests/bench/torch_hvae_conv.py).
 
 Same model (784-512-256 -> 2x32 | 32-256-512-784, relu, Bernoulli logits), same
 objective (global-batch mean of BCE-with-logits summed over pixels + closed-form KL,
@@ -172,7 +173,11 @@ def worker(rank, args, port):
     # Identical initial weights on every rank (DDP would also broadcast rank 0's);
     # a different noise stream per rank, like elbo's per-sample counters.
     torch.manual_seed(args.seed)
-    model = ConvVae() if args.model == "conv" else MlpVae(dim=train.shape[1])
+    if args.model == "hvae_conv":
+        from torch_hvae_conv import HvaeConv  # the conv hvae of configs/mnist_hvae_conv.yaml
+        model = HvaeConv()
+    else:
+        model = ConvVae() if args.model == "conv" else MlpVae(dim=train.shape[1])
     torch.manual_seed(args.seed + 1 + rank)
     net = nn.parallel.DistributedDataParallel(model) if world > 1 else model
     opt = torch.optim.Adam(net.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-8)
@@ -243,8 +248,9 @@ def main():
     p.add_argument("--threads", type=int, default=0, help="intra-op threads per rank (default cores // ranks)")
     p.add_argument("--blas-threads", type=int, default=0, help="OpenBLAS threads per rank (default cores // ranks)")
     p.add_argument("--seed", type=int, default=1234)
-    p.add_argument("--model", choices=["mlp", "conv"], default="mlp",
-                   help="mlp: configs/fashion_mlp.yaml's model; conv: configs/fashion_conv.yaml's")
+    p.add_argument("--model", choices=["mlp", "conv", "hvae_conv"], default="mlp",
+                   help="mlp: configs/fashion_mlp.yaml's model; conv: configs/fashion_conv.yaml's; "
+                        "hvae_conv: configs/mnist_hvae_conv.yaml's (tests/bench/torch_hvae_conv.py)")
     p.add_argument("--log-every", type=int, default=0, help="print the mean loss every N steps on stderr")
     p.add_argument("--data", default=DEFAULT_DATA, help="folder with the Fashion-MNIST IDX .gz files")
     args = p.parse_args()

@@ -56,6 +56,22 @@ eval:
 YAML
 }
 
+# same_on_ranks STEP ARGS...: trains c<np>.yaml (written by the caller) into run<np> on 1, 2
+# and 4 ranks with ARGS, then checks that 2 and 4 ranks reach 1 rank's parameters at step
+# STEP (1e-5 relative: the sums over ranks add in another order)
+same_on_ranks() {
+  local step=$1 np
+  shift
+  for np in 1 2 4; do
+    elbo_np $np train c$np.yaml "$@" >log$np.txt 2>&1 || { cat log$np.txt; fail "train on $np ranks"; }
+  done
+  for np in 2 4; do
+    note "1 rank vs $np ranks"
+    compare_ckpt run$np/checkpoints/ckpt_$step.h5 run1/checkpoints/ckpt_$step.h5 --rtol 1e-5 ||
+      fail "$np ranks differ from 1 rank"
+  done
+}
+
 compare_ckpt() { "$PY" "$ELBO_SRC/tests/e2e/compare_checkpoints.py" "$@"; }
 latest_ckpt() { ls "$1"/checkpoints/ckpt_*.h5 | sort | tail -1; }
 

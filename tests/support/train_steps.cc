@@ -28,8 +28,16 @@ std::vector<float> synthetic_batches(int steps, int rows, int dim, uint64_t seed
 TrainStepsResult run_train_steps(Backend& be, const ModelConfig& model_config, const TrainConfig& train, int dim,
                                  int rows, int steps, const std::vector<float>& images, uint64_t seed, bool graph,
                                  const BetweenSteps& between_steps) {
+  return run_train_steps(be, model_config, train, Shape::rows(1, dim), rows, steps, images, seed, graph,
+                         between_steps);
+}
+
+TrainStepsResult run_train_steps(Backend& be, const ModelConfig& model_config, const TrainConfig& train, Shape sample,
+                                 int rows, int steps, const std::vector<float>& images, uint64_t seed, bool graph,
+                                 const BetweenSteps& between_steps) {
+  const int dim = int(sample.row_size());
   ELBO_CHECK(images.size() == size_t(steps) * rows * dim, "run_train_steps: images hold the wrong number of values");
-  std::unique_ptr<VaeModel> model = make_model(model_config, dim, be, seed);
+  std::unique_ptr<VaeModel> model = make_model(model_config, sample, be, seed);
   ParamStore& ps = model->params();
   Adam adam(be, ps.total(), train);
   StepShape shape;

@@ -38,6 +38,11 @@ TrainStepsResult run_train_steps(Backend& be, const ModelConfig& model, const Tr
                                  int steps, const std::vector<float>& images, uint64_t seed, bool graph = false,
                                  const BetweenSteps& between_steps = {});
 
+// The same for a model of inputs shaped like `sample` (1, C, H, W): conv models.
+TrainStepsResult run_train_steps(Backend& be, const ModelConfig& model, const TrainConfig& train, Shape sample, int rows,
+                                 int steps, const std::vector<float>& images, uint64_t seed, bool graph = false,
+                                 const BetweenSteps& between_steps = {});
+
 // ||a - b|| / ||b|| over the whole vectors.
 double relative_difference(const std::vector<float>& a, const std::vector<float>& b);
 

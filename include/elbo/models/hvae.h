@@ -8,36 +8,37 @@
 //             prior (nn/gaussian_merge.h), or
 //   residual: NVAE's residual normal, q's (mu | logvar) = p's + offsets predicted from the
 //             bottom-up and top-down features together.
-// Groups are numbered top-down (0 = top), as in model.latents. Each group's blocks are MLPs
-// (model.group_hidden widths, model.group_depth layers): the IWAE paper's two-stochastic-
-// layer model is configs/mnist_hvae_iwae2.yaml. The ELBO's KL is the sum of the groups'
+// Groups are numbered top-down (0 = top), as in model.latents. This class owns the
+// hierarchy; the groups' layers are a block family (models/hvae_blocks.h, model.group_type):
+// MLPs (model.group_hidden widths, model.group_depth layers; the IWAE paper's two-stochastic-
+// layer model is configs/mnist_hvae_iwae2.yaml) or residual conv cells at several
+// resolutions (configs/mnist_hvae_conv.yaml). The ELBO's KL is the sum of the groups'
 // analytic KLs (the top against N(0, I), the others against their priors, gradients into
 // both); importance weights add log p(z_l | z_<l) - log q(z_l | x, z_<l) of every group.
 // docs/models.md ## hvae draws the structure.
 #pragma once
 #include <map>
 #include <memory>
-#include <optional>
 #include <tuple>
 #include <vector>
 
+#include "elbo/models/hvae_blocks.h"
 #include "elbo/models/vae_model.h"
 #include "elbo/nn/distributions.h"
 #include "elbo/nn/graph.h"
-#include "elbo/nn/linear.h"
 
 namespace elbo {
 
 class Hvae final : public VaeModel {
  public:
-  // seed: the Philox key of the lower groups' prior samples in decode_mean.
-  Hvae(const ModelConfig& config, int input_dim, uint64_t seed);
+  // sample: the shape of one input, (1, C, H, W) (conv groups need images) or (1, D).
+  // seed: the Philox key of the prior samples of decode_mean and reconstruct_top_groups.
+  Hvae(const ModelConfig& config, Shape sample, uint64_t seed);
   std::string type() const override { return "hvae"; }
   ParamStore& params() override { return store_; }
   int input_dim() const override { return dim_; }
-  int latent_dim() const override { return latents_[0]; }  // the top group
+  int latent_dim() const override { return latents_[0]; }  // the top group (C*h*w for a map)
   int kl_groups() const override { return int(latents_.size()); }
-  int kl_group_dims(int group) const override { return latents_[size_t(group)]; }
   const float* kl_group_per_row(int group) const override;
 
   void set_objective(const Objective& objective) override { objective_ = objective; }
@@ -58,35 +59,35 @@ class Hvae final : public VaeModel {
   void posterior_mean(Backend& be, float* mu, const float* x, int rows) override;
   // Every group at its posterior mean given the means above.
   void reconstruct(Backend& be, float* out, const float* x, int rows) override;
+  void set_sample_temperatures(const std::vector<float>& temperatures) override;
+  void reconstruct_top_groups(Backend& be, float* out, const float* x, int rows, int groups) override;
+  int group_dim(int group) const override { return latents_.at(size_t(group)); }
+  void group_posterior_means(Backend& be, float* mu, const float* x, int rows) override;
 
  private:
-  // One stochastic group's layers (top-down index l).
-  struct Group {
-    std::vector<Linear> up;    // bottom-up block: x or the group below's features -> width
-    std::optional<Linear> q;   // the posterior head: bottom-up stats (merge, top), or residual offsets
-    std::vector<Linear> down;  // top-down block reading z_l
-    std::optional<Linear> p;   // the prior head p(z_l | z_<l) from the group above's block (l > 0)
-  };
   // What the posterior of each group reads from the bottom-up pass (rows x ...).
   using BottomUp = std::vector<Var>;
-  // One pass down the hierarchy: each group's q and p (p invalid for the top), its sample
-  // (or its mean), and the likelihood's parameters at the bottom.
+  // One pass down the hierarchy: each group's q (of the posterior's groups) and p (invalid
+  // for the top), its sample, its z, and the likelihood's parameters at the bottom.
   struct TopDown {
-    std::vector<Var> q, p;
+    std::vector<Var> q, p, z;
     std::vector<GaussianSample> sample;
     Var out;
   };
-  enum class Purpose { kElbo, kIwae, kImportance, kDecode, kReconstruct, kEncode };
+  enum class Purpose { kElbo, kIwae, kImportance, kDecode, kReconstruct, kEncode, kTopGroups, kGroupMeans };
   struct Program {
     std::unique_ptr<Graph> graph;
     Var in, out, recon, kl, stats, log_mean_weight;
     std::vector<Var> group_kl;  // ELBO programs: each group's KL per row
   };
 
+  Shape input_shape(int rows) const;
   BottomUp bottom_up(Graph& g, Var x) const;
-  Var block(Graph& g, const std::vector<Linear>& layers, Var h) const;
-  // Samples every group (means_only: takes each posterior mean instead).
-  TopDown top_down(Graph& g, const BottomUp& bu, bool means_only);
+  // Groups 0..posterior_groups-1 from the posterior, sampled (or at their means with
+  // means_only); the others drawn from their priors at the sampling temperatures.
+  TopDown top_down(Graph& g, const BottomUp& bu, size_t posterior_groups, bool means_only);
+  // A draw of group l's prior p (N(0, I) for the top group: p invalid) at its temperature.
+  Var prior_sample(Graph& g, size_t l, Var p, int rows);
   Var nll(Graph& g, Var out, Var x) const;
   Var mean_of(Graph& g, Var out) const;
   Program& program(Backend& be, Purpose purpose, int rows, int k = 1, bool gradients = false);
@@ -94,13 +95,15 @@ class Hvae final : public VaeModel {
   Var record_log_weights(Graph& g, Program& p, int rows, int k);
   void run_into(Program& p, const float* in, float* out, Backend& be);
   void set_noise(const NoiseKey& noise);
+  // The noise of the prior draws of sampling programs: the model's seed, fresh serials.
+  void set_sampling_noise(int rows);
 
   ParamStore store_;
   int dim_;
+  Shape image_;  // conv groups: the shape of one image; n = 0 for MLP groups
   bool gaussian_, residual_;
-  std::vector<int> latents_;  // top first
-  std::vector<Group> groups_;
-  std::optional<Linear> out_;  // the bottom group's block -> p(x | z)
+  std::vector<int> latents_;  // each group's latent size, top first
+  std::unique_ptr<HvaeBlocks> blocks_;
   // Per group, the key its sampling node reads: the forward's key with the element offset
   // moved past the groups above, so every group of a sample draws its own normals.
   std::vector<NoiseKey> noise_;

@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "elbo/backend.h"
 #include "elbo/config.h"
@@ -60,11 +61,6 @@ class VaeModel {
   // the groups' KLs add up to kl_per_row(). Null where the pass measured only the total
   // (the iwae objective's training pass).
   virtual int kl_groups() const { return 1; }
-  // The latent dimensions of group g (KL balancing weighs each group's KL per dimension).
-  virtual int kl_group_dims(int group) const {
-    (void)group;
-    return latent_dim();
-  }
   virtual const float* kl_group_per_row(int group) const {
     (void)group;
     return log_mean_weight_per_row() ? nullptr : kl_per_row();
@@ -88,7 +84,16 @@ class VaeModel {
   // rows draws of the top latent from the prior p(z), into host memory (rows x latent_dim()):
   // row r uses the counter-RNG draws (seed, kRngSample, r, ...) so grids are reproducible.
   // Default N(0, I); the VampPrior draws a component, then z from it.
+  // Default N(0, T^2 I) for T = sample_temperature(0); the VampPrior draws a component,
+  // then z from it with its sigma times T.
   virtual void sample_prior(Backend& be, float* z, int rows, uint64_t seed);
+  // Sampling temperatures (`elbo sample --temperature`): every prior draw has its standard
+  // deviation times T_l of its group l (top first), as NVAE and VDVAE show samples at
+  // T < 1; one value applies to every group. Positive and finite, 1 or kl_groups() values
+  // (an error names the count otherwise). Default 1: the prior itself. sample_prior reads
+  // the top group's; a hierarchical model's decode_mean and reconstruct_top_groups the others'.
+  virtual void set_sample_temperatures(const std::vector<float>& temperatures);
+  float sample_temperature(int group) const;
   // Mean of p(x|z) in data space for latent rows z (rows x latent_dim()); out is rows x input_dim().
   virtual void decode_mean(Backend& be, float* out, const float* z, int rows) = 0;
   // The posterior mean E_q[z|x] of each input (rows x latent_dim()): active units,
@@ -96,6 +101,27 @@ class VaeModel {
   virtual void posterior_mean(Backend& be, float* mu, const float* x, int rows) = 0;
   // decode_mean at the posterior mean of each input: the reconstruction shown to users.
   virtual void reconstruct(Backend& be, float* out, const float* x, int rows) = 0;
+
+  // Hierarchical models (`elbo reconstruct --top-groups K`): E[p(x|z)] with groups
+  // 0..groups-1 at their posterior means given x and the groups above, the others drawn
+  // from their priors given those (at the sampling temperatures): how much of the image the
+  // top groups hold (NVAE's and VDVAE's figure). groups = kl_groups() is reconstruct().
+  // Single-latent models refuse (an error that says so).
+  virtual void reconstruct_top_groups(Backend& be, float* out, const float* x, int rows, int groups);
+  // Each group's posterior mean E_q[z_l | x] (the groups above at their means), group after
+  // group in a row: rows x sum_l group_dim(l) values (active units per group). Default:
+  // the single group's posterior_mean. group_dim(l): group l's latent dimensions (also what
+  // KL balancing divides each group's KL by).
+  virtual int group_dim(int group) const {
+    (void)group;
+    return latent_dim();
+  }
+  virtual void group_posterior_means(Backend& be, float* mu, const float* x, int rows) {
+    posterior_mean(be, mu, x, rows);
+  }
+
+ protected:
+  std::vector<float> temperatures_ = {1.0f};  // set_sample_temperatures'
 };
 
 // Builds the model named by config.type for inputs of input_dim values; parameters are

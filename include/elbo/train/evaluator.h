@@ -13,6 +13,7 @@
 // SIGUSR1) ends it within one chunk of work with an Error saying so; nothing is written.
 #pragma once
 #include <string>
+#include <vector>
 
 #include "elbo/config.h"
 #include "elbo/data/shard_set.h"
@@ -31,6 +32,9 @@ struct EvalResult {
   // Active units (Burda et al. 2016): latent dimensions whose posterior mean varies
   // across the evaluated images, Var_x E_q[z_j | x] > 0.01; a collapsed dimension is not.
   int active_units = 0, latent_dim = 0;
+  // Hierarchical models: each group's active units and size (top first; the groups'
+  // posterior means at the means above). Empty for single-group models.
+  std::vector<int> active_units_per_group, group_dims;
   std::string checkpoint;
   std::string weights = "parameters";  // or "weight average" (train.ema_decay)
   std::string written;  // the result file (rank 0)

@@ -39,6 +39,7 @@ class ImageScorer {
   const float* logvar(int row) const { return mu(row) + latent_; }
   int latent_dim() const { return latent_; }
   int32_t label(int row) const { return batches_.label(row); }  // -1 when the set has no labels
+  const float* x() { return batches_.x(); }  // the last score()'s images, on the device
 
  private:
   const Config& config_;

@@ -30,6 +30,13 @@ void write_prior_samples_png(const std::string& path, int n, uint64_t seed, Back
 void write_reconstructions_png(const std::string& path, int n, const ShardSetInfo& source, bool scale, Backend& be,
                                VaeModel& model);
 
+// Hierarchical models (`elbo reconstruct --top-groups`): a row of the first n images of
+// `source`, then a row per K in `top_groups` of their reconstructions with groups 0..K-1
+// from the posterior and the others sampled from their priors (NVAE's and VDVAE's figure:
+// K = 0 are prior samples, K = kl_groups() the reconstructions) -> PNG.
+void write_top_group_reconstructions_png(const std::string& path, int n, const std::vector<int>& top_groups,
+                                         const ShardSetInfo& source, bool scale, Backend& be, VaeModel& model);
+
 // Latent interpolations (`elbo interpolate`), one row per pair (a, b) of images of
 // `source`: image a, E[p(x|z)] at `steps` points z from a's posterior mean (t = 0) to
 // b's (t = 1), linearly or with spherical (slerp), then image b. The second and the
