@@ -6,7 +6,9 @@
 
 namespace elbo {
 
-Adam::Adam(Backend& backend, size_t n, const TrainConfig& config) : Adam(backend, n, config, Shard{0, n}) {}
+Adam::Adam(Backend& backend, size_t n, const TrainConfig& config) : Adam(backend, n, config, Shard{0, n}) {
+  sharded_ = false;
+}
 
 Adam::Adam(Backend& backend, size_t n, const TrainConfig& config, const Shard& shard)
     : be_(backend),
@@ -14,7 +16,8 @@ Adam::Adam(Backend& backend, size_t n, const TrainConfig& config, const Shard& s
       shard_(shard),
       config_(config),
       m_(&backend, shard.size()),
-      v_(&backend, shard.size()) {}
+      v_(&backend, shard.size()),
+      sharded_(true) {}
 
 float Adam::learning_rate(int64_t t) const {
   return total_steps_ > 0 ? float(learning_rate_at(config_, t, total_steps_)) : config_.lr;

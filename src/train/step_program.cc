@@ -82,7 +82,7 @@ void StepProgram::gate_kl_dimensions() {
   // The gate of a dimension depends on its mean over the global batch: the same on every
   // rank, and the same for any number of ranks.
   be_.copy(kl_dim_global_.data(), local, size_t(latent));
-  if (reducer_) reducer_->communicator().allreduce_sum(kl_dim_global_.data(), size_t(latent));
+  if (reducer_) allreduce_in_step(kl_dim_global_.data(), size_t(latent));
   be_.free_bits_gates(kl_dim_gates_.data(), kl_dim_global_.data(), latent, 1.0f / float(shape_.global_batch),
                       shape_.free_bits);
   model_.set_kl_dim_gates(kl_dim_gates_.data());
@@ -140,13 +140,22 @@ void StepProgram::enqueue(bool measure_norm) {
   be_.add_unless_skipped(loss_acc_.data(), loss_step_.data(), loss_step_.size(), guard_.gate());
 }
 
+// A blocking all-reduce would wait on the host for an event of a stream being captured
+// (NCCL: cudaErrorCapturedEvent, and the communicator aborts); started and then waited for
+// on the stream, it can be recorded into the step's graph like the gradient buckets.
+void StepProgram::allreduce_in_step(float* buf, size_t n) {
+  Communicator& comm = reducer_->communicator();
+  comm.allreduce_sum_async(buf, n);
+  comm.wait_all();
+}
+
 void StepProgram::weigh_kl_groups() {
   if (!shape_.weigh_kl_groups) return;
   const int groups = model_.kl_groups();
   const float* local = loss_step_.data() + LossSums::kl_groups_at(model_.latent_dim());
   // The weights depend on the global batch: the same on every rank, for any number of ranks.
   be_.copy(kl_group_global_.data(), local, size_t(groups));
-  if (reducer_) reducer_->communicator().allreduce_sum(kl_group_global_.data(), size_t(groups));
+  if (reducer_) allreduce_in_step(kl_group_global_.data(), size_t(groups));
   KlGroupRule rule;
   rule.inv_count = 1.0f / float(shape_.global_batch);
   rule.free_bits = shape_.group_free_bits;

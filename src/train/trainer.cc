@@ -107,9 +107,9 @@ class Trainer {
     Backend& be = *replica_.backend;
     ParamStore& ps = replica_.model->params();
     // dist.zero (ZeRO-1): Adam's moments and update for this rank's shard only.
-    adam_ = std::make_unique<Adam>(be, ps.total(), cfg_.train,
-                                   cfg_.dist.zero ? shard_of(ps.total(), mpi_.world(), mpi_.rank())
-                                                  : Shard{0, ps.total()});
+    adam_ = cfg_.dist.zero
+                ? std::make_unique<Adam>(be, ps.total(), cfg_.train, shard_of(ps.total(), mpi_.world(), mpi_.rank()))
+                : std::make_unique<Adam>(be, ps.total(), cfg_.train);
     local_rows_ = int(cfg_.train.global_batch / mpi_.world());
     steps_total_ = total_steps(cfg_, data_.count);
     adam_->set_total_steps(steps_total_);

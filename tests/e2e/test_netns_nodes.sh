@@ -43,8 +43,10 @@ note "a 100 Mbit/s link is slower than an unlimited one"
 bash "$NODES" "${OPTS[@]}" --nodes 2 --rate 100mbit -- bash -c "$(bench 2)" >slow.txt 2>&1 || { cat slow.txt; fail "rate"; }
 fast_us=$(awk '$1 == 1048576 {print $3}' two.txt)
 slow_us=$(awk '$1 == 1048576 {print $3}' slow.txt)
-# 1 MiB over 100 Mbit/s takes at least 84 ms; the veth link without a limit, milliseconds
-"$PY" -c "import sys; f, s = float(sys.argv[1]), float(sys.argv[2]); sys.exit(0 if s > 40000 and s > 4 * f else 1)" "$fast_us" "$slow_us" ||
+# 1 MiB over 100 Mbit/s takes at least 84 ms (a physical bound the limit must enforce); the
+# veth link without a limit takes milliseconds on an idle machine, but tens of ms when the
+# cores are busy, so only "slower than unlimited" is asked of that comparison.
+"$PY" -c "import sys; f, s = float(sys.argv[1]), float(sys.argv[2]); sys.exit(0 if s > 75000 and s > f else 1)" "$fast_us" "$slow_us" ||
   fail "1 MiB all-reduce: $slow_us us at 100 Mbit/s against $fast_us us unlimited"
 echo "ok  1 MiB: $fast_us us unlimited, $slow_us us at 100 Mbit/s"
 

@@ -161,7 +161,15 @@ class FakeCommunicator final : public Communicator {
   std::string name() const override { return "fake"; }
   int rank() const override { return 0; }
   int world() const override { return 2; }
-  void allreduce_sum(float*, size_t) override { require_usable(); }
+  // A blocking all-reduce inside a capture fails as NCCL's does (it waits on the host for
+  // an event of the stream being captured) and aborts the communicator.
+  void allreduce_sum(float*, size_t) override {
+    require_usable();
+    if (be_.capturing()) {
+      usable_ = false;
+      ELBO_FAIL("rank 0: NCCL all-reduce: operation not permitted when stream is capturing");
+    }
+  }
   void broadcast(float*, size_t, int) override { require_usable(); }
   void allgather(const float*, float*, size_t) override { require_usable(); }
   void reduce_scatter_sum(float*, size_t) override { require_usable(); }
@@ -188,17 +196,20 @@ class FakeCommunicator final : public Communicator {
 
 // One replica of a 2-rank job (this is rank 0), stepping through StepProgram with a reducer.
 struct Replica {
+  // free_bits > 0: the step all-reduces the KL of each latent dimension too (inside the graph).
+  explicit Replica(float free_bits = 0.0f) : program{be, *model, adam, &reducer, shape(free_bits)} {}
   RecordingBackend be;
   std::unique_ptr<VaeModel> model = make_model(small_model(), kDim, be, 3);
   Adam adam{be, model->params().total(), TrainConfig{}};
   FakeCommunicator comm{be};
   GradReducer reducer{comm, model->params().grads(), model->params().reduced_size(), 64};
-  StepProgram program{be, *model, adam, &reducer, shape()};
+  StepProgram program;
   std::vector<float> images = synthetic_batches(1, kRows, kDim, 4);
   int64_t step = 0;
 
-  static StepShape shape() {
+  static StepShape shape(float free_bits) {
     StepShape s;
+    s.free_bits = free_bits;
     s.rows = kRows;
     s.dim = kDim;
     s.global_batch = 2 * kRows;
@@ -233,6 +244,17 @@ TEST(StepGraphAgreement, EveryRankCapturedSoEveryRankReplays) {
   EXPECT_TRUE(r.program.graph_active());
   EXPECT_EQ(r.be.replays(), 3);
   EXPECT_EQ(r.comm.barriers, 0);
+}
+
+// Free bits all-reduce each latent dimension's KL inside the step: started and waited for
+// on the stream, so the step is still captured (a blocking all-reduce would fail the
+// capture and, with NCCL, abort the communicator).
+TEST(StepGraphAgreement, AStepWithFreeBitsIsCapturedAndReplayed) {
+  Replica r(0.5f);
+  r.others_vote({});
+  for (int i = 0; i < 4; ++i) r.run_step();
+  EXPECT_TRUE(r.program.graph_active()) << r.program.graph_failure();
+  EXPECT_EQ(r.be.replays(), 3);
 }
 
 TEST(StepGraphAgreement, ACaptureThatLostThisRanksCommunicatorStopsEveryRankWithOneError) {

@@ -40,7 +40,10 @@ class Adam {
   float* m() { return m_.data(); }
   float* v() { return v_.data(); }
   const Shard& shard() const { return shard_; }
-  bool sharded() const { return shard_.size() != n_; }
+  // Made with a shard (dist.zero): the same answer on every rank, also where a rank's shard
+  // happens to be the whole buffer (n <= 16 floats) or the world is 1 — every rank must take
+  // part in the same collectives (the parameter all-gather, gathering the moments).
+  bool sharded() const { return sharded_; }
   // Floats in each of m and v: shard().size().
   size_t state_size() const { return shard_.size(); }
   int64_t steps_done() const { return t_; }
@@ -57,6 +60,7 @@ class Adam {
   int64_t t_ = 0;
   int64_t total_steps_ = 0;  // 0: no schedule
   DeviceBuffer m_, v_;
+  bool sharded_ = false;
 };
 
 }  // namespace elbo

@@ -186,6 +186,8 @@ class StepProgram {
   // KL balancing and free bits per group: each group's KL weight from the global batch's
   // KL of every group (an all-reduce of kl_groups() floats), handed to the model.
   void weigh_kl_groups();
+  // An all-reduce of a few floats inside the step (capturable; see the definition).
+  void allreduce_in_step(float* buf, size_t n);
 
   DeviceBuffer input_, loss_step_, loss_acc_, kl_dim_global_, kl_dim_gates_, loss_total_;
   DeviceBuffer kl_group_global_, kl_group_dims_, kl_group_weights_;
