@@ -7,7 +7,6 @@
 #include <cmath>
 #include <filesystem>
 #include <limits>
-#include <random>
 #include <vector>
 
 #include "elbo/backend.h"
@@ -16,17 +15,10 @@
 #include "elbo/optim/update_guard.h"
 #include "elbo/optim/weight_average.h"
 #include "elbo/train/checkpoint.h"
+#include "support/gradient_check.h"
 
 namespace elbo {
 namespace {
-
-std::vector<float> random_values(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
-  std::vector<float> v(n);
-  for (float& x : v) x = u(rng);
-  return v;
-}
 
 constexpr float kNan = std::numeric_limits<float>::quiet_NaN();
 constexpr float kInf = std::numeric_limits<float>::infinity();
@@ -85,7 +77,7 @@ TEST(UpdateGuard, SkippedStepChangesNothing) {
   TrainConfig tc;
   tc.skip_threshold = 1.0f;
   const size_t n = 1000;
-  std::vector<float> p = random_values(n, 1), small = random_values(n, 2), big = small;
+  std::vector<float> p = random_vector(n, 1), small = random_vector(n, 2), big = small;
   for (float& g : small) g *= 1e-3f;  // norm about 0.018
   Adam adam(*be, n, tc);
   UpdateGuard guard(*be, update_rule_of(tc));
@@ -136,11 +128,11 @@ TEST(UpdateGuard, AdamaxMatchesReference) {
   tc.lr = 0.002f;
   tc.weight_decay = 0.01f;
   const size_t n = 9;
-  std::vector<float> p = random_values(n, 5);
+  std::vector<float> p = random_vector(n, 5);
   std::vector<double> rp(p.begin(), p.end()), m(n, 0.0), u(n, 0.0);
   Adam adam(*be, n, tc);
   for (int t = 1; t <= 5; ++t) {
-    const std::vector<float> g = random_values(n, 10 + t);
+    const std::vector<float> g = random_vector(n, 10 + t);
     for (size_t i = 0; i < n; ++i) {
       const double gi = g[i] + tc.weight_decay * rp[i];
       m[i] = 0.9 * m[i] + 0.1 * gi;
@@ -156,13 +148,13 @@ TEST(UpdateGuard, AdamaxMatchesReference) {
 TEST(UpdateGuard, WeightAverage) {
   auto be = make_cpu_backend();
   const size_t n = 5;
-  std::vector<float> p = random_values(n, 7);
+  std::vector<float> p = random_vector(n, 7);
   WeightAverage ema(*be, n, 0.75f);
   ASSERT_TRUE(ema.enabled());
   ema.start_from(p.data());
   std::vector<double> ref(p.begin(), p.end());
   for (int t = 0; t < 4; ++t) {
-    p = random_values(n, 20 + uint32_t(t));
+    p = random_vector(n, 20 + uint32_t(t));
     ema.update(p.data(), nullptr);
     for (size_t i = 0; i < n; ++i) ref[i] = 0.75 * ref[i] + 0.25 * p[i];
   }
