@@ -260,14 +260,18 @@ class Backend {
                                           Weight weight) = 0;
 
   // ---- mixtures of diagonal Gaussians (VampPrior, total correlation) ----
-  // out[i*m + k] = sum_j log N(z[i, j]; mu[k, j], exp(logvar[k, j])) for z [n, latent] and
-  // stats [m, 2*latent] = (mu | logvar): every sample under every component (assigned).
-  virtual void gaussian_log_density_pairs(float* out, const float* z, const float* stats, int n, int m,
-                                          int latent) = 0;
-  // dz += d/dz and dstats += d/dstats of sum_ik dout[i*m + k] * out[i*m + k]; either
-  // gradient may be null (not wanted).
+  // For z [n, latent] and stats [m, 2*latent] = (mu | logvar), every sample under every
+  // component (assigned):
+  //   per_dimension false: out[i*m + k] = sum_j log N(z[i, j]; mu[k, j], exp(logvar[k, j]))
+  //   per_dimension true:  out[(i*latent + j)*m + k] = log N(z[i, j]; mu[k, j], exp(logvar[k, j]))
+  // (the marginals of each dimension: beta-TCVAE's product of marginals).
+  virtual void gaussian_log_density_pairs(float* out, const float* z, const float* stats, int n, int m, int latent,
+                                          bool per_dimension) = 0;
+  // dz += d/dz and dstats += d/dstats of sum dout * out over out's entries (laid out as
+  // the forward's for per_dimension); either gradient may be null (not wanted).
   virtual void gaussian_log_density_pairs_backward(float* dz, float* dstats, const float* dout, const float* z,
-                                                   const float* stats, int n, int m, int latent) = 0;
+                                                   const float* stats, int n, int m, int latent,
+                                                   bool per_dimension) = 0;
   // out[r] = log q(z_r | x_r) = sum_j log N(eps[r, j]; 0, 1) - logvar[r, j] / 2 for the sample
   // z = mu + exp(logvar / 2) * eps (assigned); the backward adds -weight.at(r) / 2 to each
   // logvar of row r (eps held fixed, as in the reparameterised gradient).

@@ -77,6 +77,8 @@ struct TrainConfig {
   float free_bits = 0.0f;              // floor on each latent dimension's batch-mean KL, nats (0 = off)
   std::string free_bits_per = "dim";   // dim | group (hvae: the floor applies to each group's KL)
   bool kl_balance = false;             // hvae: NVAE's KL balancing between groups while the KL weight ramps up
+  float tc_beta = 1.0f;                // beta-TCVAE: weight of the total correlation (1: the plain ELBO)
+  int64_t tc_batch = 0;                // beta-TCVAE: images per estimate of q(z) (0: each rank's batch)
   int64_t log_every = 100;
   int64_t checkpoint_every = 1000;     // steps; 0 = only at the end and on signals
   int64_t valid_every = 1000;          // steps between validations on data.valid (0: never)

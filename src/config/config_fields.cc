@@ -76,6 +76,8 @@ std::vector<Field> make_fields() {
       ELBO_KEY(train, free_bits, at_least(0)),
       ELBO_KEY(train, free_bits_per, one_of({"dim", "group"})),
       ELBO_KEY(train, kl_balance, any()),
+      ELBO_KEY(train, tc_beta, at_least(0)),
+      ELBO_KEY(train, tc_batch, at_least(0)),
       ELBO_KEY(train, log_every, at_least(1)),
       ELBO_KEY(train, checkpoint_every, at_least(0)),
       ELBO_KEY(train, checkpoint_minutes, at_least(0)),

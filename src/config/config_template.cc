@@ -74,6 +74,10 @@ const std::map<std::string, std::string>& descriptions() {
       {"train.free_bits_per", "dim: the free-bits floor applies to each latent dimension; group (hvae): to each "
                               "stochastic group's KL"},
       {"train.kl_balance", "hvae: balance the groups' KL weights while the KL weight ramps up (NVAE)"},
+      {"train.tc_beta", "beta-TCVAE: the total correlation of q(z) weighs tc_beta instead of 1 in the KL term; "
+                        "1: off"},
+      {"train.tc_batch", "beta-TCVAE: images per minibatch-weighted estimate of q(z), a divisor of each rank's "
+                         "batch (fix it to train alike on any number of ranks); 0: each rank's batch"},
       {"train.log_every", "steps between progress lines and metrics records"},
       {"train.checkpoint_every", "steps between checkpoints; 0: only at the end and on signals"},
       {"train.checkpoint_minutes", "also a checkpoint when this much wall time passed since the last; 0: off"},

@@ -130,6 +130,19 @@ static std::optional<Violation> objective_violation(const TrainConfig& t, const 
     return Violation{{"train.kl_balance", t.objective != "elbo" ? "train.objective" : "train.kl_warmup_steps"},
                      "key 'train.kl_balance' acts while the KL weight ramps up (NVAE): it needs train.objective: "
                      "elbo and train.kl_warmup_steps (or train.kl_cycle_steps) > 0"};
+  if (t.tc_beta != 1.0f && (t.objective != "elbo" || m.type == "hvae"))
+    return Violation{{"train.tc_beta", t.objective != "elbo" ? "train.objective" : "model.type"},
+                     "key 'train.tc_beta' is " + format_double(t.tc_beta) +
+                         ": beta-TCVAE's total correlation is a term of train.objective: elbo for a single-latent "
+                         "model (mlp_vae, conv_vae), but " +
+                         (t.objective != "elbo" ? "train.objective is " + t.objective : "model.type is hvae")};
+  if (t.tc_batch > 0 && t.tc_beta == 1.0f)
+    return Violation{{"train.tc_batch", "train.tc_beta"},
+                     "key 'train.tc_batch' sizes beta-TCVAE's estimate of q(z), but train.tc_beta is 1 (off)"};
+  if (t.tc_batch > 0 && t.global_batch % t.tc_batch != 0)
+    return Violation{{"train.tc_batch", "train.global_batch"},
+                     "key 'train.tc_batch' is " + std::to_string(t.tc_batch) + ", which does not divide " +
+                         "train.global_batch " + std::to_string(t.global_batch)};
   if (t.kl_warmup_steps > 0 && t.kl_cycle_steps > 0)
     return Violation{{"train.kl_warmup_steps", "train.kl_cycle_steps"},
                      "keys 'train.kl_warmup_steps' and 'train.kl_cycle_steps' are both set: choose one KL schedule"};

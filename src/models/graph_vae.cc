@@ -87,6 +87,9 @@ GraphVae::Program& GraphVae::program(Backend& be, Purpose purpose, int rows, int
       GaussianSample s = gaussian_sample(g, p.stats, &noise_);
       p.recon = nll(g, decode(g, s.z, p.y), p.in);
       p.kl = pseudo_inputs_ > 0 ? vamp_kl(g, s, p.stats) : kl_std_normal(g, p.stats, &kl_dim_gates_);
+      // beta-TCVAE's penalty, a training term only (evaluation reports the plain ELBO).
+      if (gradients && objective_.total_correlation())
+        p.tc = total_correlation(g, s, p.stats, objective_.tc_block(rows));
       break;
     }
     case Purpose::kIwae: {  // the k-sample bound, trained through its normalised weights
@@ -150,6 +153,11 @@ const float* GraphVae::kl_per_row() const {
   return train_->graph->value(train_->kl);
 }
 
+const float* GraphVae::tc_per_row() const {
+  ELBO_CHECK(train_, type() << ": tc_per_row() before forward()");
+  return train_pass_ && train_->tc.valid() ? train_->graph->value(train_->tc) : nullptr;
+}
+
 const float* GraphVae::log_mean_weight_per_row() const {
   ELBO_CHECK(train_, type() << ": log_mean_weight_per_row() before forward()");
   return train_->log_mean_weight.valid() ? train_->graph->value(train_->log_mean_weight) : nullptr;
@@ -168,6 +176,11 @@ void GraphVae::backward(Backend& be, const float* x, int rows, float recon_weigh
   train_->graph->bind(train_->in, x);
   if (train_->log_mean_weight.valid())  // iwae: minimise minus the bound's log-mean-weight
     train_->graph->backward({{train_->log_mean_weight, Weight(-recon_weight)}}, on_grads_ready);
+  else if (train_->tc.valid())  // beta-TCVAE: the total correlation weighs tc_beta - 1 more than the KL
+    train_->graph->backward({{train_->recon, Weight(recon_weight)},
+                             {train_->kl, kl_weight},
+                             {train_->tc, Weight(kl_weight.value * (objective_.tc_beta - 1.0f), kl_weight.device_factor)}},
+                            on_grads_ready);
   else
     train_->graph->backward({{train_->recon, Weight(recon_weight)}, {train_->kl, kl_weight}}, on_grads_ready);
 }

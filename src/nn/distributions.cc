@@ -183,25 +183,85 @@ class PosteriorLogDensityNode final : public Node {
   }
 };
 
+// Sample i against the components of its block (block = 0: one block of every row of z
+// against every component): each block is one call of the op on its rows.
 class GaussianLogDensityPairsNode final : public Node {
  public:
-  GaussianLogDensityPairsNode(Var z, Var stats, Var out) {
+  GaussianLogDensityPairsNode(Var z, Var stats, Var out, int block, bool per_dimension)
+      : block_(block), per_dimension_(per_dimension) {
     inputs = {z, stats};
     outputs = {out};
   }
   const char* kind() const override { return "gaussian_log_density_pairs"; }
   void forward(Backend& be, Graph& g) override {
-    const Shape z = g.shape(inputs[0]);
-    be.gaussian_log_density_pairs(g.value(outputs[0]), g.value(inputs[0]), g.value(inputs[1]), z.n,
-                                  g.shape(inputs[1]).n, int(z.row_size()));
+    const Blocks b = blocks(g);
+    for (int i = 0; i < b.count; ++i)
+      be.gaussian_log_density_pairs(g.value(outputs[0]) + b.out_stride * i, g.value(inputs[0]) + b.z_stride * i,
+                                    g.value(inputs[1]) + b.stats_stride * i, b.n, b.m, b.latent, per_dimension_);
   }
   void backward(Backend& be, Graph& g) override {
-    const Shape z = g.shape(inputs[0]), stats = g.shape(inputs[1]);
+    const Blocks b = blocks(g);
     float* dz = grad_to_add(be, g, 0);  // the op adds
     float* dstats = grad_to_add(be, g, 1);
-    be.gaussian_log_density_pairs_backward(dz, dstats, g.grad(outputs[0]), g.value(inputs[0]), g.value(inputs[1]), z.n,
-                                           stats.n, int(z.row_size()));
+    for (int i = 0; i < b.count; ++i)
+      be.gaussian_log_density_pairs_backward(dz ? dz + b.z_stride * i : nullptr,
+                                             dstats ? dstats + b.stats_stride * i : nullptr,
+                                             g.grad(outputs[0]) + b.out_stride * i, g.value(inputs[0]) + b.z_stride * i,
+                                             g.value(inputs[1]) + b.stats_stride * i, b.n, b.m, b.latent,
+                                             per_dimension_);
   }
+
+ private:
+  struct Blocks {
+    int count, n, m, latent;
+    size_t z_stride, stats_stride, out_stride;  // floats from one block to the next
+  };
+  Blocks blocks(Graph& g) const {
+    const Shape z = g.shape(inputs[0]), stats = g.shape(inputs[1]);
+    Blocks b;
+    b.latent = int(z.row_size());
+    b.count = block_ > 0 ? z.n / block_ : 1;
+    b.n = block_ > 0 ? block_ : z.n;
+    b.m = block_ > 0 ? block_ : stats.n;
+    b.z_stride = size_t(b.n) * size_t(b.latent);
+    b.stats_stride = size_t(b.n) * 2 * size_t(b.latent);
+    b.out_stride = size_t(b.n) * size_t(b.m) * (per_dimension_ ? size_t(b.latent) : 1);
+    return b;
+  }
+  int block_;
+  bool per_dimension_;
+};
+
+// tc[i] = joint[i] - sum_j dims[i*L + j]: the total correlation from the two log-mean-exps.
+class TotalCorrelationNode final : public Node {
+ public:
+  TotalCorrelationNode(Var joint, Var dims, Var out, Var ones, Var scratch) : ones_(ones), scratch_(scratch) {
+    inputs = {joint, dims};
+    outputs = {out};
+  }
+  const char* kind() const override { return "total_correlation"; }
+  void forward(Backend& be, Graph& g) override {
+    const int n = g.shape(outputs[0]).n, latent = dims_per_row(g);
+    float* out = g.value(outputs[0]);
+    be.fill(g.value(ones_), size_t(latent), 1.0f);
+    be.copy(out, g.value(inputs[0]), size_t(n));
+    be.gemm(false, false, n, 1, latent, -1.0f, g.value(inputs[1]), g.value(ones_), 1.0f, out);
+  }
+  void backward(Backend& be, Graph& g) override {
+    const int n = g.shape(outputs[0]).n, latent = dims_per_row(g);
+    float* djoint = grad_to_add(be, g, 0);
+    float* ddims = grad_to_add(be, g, 1);
+    Weight w;
+    if (!g.row_weight(outputs[0], &w)) return;
+    float* dtc = g.value(scratch_);
+    be.fill_weight(dtc, size_t(n), w);
+    if (djoint) be.axpy(djoint, dtc, size_t(n), 1.0f);
+    if (ddims) be.gemm(false, false, n, latent, 1, -1.0f, dtc, g.value(ones_), 1.0f, ddims);
+  }
+
+ private:
+  int dims_per_row(Graph& g) const { return int(g.shape(inputs[1]).n / g.shape(outputs[0]).n); }
+  Var ones_, scratch_;
 };
 
 // Means over each image's k samples as one GEMM each: (images x k) times a column of 1/k.
@@ -277,13 +337,18 @@ Var posterior_log_density(Graph& g, const GaussianSample& sample, Var stats) {
   return out;
 }
 
-Var gaussian_log_density_pairs(Graph& g, Var z, Var component_stats) {
+Var gaussian_log_density_pairs(Graph& g, Var z, Var component_stats, int block, bool per_dimension) {
   const Shape sz = g.shape(z), sc = g.shape(component_stats);
   ELBO_CHECK(sc.row_size() == 2 * sz.row_size(), "gaussian_log_density_pairs: components "
                                                      << sc.str() << " for samples " << sz.str()
                                                      << " (expected 2 x " << sz.row_size() << " values per component)");
-  Var out = g.tensor(Shape::rows(sz.n, sc.n));
-  g.add<GaussianLogDensityPairsNode>(z, component_stats, out);
+  ELBO_CHECK(block == 0 || (block > 0 && sz.n == sc.n && sz.n % block == 0),
+             "gaussian_log_density_pairs: blocks of " << block << " rows for " << sz.n << " samples and " << sc.n
+                                                      << " components (expected as many of each, a multiple of the block)");
+  const int columns = block > 0 ? block : sc.n;
+  const int rows = per_dimension ? sz.n * int(sz.row_size()) : sz.n;
+  Var out = g.tensor(Shape::rows(rows, columns));
+  g.add<GaussianLogDensityPairsNode>(z, component_stats, out, block, per_dimension);
   return out;
 }
 
@@ -308,6 +373,18 @@ SampleMeans sample_means(Graph& g, Var nll, Var logw, int k) {
   SampleMeans m{g.tensor(Shape::rows(images, 1)), g.tensor(Shape::rows(images, 1))};
   g.add<SampleMeansNode>(nll, logw, m.recon, m.kl, g.constant(Shape::rows(1, 2 * k)), k);
   return m;
+}
+
+Var total_correlation(Graph& g, const GaussianSample& sample, Var stats, int block) {
+  const Shape sz = g.shape(sample.z);
+  const int n = sz.n, latent = int(sz.row_size());
+  ELBO_CHECK(block > 0 && n % block == 0, "total_correlation: blocks of " << block << " rows for " << n << " samples");
+  auto flat = [&g](Var v) { return g.view(v, Shape::rows(int(g.shape(v).numel()), 1)); };
+  Var joint = log_mean_exp(g, flat(gaussian_log_density_pairs(g, sample.z, stats, block)), block);
+  Var dims = log_mean_exp(g, flat(gaussian_log_density_pairs(g, sample.z, stats, block, true)), block);
+  Var tc = g.tensor(Shape::rows(n, 1));
+  g.add<TotalCorrelationNode>(joint, dims, tc, g.constant(Shape::rows(latent, 1)), g.constant(Shape::rows(n, 1)));
+  return tc;
 }
 
 }  // namespace elbo

@@ -17,6 +17,8 @@ Objective Objective::from_config(const TrainConfig& t) {
   o.free_bits = t.free_bits;
   o.free_bits_per_group = t.free_bits_per == "group";
   o.kl_balance = t.kl_balance;
+  o.tc_beta = t.tc_beta;
+  o.tc_batch = int(t.tc_batch);
   return o;
 }
 
@@ -43,6 +45,11 @@ std::string Objective::describe() const {
   if (kl_cycle_steps > 0) s << ", cyclical KL every " << kl_cycle_steps << " steps, ramp " << kl_cycle_ramp;
   if (free_bits > 0.0f) s << ", free bits " << free_bits << (free_bits_per_group ? " nats/group" : " nats/dim");
   if (kl_balance) s << ", KL balancing";
+  if (total_correlation()) {
+    s << ", beta-TC " << tc_beta << " over ";
+    if (tc_batch > 0) s << tc_batch << " images";
+    else s << "each rank's batch";
+  }
   s << ")";
   return s.str();
 }

@@ -170,6 +170,7 @@ void StepProgram::sum_step_losses() {
   be_.sum(loss_step_.data() + LossSums::kKl, model_.kl_per_row(), shape_.rows);
   if (const float* lmw = model_.log_mean_weight_per_row())
     be_.sum(loss_step_.data() + LossSums::kLogMeanWeight, lmw, shape_.rows);
+  if (const float* tc = model_.tc_per_row()) be_.sum(loss_step_.data() + LossSums::kTc, tc, shape_.rows);
   float* group_sums = loss_step_.data() + LossSums::kl_groups_at(model_.latent_dim());
   for (int l = 0; l < model_.kl_groups(); ++l)
     if (const float* kl = model_.kl_group_per_row(l)) be_.sum(group_sums + l, kl, shape_.rows);

@@ -152,6 +152,11 @@ class Trainer {
     shape.samples_per_image = objective_.samples;
     shape.update_rule = update_rule_of(cfg_.train);
     shape.ema_decay = cfg_.train.ema_decay;
+    // beta-TCVAE: the estimate's blocks cut each rank's batch alike (every rank checks).
+    ELBO_CHECK(!objective_.total_correlation() || local_rows_ % objective_.tc_block(local_rows_) == 0,
+               "train.tc_batch " << objective_.tc_batch << " does not divide the " << local_rows_
+                                 << " images of each rank's batch (train.global_batch " << cfg_.train.global_batch
+                                 << " on " << mpi_.world() << " ranks): choose a divisor of it");
     replica_.model->set_objective(objective_);
     program_ = std::make_unique<StepProgram>(be, *replica_.model, *adam_, reducer_.get(), shape);
     program_->set_phase_hook([this](const char* phase) {
@@ -338,13 +343,14 @@ class Trainer {
     if (mpi_.is_root()) {
       char rate_text[48] = "-- samples/s  eta --";
       if (rate_known) std::snprintf(rate_text, sizeof rate_text, "%.0f samples/s  eta %s", rate, format_duration(eta).c_str());
-      char iwae_text[48] = "";
-      if (objective_.iwae()) std::snprintf(iwae_text, sizeof iwae_text, "  iwae %.4f", -sums[LossSums::kLogMeanWeight] / n);
+      char term_text[48] = "";
+      if (objective_.iwae()) std::snprintf(term_text, sizeof term_text, "  iwae %.4f", -sums[LossSums::kLogMeanWeight] / n);
+      if (objective_.total_correlation()) std::snprintf(term_text, sizeof term_text, "  tc %.4f", sums[LossSums::kTc] / n);
       char skip_text[40] = "";
       if (skipped > 0) std::snprintf(skip_text, sizeof skip_text, "  skipped %lld", static_cast<long long>(skipped));
       if (applied > 0)
         std::printf("step %lld/%lld  epoch %.2f  loss %.4f%s  recon %.4f  kl %.4f  dims %d/%zu  |g| %.3f%s  %s\n",
-                    static_cast<long long>(step_), static_cast<long long>(steps_total_), epoch, loss, iwae_text, recon,
+                    static_cast<long long>(step_), static_cast<long long>(steps_total_), epoch, loss, term_text, recon,
                     kl, active_dims, kl_dims.size(), std::sqrt(double(sumsq)), skip_text, rate_text);
       else
         std::printf("step %lld/%lld  epoch %.2f  every step since step %lld was skipped  |g| %.3f  %s\n",
@@ -374,6 +380,7 @@ class Trainer {
       r.values.push_back({"skipped_over_threshold", double(skipped_now.over_threshold)});
       r.values.push_back({"skip_alarm", alarm ? 1.0 : 0.0});
       if (objective_.iwae()) r.values.push_back({"iwae", -sums[LossSums::kLogMeanWeight] / n});
+      if (objective_.total_correlation()) r.values.push_back({"tc", sums[LossSums::kTc] / n});
       r.values.push_back({"kl_active_dims", double(active_dims)});
       for (size_t l = 0; l < kl_groups.size(); ++l) r.values.push_back({"kl_group_" + std::to_string(l), kl_groups[l]});
       for (size_t j = 0; j < kl_dims.size(); ++j) r.values.push_back({"kl_dim_" + std::to_string(j), kl_dims[j]});

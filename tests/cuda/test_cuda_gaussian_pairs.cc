@@ -1,4 +1,5 @@
-// The CUDA backend's ops on pairs of diagonal Gaussians (hierarchical VAEs) against the
+// The CUDA backend's ops on pairs of diagonal Gaussians (hierarchical VAEs; the mixture
+// terms of the VampPrior and beta-TCVAE's total correlation, joint and per dimension) against the
 // CPU backend's, on random inputs: the same kernels/math.h arithmetic on both sides, so
 // the differences are rounding only (the tolerances of test_cuda_ops.cc: element-wise
 // FP32 rel 1e-5, per-row sums in double rel 1e-5). Backward ops add into random
@@ -73,6 +74,31 @@ TEST_F(CudaGaussianPairs, LogRatioForwardAndBackward) {
   EXPECT_TRUE(all_close(gpu_host(dz), cpu_host(dz), kElemRel, kElemAbs));
   EXPECT_TRUE(all_close(gpu_host(dq), cpu_host(dq), kElemRel, kElemAbs));
   EXPECT_TRUE(all_close(gpu_host(dp), cpu_host(dp), kElemRel, kElemAbs));
+}
+
+// Every sample under every component, summed over the dimensions or per dimension, and
+// the backward into the samples and the components, also with one of them not wanted.
+TEST_F(CudaGaussianPairs, MixtureLogDensityPairsJointAndPerDimension) {
+  const int n = 37, m = 29, latent = 11;
+  Pair z = both_random(size_t(n) * latent, -3, 3, 22), stats = both_random(size_t(m) * 2 * latent, -2, 2, 23);
+  for (bool per_dimension : {false, true}) {
+    const size_t outs = size_t(n) * size_t(m) * (per_dimension ? size_t(latent) : 1);
+    Pair out = both_random(outs, -1, 1, 24);  // overwritten
+    on_both([&](Backend& be, Side s) {
+      be.gaussian_log_density_pairs((out.*s).data(), (z.*s).data(), (stats.*s).data(), n, m, latent, per_dimension);
+    });
+    EXPECT_TRUE(all_close(gpu_host(out), cpu_host(out), kRowRel, kRowAbs)) << "per_dimension " << per_dimension;
+    Pair dout = both_random(outs, -1, 1, 25), dz = both_random(z.g.size(), -1, 1, 26),
+         dstats = both_random(stats.g.size(), -1, 1, 27);  // accumulated into
+    on_both([&](Backend& be, Side s) {
+      be.gaussian_log_density_pairs_backward((dz.*s).data(), (dstats.*s).data(), (dout.*s).data(), (z.*s).data(),
+                                             (stats.*s).data(), n, m, latent, per_dimension);
+      be.gaussian_log_density_pairs_backward(nullptr, (dstats.*s).data(), (dout.*s).data(), (z.*s).data(),
+                                             (stats.*s).data(), n, m, latent, per_dimension);
+    });
+    EXPECT_TRUE(all_close(gpu_host(dz), cpu_host(dz), kRowRel, kRowAbs)) << "per_dimension " << per_dimension;
+    EXPECT_TRUE(all_close(gpu_host(dstats), cpu_host(dstats), kRowRel, kRowAbs)) << "per_dimension " << per_dimension;
+  }
 }
 
 }  // namespace

@@ -13,7 +13,10 @@
 
 namespace elbo {
 
+// tc_extra_weight: beta-TCVAE's tc_beta - 1, the total correlation's weight beyond the KL's
+// (read where the model reports tc_per_row()).
 void expect_whole_model_gradient(Backend& be, VaeModel& model, const std::vector<float>& x, int rows,
-                                 const std::string& what, NoiseKey key = NoiseKey{5, 1, 0, 0});
+                                 const std::string& what, NoiseKey key = NoiseKey{5, 1, 0, 0},
+                                 float tc_extra_weight = 0.0f);
 
 }  // namespace elbo

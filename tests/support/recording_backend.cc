@@ -198,12 +198,13 @@ void RecordingBackend::log_mean_exp_rows_backward(float* din, const float* in, c
   op([=] { inner_->log_mean_exp_rows_backward(din, in, out, rows, k_count, weight); });
 }
 void RecordingBackend::gaussian_log_density_pairs(float* out, const float* z, const float* stats, int n, int m,
-                                                  int latent) {
-  op([=] { inner_->gaussian_log_density_pairs(out, z, stats, n, m, latent); });
+                                                  int latent, bool per_dimension) {
+  op([=] { inner_->gaussian_log_density_pairs(out, z, stats, n, m, latent, per_dimension); });
 }
 void RecordingBackend::gaussian_log_density_pairs_backward(float* dz, float* dstats, const float* dout, const float* z,
-                                                           const float* stats, int n, int m, int latent) {
-  op([=] { inner_->gaussian_log_density_pairs_backward(dz, dstats, dout, z, stats, n, m, latent); });
+                                                           const float* stats, int n, int m, int latent,
+                                                           bool per_dimension) {
+  op([=] { inner_->gaussian_log_density_pairs_backward(dz, dstats, dout, z, stats, n, m, latent, per_dimension); });
 }
 void RecordingBackend::posterior_log_density(float* out, const float* eps, const float* stats, int rows, int latent) {
   op([=] { inner_->posterior_log_density(out, eps, stats, rows, latent); });

@@ -2,6 +2,7 @@
 // config_to_yaml, the model section's fixed text, and the shipped configs and docs.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -247,7 +248,7 @@ TEST(Config, EmitsEveryKeyWithDefaultsInStableOrder) {
     keys += section.second.size();
   }
   EXPECT_EQ(sections, (std::vector<std::string>{"run", "data", "model", "train", "dist", "eval"}));
-  EXPECT_EQ(keys, 75u);  // every member of the six structs in config.h
+  EXPECT_EQ(keys, 77u);  // every member of the six structs in config.h
   EXPECT_EQ(root["train"]["lr"].Scalar(), "0.001");
   EXPECT_EQ(root["model"]["hidden"].size(), 2u);
   EXPECT_EQ(yaml, config_to_yaml(Config{}));
@@ -323,6 +324,18 @@ TEST(Config, ShippedConfigsLoad) {
   EXPECT_EQ(mnist.data.test, "data/mnist/test/manifest.yaml");
   EXPECT_EQ(mnist.run.dir, "runs/mnist_mlp");
   EXPECT_EQ(model_config_to_yaml(mnist.model), model_config_to_yaml(fashion.model));
+
+  // Every shipped config is valid (each names the model and objective it demonstrates).
+  int count = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(std::string(ELBO_SOURCE_DIR) + "/configs")) {
+    if (entry.path().extension() != ".yaml") continue;
+    EXPECT_NO_THROW(load_config(entry.path().string())) << entry.path();
+    ++count;
+  }
+  EXPECT_GE(count, 10);
+  const Config betatc = load_config(std::string(ELBO_SOURCE_DIR) + "/configs/fashion_betatc.yaml");
+  EXPECT_EQ(betatc.train.tc_beta, 6.0f);
+  EXPECT_EQ(betatc.train.tc_batch, 32);
 }
 
 TEST(Config, DocsDescribeEveryKey) {

@@ -1,6 +1,7 @@
 // The training objectives (train/objective.h): finite-difference gradient checks of the
-// ops the IWAE bound and free bits add, of the whole IWAE objective (k > 1) and of the
-// free-bits ELBO on a model, the KL schedules, and the config rules between the keys.
+// ops the IWAE bound, free bits and beta-TCVAE add, of the whole IWAE objective (k > 1),
+// of the free-bits ELBO and of beta-TCVAE on a model, the total correlation's value, the
+// KL schedules, and the config rules between the keys.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -14,6 +15,7 @@
 #include "elbo/models/vae_model.h"
 #include "elbo/train/objective.h"
 #include "support/gradient_check.h"
+#include "support/graph_check.h"
 #include "support/model_check.h"
 
 namespace elbo {
@@ -118,7 +120,7 @@ TEST(ObjectiveOps, GaussianLogDensityPairsAndPosteriorLogDensity) {
   const std::vector<float> c = random_vector(size_t(n) * m, 14, -1, 1);
   std::vector<float> out(size_t(n) * m);
   auto loss = [&] {
-    be->gaussian_log_density_pairs(out.data(), leaves.data(), leaves.data() + n * latent, n, m, latent);
+    be->gaussian_log_density_pairs(out.data(), leaves.data(), leaves.data() + n * latent, n, m, latent, false);
     double s = 0.0;
     for (size_t i = 0; i < out.size(); ++i) s += double(c[i]) * out[i];
     return s;
@@ -126,7 +128,7 @@ TEST(ObjectiveOps, GaussianLogDensityPairsAndPosteriorLogDensity) {
   loss();
   std::vector<float> grad(leaves.size(), 0.0f);
   be->gaussian_log_density_pairs_backward(grad.data(), grad.data() + n * latent, c.data(), leaves.data(),
-                                          leaves.data() + n * latent, n, m, latent);
+                                          leaves.data() + n * latent, n, m, latent, false);
   expect_gradient(leaves, grad, loss, "gaussian_log_density_pairs");
 
   std::vector<float> stats = random_vector(size_t(n) * 2 * latent, 15, -1, 1), z(size_t(n) * latent),
@@ -144,13 +146,105 @@ TEST(ObjectiveOps, GaussianLogDensityPairsAndPosteriorLogDensity) {
   for (int r = 0; r < n; ++r) {  // log q(z|x) is the density of z under its own component
     float own = 0.0f;
     be->gaussian_log_density_pairs(&own, z.data() + size_t(r) * latent, stats.data() + size_t(r) * 2 * latent, 1, 1,
-                                   latent);
+                                   latent, false);
     EXPECT_NEAR(own, logq[size_t(r)], 1e-4) << "row " << r;
   }
   std::vector<float> dz(z.size(), 0.0f), dstats(stats.size(), 0.0f);
   be->posterior_log_density_backward(dstats.data(), n, latent, Weight::rows(c.data()));
   be->reparameterize_backward(dstats.data(), dz.data(), eps.data(), stats.data(), n, latent);
   expect_gradient(stats, dstats, logq_loss, "posterior_log_density");
+}
+
+// beta-TCVAE's product of marginals: each dimension's log-density alone, laid out
+// (i*L + j, k); the dimensions add up to the joint pairs, and the backward matches finite
+// differences for both gradients.
+TEST(ObjectiveOps, GaussianLogDensityPairsPerDimension) {
+  auto be = make_cpu_backend(2);
+  const int n = 3, m = 4, latent = 3;
+  std::vector<float> leaves = random_vector(size_t(n) * latent + size_t(m) * 2 * latent, 16, -1, 1);
+  const std::vector<float> c = random_vector(size_t(n) * latent * m, 17, -1, 1);
+  std::vector<float> out(size_t(n) * latent * m), joint(size_t(n) * m);
+  auto loss = [&] {
+    be->gaussian_log_density_pairs(out.data(), leaves.data(), leaves.data() + n * latent, n, m, latent, true);
+    double s = 0.0;
+    for (size_t i = 0; i < out.size(); ++i) s += double(c[i]) * out[i];
+    return s;
+  };
+  loss();
+  be->gaussian_log_density_pairs(joint.data(), leaves.data(), leaves.data() + n * latent, n, m, latent, false);
+  for (int i = 0; i < n; ++i)
+    for (int k = 0; k < m; ++k) {
+      double s = 0.0;
+      for (int j = 0; j < latent; ++j) s += out[(size_t(i) * latent + j) * m + k];
+      EXPECT_NEAR(s, joint[size_t(i) * m + k], 1e-5) << "sample " << i << ", component " << k;
+    }
+  std::vector<float> grad(leaves.size(), 0.0f);
+  be->gaussian_log_density_pairs_backward(grad.data(), grad.data() + n * latent, c.data(), leaves.data(),
+                                          leaves.data() + n * latent, n, m, latent, true);
+  expect_gradient(leaves, grad, loss, "gaussian_log_density_pairs per dimension");
+}
+
+// The total correlation node, on blocks: its value is the minibatch estimate computed
+// here in double from the same samples, and its gradient (through the samples
+// into the statistics, and into every row's statistics of the block) matches finite
+// differences.
+TEST(BetaTc, TotalCorrelationIsTheMinibatchWeightedEstimate) {
+  const int rows = 6, latent = 2, block = 3;
+  GraphCheck check(18);
+  NoiseKey noise{5, 1, 0, 0};
+  check.run({Shape::rows(rows, 2 * latent)},
+            [&](Graph& g, const std::vector<Var>& leaf) {
+              const GaussianSample s = gaussian_sample(g, leaf[0], &noise);
+              return std::vector<LossSeed>{{total_correlation(g, s, leaf[0], block), Weight(0.7f)}};
+            },
+            "total correlation", 1.0f);
+
+  auto be = make_cpu_backend();
+  ParamStore store;
+  const int slice = store.add("stats", {int64_t(rows) * 2 * latent}, 1);
+  store.allocate(*be, 3);
+  const std::vector<float> stats = random_vector(store.total(), 19, -1, 1);
+  std::copy(stats.begin(), stats.end(), store.params());
+  Graph g(*be, store);
+  Var st = parameter(g, slice, Shape::rows(rows, 2 * latent));
+  const GaussianSample s = gaussian_sample(g, st, &noise);
+  Var tc = total_correlation(g, s, st, block);
+  g.plan(false);
+  g.forward();
+  const float* z = g.value(s.z);
+  auto log_normal = [](double x, double mu, double logvar) {
+    return -0.5 * (std::log(2.0 * M_PI) + logvar + (x - mu) * (x - mu) / std::exp(logvar));
+  };
+  auto log_sum_exp = [](const std::vector<double>& v) {
+    const double top = *std::max_element(v.begin(), v.end());
+    double s = 0.0;
+    for (double x : v) s += std::exp(x - top);
+    return top + std::log(s);
+  };
+  const double log_m = std::log(double(block));
+  for (int i = 0; i < rows; ++i) {
+    const int first = i / block * block;  // row i's block
+    std::vector<double> joint;
+    std::vector<std::vector<double>> marginal(latent);
+    for (int r = first; r < first + block; ++r) {
+      double sum = 0.0;
+      for (int j = 0; j < latent; ++j) {
+        const double term = log_normal(z[i * latent + j], stats[size_t(r) * 2 * latent + j],
+                                       stats[size_t(r) * 2 * latent + latent + j]);
+        sum += term;
+        marginal[size_t(j)].push_back(term);
+      }
+      joint.push_back(sum);
+    }
+    double expect = log_sum_exp(joint) - log_m;
+    for (int j = 0; j < latent; ++j) expect -= log_sum_exp(marginal[size_t(j)]) - log_m;
+    EXPECT_NEAR(g.value(tc)[i], expect, 1e-4) << "row " << i;
+  }
+  // A collapsed posterior (every row's q(z|x) the same) factorises: no total correlation.
+  for (int r = 1; r < rows; ++r)
+    std::copy(stats.begin(), stats.begin() + 2 * latent, store.params() + size_t(r) * 2 * latent);
+  g.forward();
+  for (int i = 0; i < rows; ++i) EXPECT_NEAR(g.value(tc)[i], 0.0, 1e-5) << "row " << i << ", collapsed";
 }
 
 ModelConfig small_mlp(const char* likelihood) {
@@ -292,6 +386,29 @@ TEST(VampPrior, ImportanceWeightsUseTheMixturePrior) {
   for (int i = 0; i < rows; ++i) EXPECT_FLOAT_EQ(model->log_mean_weight_per_row()[i], expect[size_t(i)]);
 }
 
+// beta-TCVAE on an MLP VAE and a conv VAE: loss = (1/B) sum recon + w (sum KL + (beta_tc -
+// 1) sum TC) with the estimate over blocks of 2 images, against every parameter.
+TEST(BetaTc, WholeModelGradient) {
+  for (const char* type : {"mlp_vae", "conv_vae"}) {
+    auto be = make_cpu_backend();
+    const int rows = 4;
+    ModelConfig mc = small_mlp("bernoulli");
+    mc.type = type;
+    mc.channels = {2};
+    mc.strides = {2};
+    const Shape sample = Shape::images(1, 1, 4, 4);
+    auto model = make_model(mc, sample, *be, 91);
+    TrainConfig t;
+    t.tc_beta = 5.0f;
+    t.tc_batch = 2;
+    Objective o = Objective::from_config(t);
+    model->set_objective(o);
+    expect_whole_model_gradient(*be, *model, random_vector(size_t(rows) * sample.row_size(), 92, 0, 1), rows,
+                                std::string("beta-TC, ") + type, NoiseKey{5, 1, 0, 0}, t.tc_beta - 1.0f);
+    ASSERT_NE(model->tc_per_row(), nullptr);
+  }
+}
+
 TEST(Objective, KlScheduleWarmUpAndCycles) {
   TrainConfig t;
   t.beta = 2.0f;
@@ -329,6 +446,10 @@ TEST(Objective, ContradictingKeysAreConfigErrors) {
       {{"train.kl_warmup_steps=10", "train.kl_cycle_steps=100"}, "train.kl_cycle_steps"},
       {{"model.prior=vamp", "train.free_bits=0.5"}, "train.free_bits"},
       {{"model.prior=vamp", "model.conditional=true"}, "model.conditional"},
+      {{"train.objective=iwae", "train.iw_samples=5", "train.tc_beta=6"}, "train.tc_beta"},
+      {{"model.type=hvae", "train.tc_beta=6"}, "train.tc_beta"},
+      {{"train.tc_batch=32"}, "train.tc_batch"},
+      {{"train.tc_beta=6", "train.tc_batch=48"}, "train.tc_batch"},  // 48 does not divide 128
   };
   for (const Case& c : cases) {
     try {

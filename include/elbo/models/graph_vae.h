@@ -35,6 +35,7 @@ class GraphVae : public VaeModel {
   const float* recon_per_row() const override;
   const float* kl_per_row() const override;
   const float* log_mean_weight_per_row() const override;
+  const float* tc_per_row() const override;
   const float* posterior_stats() const override;
   void backward(Backend& be, const float* x, int rows, float recon_weight, Weight kl_weight,
                 const std::function<void(size_t)>& on_grads_ready) override;
@@ -67,6 +68,7 @@ class GraphVae : public VaeModel {
     Var in, out, recon, kl, y;
     Var stats;             // the posterior statistics of each input
     Var log_mean_weight;   // iwae: log (1/k) sum_t w_t per image
+    Var tc;                // beta-TCVAE's training pass: the total correlation per image
   };
   Var condition_input(Graph& g, int rows) const;
   void bind_condition(Program& p) const;

@@ -53,6 +53,9 @@ class VaeModel {
   virtual const float* recon_per_row() const = 0;
   virtual const float* kl_per_row() const = 0;
   virtual const float* log_mean_weight_per_row() const = 0;
+  // beta-TCVAE's training pass (Objective::total_correlation): the estimated total
+  // correlation of q(z) at each row's sample; null otherwise.
+  virtual const float* tc_per_row() const { return nullptr; }
   // The posterior statistics (mu | logvar) of each input of the last forward(),
   // rows x 2*latent_dim(): KL per latent dimension, free bits.
   virtual const float* posterior_stats() const = 0;

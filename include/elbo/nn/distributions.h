@@ -42,7 +42,23 @@ Var posterior_log_density(Graph& g, const GaussianSample& sample, Var stats);
 // (n, m): row i, column k = log N(z_i; mu_k, exp(logvar_k)) summed over the dimensions, for
 // n samples z (n x L) and m components stats (m x 2L): a mixture's terms, with gradients
 // into both. The VampPrior's log p(z) is log_mean_exp of a row's m terms.
-Var gaussian_log_density_pairs(Graph& g, Var z, Var component_stats);
+// block > 0: z and the components come in blocks of `block` rows (n = m, a multiple of
+// block), and sample i is paired only with the components of its own block: (n, block).
+// per_dimension: each dimension's term alone, (n*L, m) (or (n*L, block)), row i*L + j.
+Var gaussian_log_density_pairs(Graph& g, Var z, Var component_stats, int block = 0, bool per_dimension = false);
+
+// Per row: an estimate of the total correlation of the aggregate posterior q(z) at the
+// sample z_i, TC_i = log q(z_i) - sum_j log q(z_ij), from the block B of M = `block` rows
+// holding row i (rows come in consecutive blocks; block must divide them):
+//   log q(z_i)  ~ log (1/M) sum_{r in B} q(z_i | x_r)
+//   log q(z_ij) ~ log (1/M) sum_{r in B} q(z_ij | x_r)
+// Chen, Li, Grosse & Duvenaud 2018 ("Isolating Sources of Disentanglement in VAEs")
+// normalise both by 1/(N M) instead (minibatch-weighted sampling, N the training set's
+// size): that moves TC_i by the constant (L - 1) log N, so the gradient is theirs, while
+// this value reads 0 where every posterior is the same (a collapsed q(z|x)), where theirs
+// reads (L - 1) log N. Gradients flow into the sample (and through it into its
+// statistics) and into every row's statistics. beta-TCVAE adds (tc_beta - 1) * TC.
+Var total_correlation(Graph& g, const GaussianSample& sample, Var stats, int block);
 
 // The single-sample ELBO's terms averaged over each image's k samples, for logs (no
 // gradient flows through them): recon[i] = mean_t nll, kl[i] = mean_t (-logw - nll),

@@ -17,6 +17,10 @@
 //          batch-mean KL + 0.01) / its number of latent dimensions, so that groups with
 //          little information are pushed less towards the prior (kernels/math.h,
 //          kl_group_weight); at the full weight every group counts alike.
+//          beta-TCVAE (train.tc_beta, Chen et al. 2018): the KL term becomes
+//          w_t * (KL + (tc_beta - 1) * TC), TC the total correlation of the aggregate
+//          posterior estimated on blocks of train.tc_batch images (nn/distributions.h,
+//          total_correlation); with beta = 1 that is Chen et al.'s MI + tc_beta TC + dim-KL.
 //   iwae:  -log (1/k) sum_t p(x, z_t) / q(z_t|x), k = train.iw_samples samples per image
 //          (Burda et al. 2016); its gradient weights each sample by its normalised
 //          importance weight. k = 1 is the ELBO.
@@ -39,6 +43,10 @@ struct Objective {
   float free_bits = 0.0f;        // nats per latent dimension (or per group); 0: off
   bool free_bits_per_group = false;
   bool kl_balance = false;
+  // beta-TCVAE (Chen et al. 2018): the KL term's total correlation weighs tc_beta instead
+  // of 1, estimated over blocks of tc_batch images of each rank's batch (0: the whole batch).
+  float tc_beta = 1.0f;
+  int tc_batch = 0;
 
   // From train.*, as validated by load_config (which rejects contradicting keys: a KL
   // schedule or free bits with the iwae objective, which has no separate KL term).
@@ -58,6 +66,9 @@ struct Objective {
   bool kl_balance_at(int64_t step) const { return kl_balance && kl_weight(step) < beta; }
   // Whether the groups' KL weights need the global batch's KL of each group each step.
   bool weighs_groups() const { return kl_balance || (free_bits > 0.0f && free_bits_per_group); }
+  bool total_correlation() const { return !iwae() && tc_beta != 1.0f; }
+  // The estimate's block for a rank's batch of `rows` images.
+  int tc_block(int rows) const { return tc_batch > 0 ? tc_batch : rows; }
   // "iwae (k = 5)", "elbo (beta 4, free bits 0.5 nats/dim)": for logs.
   std::string describe() const;
 };

@@ -87,7 +87,8 @@ struct StepShape {
 struct LossSums {
   static constexpr size_t kRecon = 0, kKl = 1;
   static constexpr size_t kLogMeanWeight = 2;  // iwae: sum of log (1/k) sum_t w_t (0 otherwise)
-  static constexpr size_t kKlDims = 3;         // latent_dim() values from here
+  static constexpr size_t kTc = 3;             // beta-TCVAE: sum of the total correlation (0 otherwise)
+  static constexpr size_t kKlDims = 4;         // latent_dim() values from here
   static size_t kl_groups_at(int latent) { return kKlDims + size_t(latent); }  // kl_groups() values from here
   static size_t size(int latent, int groups) { return kl_groups_at(latent) + size_t(groups); }
 };

@@ -373,7 +373,8 @@ class CpuBackend final : public Backend {
   }
   // Each output row is one thread's, summed in a fixed order: bitwise the same for any
   // thread count. exp(-logvar) of every component is computed once per call.
-  void gaussian_log_density_pairs(float* out, const float* z, const float* stats, int n, int m, int latent) override {
+  void gaussian_log_density_pairs(float* out, const float* z, const float* stats, int n, int m, int latent,
+                                  bool per_dimension) override {
     const std::vector<float> iv = inverse_variances(stats, m, latent);
     over_rows(n, m * latent, [&](size_t i0, size_t i1) {
       for (size_t i = i0; i < i1; ++i) {
@@ -381,6 +382,11 @@ class CpuBackend final : public Backend {
         for (int k = 0; k < m; ++k) {
           const float* mu = stats + size_t(k) * 2 * latent;
           const float* ivk = iv.data() + size_t(k) * latent;
+          if (per_dimension) {
+            for (int j = 0; j < latent; ++j)
+              out[(i * latent + j) * m + k] = gaussian_log_density_iv(zi[j], mu[j], mu[latent + j], ivk[j]);
+            continue;
+          }
           double acc = 0.0;
           for (int j = 0; j < latent; ++j) acc += gaussian_log_density_iv(zi[j], mu[j], mu[latent + j], ivk[j]);
           out[i * m + k] = float(acc);
@@ -389,15 +395,19 @@ class CpuBackend final : public Backend {
     });
   }
   void gaussian_log_density_pairs_backward(float* dz, float* dstats, const float* dout, const float* z,
-                                           const float* stats, int n, int m, int latent) override {
+                                           const float* stats, int n, int m, int latent, bool per_dimension) override {
     const std::vector<float> iv = inverse_variances(stats, m, latent);
+    // The gradient of entry (sample i, component k, dimension j).
+    auto grad_of = [&](size_t i, size_t k, size_t j) {
+      return dout[per_dimension ? (i * latent + j) * m + k : i * m + k];
+    };
     if (dz) over_rows(n, m * latent, [&](size_t i0, size_t i1) {
       for (size_t i = i0; i < i1; ++i)
         for (int j = 0; j < latent; ++j) {
           const float zij = z[i * latent + j];
           double acc = 0.0;
           for (int k = 0; k < m; ++k)
-            acc += double(dout[i * m + k]) *
+            acc += double(grad_of(i, size_t(k), size_t(j))) *
                    gaussian_log_density_grad_z(zij, stats[size_t(k) * 2 * latent + j], iv[size_t(k) * latent + j]);
           dz[i * latent + j] += float(acc);
         }
@@ -408,7 +418,7 @@ class CpuBackend final : public Backend {
           const float mu = stats[k * 2 * latent + j], ivkj = iv[k * latent + j];
           double dmu = 0.0, dlogvar = 0.0;
           for (int i = 0; i < n; ++i) {
-            const float g = dout[size_t(i) * m + k], zij = z[size_t(i) * latent + j];
+            const float g = grad_of(size_t(i), k, size_t(j)), zij = z[size_t(i) * latent + j];
             dmu -= double(g) * gaussian_log_density_grad_z(zij, mu, ivkj);
             dlogvar += double(g) * gaussian_log_density_grad_logvar(zij, mu, ivkj);
           }

@@ -487,14 +487,15 @@ void CudaBackend::log_mean_exp_rows_backward(float* din, const float* in, const 
   cudak::log_mean_exp_rows_backward(stream_, din, in, out, rows, k_count, weight);
 }
 void CudaBackend::gaussian_log_density_pairs(float* out, const float* z, const float* stats, int n, int m,
-                                             int latent) {
+                                             int latent, bool per_dimension) {
   make_current();
-  cudak::gaussian_log_density_pairs(stream_, out, z, stats, n, m, latent);
+  cudak::gaussian_log_density_pairs(stream_, out, z, stats, n, m, latent, per_dimension);
 }
 void CudaBackend::gaussian_log_density_pairs_backward(float* dz, float* dstats, const float* dout, const float* z,
-                                                      const float* stats, int n, int m, int latent) {
+                                                      const float* stats, int n, int m, int latent,
+                                                      bool per_dimension) {
   make_current();
-  cudak::gaussian_log_density_pairs_backward(stream_, dz, dstats, dout, z, stats, n, m, latent);
+  cudak::gaussian_log_density_pairs_backward(stream_, dz, dstats, dout, z, stats, n, m, latent, per_dimension);
 }
 void CudaBackend::posterior_log_density(float* out, const float* eps, const float* stats, int rows, int latent) {
   make_current();

@@ -107,9 +107,10 @@ class CudaBackend final : public Backend {
   void log_mean_exp_rows(float* out, const float* in, int rows, int k_count) override;
   void log_mean_exp_rows_backward(float* din, const float* in, const float* out, int rows, int k_count,
                                   Weight weight) override;
-  void gaussian_log_density_pairs(float* out, const float* z, const float* stats, int n, int m, int latent) override;
+  void gaussian_log_density_pairs(float* out, const float* z, const float* stats, int n, int m, int latent,
+                                  bool per_dimension) override;
   void gaussian_log_density_pairs_backward(float* dz, float* dstats, const float* dout, const float* z,
-                                           const float* stats, int n, int m, int latent) override;
+                                           const float* stats, int n, int m, int latent, bool per_dimension) override;
   void posterior_log_density(float* out, const float* eps, const float* stats, int rows, int latent) override;
   void posterior_log_density_backward(float* dstats, int rows, int latent, Weight weight) override;
 

@@ -60,9 +60,9 @@ void log_mean_exp_rows(cudaStream_t s, float* out, const float* in, int rows, in
 void kl_dim_sums(cudaStream_t s, float* sums, const float* stats, int rows, int latent);
 // ---- Gaussian mixtures (cuda_mixture.cu): one thread per output element ----
 void gaussian_log_density_pairs(cudaStream_t s, float* out, const float* z, const float* stats, int n, int m,
-                                int latent);
+                                int latent, bool per_dimension);
 void gaussian_log_density_pairs_backward(cudaStream_t s, float* dz, float* dstats, const float* dout, const float* z,
-                                         const float* stats, int n, int m, int latent);
+                                         const float* stats, int n, int m, int latent, bool per_dimension);
 void posterior_log_density(cudaStream_t s, float* out, const float* eps, const float* stats, int rows, int latent);
 void posterior_log_density_backward(cudaStream_t s, float* dstats, int rows, int latent, Weight weight);
 // db[c] += sum_r dy[r, c]: 32 columns per block, 8 row lanes per column.
