@@ -295,6 +295,12 @@ class Backend {
   // logw[r] += sum_j log N(z_rj; p_rj) - log N(z_rj; q_rj) for z = mu_q + sigma_q * eps.
   virtual void gaussian_log_ratio_forward(float* logw, const float* z, const float* eps, const float* q,
                                           const float* p, int rows, int latent);
+  // out = stats with each logvar bounded (kernels/math.h bounded_logvar: soft clamp C, sigma
+  // floor f), the means copied; assigned.
+  virtual void bound_logvar_forward(float* out, const float* stats, int rows, int latent, float clamp, float floor);
+  // dstats += dout with each logvar's gradient times bounded_logvar_grad.
+  virtual void bound_logvar_backward(float* dstats, const float* dout, const float* stats, int rows, int latent,
+                                     float clamp, float floor);
   // dz, dq (its logvar half), dp += weight.at(r) * the gradients of that term (eps fixed).
   virtual void gaussian_log_ratio_backward(float* dz, float* dq, float* dp, const float* z, const float* p, int rows,
                                            int latent, Weight weight);

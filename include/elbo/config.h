@@ -46,6 +46,10 @@ struct ModelConfig {
   // residual cells; group_hidden are then channels, latents latent channels)
   std::string group_type = "mlp";
   std::vector<int> group_scale = {4, 2};  // conv: each group's downsampling of the image, top first
+  // hvae: every prior's and posterior's log-variance soft-clamped into (-C, C) and each
+  // standard deviation floored (nn/variance_bound.h); 0 turns either off
+  float logvar_clamp = 10.0f;
+  float sigma_floor = 0.01f;
 };
 
 struct TrainConfig {

@@ -1,5 +1,6 @@
 // The defaults of the optional ops on pairs of diagonal Gaussians (backend.h: the KL
-// between them, the precision-weighted merge, the sampled log-density ratio): a backend
+// between them, the precision-weighted merge, the sampled log-density ratio, the bound on
+// a log-variance): a backend
 // without them fails loudly, naming the op, when a hierarchical model is recorded on it.
 #include "elbo/backend.h"
 
@@ -21,6 +22,12 @@ void Backend::gaussian_log_ratio_forward(float*, const float*, const float*, con
 }
 void Backend::gaussian_log_ratio_backward(float*, float*, float*, const float*, const float*, int, int, Weight) {
   fail_missing_op(*this, "gaussian_log_ratio_backward");
+}
+void Backend::bound_logvar_forward(float*, const float*, int, int, float, float) {
+  fail_missing_op(*this, "bound_logvar_forward");
+}
+void Backend::bound_logvar_backward(float*, const float*, const float*, int, int, float, float) {
+  fail_missing_op(*this, "bound_logvar_backward");
 }
 
 }  // namespace elbo

@@ -41,6 +41,8 @@ std::vector<Field> make_fields() {
       ELBO_KEY(model, posterior, one_of({"merge", "residual"})),
       ELBO_KEY(model, group_type, one_of({"mlp", "conv"})),
       ELBO_KEY(model, group_scale, non_empty_list_of(at_least(1))),
+      ELBO_KEY(model, logvar_clamp, at_least(0)),
+      ELBO_KEY(model, sigma_floor, at_least(0)),
       ELBO_KEY(model, activation, one_of({"relu", "tanh", "leaky_relu", "elu", "sigmoid", "swish", "silu", "softplus", "gelu"})),
       ELBO_KEY(model, likelihood, one_of({"bernoulli", "gaussian"})),
       ELBO_KEY(model, conditional, any()),

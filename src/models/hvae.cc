@@ -5,6 +5,7 @@
 #include "elbo/nn/gaussian_kl.h"
 #include "elbo/nn/gaussian_merge.h"
 #include "elbo/nn/layers.h"
+#include "elbo/nn/variance_bound.h"
 
 namespace elbo {
 namespace {
@@ -33,6 +34,7 @@ Hvae::Hvae(const ModelConfig& config, Shape sample, uint64_t seed)
     : dim_(int(sample.row_size())),
       gaussian_(config.likelihood == "gaussian"),
       residual_(config.posterior == "residual"),
+      bound_{config.logvar_clamp, config.sigma_floor},
       seed_(seed) {
   if (config.group_type == "conv") image_ = sample;
   const size_t L = config.latents.size();
@@ -63,7 +65,7 @@ Hvae::BottomUp Hvae::bottom_up(Graph& g, Var x) const {
   Var d = x;
   for (size_t l = latents_.size(); l-- > 0;) {
     d = blocks_->up(g, l, d);
-    bu[l] = residual_ && l > 0 ? d : blocks_->posterior_stats(g, l, d);
+    bu[l] = residual_ && l > 0 ? d : bound_variance(g, blocks_->posterior_stats(g, l, d), bound_);
   }
   return bu;
 }
@@ -79,7 +81,7 @@ Hvae::TopDown Hvae::top_down(Graph& g, const BottomUp& bu, size_t posterior_grou
   for (size_t l = 0; l < L; ++l) {
     if (l > 0) {
       h = blocks_->down(g, l - 1, h, td.z[l - 1]);
-      td.p[l] = blocks_->prior(g, l, h);
+      td.p[l] = bound_variance(g, blocks_->prior(g, l, h), bound_);
     }
     if (l >= posterior_groups) {
       td.z[l] = prior_sample(g, l, td.p[l], g.shape(bu[0]).n);
@@ -88,7 +90,7 @@ Hvae::TopDown Hvae::top_down(Graph& g, const BottomUp& bu, size_t posterior_grou
     if (l == 0) {
       td.q[0] = bu[0];  // the prior is N(0, I): the bottom-up statistics are q itself
     } else {
-      td.q[l] = residual_ ? add(g, td.p[l], blocks_->posterior_offsets(g, l, bu[l], h))
+      td.q[l] = residual_ ? bound_variance(g, add(g, td.p[l], blocks_->posterior_offsets(g, l, bu[l], h)), bound_)
                           : gaussian_merge(g, bu[l], td.p[l]);
     }
     if (means_only) {

@@ -76,6 +76,21 @@ TEST_F(CudaGaussianPairs, LogRatioForwardAndBackward) {
   EXPECT_TRUE(all_close(gpu_host(dp), cpu_host(dp), kElemRel, kElemAbs));
 }
 
+// hvae's bound on predicted log-variances (soft clamp, sigma floor), over a range that
+// saturates both, forward and backward (which adds).
+TEST_F(CudaGaussianPairs, LogVarianceBoundForwardAndBackward) {
+  const int rows = 41, latent = 19;
+  Pair stats = both_random(size_t(rows) * 2 * latent, -30, 30, 28);
+  Pair out = both_random(stats.g.size(), -1, 1, 29), dout = both_random(stats.g.size(), -1, 1, 30);
+  Pair dstats = both_random(stats.g.size(), -1, 1, 31);  // accumulated into
+  on_both([&](Backend& be, Side s) {
+    be.bound_logvar_forward((out.*s).data(), (stats.*s).data(), rows, latent, 10.0f, 0.01f);
+    be.bound_logvar_backward((dstats.*s).data(), (dout.*s).data(), (stats.*s).data(), rows, latent, 10.0f, 0.01f);
+  });
+  EXPECT_TRUE(all_close(gpu_host(out), cpu_host(out), kElemRel, kElemAbs));
+  EXPECT_TRUE(all_close(gpu_host(dstats), cpu_host(dstats), kElemRel, kElemAbs));
+}
+
 // Every sample under every component, summed over the dimensions or per dimension, and
 // the backward into the samples and the components, also with one of them not wanted.
 TEST_F(CudaGaussianPairs, MixtureLogDensityPairsJointAndPerDimension) {

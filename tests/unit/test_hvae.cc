@@ -116,6 +116,40 @@ TEST(GaussianPairOps, LogRatioGradients) {
   expect_gradient(p, dp, loss, "log ratio with respect to p");
 }
 
+// The bound on a predicted log-variance: C tanh(lv / C), then sigma + f. Its limits, its
+// identity when off, and its gradient (the means pass through unchanged).
+TEST(GaussianPairOps, LogVarianceBound) {
+  const float c = 10.0f, f = 0.01f;
+  EXPECT_EQ(bounded_logvar(3.0f, 0.0f, 0.0f), 3.0f) << "both parts off: the identity";
+  EXPECT_NEAR(bounded_logvar(1e6f, c, 0.0f), c, 1e-5f);
+  EXPECT_NEAR(bounded_logvar(-1e6f, c, 0.0f), -c, 1e-5f);
+  // A variance far under the floor's: sigma = f, logvar = 2 log f; far above: unchanged.
+  EXPECT_NEAR(bounded_logvar(-1e6f, 0.0f, f), 2.0f * std::log(f), 1e-5f);
+  EXPECT_NEAR(bounded_logvar(-1e6f, c, f), 2.0f * std::log(std::exp(-c / 2) + f), 1e-5f);
+  EXPECT_NEAR(bounded_logvar(4.0f, 0.0f, f), 2.0f * std::log(std::exp(2.0f) + f), 1e-5f);
+  EXPECT_TRUE(std::isfinite(bounded_logvar(1e30f, 0.0f, f))) << "no overflow in the floor's softplus";
+  auto be = make_cpu_backend();
+  const int rows = 3, latent = 4;
+  for (const float clamp : {0.0f, 1.5f, 10.0f})
+    for (const float floor : {0.0f, 0.3f}) {
+      std::vector<float> stats = random_vector(size_t(rows) * 2 * latent, 30, -4, 4);
+      const std::vector<float> r = random_vector(stats.size(), 31);
+      std::vector<float> out(stats.size());
+      auto loss = [&] {
+        be->bound_logvar_forward(out.data(), stats.data(), rows, latent, clamp, floor);
+        double s = 0.0;
+        for (size_t i = 0; i < out.size(); ++i) s += double(out[i]) * r[i];
+        return s;
+      };
+      loss();
+      for (int row = 0; row < rows; ++row)
+        for (int j = 0; j < latent; ++j) EXPECT_EQ(out[size_t(row) * 2 * latent + j], stats[size_t(row) * 2 * latent + j]);
+      std::vector<float> d(stats.size(), 0.0f);
+      be->bound_logvar_backward(d.data(), r.data(), stats.data(), rows, latent, clamp, floor);
+      expect_gradient(stats, d, loss, "log-variance bound");
+    }
+}
+
 // ---- the graph nodes ----
 
 // q and p learned tensors, each read by two nodes (so their gradients accumulate):
@@ -191,6 +225,45 @@ TEST_P(HvaeGradCheck, WholeIwaeBound) {
   model->set_objective(Objective::iwae_bound(3));
   expect_whole_model_gradient(*be, *model, random_vector(size_t(rows) * dim, 44, 0, 1), rows,
                               std::string("hvae iwae, ") + c.posterior);
+}
+
+// With a tight bound (a clamp at 0.7, a floor of 0.3) the bound's curvature is everywhere
+// in the model: the whole ELBO's gradient, both posterior forms.
+TEST(HvaeVarianceBound, WholeNegativeElboWithATightBound) {
+  for (const char* posterior : {"merge", "residual"}) {
+    auto be = make_cpu_backend();
+    const int dim = 6, rows = 3;
+    ModelConfig mc = small_hvae({2, 3, 2}, posterior);
+    mc.logvar_clamp = 0.7f;
+    mc.sigma_floor = 0.3f;
+    auto model = make_model(mc, dim, *be, 45);
+    expect_whole_model_gradient(*be, *model, random_vector(size_t(rows) * dim, 46, 0, 1), rows,
+                                std::string("hvae elbo, tight variance bound, ") + posterior);
+  }
+}
+
+// The defect the bound prevents: towers whose outputs run away (every weight x 3000, as a
+// too-high learning rate leaves them) predict log-variances of thousands, so a prior's
+// variance is exp(-thousands) = 0 and the KL against it infinite, which turns every later
+// step into a NaN. With the default bound the same parameters give a finite loss.
+TEST(HvaeVarianceBound, KeepsTheKlFiniteWhereTheTowersRunAway) {
+  for (const char* posterior : {"merge", "residual"}) {
+    for (const bool bounded : {false, true}) {
+      auto be = make_cpu_backend();
+      const int dim = 6, rows = 4;
+      ModelConfig mc = small_hvae({2, 3}, posterior);
+      if (!bounded) mc.logvar_clamp = mc.sigma_floor = 0.0f;
+      auto model = make_model(mc, dim, *be, 47);
+      ParamStore& ps = model->params();
+      for (size_t i = 0; i < ps.total(); ++i) ps.params()[i] *= 3000.0f;
+      const std::vector<float> x = random_vector(size_t(rows) * dim, 48, 0, 1);
+      model->forward(*be, x.data(), rows, NoiseKey{9, 1, 0, 0});
+      bool finite = true;
+      for (int r = 0; r < rows; ++r) finite = finite && std::isfinite(model->kl_per_row()[r]);
+      EXPECT_EQ(finite, bounded) << posterior << (bounded ? ": the bound keeps the KL finite"
+                                                          : ": without the bound the KL overflows");
+    }
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Hierarchies, HvaeGradCheck,
@@ -320,12 +393,15 @@ TEST(HvaeConfig, KeysParseAndTheModelSectionListsOnlyHvaeKeys) {
   // The checkpoint's model section names hvae's keys, not the single-latent models' ones.
   const std::string yaml = model_config_to_yaml(c.model);
   EXPECT_EQ(yaml.rfind("model:\n  type: hvae\n  latents: [50, 100]\n  group_hidden: [100, 200]\n  group_depth: 2\n"
-                       "  posterior: residual\n  activation: tanh\n  likelihood: bernoulli\n",
+                       "  posterior: residual\n  logvar_clamp: 10.0\n  sigma_floor: 0.01\n  activation: tanh\n"
+                       "  likelihood: bernoulli\n",
                        0),
             0u)
       << yaml;
   for (const char* other : {"  latent:", "  hidden:", "  channels:", "  strides:"})
     EXPECT_EQ(yaml.find(other), std::string::npos) << other << " in " << yaml;
+  EXPECT_EQ(model_config_to_yaml(ModelConfig{}).find("logvar_clamp"), std::string::npos)
+      << "the bound is hvae's: mlp_vae checkpoints keep their model text";
 }
 
 TEST(HvaeConfig, OneWidthPerGroup) {

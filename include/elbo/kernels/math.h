@@ -268,6 +268,30 @@ ELBO_HD GaussianPairGrad gaussian_merge_grad(float ma, float la, float mb, float
   return {gm * (1.0f - s), gl * (1.0f - s) + via_t, gm * s, gl * s - via_t};
 }
 
+// A hierarchical VAE's bound on a Gaussian's log-variance (model.logvar_clamp C and
+// model.sigma_floor f; either 0: that part off): a soft clamp lv' = C tanh(lv / C) into
+// (-C, C) (NVAE's soft_clamp5 on log sigma is C = 10), then a floor under the standard
+// deviation, sigma = exp(lv' / 2) + f (NVAE adds 0.01): lv'' = 2 log(exp(lv' / 2) + f),
+// written as 2 (log f + softplus(lv' / 2 - log f)) so that nothing overflows. Without it a
+// prior's log-variance can run to -inf and its KL to +inf (the NaNs NVAE's users report).
+ELBO_HD float bounded_logvar(float lv, float clamp, float floor) {
+  const float c = clamp > 0.0f ? clamp * tanhf(lv / clamp) : lv;
+  if (floor <= 0.0f) return c;
+  const float log_f = logf(floor);
+  return 2.0f * (log_f + stable_softplus(0.5f * c - log_f));
+}
+// d lv'' / d lv = (1 - tanh^2(lv / C)) * sigmoid(lv' / 2 - log f).
+ELBO_HD float bounded_logvar_grad(float lv, float clamp, float floor) {
+  float c = lv, d = 1.0f;
+  if (clamp > 0.0f) {
+    const float t = tanhf(lv / clamp);
+    c = clamp * t;
+    d = 1.0f - t * t;
+  }
+  if (floor > 0.0f) d *= stable_sigmoid(0.5f * c - logf(floor));
+  return d;
+}
+
 // One dimension of log p(z) - log q(z) for a sample z = mq + exp(lq / 2) * eps of q: log q
 // is log N(eps; 0, 1) - lq / 2 (as in prior_minus_posterior_log_density), log p the
 // Gaussian density at z.

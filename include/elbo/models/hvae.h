@@ -15,7 +15,9 @@
 // resolutions (configs/mnist_hvae_conv.yaml). The ELBO's KL is the sum of the groups'
 // analytic KLs (the top against N(0, I), the others against their priors, gradients into
 // both); importance weights add log p(z_l | z_<l) - log q(z_l | x, z_<l) of every group.
-// docs/models.md ## hvae draws the structure.
+// Every prior and posterior the towers produce passes through a bound on its variance
+// (nn/variance_bound.h: model.logvar_clamp, model.sigma_floor). docs/models.md ## hvae
+// draws the structure.
 #pragma once
 #include <map>
 #include <memory>
@@ -26,6 +28,7 @@
 #include "elbo/models/vae_model.h"
 #include "elbo/nn/distributions.h"
 #include "elbo/nn/graph.h"
+#include "elbo/nn/variance_bound.h"
 
 namespace elbo {
 
@@ -102,6 +105,8 @@ class Hvae final : public VaeModel {
   int dim_;
   Shape image_;  // conv groups: the shape of one image; n = 0 for MLP groups
   bool gaussian_, residual_;
+  // model.logvar_clamp and model.sigma_floor, on every prior and posterior the towers make
+  VarianceBound bound_;
   std::vector<int> latents_;  // each group's latent size, top first
   std::unique_ptr<HvaeBlocks> blocks_;
   // Per group, the key its sampling node reads: the forward's key with the element offset

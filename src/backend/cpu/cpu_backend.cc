@@ -471,6 +471,14 @@ class CpuBackend final : public Backend {
                                   int rows, int latent) override {
     cpu_gaussian_pairs::log_ratio_forward(logw, z, eps, q, p, rows, latent);
   }
+  void bound_logvar_forward(float* out, const float* stats, int rows, int latent, float clamp,
+                            float floor) override {
+    cpu_gaussian_pairs::bound_logvar_forward(out, stats, rows, latent, clamp, floor);
+  }
+  void bound_logvar_backward(float* dstats, const float* dout, const float* stats, int rows, int latent, float clamp,
+                             float floor) override {
+    cpu_gaussian_pairs::bound_logvar_backward(dstats, dout, stats, rows, latent, clamp, floor);
+  }
   void gaussian_log_ratio_backward(float* dz, float* dq, float* dp, const float* z, const float* p, int rows,
                                    int latent, Weight weight) override {
     cpu_gaussian_pairs::log_ratio_backward(dz, dq, dp, z, p, rows, latent, weight);

@@ -93,5 +93,26 @@ void log_ratio_backward(float* dz, float* dq, float* dp, const float* z, const f
   }
 }
 
+void bound_logvar_forward(float* out, const float* stats, int rows, int latent, float clamp, float floor) {
+  for (int r = 0; r < rows; ++r) {
+    const size_t o = row_of(r, latent);
+    for (int j = 0; j < latent; ++j) {
+      out[o + j] = stats[o + j];
+      out[o + latent + j] = bounded_logvar(stats[o + latent + j], clamp, floor);
+    }
+  }
+}
+
+void bound_logvar_backward(float* dstats, const float* dout, const float* stats, int rows, int latent, float clamp,
+                           float floor) {
+  for (int r = 0; r < rows; ++r) {
+    const size_t o = row_of(r, latent);
+    for (int j = 0; j < latent; ++j) {
+      dstats[o + j] += dout[o + j];
+      dstats[o + latent + j] += dout[o + latent + j] * bounded_logvar_grad(stats[o + latent + j], clamp, floor);
+    }
+  }
+}
+
 }  // namespace cpu_gaussian_pairs
 }  // namespace elbo

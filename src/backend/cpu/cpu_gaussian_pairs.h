@@ -17,6 +17,9 @@ void log_ratio_forward(float* logw, const float* z, const float* eps, const floa
                        int latent);
 void log_ratio_backward(float* dz, float* dq, float* dp, const float* z, const float* p, int rows, int latent,
                         Weight weight);
+void bound_logvar_forward(float* out, const float* stats, int rows, int latent, float clamp, float floor);
+void bound_logvar_backward(float* dstats, const float* dout, const float* stats, int rows, int latent, float clamp,
+                           float floor);
 
 }  // namespace cpu_gaussian_pairs
 }  // namespace elbo

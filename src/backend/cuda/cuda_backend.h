@@ -155,6 +155,9 @@ class CudaBackend final : public Backend {
                                   int rows, int latent) override;
   void gaussian_log_ratio_backward(float* dz, float* dq, float* dp, const float* z, const float* p, int rows,
                                    int latent, Weight weight) override;
+  void bound_logvar_forward(float* out, const float* stats, int rows, int latent, float clamp, float floor) override;
+  void bound_logvar_backward(float* dstats, const float* dout, const float* stats, int rows, int latent, float clamp,
+                             float floor) override;
 
 #if defined(ELBO_WITH_CUDNN)
   // cuDNN, deterministic algorithms (cudnn_conv.h); without cuDNN, Backend's defaults throw.

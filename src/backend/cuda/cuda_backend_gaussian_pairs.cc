@@ -33,5 +33,15 @@ void CudaBackend::gaussian_log_ratio_backward(float* dz, float* dq, float* dp, c
   make_current();
   cudak::gaussian_log_ratio_backward(stream_, dz, dq, dp, z, p, rows, latent, weight);
 }
+void CudaBackend::bound_logvar_forward(float* out, const float* stats, int rows, int latent, float clamp,
+                                       float floor) {
+  make_current();
+  cudak::bound_logvar_forward(stream_, out, stats, rows, latent, clamp, floor);
+}
+void CudaBackend::bound_logvar_backward(float* dstats, const float* dout, const float* stats, int rows, int latent,
+                                        float clamp, float floor) {
+  make_current();
+  cudak::bound_logvar_backward(stream_, dstats, dout, stats, rows, latent, clamp, floor);
+}
 
 }  // namespace elbo

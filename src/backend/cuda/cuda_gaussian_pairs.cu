@@ -133,6 +133,30 @@ struct LogRatioBackwardOp {
   }
 };
 
+struct BoundLogvarForwardOp {
+  float* out;
+  const float* stats;
+  size_t latent;
+  float clamp, floor;
+  __device__ void operator()(size_t i) const {
+    const size_t r = i / latent, j = i % latent, o = r * 2 * latent;
+    out[o + j] = stats[o + j];
+    out[o + latent + j] = bounded_logvar(stats[o + latent + j], clamp, floor);
+  }
+};
+struct BoundLogvarBackwardOp {
+  float* dstats;
+  const float* dout;
+  const float* stats;
+  size_t latent;
+  float clamp, floor;
+  __device__ void operator()(size_t i) const {
+    const size_t r = i / latent, j = i % latent, o = r * 2 * latent;
+    dstats[o + j] += dout[o + j];
+    dstats[o + latent + j] += dout[o + latent + j] * bounded_logvar_grad(stats[o + latent + j], clamp, floor);
+  }
+};
+
 }  // namespace
 
 void kl_gaussians_forward(cudaStream_t s, float* kl, const float* q, const float* p, int rows, int latent) {
@@ -156,6 +180,14 @@ void gaussian_log_ratio_forward(cudaStream_t s, float* logw, const float* z, con
 void gaussian_log_ratio_backward(cudaStream_t s, float* dz, float* dq, float* dp, const float* z, const float* p,
                                  int rows, int latent, Weight weight) {
   for_each(s, elements(rows, latent), LogRatioBackwardOp{dz, dq, dp, z, p, size_t(latent), weight});
+}
+void bound_logvar_forward(cudaStream_t s, float* out, const float* stats, int rows, int latent, float clamp,
+                          float floor) {
+  for_each(s, elements(rows, latent), BoundLogvarForwardOp{out, stats, size_t(latent), clamp, floor});
+}
+void bound_logvar_backward(cudaStream_t s, float* dstats, const float* dout, const float* stats, int rows, int latent,
+                           float clamp, float floor) {
+  for_each(s, elements(rows, latent), BoundLogvarBackwardOp{dstats, dout, stats, size_t(latent), clamp, floor});
 }
 
 }  // namespace cudak
