@@ -4,8 +4,8 @@ conv; src/models/hvae.cc and hvae_conv_blocks.cc), the model of configs/mnist_hv
 residual Swish cells (one per block), average pooling up, nearest upsampling down, the
 residual posterior (q = p + offsets from [d_l | h]), prior heads zero at init, each cell's
 last conv scaled by 1/sqrt(groups x cells). Same layers, same order of work, same objective
-(Bernoulli NLL + the groups' analytic KLs), so that samples/s compare the frameworks, not
-the models. Imported by torch_vae.py (--model hvae_conv).
+(Bernoulli NLL + the groups' analytic KLs; the same bound on every log-variance), so that
+samples/s compare the frameworks, not the models. Imported by torch_vae.py (--model hvae_conv).
 """
 import math
 
@@ -26,6 +26,14 @@ class Cell(nn.Module):
 
     def forward(self, x):
         return x + self.conv2(F.silu(self.conv1(F.silu(x))))
+
+
+def bound_variance(stats, c, clamp=10.0, floor=0.01):
+    """elbo's model.logvar_clamp and model.sigma_floor (nn/variance_bound.h) on (mu | logvar)."""
+    mu, lv = stats[:, :c], stats[:, c:]
+    lv = clamp * torch.tanh(lv / clamp)
+    lv = 2.0 * (math.log(floor) + F.softplus(0.5 * lv - math.log(floor)))
+    return torch.cat([mu, lv], 1)
 
 
 def halvings(a, b):
@@ -83,13 +91,13 @@ class HvaeConv(nn.Module):
         for l in range(L):
             c = self.latents[l]
             if l == 0:
-                q = self.q[0](d[0])
+                q = bound_variance(self.q[0](d[0]), c)
                 mq, lq = q[:, :c], q[:, c:]
                 kl = 0.5 * (mq * mq + lq.exp() - 1.0 - lq).flatten(1).sum(1)
             else:
                 h = self.down(l - 1, h, z)
-                p = self.prior[l](h)
-                q = p + self.q[l](torch.cat([d[l], h], 1))
+                p = bound_variance(self.prior[l](h), c)
+                q = bound_variance(p + self.q[l](torch.cat([d[l], h], 1)), c)
                 mq, lq, mp, lp = q[:, :c], q[:, c:], p[:, :c], p[:, c:]
                 kl = kl + 0.5 * (lp - lq + (lq.exp() + (mq - mp) ** 2) / lp.exp() - 1.0).flatten(1).sum(1)
             z = mq + torch.exp(0.5 * lq) * torch.randn_like(mq)
