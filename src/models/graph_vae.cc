@@ -132,15 +132,21 @@ void GraphVae::forward(Backend& be, const float* x, int rows, const NoiseKey& no
   const bool train = pass == Pass::kTrain;
   // Only the training pass takes gradients: the evaluation pass records the ELBO's graph
   // planned without them.
-  if (train && objective_.iwae())
-    train_ = &program(be, Purpose::kIwae, rows, objective_.samples, /*gradients=*/true);
-  else
-    train_ = &program(be, Purpose::kElbo, rows, 1, /*gradients=*/train);
+  train_ = train ? &training_program(be, rows) : &program(be, Purpose::kElbo, rows, 1, /*gradients=*/false);
   train_pass_ = train;
   noise_ = noise;
   train_->graph->bind(train_->in, x);
   bind_condition(*train_);
   train_->graph->forward();
+}
+
+GraphVae::Program& GraphVae::training_program(Backend& be, int rows) {
+  return objective_.iwae() ? program(be, Purpose::kIwae, rows, objective_.samples, /*gradients=*/true)
+                           : program(be, Purpose::kElbo, rows, 1, /*gradients=*/true);
+}
+
+size_t GraphVae::training_activation_bytes(Backend& be, int rows) {
+  return training_program(be, rows).graph->arena_floats() * sizeof(float);
 }
 
 const float* GraphVae::recon_per_row() const {

@@ -235,12 +235,18 @@ void Hvae::set_sampling_noise(int rows) {
   decoded_rows_ += uint64_t(rows);
 }
 
+Hvae::Program& Hvae::training_program(Backend& be, int rows) {
+  return objective_.iwae() ? program(be, Purpose::kIwae, rows, objective_.samples, /*gradients=*/true)
+                           : program(be, Purpose::kElbo, rows, 1, /*gradients=*/true);
+}
+
+size_t Hvae::training_activation_bytes(Backend& be, int rows) {
+  return training_program(be, rows).graph->arena_floats() * sizeof(float);
+}
+
 void Hvae::forward(Backend& be, const float* x, int rows, const NoiseKey& noise, Pass pass) {
   const bool train = pass == Pass::kTrain;
-  if (train && objective_.iwae())
-    train_ = &program(be, Purpose::kIwae, rows, objective_.samples, /*gradients=*/true);
-  else
-    train_ = &program(be, Purpose::kElbo, rows, 1, /*gradients=*/train);
+  train_ = train ? &training_program(be, rows) : &program(be, Purpose::kElbo, rows, 1, /*gradients=*/false);
   train_pass_ = train;
   set_noise(noise);
   train_->graph->bind(train_->in, x);

@@ -129,7 +129,6 @@ class Trainer {
                   static_cast<long long>(steps_total_),
                   static_cast<long long>(cfg_.train.global_batch), static_cast<long long>(data_.count),
                   cfg_.run.dir.c_str());
-      if (cfg_.dist.zero) std::printf("elbo: %s\n", describe_optimizer_memory(*adam_, mpi_.world()).c_str());
       std::fflush(stdout);
     }
     // ---- end of the start block ----
@@ -158,6 +157,15 @@ class Trainer {
                                  << " images of each rank's batch (train.global_batch " << cfg_.train.global_batch
                                  << " on " << mpi_.world() << " ranks): choose a divisor of it");
     replica_.model->set_objective(objective_);
+    // The training graph is planned here, before the first step: what a batch costs.
+    const size_t activation_bytes = replica_.model->training_activation_bytes(be, local_rows_);
+    if (mpi_.is_root()) {
+      std::printf("elbo: memory per rank: activations %.2f MB (%d images: values and gradients of the step's "
+                  "graph), parameters and gradients %.2f MB, %s\n",
+                  double(activation_bytes) / 1e6, local_rows_, double(2 * ps.total() * sizeof(float)) / 1e6,
+                  describe_optimizer_memory(*adam_, mpi_.world()).c_str());
+      std::fflush(stdout);
+    }
     program_ = std::make_unique<StepProgram>(be, *replica_.model, *adam_, reducer_.get(), shape);
     program_->set_phase_hook([this](const char* phase) {
       if (watchdog_) watchdog_->beat(step_, phase);

@@ -15,6 +15,9 @@ hvae=(--set model.type=hvae --set model.group_type=conv --set 'model.latents=[2,
       --set train.steps=30 --set train.checkpoint_every=0 --set train.sample_grid=4)
 for np in 1 2 4; do write_config c$np.yaml run$np data/manifest.yaml test/manifest.yaml; done
 same_on_ranks 000000030 "${hvae[@]}"
+note "the memory per rank, printed before the first step (2 ranks: 32 images each)"
+grep -Eq "^elbo: memory per rank: activations [0-9.]+ MB \(32 images: values and gradients of the step's graph\)" \
+  log2.txt || fail "no activation memory line: $(head -3 log2.txt)"
 ckpt=run1/checkpoints/ckpt_000000030.h5
 "$PY" - $ckpt run1/metrics.jsonl <<'PY' || fail "conv hvae checkpoint layout or metrics"
 import h5py, json, sys

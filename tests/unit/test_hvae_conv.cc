@@ -130,6 +130,21 @@ TEST(ConvHvae, TrainingStepsAreBitwiseIdenticalForAnyThreadCount) {
   EXPECT_LT(one.recon.back(), one.recon.front());
 }
 
+// The activation memory printed at the start: the training graph's arena, planned before
+// the first step; it grows with the batch (the constants of the graph do not), and the
+// training step then runs in it without planning anything more.
+TEST(ConvHvae, TrainingActivationBytesArePlannedBeforeTheFirstStep) {
+  auto be = make_cpu_backend();
+  auto model = make_model(conv_hvae("residual"), kImage, *be, 7);
+  const size_t small = model->training_activation_bytes(*be, 4), big = model->training_activation_bytes(*be, 8);
+  EXPECT_GT(small, 4u * kImage.row_size() * sizeof(float));
+  EXPECT_GT(big, small + small / 2);
+  EXPECT_LE(big, 2 * small);
+  const std::vector<float> x = random_vector(8 * kImage.row_size(), 8, 0, 1);
+  model->forward(*be, x.data(), 8, NoiseKey{1, 1, 0, 0});
+  EXPECT_EQ(model->training_activation_bytes(*be, 8), big) << "the step used the planned graph";
+}
+
 // K = L groups from the posterior is the reconstruction; K = 0 ignores the image (two
 // twins with the same seed draw the same prior samples for different images); K = 1
 // does not.

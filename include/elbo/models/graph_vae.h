@@ -32,6 +32,7 @@ class GraphVae : public VaeModel {
   void set_objective(const Objective& objective) override;
   void set_kl_dim_gates(const float* gates) override { kl_dim_gates_ = gates; }
   void forward(Backend& be, const float* x, int rows, const NoiseKey& noise, Pass pass = Pass::kTrain) override;
+  size_t training_activation_bytes(Backend& be, int rows) override;
   const float* recon_per_row() const override;
   const float* kl_per_row() const override;
   const float* log_mean_weight_per_row() const override;
@@ -75,6 +76,7 @@ class GraphVae : public VaeModel {
   void run_into(Backend& be, Program& p, const float* in, float* out);
   enum class Purpose { kElbo, kIwae, kImportance, kDecode, kReconstruct, kEncode, kPriorComponents };
   Program& program(Backend& be, Purpose purpose, int rows, int k = 1, bool gradients = false);
+  Program& training_program(Backend& be, int rows);  // the objective's, with gradients
   // Records log w of k samples per input of p.in into p (kIwae, kImportance).
   Var record_log_weights(Graph& g, Program& p, int rows, int k);
   Shape data_shape(int rows) const;

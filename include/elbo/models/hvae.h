@@ -49,6 +49,7 @@ class Hvae final : public VaeModel {
   void set_kl_dim_gates(const float* gates) override { kl_dim_gates_ = gates; }
   void set_kl_group_weights(const float* weights) override { kl_group_weights_ = weights; }
   void forward(Backend& be, const float* x, int rows, const NoiseKey& noise, Pass pass = Pass::kTrain) override;
+  size_t training_activation_bytes(Backend& be, int rows) override;
   const float* recon_per_row() const override;
   const float* kl_per_row() const override;
   const float* log_mean_weight_per_row() const override;
@@ -94,6 +95,7 @@ class Hvae final : public VaeModel {
   Var nll(Graph& g, Var out, Var x) const;
   Var mean_of(Graph& g, Var out) const;
   Program& program(Backend& be, Purpose purpose, int rows, int k = 1, bool gradients = false);
+  Program& training_program(Backend& be, int rows);  // the objective's, with gradients
   void record_elbo(Graph& g, Program& p, int rows);
   Var record_log_weights(Graph& g, Program& p, int rows, int k);
   void run_into(Program& p, const float* in, float* out, Backend& be);

@@ -50,6 +50,10 @@ class VaeModel {
   // log (1/k) sum_t w_t, minus the IWAE bound (null otherwise).
   enum class Pass { kTrain, kElbo };
   virtual void forward(Backend& be, const float* x, int rows, const NoiseKey& noise, Pass pass = Pass::kTrain) = 0;
+  // Records and plans the training pass for `rows` inputs (as the first forward(kTrain)
+  // would) and returns the bytes of its activations and their gradients: the graph's
+  // arena, which a step never grows (the memory a batch size costs per rank).
+  virtual size_t training_activation_bytes(Backend& be, int rows) = 0;
   virtual const float* recon_per_row() const = 0;
   virtual const float* kl_per_row() const = 0;
   virtual const float* log_mean_weight_per_row() const = 0;
