@@ -236,6 +236,11 @@ class Backend {
   virtual void gaussian_nll_forward(float* nll_per_row, const float* out, const float* x, int rows, int dim) = 0;
   virtual void gaussian_nll_backward(float* dout, const float* out, const float* x, int rows, int dim,
                                      Weight weight) = 0;
+  // Discretized logistic (8-bit values scaled to [0, 1]): out is [rows, 2*dim] = (mean |
+  // log-scale) (kernels/math.h dlogistic_nll); the backward assigns like the others.
+  virtual void dlogistic_nll_forward(float* nll_per_row, const float* out, const float* x, int rows, int dim);
+  virtual void dlogistic_nll_backward(float* dout, const float* out, const float* x, int rows, int dim,
+                                      Weight weight);
 
   // dst[(r*times + t), :] = src[r, :]: one encoding feeds several importance samples.
   // The default issues one device copy per row; backends may do better.

@@ -21,6 +21,12 @@ void check_conv_shape(const ConvShape& s, const char* op) {
                 << s.w + 2 * s.pad << " input");
 }
 
+void Backend::dlogistic_nll_forward(float*, const float*, const float*, int, int) {
+  fail_missing_op(*this, "dlogistic_nll_forward");
+}
+void Backend::dlogistic_nll_backward(float*, const float*, const float*, int, int, Weight) {
+  fail_missing_op(*this, "dlogistic_nll_backward");
+}
 void Backend::conv2d_forward(float*, const float*, const float*, const float*, const ConvShape&) {
   fail_missing_op(*this, "conv2d_forward");
 }

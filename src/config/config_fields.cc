@@ -44,7 +44,7 @@ std::vector<Field> make_fields() {
       ELBO_KEY(model, logvar_clamp, at_least(0)),
       ELBO_KEY(model, sigma_floor, at_least(0)),
       ELBO_KEY(model, activation, one_of({"relu", "tanh", "leaky_relu", "elu", "sigmoid", "swish", "silu", "softplus", "gelu"})),
-      ELBO_KEY(model, likelihood, one_of({"bernoulli", "gaussian"})),
+      ELBO_KEY(model, likelihood, one_of({"bernoulli", "gaussian", "discretized_logistic"})),
       ELBO_KEY(model, conditional, any()),
       ELBO_KEY(model, classes, at_least(2)),
       ELBO_KEY(model, prior, one_of({"standard", "vamp"})),

@@ -195,6 +195,11 @@ std::optional<Violation> first_violation(const Config& config) {
                      "true): the pseudo-inputs have no class"};
   if (config.model.prior == "vamp" && config.model.type == "hvae")
     return Violation{{"model.prior", "model.type"}, "key 'model.prior': vamp is available for mlp_vae and conv_vae"};
+  // The discretized logistic is a distribution over the 256 values of 8-bit pixels.
+  if (config.model.likelihood == "discretized_logistic" && (config.data.binarize != "none" || !config.data.scale))
+    return Violation{{"model.likelihood", config.data.binarize != "none" ? "data.binarize" : "data.scale"},
+                     "key 'model.likelihood' is discretized_logistic, a distribution over 8-bit values scaled to "
+                     "[0, 1]: it needs data.binarize: none and data.scale: true"};
   return objective_violation(config.train, config.model);
 }
 

@@ -9,8 +9,8 @@
 
 namespace elbo {
 
-GraphVae::GraphVae(Shape sample, int latent, bool gaussian, int classes, int pseudo_inputs)
-    : sample_(sample), latent_(latent), gaussian_(gaussian), classes_(classes), pseudo_inputs_(pseudo_inputs) {
+GraphVae::GraphVae(Shape sample, int latent, Likelihood likelihood, int classes, int pseudo_inputs)
+    : sample_(sample), latent_(latent), likelihood_(likelihood), classes_(classes), pseudo_inputs_(pseudo_inputs) {
   if (pseudo_inputs_ == 0) return;
   ELBO_CHECK(classes_ == 0, "model.prior: vamp is not available for conditional models (the pseudo-inputs have no class)");
   std::vector<int64_t> shape = {pseudo_inputs_};  // (K, C, H, W) for images, (K, D) for vectors
@@ -47,14 +47,13 @@ Shape GraphVae::data_shape(int rows) const {
 }
 
 Var GraphVae::nll(Graph& g, Var out, Var x) const {
-  return gaussian_ ? gaussian_nll(g, out, x) : bernoulli_nll(g, out, x);
+  return likelihood_nll(g, out, x, likelihood_);
 }
 
 // The mean of p(x|z) as rows x D: sigmoid of the logits, or the mean half of (mean | logvar).
 Var GraphVae::mean_of(Graph& g, Var out) const {
   const int d = input_dim();
-  if (gaussian_) return columns(g, g.view(out, Shape::rows(g.shape(out).n, 2 * d)), 0, d);
-  return g.view(activation(g, out, Activation::kSigmoid), Shape::rows(g.shape(out).n, d));
+  return g.view(likelihood_mean(g, out, likelihood_), Shape::rows(g.shape(out).n, d));
 }
 
 // Each input encoded once, its statistics repeated for k samples (rows*k rows, image i's

@@ -32,7 +32,7 @@ class KlTotalNode final : public Node {
 
 Hvae::Hvae(const ModelConfig& config, Shape sample, uint64_t seed)
     : dim_(int(sample.row_size())),
-      gaussian_(config.likelihood == "gaussian"),
+      likelihood_(parse_likelihood(config.likelihood)),
       residual_(config.posterior == "residual"),
       bound_{config.logvar_clamp, config.sigma_floor},
       seed_(seed) {
@@ -120,12 +120,12 @@ Var Hvae::prior_sample(Graph& g, size_t l, Var p, int rows) {
 }
 
 Var Hvae::nll(Graph& g, Var out, Var x) const {
-  return gaussian_ ? gaussian_nll(g, out, x) : bernoulli_nll(g, out, x);
+  return likelihood_nll(g, out, x, likelihood_);
 }
 
-// The mean of p(x | z): the sigmoid of the logits, or the mean half of (mean | logvar).
+// The mean of p(x | z) as rows: the sigmoid of the logits, or the mean half of the pairs.
 Var Hvae::mean_of(Graph& g, Var out) const {
-  return gaussian_ ? columns(g, out, 0, dim_) : activation(g, out, Activation::kSigmoid);
+  return g.view(likelihood_mean(g, out, likelihood_), Shape::rows(g.shape(out).n, dim_));
 }
 
 // The ELBO's terms: -log p(x | z) and the groups' KLs, the top's against N(0, I) (with

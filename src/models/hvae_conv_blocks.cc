@@ -26,6 +26,7 @@
 #include "elbo/models/hvae_blocks.h"
 #include "elbo/models/vae_model.h"
 #include "elbo/nn/conv2d.h"
+#include "elbo/nn/distributions.h"
 #include "elbo/nn/layers.h"
 #include "elbo/nn/resample.h"
 #include "elbo/nn/residual.h"
@@ -98,7 +99,7 @@ class ConvBlocks final : public HvaeBlocks {
       if (l + 1 < L && width_[l + 1] != width_[l])
         gr.proj.emplace(store, name + ".proj", width_[l], width_[l + 1], 1, 1, 0);
     }
-    out_.emplace(store, "decoder.out", width_[L - 1], config.likelihood == "gaussian" ? 2 * image.c : image.c, 3, 1,
+    out_.emplace(store, "decoder.out", width_[L - 1], likelihood_params(parse_likelihood(config.likelihood)) * image.c, 3, 1,
                  1);
   }
 

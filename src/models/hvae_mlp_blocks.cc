@@ -10,6 +10,7 @@
 #include "elbo/error.h"
 #include "elbo/models/hvae_blocks.h"
 #include "elbo/models/vae_model.h"
+#include "elbo/nn/distributions.h"
 #include "elbo/nn/layers.h"
 #include "elbo/nn/linear.h"
 
@@ -50,7 +51,7 @@ class MlpBlocks final : public HvaeBlocks {
         in = width[l];
       }
     }
-    out_.emplace(store, "decoder.out", width[L - 1], config.likelihood == "gaussian" ? 2 * input_dim : input_dim);
+    out_.emplace(store, "decoder.out", width[L - 1], likelihood_params(parse_likelihood(config.likelihood)) * input_dim);
   }
 
   int latent_size(size_t l) const override { return latents_[l]; }

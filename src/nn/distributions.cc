@@ -1,6 +1,7 @@
 #include "elbo/nn/distributions.h"
 
 #include "elbo/error.h"
+#include "elbo/nn/layers.h"
 
 namespace elbo {
 namespace {
@@ -57,25 +58,28 @@ class KlStdNormalNode final : public Node {
   const float* const* dim_gates_;
 };
 
-// Bernoulli and Gaussian likelihoods share the wiring; their backend ops assign the
-// gradient, so when another reader already wrote the input's gradient, this node writes
-// into a scratch tensor and adds it.
+// The likelihoods share the wiring; their backend ops assign the gradient, so when
+// another reader already wrote the input's gradient, this node writes into a scratch
+// tensor and adds it.
 class LikelihoodNode final : public Node {
  public:
-  LikelihoodNode(Var out, Var x, Var nll, bool gaussian) : gaussian_(gaussian) {
+  LikelihoodNode(Var out, Var x, Var nll, Likelihood likelihood) : likelihood_(likelihood) {
     inputs = {out, x};
     outputs = {nll};
   }
-  const char* kind() const override { return gaussian_ ? "gaussian_nll" : "bernoulli_nll"; }
+  const char* kind() const override { return likelihood_name(likelihood_); }
   void reserve(Graph& g) override {
     if (input_needs_grad[0] && input_grad_accumulates[0]) scratch_ = g.constant(g.shape(inputs[0]));
   }
   void forward(Backend& be, Graph& g) override {
     const Shape x = g.shape(inputs[1]);
-    if (gaussian_)
-      be.gaussian_nll_forward(g.value(outputs[0]), g.value(inputs[0]), g.value(inputs[1]), x.n, int(x.row_size()));
-    else
-      be.bernoulli_nll_forward(g.value(outputs[0]), g.value(inputs[0]), g.value(inputs[1]), x.n, int(x.row_size()));
+    float* nll = g.value(outputs[0]);
+    const float *out = g.value(inputs[0]), *data = g.value(inputs[1]);
+    switch (likelihood_) {
+      case Likelihood::kBernoulli: return be.bernoulli_nll_forward(nll, out, data, x.n, int(x.row_size()));
+      case Likelihood::kGaussian: return be.gaussian_nll_forward(nll, out, data, x.n, int(x.row_size()));
+      case Likelihood::kDiscretizedLogistic: return be.dlogistic_nll_forward(nll, out, data, x.n, int(x.row_size()));
+    }
   }
   void backward(Backend& be, Graph& g) override {
     ELBO_CHECK(!input_needs_grad[1], kind() << ": no gradient with respect to the data");
@@ -88,15 +92,19 @@ class LikelihoodNode final : public Node {
       if (!add) be.fill(dout, out.numel(), 0.0f);
       return;
     }
-    if (gaussian_)
-      be.gaussian_nll_backward(dout, g.value(inputs[0]), g.value(inputs[1]), x.n, int(x.row_size()), w);
-    else
-      be.bernoulli_nll_backward(dout, g.value(inputs[0]), g.value(inputs[1]), x.n, int(x.row_size()), w);
+    const float *values = g.value(inputs[0]), *data = g.value(inputs[1]);
+    switch (likelihood_) {
+      case Likelihood::kBernoulli: be.bernoulli_nll_backward(dout, values, data, x.n, int(x.row_size()), w); break;
+      case Likelihood::kGaussian: be.gaussian_nll_backward(dout, values, data, x.n, int(x.row_size()), w); break;
+      case Likelihood::kDiscretizedLogistic:
+        be.dlogistic_nll_backward(dout, values, data, x.n, int(x.row_size()), w);
+        break;
+    }
     if (add) be.axpy(g.grad(inputs[0]), dout, out.numel(), 1.0f);
   }
 
  private:
-  bool gaussian_;
+  Likelihood likelihood_;
   Var scratch_;
 };
 
@@ -307,21 +315,43 @@ Var kl_std_normal(Graph& g, Var stats, const float* const* dim_gates) {
   return kl;
 }
 
-namespace {
-Var likelihood(Graph& g, Var out, Var x, bool gaussian) {
+Likelihood parse_likelihood(const std::string& name) {
+  if (name == "bernoulli") return Likelihood::kBernoulli;
+  if (name == "gaussian") return Likelihood::kGaussian;
+  if (name == "discretized_logistic") return Likelihood::kDiscretizedLogistic;
+  throw Error("model.likelihood: expected bernoulli, gaussian or discretized_logistic, got '" + name + "'");
+}
+
+const char* likelihood_name(Likelihood likelihood) {
+  switch (likelihood) {
+    case Likelihood::kBernoulli: return "bernoulli";
+    case Likelihood::kGaussian: return "gaussian";
+    case Likelihood::kDiscretizedLogistic: return "discretized_logistic";
+  }
+  return "?";
+}
+
+int likelihood_params(Likelihood likelihood) { return likelihood == Likelihood::kBernoulli ? 1 : 2; }
+
+Var likelihood_nll(Graph& g, Var out, Var x, Likelihood likelihood) {
   const Shape so = g.shape(out), sx = g.shape(x);
-  const size_t want = (gaussian ? 2 : 1) * sx.row_size();
-  ELBO_CHECK(so.n == sx.n && so.row_size() == want, (gaussian ? "gaussian" : "bernoulli")
+  const size_t want = size_t(likelihood_params(likelihood)) * sx.row_size();
+  ELBO_CHECK(so.n == sx.n && so.row_size() == want, likelihood_name(likelihood)
                                                         << " likelihood: decoder output " << so.str() << " for data "
                                                         << sx.str() << " (expected " << want << " values per row)");
   Var nll = per_row(g, x);
-  g.add<LikelihoodNode>(out, x, nll, gaussian);
+  g.add<LikelihoodNode>(out, x, nll, likelihood);
   return nll;
 }
-}  // namespace
 
-Var bernoulli_nll(Graph& g, Var logits, Var x) { return likelihood(g, logits, x, false); }
-Var gaussian_nll(Graph& g, Var out, Var x) { return likelihood(g, out, x, true); }
+Var likelihood_mean(Graph& g, Var out, Likelihood likelihood) {
+  const Shape s = g.shape(out);
+  if (likelihood == Likelihood::kBernoulli) return activation(g, out, Activation::kSigmoid);
+  return columns(g, g.view(out, Shape::rows(s.n, int(s.row_size()))), 0, int(s.row_size() / 2));
+}
+
+Var bernoulli_nll(Graph& g, Var logits, Var x) { return likelihood_nll(g, logits, x, Likelihood::kBernoulli); }
+Var gaussian_nll(Graph& g, Var out, Var x) { return likelihood_nll(g, out, x, Likelihood::kGaussian); }
 
 Var importance_log_weight(Graph& g, Var nll, const GaussianSample& sample, Var stats) {
   Var logw = per_row(g, nll);

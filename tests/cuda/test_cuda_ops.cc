@@ -213,6 +213,25 @@ TEST_F(CudaOps, GaussianNllForwardAndBackward) {
   EXPECT_TRUE(all_close(gpu_host(dout), cpu_host(dout), kElemRel, kElemAbs));
 }
 
+// The discretized logistic: 8-bit values (the edge bins 0 and 1 included), log-scales from
+// under the -7 floor to 2, per-row weights.
+TEST_F(CudaOps, DiscretizedLogisticNllForwardAndBackward) {
+  const int rows = 29, dim = 131;
+  std::vector<float> out_h = random_vec(size_t(rows) * 2 * dim, -0.2f, 1.2f, 40);
+  std::vector<float> x_h = random_vec(size_t(rows) * dim, 0, 1, 41);
+  for (int r = 0; r < rows; ++r)
+    for (int j = 0; j < dim; ++j) out_h[size_t(r) * 2 * dim + dim + j] = -9.0f + 11.0f * out_h[size_t(r) * 2 * dim + dim + j];
+  for (size_t i = 0; i < x_h.size(); ++i) x_h[i] = i % 7 == 0 ? 0.0f : i % 11 == 0 ? 1.0f : std::round(x_h[i] * 255) / 255;
+  Pair out = both(out_h), x = both(x_h), w = both_random(rows, -2, 2, 42);
+  Pair nll = both_zero(rows), dout = both_random(out_h.size(), -1, 1, 43);  // assigned
+  on_both([&](Backend& be, Side s) { be.dlogistic_nll_forward((nll.*s).data(), (out.*s).data(), (x.*s).data(), rows, dim); });
+  EXPECT_TRUE(all_close(gpu_host(nll), cpu_host(nll), kRowRel, kRowAbs));
+  on_both([&](Backend& be, Side s) {
+    be.dlogistic_nll_backward((dout.*s).data(), (out.*s).data(), (x.*s).data(), rows, dim, Weight::rows((w.*s).data()));
+  });
+  EXPECT_TRUE(all_close(gpu_host(dout), cpu_host(dout), kElemRel, kElemAbs));
+}
+
 TEST_F(CudaOps, RepeatRowsIsExact) {
   const int rows = 9, cols = 23, times = 5;
   Pair src = both_random(size_t(rows) * cols, -1, 1, 20), dst = both_zero(size_t(rows) * times * cols);

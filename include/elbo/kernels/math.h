@@ -157,6 +157,41 @@ ELBO_HD float gaussian_nll_grad_logvar(float x, float mu, float logvar) {
   return 0.5f * (1.0f - d * d * expf(-logvar));
 }
 
+// -log of the discretized logistic (PixelCNN++, Salimans et al. 2017) of an 8-bit value
+// scaled to [0, 1], x = k / 255: the mass that logistic(mu, s = exp(log_scale)) gives the
+// bin [x - 1/510, x + 1/510], the bins of 0 and 1 extended to -inf and +inf. With
+// a = (x - mu + 1/510) / s and b = (x - mu - 1/510) / s, the interior bin's log-mass is
+//   log(sigmoid(a) - sigmoid(b)) = a + log(-expm1(b - a)) - softplus(a) - softplus(b),
+// finite for every a > b (no difference of two probabilities near 1 or 0). log_scale is
+// held at -7 from below, as in PixelCNN++ (no gradient there).
+constexpr float kDlogisticBinHalf = 0.5f / 255.0f;
+constexpr float kDlogisticMinLogScale = -7.0f;
+struct DlogisticNll {
+  float nll, dmu, dlog_scale;  // the value and its gradients
+};
+ELBO_HD DlogisticNll dlogistic_nll(float x, float mu, float log_scale) {
+  const bool held = log_scale < kDlogisticMinLogScale;
+  const float inv_s = expf(-(held ? kDlogisticMinLogScale : log_scale));
+  const float a = inv_s * (x - mu + kDlogisticBinHalf), b = inv_s * (x - mu - kDlogisticBinHalf);
+  float nll, da = 0.0f, db = 0.0f;  // d nll / da, d nll / db
+  if (x < kDlogisticBinHalf) {  // the bin of 0: -log sigmoid(a)
+    nll = stable_softplus(-a);
+    da = -stable_sigmoid(-a);
+  } else if (x > 1.0f - kDlogisticBinHalf) {  // the bin of 1: -log(1 - sigmoid(b))
+    nll = stable_softplus(b);
+    db = stable_sigmoid(b);
+  } else {
+    // w = a - b, from the scale alone: as the difference of a and b (both of size |x - mu|
+    // / s) it would keep only a few digits when the bin is narrow against s.
+    const float w = 2.0f * kDlogisticBinHalf * inv_s;
+    const float r = 1.0f / expm1f(w);
+    nll = -(a + logf(-expm1f(-w)) - stable_softplus(a) - stable_softplus(b));
+    da = -(stable_sigmoid(-a) + r);
+    db = stable_sigmoid(b) + r;
+  }
+  return {nll, -inv_s * (da + db), held ? 0.0f : -(a * da + b * db)};
+}
+
 // KL( N(mu, exp(logvar)) || N(0, 1) ) for one dimension.
 ELBO_HD float kl_std_normal(float mu, float logvar) {
   return 0.5f * (mu * mu + expf(logvar) - 1.0f - logvar);

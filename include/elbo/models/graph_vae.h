@@ -21,7 +21,7 @@ class GraphVae : public VaeModel {
   // classes > 0 for a conditional model; pseudo_inputs = K > 0 for the VampPrior
   // (Tomczak & Welling 2018): p(z) = (1/K) sum_k q(z | u_k) with K learned inputs u_k,
   // the parameter "prior.pseudo_inputs" (first in the store), instead of N(0, I).
-  GraphVae(Shape sample, int latent, bool gaussian, int classes = 0, int pseudo_inputs = 0);
+  GraphVae(Shape sample, int latent, Likelihood likelihood, int classes = 0, int pseudo_inputs = 0);
 
   ParamStore& params() override { return store_; }
   int input_dim() const override { return int(sample_.row_size()); }
@@ -58,7 +58,7 @@ class GraphVae : public VaeModel {
   ParamStore store_;
   Shape sample_;
   int latent_;
-  bool gaussian_;
+  Likelihood likelihood_;
   int classes_;
   int pseudo_inputs_;
   int pseudo_slice_ = -1;

@@ -106,7 +106,8 @@ class Hvae final : public VaeModel {
   ParamStore store_;
   int dim_;
   Shape image_;  // conv groups: the shape of one image; n = 0 for MLP groups
-  bool gaussian_, residual_;
+  Likelihood likelihood_;
+  bool residual_;
   // model.logvar_clamp and model.sigma_floor, on every prior and posterior the towers make
   VarianceBound bound_;
   std::vector<int> latents_;  // each group's latent size, top first

@@ -4,6 +4,8 @@
 // kernels/math.h (shared by the CPU and CUDA backends); these nodes wire it into the
 // graph. Per-row terms (likelihoods, KL) are loss terms: Graph::backward seeds them.
 #pragma once
+#include <string>
+
 #include "elbo/nn/graph.h"
 
 namespace elbo {
@@ -20,6 +22,19 @@ GaussianSample gaussian_sample(Graph& g, Var stats, const NoiseKey* noise);
 // *dim_gates is set at backward time (a device array of L floats), dimension j's gradient
 // is scaled by (*dim_gates)[j]: free bits switch dimensions under their floor off.
 Var kl_std_normal(Graph& g, Var stats, const float* const* dim_gates = nullptr);
+
+// The likelihoods of the data (model.likelihood): the decoder's output per data value is
+// one logit (bernoulli) or a (mean | log-variance) or (mean | log-scale) pair (gaussian,
+// discretized_logistic: 8-bit values scaled to [0, 1], kernels/math.h dlogistic_nll).
+enum class Likelihood { kBernoulli, kGaussian, kDiscretizedLogistic };
+Likelihood parse_likelihood(const std::string& name);  // throws naming model.likelihood
+const char* likelihood_name(Likelihood likelihood);
+int likelihood_params(Likelihood likelihood);  // decoder outputs per data value: 1 or 2
+// Per row: -log p(x | out) (out: rows x likelihood_params * D, the mean values first).
+Var likelihood_nll(Graph& g, Var out, Var x, Likelihood likelihood);
+// E[x | out] as rows x D: sigmoid of the logits, or the mean half (gaussian; the
+// logistic's location, its mean, for discretized_logistic).
+Var likelihood_mean(Graph& g, Var out, Likelihood likelihood);
 
 // Per row: -log p(x | logits) for Bernoulli pixels (x in [0, 1]).
 Var bernoulli_nll(Graph& g, Var logits, Var x);

@@ -335,6 +335,28 @@ class CpuBackend final : public Backend {
     }
   }
 
+  void dlogistic_nll_forward(float* nll, const float* out, const float* x, int rows, int dim) override {
+    for (int r = 0; r < rows; ++r) {
+      const float* mean = out + size_t(r) * 2 * dim;
+      const float* log_scale = mean + dim;
+      const float* xr = x + size_t(r) * dim;
+      nll[r] = float(lane_sum(size_t(dim), [&](size_t j) { return dlogistic_nll(xr[j], mean[j], log_scale[j]).nll; }));
+    }
+  }
+  void dlogistic_nll_backward(float* dout, const float* out, const float* x, int rows, int dim, Weight w) override {
+    for (int r = 0; r < rows; ++r) {
+      const float weight = w.at(size_t(r));
+      const float* mean = out + size_t(r) * 2 * dim;
+      const float* xr = x + size_t(r) * dim;
+      float* dmean = dout + size_t(r) * 2 * dim;
+      for (int j = 0; j < dim; ++j) {
+        const DlogisticNll t = dlogistic_nll(xr[j], mean[j], mean[dim + j]);
+        dmean[j] = weight * t.dmu;
+        dmean[dim + j] = weight * t.dlog_scale;
+      }
+    }
+  }
+
   void prior_minus_posterior_log_density(float* logw, const float* z, const float* eps, const float* stats, int rows,
                                          int latent) override {
     for (int r = 0; r < rows; ++r) {

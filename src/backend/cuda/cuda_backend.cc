@@ -463,6 +463,15 @@ void CudaBackend::gaussian_nll_backward(float* dout, const float* out, const flo
   make_current();
   cudak::gaussian_nll_backward(stream_, dout, out, x, rows, dim, weight);
 }
+void CudaBackend::dlogistic_nll_forward(float* nll_per_row, const float* out, const float* x, int rows, int dim) {
+  make_current();
+  cudak::dlogistic_nll_forward(stream_, nll_per_row, out, x, rows, dim);
+}
+void CudaBackend::dlogistic_nll_backward(float* dout, const float* out, const float* x, int rows, int dim,
+                                         Weight weight) {
+  make_current();
+  cudak::dlogistic_nll_backward(stream_, dout, out, x, rows, dim, weight);
+}
 void CudaBackend::repeat_rows(float* dst, const float* src, int rows, int cols, int times) {
   make_current();
   cudak::repeat_rows(stream_, dst, src, rows, cols, times);

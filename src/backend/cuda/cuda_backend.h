@@ -98,6 +98,8 @@ class CudaBackend final : public Backend {
                               Weight weight) override;
   void gaussian_nll_forward(float* nll_per_row, const float* out, const float* x, int rows, int dim) override;
   void gaussian_nll_backward(float* dout, const float* out, const float* x, int rows, int dim, Weight weight) override;
+  void dlogistic_nll_forward(float* nll_per_row, const float* out, const float* x, int rows, int dim) override;
+  void dlogistic_nll_backward(float* dout, const float* out, const float* x, int rows, int dim, Weight weight) override;
   void repeat_rows(float* dst, const float* src, int rows, int cols, int times) override;
 
   void prior_minus_posterior_log_density(float* logw, const float* z, const float* eps, const float* stats, int rows,

@@ -118,6 +118,23 @@ struct GaussianBackwardOp {
     dmean[dim + j] = w * gaussian_nll_grad_logvar(xv, mu, logvar);
   }
 };
+// i = r * dim + j; out rows are (mean | log-scale), dout likewise.
+struct DlogisticBackwardOp {
+  float* dout;
+  const float* out;
+  const float* x;
+  size_t dim;
+  Weight weight;
+  __device__ void operator()(size_t i) const {
+    const size_t r = i / dim, j = i % dim;
+    const float* mean = out + r * 2 * dim;
+    float* dmean = dout + r * 2 * dim;
+    const float w = weight.at(r);
+    const DlogisticNll t = dlogistic_nll(x[i], mean[j], mean[dim + j]);
+    dmean[j] = w * t.dmu;
+    dmean[dim + j] = w * t.dlog_scale;
+  }
+};
 // i = r * latent + j over z; stats rows are (mu | logvar).
 struct PriorMinusPosteriorBackwardOp {
   float* dz;
@@ -254,6 +271,10 @@ void bernoulli_nll_backward(cudaStream_t s, float* dlogits, const float* logits,
 void gaussian_nll_backward(cudaStream_t s, float* dout, const float* out, const float* x, int rows, int dim,
                            Weight weight) {
   for_each(s, count(rows, dim), GaussianBackwardOp{dout, out, x, size_t(dim), weight});
+}
+void dlogistic_nll_backward(cudaStream_t s, float* dout, const float* out, const float* x, int rows, int dim,
+                            Weight weight) {
+  for_each(s, count(rows, dim), DlogisticBackwardOp{dout, out, x, size_t(dim), weight});
 }
 void prior_minus_posterior_backward(cudaStream_t s, float* dz, float* dstats, const float* z, int rows, int latent,
                                     Weight weight) {

@@ -32,6 +32,8 @@ void bernoulli_nll_backward(cudaStream_t s, float* dlogits, const float* logits,
                             Weight weight);
 void gaussian_nll_backward(cudaStream_t s, float* dout, const float* out, const float* x, int rows, int dim,
                            Weight weight);
+void dlogistic_nll_backward(cudaStream_t s, float* dout, const float* out, const float* x, int rows, int dim,
+                            Weight weight);
 void prior_minus_posterior_backward(cudaStream_t s, float* dz, float* dstats, const float* z, int rows, int latent,
                                     Weight weight);
 void log_mean_exp_rows_backward(cudaStream_t s, float* din, const float* in, const float* out, int rows, int k_count,
@@ -53,6 +55,7 @@ void kl_forward(cudaStream_t s, float* kl_per_row, const float* stats, int rows,
 void bernoulli_nll_forward(cudaStream_t s, float* nll_per_row, const float* logits, const float* x, int rows,
                            int dim);
 void gaussian_nll_forward(cudaStream_t s, float* nll_per_row, const float* out, const float* x, int rows, int dim);
+void dlogistic_nll_forward(cudaStream_t s, float* nll_per_row, const float* out, const float* x, int rows, int dim);
 void prior_minus_posterior_log_density(cudaStream_t s, float* logw, const float* z, const float* eps,
                                        const float* stats, int rows, int latent);
 void log_mean_exp_rows(cudaStream_t s, float* out, const float* in, int rows, int k_count);

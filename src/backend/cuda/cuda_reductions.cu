@@ -71,6 +71,15 @@ struct GaussianTerm {
     return gaussian_nll(x[r * dim + j], mean[j], mean[dim + j]);
   }
 };
+struct DlogisticTerm {
+  const float* out;
+  const float* x;
+  size_t dim;
+  __device__ float operator()(size_t r, size_t j) const {
+    const float* mean = out + r * 2 * dim;
+    return dlogistic_nll(x[r * dim + j], mean[j], mean[dim + j]).nll;
+  }
+};
 // log p(z) - log q(z|x); log q with z = mu + sigma*eps is log N(eps; 0, 1) - log sigma.
 struct PriorMinusPosteriorTerm {
   const float* z;
@@ -195,6 +204,9 @@ void bernoulli_nll_forward(cudaStream_t s, float* nll_per_row, const float* logi
 }
 void gaussian_nll_forward(cudaStream_t s, float* nll_per_row, const float* out, const float* x, int rows, int dim) {
   row_sum(s, nll_per_row, rows, dim, GaussianTerm{out, x, size_t(dim)}, false);
+}
+void dlogistic_nll_forward(cudaStream_t s, float* nll_per_row, const float* out, const float* x, int rows, int dim) {
+  row_sum(s, nll_per_row, rows, dim, DlogisticTerm{out, x, size_t(dim)}, false);
 }
 void prior_minus_posterior_log_density(cudaStream_t s, float* logw, const float* z, const float* eps,
                                        const float* stats, int rows, int latent) {
