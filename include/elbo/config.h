@@ -94,6 +94,7 @@ struct TrainConfig {
   std::string device = "auto";         // auto | cpu | cuda
   std::string precision = "fp32";      // fp32 | tf32 | bf16 (GEMMs; master weights stay FP32)
   bool cuda_graph = true;              // capture the step as a CUDA graph (GPU with NCCL) and replay it
+  bool recompute = false;              // gradient checkpointing: residual cells recomputed in backward
 };
 
 struct DistConfig {

@@ -91,6 +91,7 @@ std::vector<Field> make_fields() {
       ELBO_KEY(train, device, one_of({"auto", "cpu", "cuda"})),
       ELBO_KEY(train, precision, one_of({"fp32", "tf32", "bf16"})),
       ELBO_KEY(train, cuda_graph, any()),
+      ELBO_KEY(train, recompute, any()),
 
       ELBO_KEY(dist, backend, one_of({"auto", "mpi", "nccl"})),
       ELBO_KEY(dist, bucket_mb, above(0)),

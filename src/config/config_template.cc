@@ -89,6 +89,8 @@ const std::map<std::string, std::string>& descriptions() {
       {"train.device", "auto: a GPU when the build has CUDA and one is visible, else the CPU"},
       {"train.precision", "arithmetic of GPU matrix products; weights and optimizer stay FP32"},
       {"train.cuda_graph", "replay each step as a CUDA graph (GPU ranks with NCCL)"},
+      {"train.recompute", "gradient checkpointing: keep only the residual cells' inputs and outputs for backward "
+                          "and recompute the rest there (hvae conv groups); the same results, less memory"},
       {"dist.backend", "gradient all-reduce: auto (NCCL for GPU ranks, else MPI), mpi or nccl"},
       {"dist.bucket_mb", "gradient bucket size in MiB, all-reduced during the backward pass"},
       {"dist.timeout_s", "a step or collective taking longer than this stops every rank"},

@@ -171,6 +171,7 @@ Hvae::Program& Hvae::program(Backend& be, Purpose purpose, int rows, int k, bool
   Program p;
   p.graph = std::make_unique<Graph>(be, store_);
   Graph& g = *p.graph;
+  g.set_recompute_layers(recompute_ && gradients);  // only a backward has anything to recompute
   switch (purpose) {
     case Purpose::kElbo:
       record_elbo(g, p, rows);

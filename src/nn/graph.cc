@@ -36,6 +36,7 @@ Var Graph::input(const std::string& name, Shape shape) {
 Var Graph::tensor(Shape shape) {
   TensorInfo t;
   t.shape = shape;
+  t.segment = open_segment_;
   tensors_.push_back(t);
   return Var{int(tensors_.size()) - 1};
 }
@@ -56,6 +57,20 @@ Var Graph::view(Var v, Shape shape) {
   t.view_of = int(base);
   tensors_.push_back(t);
   return Var{int(tensors_.size()) - 1};
+}
+
+void Graph::begin_recompute() {
+  ELBO_CHECK(!planned_ && open_segment_ < 0, "graph: begin_recompute() inside a segment or after plan()");
+  Segment s;
+  s.begin = s.end = nodes_.size();
+  segments_.push_back(s);
+  open_segment_ = int(segments_.size()) - 1;
+}
+
+void Graph::end_recompute() {
+  ELBO_CHECK(open_segment_ >= 0, "graph: end_recompute() without begin_recompute()");
+  segments_[size_t(open_segment_)].end = nodes_.size();
+  open_segment_ = -1;
 }
 
 void Graph::add_node(std::unique_ptr<Node> node) {
@@ -95,24 +110,7 @@ void Graph::plan(bool with_gradients) {
     }
   }
   for (auto& n : nodes_) n->reserve(*this);  // may add constant scratch tensors
-  // Arena layout: values, then gradients; nothing is reused yet (each tensor has its own
-  // place), which keeps every value available to backward.
-  size_t offset = 0;
-  for (TensorInfo& t : tensors_) {
-    if (t.external || t.view_of >= 0) continue;
-    t.value_offset = offset;
-    t.has_value_slot = true;
-    offset += t.shape.numel();
-  }
-  for (TensorInfo& t : tensors_) {
-    if (!with_gradients || !t.needs_grad || t.view_of >= 0) continue;
-    t.grad_offset = offset;
-    t.has_grad_slot = true;
-    offset += t.shape.numel();
-  }
-  arena_ = DeviceBuffer(&be_, std::max<size_t>(offset, 1));
-  for (size_t t = 0; t < tensors_.size(); ++t)
-    if (tensors_[t].has_grad_slot && !written[t]) unwritten_grads_.push_back(Var{int(t)});
+  lay_out(with_gradients, written);
   for (TensorInfo& t : tensors_)  // views share their base's places
     if (t.view_of >= 0) {
       const TensorInfo& base = tensors_[size_t(t.view_of)];
@@ -143,6 +141,72 @@ void Graph::plan(bool with_gradients) {
     }
   }
   planned_ = true;
+}
+
+// Arena layout: the kept tensors' values, then their gradients, each in its own place
+// (every value stays available to backward); then one pool for the segments' inner values
+// and one for their gradients, each as large as the largest segment needs.
+void Graph::lay_out(bool with_gradients, const std::vector<bool>& written) {
+  ELBO_CHECK(open_segment_ < 0, "graph: plan() inside a recomputation segment (end_recompute() missing)");
+  // Inner tensors: made in a segment and read by its nodes only. A tensor no node reads is
+  // a result the caller reads (a loss term): kept.
+  std::vector<bool> read(tensors_.size(), false);
+  for (TensorInfo& t : tensors_) t.inner = t.segment >= 0 && !t.external && t.view_of < 0 && !t.is_constant;
+  for (size_t k = 0; k < nodes_.size(); ++k)
+    for (Var in : nodes_[k]->inputs) {
+      const size_t r = root(size_t(in.id));
+      read[r] = true;
+      TensorInfo& t = tensors_[r];
+      if (!t.inner) continue;
+      const Segment& s = segments_[size_t(t.segment)];
+      if (k < s.begin || k >= s.end) t.inner = false;
+    }
+  for (size_t r = 0; r < tensors_.size(); ++r)
+    if (!read[r]) tensors_[r].inner = false;
+  segment_ending_at_.assign(nodes_.size(), -1);
+  for (size_t s = 0; s < segments_.size(); ++s)
+    if (segments_[s].end > segments_[s].begin) segment_ending_at_[segments_[s].end - 1] = int(s);
+  size_t offset = 0;
+  for (TensorInfo& t : tensors_) {
+    if (t.external || t.view_of >= 0 || t.inner) continue;
+    t.value_offset = offset;
+    t.has_value_slot = true;
+    offset += t.shape.numel();
+  }
+  for (TensorInfo& t : tensors_) {
+    if (!with_gradients || !t.needs_grad || t.view_of >= 0 || t.inner) continue;
+    t.grad_offset = offset;
+    t.has_grad_slot = true;
+    offset += t.shape.numel();
+  }
+  // The pools: each segment lays its inner tensors out from the pool's start.
+  std::vector<size_t> value_used(segments_.size(), 0), grad_used(segments_.size(), 0);
+  for (TensorInfo& t : tensors_) {
+    if (!t.inner) continue;
+    t.value_offset = value_used[size_t(t.segment)];
+    t.has_value_slot = true;
+    value_used[size_t(t.segment)] += t.shape.numel();
+    if (!with_gradients || !t.needs_grad) continue;
+    t.grad_offset = grad_used[size_t(t.segment)];
+    t.has_grad_slot = true;
+    grad_used[size_t(t.segment)] += t.shape.numel();
+  }
+  const size_t value_pool = offset;
+  const size_t grad_pool = value_pool + (value_used.empty() ? 0 : *std::max_element(value_used.begin(), value_used.end()));
+  offset = grad_pool + (grad_used.empty() ? 0 : *std::max_element(grad_used.begin(), grad_used.end()));
+  for (TensorInfo& t : tensors_) {
+    if (!t.inner) continue;
+    t.value_offset += value_pool;
+    if (t.has_grad_slot) t.grad_offset += grad_pool;
+  }
+  arena_ = DeviceBuffer(&be_, std::max<size_t>(offset, 1));
+  // Gradients no node writes are zeroed before backward; an inner one before its
+  // segment's backward (the pool holds another segment's until then).
+  for (size_t t = 0; t < tensors_.size(); ++t) {
+    if (!tensors_[t].has_grad_slot || written[t]) continue;
+    if (tensors_[t].inner) segments_[size_t(tensors_[t].segment)].unwritten_inner_grads.push_back(Var{int(t)});
+    else unwritten_grads_.push_back(Var{int(t)});
+  }
 }
 
 void Graph::bind(Var input, const float* data) {
@@ -206,7 +270,13 @@ void Graph::backward(const std::vector<LossSeed>& seeds, const std::function<voi
   }
   size_t reported = SIZE_MAX;
   for (size_t k = 0; k < nodes_.size(); ++k) {
-    Node& n = *nodes_[nodes_.size() - 1 - k];
+    const size_t index = nodes_.size() - 1 - k;
+    if (const int s = segment_ending_at_[index]; s >= 0) {  // recompute the segment's inner values
+      const Segment& seg = segments_[size_t(s)];
+      for (size_t j = seg.begin; j < seg.end; ++j) nodes_[j]->forward(be_, *this);
+      for (Var v : seg.unwritten_inner_grads) be_.fill(grad(v), shape(v).numel(), 0.0f);
+    }
+    Node& n = *nodes_[index];
     const bool active = !n.param_slices.empty() ||
                         std::find(n.input_needs_grad.begin(), n.input_needs_grad.end(), true) != n.input_needs_grad.end();
     if (active) n.backward(be_, *this);

@@ -24,9 +24,13 @@ Var ResidualCell::operator()(Graph& g, Var x) const {
   auto pre = [&](const std::optional<GroupNorm>& norm, Var v) {
     return activation(g, norm ? (*norm)(g, v) : v, options_.act);
   };
+  // With recomputation the branch's tensors are not kept for backward: only x and y are.
+  if (g.recompute_layers()) g.begin_recompute();
   Var branch = (*conv2_)(g, pre(norm2_, (*conv1_)(g, pre(norm1_, x))));
   if (options_.branch_scale != 1.0f) branch = scale(g, branch, options_.branch_scale);
-  return add(g, x, branch);  // x is read twice (branch and skip): its gradients add up
+  Var y = add(g, x, branch);  // x is read twice (branch and skip): its gradients add up
+  if (g.recompute_layers()) g.end_recompute();
+  return y;
 }
 
 }  // namespace elbo

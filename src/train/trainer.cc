@@ -157,6 +157,7 @@ class Trainer {
                                  << " images of each rank's batch (train.global_batch " << cfg_.train.global_batch
                                  << " on " << mpi_.world() << " ranks): choose a divisor of it");
     replica_.model->set_objective(objective_);
+    replica_.model->set_recompute(cfg_.train.recompute);
     // The training graph is planned here, before the first step: what a batch costs.
     const size_t activation_bytes = replica_.model->training_activation_bytes(be, local_rows_);
     if (mpi_.is_root()) {

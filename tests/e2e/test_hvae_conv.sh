@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The convolutional hierarchical VAE (model.group_type: conv): three groups of latent maps
 # at 4x4, 8x8 and 8x8 on 16x16 images train 30 steps on 1 rank x 64, 2 x 32 and 4 x 16 to
-# the same parameters (1e-5 relative); eval reports each group's active units; sample
+# the same parameters (1e-5 relative), and the memory line at the start says what a rank
+# holds; with train.recompute the parameters are the same bits and the activation memory
+# lower; eval reports each group's active units; sample
 # draws at a temperature (one value or one per group), reconstruct --top-groups writes a
 # row per K = 0..3 below the images; interpolate and encode work; bad flags are errors
 # that say what is wrong.
@@ -18,6 +20,12 @@ same_on_ranks 000000030 "${hvae[@]}"
 note "the memory per rank, printed before the first step (2 ranks: 32 images each)"
 grep -Eq "^elbo: memory per rank: activations [0-9.]+ MB \(32 images: values and gradients of the step's graph\)" \
   log2.txt || fail "no activation memory line: $(head -3 log2.txt)"
+note "train.recompute: the residual cells recomputed in backward, the same bits in less memory"
+elbo_np 1 train c1.yaml "${hvae[@]}" --set train.recompute=true --set run.dir=rec >rec.log 2>&1 || { cat rec.log; fail "recompute"; }
+compare_ckpt rec/checkpoints/ckpt_000000030.h5 run1/checkpoints/ckpt_000000030.h5 --bitwise || fail "recompute changed the results"
+mb() { sed -n 's/^elbo: memory per rank: activations \([0-9.]*\) MB.*/\1/p' "$1"; }
+awk -v a="$(mb rec.log)" -v b="$(mb log1.txt)" 'BEGIN { exit !(a > 0 && a < b) }' ||
+  fail "recompute did not lower the activation memory: $(mb rec.log) MB against $(mb log1.txt) MB"
 ckpt=run1/checkpoints/ckpt_000000030.h5
 "$PY" - $ckpt run1/metrics.jsonl <<'PY' || fail "conv hvae checkpoint layout or metrics"
 import h5py, json, sys

@@ -38,6 +38,7 @@ TrainStepsResult run_train_steps(Backend& be, const ModelConfig& model_config, c
   const int dim = int(sample.row_size());
   ELBO_CHECK(images.size() == size_t(steps) * rows * dim, "run_train_steps: images hold the wrong number of values");
   std::unique_ptr<VaeModel> model = make_model(model_config, sample, be, seed);
+  model->set_recompute(train.recompute);
   ParamStore& ps = model->params();
   Adam adam(be, ps.total(), train);
   StepShape shape;

@@ -50,6 +50,7 @@ class Hvae final : public VaeModel {
   void set_kl_group_weights(const float* weights) override { kl_group_weights_ = weights; }
   void forward(Backend& be, const float* x, int rows, const NoiseKey& noise, Pass pass = Pass::kTrain) override;
   size_t training_activation_bytes(Backend& be, int rows) override;
+  void set_recompute(bool on) override { recompute_ = on; }
   const float* recon_per_row() const override;
   const float* kl_per_row() const override;
   const float* log_mean_weight_per_row() const override;
@@ -110,6 +111,7 @@ class Hvae final : public VaeModel {
   bool residual_;
   // model.logvar_clamp and model.sigma_floor, on every prior and posterior the towers make
   VarianceBound bound_;
+  bool recompute_ = false;  // train.recompute: the residual cells as recomputation segments
   std::vector<int> latents_;  // each group's latent size, top first
   std::unique_ptr<HvaeBlocks> blocks_;
   // Per group, the key its sampling node reads: the forward's key with the element offset

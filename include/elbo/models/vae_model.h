@@ -50,6 +50,10 @@ class VaeModel {
   // log (1/k) sum_t w_t, minus the IWAE bound (null otherwise).
   enum class Pass { kTrain, kElbo };
   virtual void forward(Backend& be, const float* x, int rows, const NoiseKey& noise, Pass pass = Pass::kTrain) = 0;
+  // Gradient checkpointing (train.recompute): layers that offer it (residual cells) keep
+  // only their inputs and outputs for backward and recompute the rest there. Before the
+  // first forward; models without such layers ignore it.
+  virtual void set_recompute(bool on) { (void)on; }
   // Records and plans the training pass for `rows` inputs (as the first forward(kTrain)
   // would) and returns the bytes of its activations and their gradients: the graph's
   // arena, which a step never grows (the memory a batch size costs per rank).

@@ -15,6 +15,13 @@
 //      from the graph instead of a hand-kept registration order).
 // Why not a dynamic tape (PyTorch autograd): shapes are fixed per run, and a recorded
 // graph gives memory planning and capture for free; a new shape records a new graph.
+// Recomputation (gradient checkpointing, Chen et al. 2016): the nodes recorded between
+// begin_recompute() and end_recompute() form a segment. A tensor made inside a segment and
+// read only by its nodes is an inner tensor: the inner tensors of every segment share one
+// pool of the arena (values and gradients alike), so they are not kept from forward to
+// backward; backward runs each segment's forward again right before its nodes' backward.
+// The recomputed values are the same bits (the same ops on the same inputs), so gradients
+// do not change; the memory of all segments' insides becomes that of the largest one.
 #pragma once
 #include <functional>
 #include <memory>
@@ -52,6 +59,13 @@ class Graph {
   // The same values (and gradient) seen with another shape of as many elements:
   // (n, C*H*W) <-> (n, C, H, W) between dense and convolutional layers. No copy.
   Var view(Var v, Shape shape);
+  // Recomputation segments (above): not nested; nodes that draw noise must stay outside.
+  void begin_recompute();
+  void end_recompute();
+  // Whether layers that offer it (ResidualCell) record themselves as segments: a model's
+  // choice per graph (train.recompute), set before recording.
+  void set_recompute_layers(bool on) { recompute_layers_ = on; }
+  bool recompute_layers() const { return recompute_layers_; }
   // Adds a node and its output tensors' dependence on its inputs and parameters.
   template <class N, class... Args>
   N& add(Args&&... args) {
@@ -96,7 +110,14 @@ class Graph {
     size_t value_offset = 0, grad_offset = 0;
     bool has_value_slot = false, has_grad_slot = false;
     int view_of = -1;  // a view's base tensor: values and gradient live there
+    int segment = -1;  // the recomputation segment it was made in (-1: none)
+    bool inner = false;  // plan(): made and read only inside its segment (pooled)
   };
+  struct Segment {
+    size_t begin = 0, end = 0;  // node indices [begin, end)
+    std::vector<Var> unwritten_inner_grads;  // zeroed before the segment's backward
+  };
+  void lay_out(bool with_gradients, const std::vector<bool>& written);
   size_t root(size_t t) const { return tensors_[t].view_of >= 0 ? size_t(tensors_[t].view_of) : t; }
   void add_node(std::unique_ptr<Node> node);
 
@@ -113,6 +134,10 @@ class Graph {
   // so a producer that reads its output's gradient sees zeros, not stale values.
   std::vector<Var> unwritten_grads_;
   const std::vector<LossSeed>* seeds_ = nullptr;
+  std::vector<Segment> segments_;
+  int open_segment_ = -1;  // index into segments_ while recording one
+  bool recompute_layers_ = false;
+  std::vector<int> segment_ending_at_;  // per node: the segment whose last node it is, or -1
 };
 
 }  // namespace elbo

@@ -3,7 +3,9 @@
 // backward is theirs:
 //   y = x + branch_scale * conv2(act(norm2(conv1(act(norm1(x))))))
 // conv1: channels -> hidden, conv2: hidden -> channels, both kernel x kernel, stride 1,
-// "same" padding; the norms only with groups > 0.
+// "same" padding; the norms only with groups > 0. On a graph that recomputes layers
+// (Graph::set_recompute_layers), a cell is one recomputation segment: of its tensors only
+// x and y are kept for backward.
 #pragma once
 #include <optional>
 #include <string>
