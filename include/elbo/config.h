@@ -50,6 +50,9 @@ struct ModelConfig {
   // standard deviation floored (nn/variance_bound.h); 0 turns either off
   float logvar_clamp = 10.0f;
   float sigma_floor = 0.01f;
+  // likelihood gaussian: a fixed standard deviation of p(x|z) (the decoder then outputs the
+  // means only); 0: learned, a log-variance per value
+  float gaussian_sigma = 0.0f;
 };
 
 struct TrainConfig {

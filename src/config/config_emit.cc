@@ -42,6 +42,8 @@ bool model_key_applies(const ModelConfig& m, std::string_view key) {
   if (key == "group_type") return m.type == "hvae" && m.group_type != "mlp";
   if (key == "group_scale") return m.type == "hvae" && m.group_type == "conv";
   if (key == "logvar_clamp" || key == "sigma_floor") return m.type == "hvae";
+  // A learned sigma is written as nothing, so checkpoints from before the fixed one match.
+  if (key == "gaussian_sigma") return m.gaussian_sigma != 0.0f;
   if (key == "latent") return m.type != "hvae";  // hvae sizes its groups with model.latents
   if (key == "conditional" || key == "classes") return m.conditional;
   // The standard prior is written as nothing, so checkpoints from before the VampPrior match.

@@ -45,6 +45,7 @@ std::vector<Field> make_fields() {
       ELBO_KEY(model, sigma_floor, at_least(0)),
       ELBO_KEY(model, activation, one_of({"relu", "tanh", "leaky_relu", "elu", "sigmoid", "swish", "silu", "softplus", "gelu"})),
       ELBO_KEY(model, likelihood, one_of({"bernoulli", "gaussian", "discretized_logistic"})),
+      ELBO_KEY(model, gaussian_sigma, at_least(0)),
       ELBO_KEY(model, conditional, any()),
       ELBO_KEY(model, classes, at_least(2)),
       ELBO_KEY(model, prior, one_of({"standard", "vamp"})),

@@ -34,6 +34,7 @@ const std::map<std::string, std::string>& descriptions() {
       {"model.group_depth", "hvae: layers in each block of the bottom-up and top-down towers"},
       {"model.group_type", "hvae: mlp (Ladder VAE blocks) or conv (residual conv cells at several resolutions)"},
       {"model.group_scale", "hvae conv: each group's downsampling of the image (a power of 2), top group first"},
+      {"model.gaussian_sigma", "likelihood gaussian: a fixed standard deviation of p(x|z); 0: learned per value"},
       {"model.logvar_clamp", "hvae: every prior's and posterior's log-variance soft-clamped into (-C, C); 0: off"},
       {"model.sigma_floor", "hvae: added to every prior's and posterior's standard deviation; 0: off"},
       {"model.posterior", "hvae: merge (Ladder VAE, precision-weighted) or residual (NVAE, offsets of the prior)"},

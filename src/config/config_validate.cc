@@ -195,6 +195,10 @@ std::optional<Violation> first_violation(const Config& config) {
                      "true): the pseudo-inputs have no class"};
   if (config.model.prior == "vamp" && config.model.type == "hvae")
     return Violation{{"model.prior", "model.type"}, "key 'model.prior': vamp is available for mlp_vae and conv_vae"};
+  if (config.model.gaussian_sigma > 0.0f && config.model.likelihood != "gaussian")
+    return Violation{{"model.gaussian_sigma", "model.likelihood"},
+                     "key 'model.gaussian_sigma' fixes the standard deviation of a Gaussian likelihood, but "
+                     "model.likelihood is " + config.model.likelihood};
   // The discretized logistic is a distribution over the 256 values of 8-bit pixels.
   if (config.model.likelihood == "discretized_logistic" && (config.data.binarize != "none" || !config.data.scale))
     return Violation{{"model.likelihood", config.data.binarize != "none" ? "data.binarize" : "data.scale"},

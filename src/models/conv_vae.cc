@@ -6,7 +6,7 @@
 namespace elbo {
 
 ConvVae::ConvVae(const ModelConfig& config, Shape image)
-    : GraphVae(image, config.latent, parse_likelihood(config.likelihood), config.conditional ? config.classes : 0,
+    : GraphVae(image, config.latent, parse_likelihood(config.likelihood, config.gaussian_sigma), config.conditional ? config.classes : 0,
                config.prior == "vamp" ? config.pseudo_inputs : 0),
       act_(parse_activation(config.activation)) {
   ELBO_CHECK(image.h > 1 && image.w > 1,
@@ -45,7 +45,7 @@ ConvVae::ConvVae(const ModelConfig& config, Shape image)
       up_is_transposed_.push_back(false);
     }
   }
-  out_.emplace_back(store_, "decoder.out", config.channels[0], likelihood_params(likelihood_) * image.c, 3, 1, 1);
+  out_.emplace_back(store_, "decoder.out", config.channels[0], likelihood_.params() * image.c, 3, 1, 1);
 }
 
 Var ConvVae::encode(Graph& g, Var x, Var y) const {

@@ -32,7 +32,7 @@ class KlTotalNode final : public Node {
 
 Hvae::Hvae(const ModelConfig& config, Shape sample, uint64_t seed)
     : dim_(int(sample.row_size())),
-      likelihood_(parse_likelihood(config.likelihood)),
+      likelihood_(parse_likelihood(config.likelihood, config.gaussian_sigma)),
       residual_(config.posterior == "residual"),
       bound_{config.logvar_clamp, config.sigma_floor},
       seed_(seed) {

@@ -99,7 +99,7 @@ class ConvBlocks final : public HvaeBlocks {
       if (l + 1 < L && width_[l + 1] != width_[l])
         gr.proj.emplace(store, name + ".proj", width_[l], width_[l + 1], 1, 1, 0);
     }
-    out_.emplace(store, "decoder.out", width_[L - 1], likelihood_params(parse_likelihood(config.likelihood)) * image.c, 3, 1,
+    out_.emplace(store, "decoder.out", width_[L - 1], parse_likelihood(config.likelihood, config.gaussian_sigma).params() * image.c, 3, 1,
                  1);
   }
 

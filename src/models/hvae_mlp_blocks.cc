@@ -51,7 +51,7 @@ class MlpBlocks final : public HvaeBlocks {
         in = width[l];
       }
     }
-    out_.emplace(store, "decoder.out", width[L - 1], likelihood_params(parse_likelihood(config.likelihood)) * input_dim);
+    out_.emplace(store, "decoder.out", width[L - 1], parse_likelihood(config.likelihood, config.gaussian_sigma).params() * input_dim);
   }
 
   int latent_size(size_t l) const override { return latents_[l]; }

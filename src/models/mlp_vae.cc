@@ -5,7 +5,7 @@
 namespace elbo {
 
 MlpVae::MlpVae(const ModelConfig& config, int input_dim)
-    : GraphVae(Shape::rows(1, input_dim), config.latent, parse_likelihood(config.likelihood),
+    : GraphVae(Shape::rows(1, input_dim), config.latent, parse_likelihood(config.likelihood, config.gaussian_sigma),
                config.conditional ? config.classes : 0, config.prior == "vamp" ? config.pseudo_inputs : 0) {
   const Activation act = parse_activation(config.activation);
   int in = input_dim + classes_;  // a conditional model reads [x | one-hot class]
@@ -21,7 +21,7 @@ MlpVae::MlpVae(const ModelConfig& config, int input_dim)
     in = config.hidden[i];
   }
   decoder_.emplace_back(store_, "decoder." + std::to_string(config.hidden.size()), in,
-                        likelihood_params(likelihood_) * input_dim);
+                        likelihood_.params() * input_dim);
 }
 
 Var MlpVae::encode(Graph& g, Var x, Var y) const {

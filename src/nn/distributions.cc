@@ -1,5 +1,7 @@
 #include "elbo/nn/distributions.h"
 
+#include <cmath>
+
 #include "elbo/error.h"
 #include "elbo/nn/layers.h"
 
@@ -58,16 +60,27 @@ class KlStdNormalNode final : public Node {
   const float* const* dim_gates_;
 };
 
+// Fills a constant tensor with one value at every forward (a fixed log-variance).
+class FillNode final : public Node {
+ public:
+  FillNode(Var out, float value) : value_(value) { outputs = {out}; }
+  const char* kind() const override { return "fill"; }
+  void forward(Backend& be, Graph& g) override { be.fill(g.value(outputs[0]), g.shape(outputs[0]).numel(), value_); }
+
+ private:
+  float value_;
+};
+
 // The likelihoods share the wiring; their backend ops assign the gradient, so when
 // another reader already wrote the input's gradient, this node writes into a scratch
 // tensor and adds it.
 class LikelihoodNode final : public Node {
  public:
-  LikelihoodNode(Var out, Var x, Var nll, Likelihood likelihood) : likelihood_(likelihood) {
+  LikelihoodNode(Var out, Var x, Var nll, LikelihoodKind likelihood) : likelihood_(likelihood) {
     inputs = {out, x};
     outputs = {nll};
   }
-  const char* kind() const override { return likelihood_name(likelihood_); }
+  const char* kind() const override { return Likelihood{likelihood_}.name(); }
   void reserve(Graph& g) override {
     if (input_needs_grad[0] && input_grad_accumulates[0]) scratch_ = g.constant(g.shape(inputs[0]));
   }
@@ -76,9 +89,9 @@ class LikelihoodNode final : public Node {
     float* nll = g.value(outputs[0]);
     const float *out = g.value(inputs[0]), *data = g.value(inputs[1]);
     switch (likelihood_) {
-      case Likelihood::kBernoulli: return be.bernoulli_nll_forward(nll, out, data, x.n, int(x.row_size()));
-      case Likelihood::kGaussian: return be.gaussian_nll_forward(nll, out, data, x.n, int(x.row_size()));
-      case Likelihood::kDiscretizedLogistic: return be.dlogistic_nll_forward(nll, out, data, x.n, int(x.row_size()));
+      case LikelihoodKind::kBernoulli: return be.bernoulli_nll_forward(nll, out, data, x.n, int(x.row_size()));
+      case LikelihoodKind::kGaussian: return be.gaussian_nll_forward(nll, out, data, x.n, int(x.row_size()));
+      case LikelihoodKind::kDiscretizedLogistic: return be.dlogistic_nll_forward(nll, out, data, x.n, int(x.row_size()));
     }
   }
   void backward(Backend& be, Graph& g) override {
@@ -94,9 +107,9 @@ class LikelihoodNode final : public Node {
     }
     const float *values = g.value(inputs[0]), *data = g.value(inputs[1]);
     switch (likelihood_) {
-      case Likelihood::kBernoulli: be.bernoulli_nll_backward(dout, values, data, x.n, int(x.row_size()), w); break;
-      case Likelihood::kGaussian: be.gaussian_nll_backward(dout, values, data, x.n, int(x.row_size()), w); break;
-      case Likelihood::kDiscretizedLogistic:
+      case LikelihoodKind::kBernoulli: be.bernoulli_nll_backward(dout, values, data, x.n, int(x.row_size()), w); break;
+      case LikelihoodKind::kGaussian: be.gaussian_nll_backward(dout, values, data, x.n, int(x.row_size()), w); break;
+      case LikelihoodKind::kDiscretizedLogistic:
         be.dlogistic_nll_backward(dout, values, data, x.n, int(x.row_size()), w);
         break;
     }
@@ -104,7 +117,7 @@ class LikelihoodNode final : public Node {
   }
 
  private:
-  Likelihood likelihood_;
+  LikelihoodKind likelihood_;
   Var scratch_;
 };
 
@@ -315,43 +328,59 @@ Var kl_std_normal(Graph& g, Var stats, const float* const* dim_gates) {
   return kl;
 }
 
-Likelihood parse_likelihood(const std::string& name) {
-  if (name == "bernoulli") return Likelihood::kBernoulli;
-  if (name == "gaussian") return Likelihood::kGaussian;
-  if (name == "discretized_logistic") return Likelihood::kDiscretizedLogistic;
-  throw Error("model.likelihood: expected bernoulli, gaussian or discretized_logistic, got '" + name + "'");
+Likelihood parse_likelihood(const std::string& name, float gaussian_sigma) {
+  Likelihood l;
+  if (name == "bernoulli") l.kind = LikelihoodKind::kBernoulli;
+  else if (name == "gaussian") l.kind = LikelihoodKind::kGaussian;
+  else if (name == "discretized_logistic") l.kind = LikelihoodKind::kDiscretizedLogistic;
+  else throw Error("model.likelihood: expected bernoulli, gaussian or discretized_logistic, got '" + name + "'");
+  ELBO_CHECK(gaussian_sigma >= 0.0f && (gaussian_sigma == 0.0f || l.kind == LikelihoodKind::kGaussian),
+             "model.gaussian_sigma: " << gaussian_sigma << " for model.likelihood " << name
+                                      << " (a fixed sigma > 0 is for gaussian only; 0 learns it)");
+  l.fixed_sigma = gaussian_sigma;
+  return l;
 }
 
-const char* likelihood_name(Likelihood likelihood) {
-  switch (likelihood) {
-    case Likelihood::kBernoulli: return "bernoulli";
-    case Likelihood::kGaussian: return "gaussian";
-    case Likelihood::kDiscretizedLogistic: return "discretized_logistic";
+const char* Likelihood::name() const {
+  switch (kind) {
+    case LikelihoodKind::kBernoulli: return "bernoulli";
+    case LikelihoodKind::kGaussian: return fixed_sigma > 0.0f ? "gaussian (fixed sigma)" : "gaussian";
+    case LikelihoodKind::kDiscretizedLogistic: return "discretized_logistic";
   }
   return "?";
 }
 
-int likelihood_params(Likelihood likelihood) { return likelihood == Likelihood::kBernoulli ? 1 : 2; }
+int Likelihood::params() const {
+  return kind == LikelihoodKind::kBernoulli || (kind == LikelihoodKind::kGaussian && fixed_sigma > 0.0f) ? 1 : 2;
+}
 
 Var likelihood_nll(Graph& g, Var out, Var x, Likelihood likelihood) {
   const Shape so = g.shape(out), sx = g.shape(x);
-  const size_t want = size_t(likelihood_params(likelihood)) * sx.row_size();
-  ELBO_CHECK(so.n == sx.n && so.row_size() == want, likelihood_name(likelihood)
+  const size_t want = size_t(likelihood.params()) * sx.row_size();
+  ELBO_CHECK(so.n == sx.n && so.row_size() == want, likelihood.name()
                                                         << " likelihood: decoder output " << so.str() << " for data "
                                                         << sx.str() << " (expected " << want << " values per row)");
+  if (likelihood.kind == LikelihoodKind::kGaussian && likelihood.fixed_sigma > 0.0f) {
+    // The means and a constant log-variance column block: the Gaussian's op, its
+    // gradient reaching the means only.
+    Var logvar = g.constant(Shape::rows(sx.n, int(sx.row_size())));
+    g.add<FillNode>(logvar, 2.0f * std::log(likelihood.fixed_sigma));
+    out = concat_columns(g, g.view(out, Shape::rows(so.n, int(so.row_size()))), logvar);
+  }
   Var nll = per_row(g, x);
-  g.add<LikelihoodNode>(out, x, nll, likelihood);
+  g.add<LikelihoodNode>(out, x, nll, likelihood.kind);
   return nll;
 }
 
 Var likelihood_mean(Graph& g, Var out, Likelihood likelihood) {
   const Shape s = g.shape(out);
-  if (likelihood == Likelihood::kBernoulli) return activation(g, out, Activation::kSigmoid);
+  if (likelihood.kind == LikelihoodKind::kBernoulli) return activation(g, out, Activation::kSigmoid);
+  if (likelihood.params() == 1) return out;  // the means themselves
   return columns(g, g.view(out, Shape::rows(s.n, int(s.row_size()))), 0, int(s.row_size() / 2));
 }
 
-Var bernoulli_nll(Graph& g, Var logits, Var x) { return likelihood_nll(g, logits, x, Likelihood::kBernoulli); }
-Var gaussian_nll(Graph& g, Var out, Var x) { return likelihood_nll(g, out, x, Likelihood::kGaussian); }
+Var bernoulli_nll(Graph& g, Var logits, Var x) { return likelihood_nll(g, logits, x, {LikelihoodKind::kBernoulli}); }
+Var gaussian_nll(Graph& g, Var out, Var x) { return likelihood_nll(g, out, x, {LikelihoodKind::kGaussian}); }
 
 Var importance_log_weight(Graph& g, Var nll, const GaussianSample& sample, Var stats) {
   Var logw = per_row(g, nll);

@@ -110,6 +110,8 @@ TEST_F(CudaGaussianPairs, MixtureLogDensityPairsJointAndPerDimension) {
                                              (stats.*s).data(), n, m, latent, per_dimension);
       be.gaussian_log_density_pairs_backward(nullptr, (dstats.*s).data(), (dout.*s).data(), (z.*s).data(),
                                              (stats.*s).data(), n, m, latent, per_dimension);
+      be.gaussian_log_density_pairs_backward((dz.*s).data(), nullptr, (dout.*s).data(), (z.*s).data(),
+                                             (stats.*s).data(), n, m, latent, per_dimension);
     });
     EXPECT_TRUE(all_close(gpu_host(dz), cpu_host(dz), kRowRel, kRowAbs)) << "per_dimension " << per_dimension;
     EXPECT_TRUE(all_close(gpu_host(dstats), cpu_host(dstats), kRowRel, kRowAbs)) << "per_dimension " << per_dimension;

@@ -14,6 +14,9 @@
 #include "elbo/error.h"
 #include "elbo/kernels/math.h"
 #include "elbo/models/vae_model.h"
+#include "elbo/nn/distributions.h"
+#include "elbo/nn/graph.h"
+#include "elbo/nn/layers.h"
 #include "elbo/train/objective.h"
 #include "support/gradient_check.h"
 #include "support/graph_check.h"
@@ -173,6 +176,22 @@ TEST(Likelihoods, DiscretizedLogisticIsADistributionOverEightBitValues) {
         if (hi - lo > 1e-6) EXPECT_NEAR(nll, -std::log(hi - lo), 2e-3 * std::max(1.0, std::fabs(nll))) << k;
       }
       EXPECT_NEAR(total, 1.0, 1e-4) << "mu " << mu << ", log-scale " << log_scale;
+    }
+  // The gradients against the exact double formula, also where the bin is narrow against
+  // the scale (log-scale 2 to 4: the interior gradients' large terms cancel analytically).
+  for (const float log_scale : {-2.0f, 0.0f, 2.0f, 3.0f, 4.0f})
+    for (const int k : {1, 40, 128, 254}) {
+      const float x = float(k) / 255.0f, mu = 0.3f;
+      auto nll64 = [&](double m, double ls) {
+        auto cdf = [&](double v) { return 1.0 / (1.0 + std::exp(-(v - m) / std::exp(ls))); };
+        return -std::log(cdf(x + 0.5 / 255) - cdf(x - 0.5 / 255));
+      };
+      const double h = 1e-5;
+      const DlogisticNll t = dlogistic_nll(x, mu, log_scale);
+      const double dmu = (nll64(mu + h, log_scale) - nll64(mu - h, log_scale)) / (2 * h);
+      const double dls = (nll64(mu, log_scale + h) - nll64(mu, log_scale - h)) / (2 * h);
+      EXPECT_NEAR(t.dmu, dmu, 1e-5 + 1e-4 * std::fabs(dmu)) << "x " << k << "/255, log-scale " << log_scale;
+      EXPECT_NEAR(t.dlog_scale, dls, 1e-5 + 1e-4 * std::fabs(dls)) << "x " << k << "/255, log-scale " << log_scale;
     }
   EXPECT_EQ(dlogistic_nll(0.5f, 0.4f, -9.0f).dlog_scale, 0.0f) << "log-scale held at -7";
   EXPECT_EQ(dlogistic_nll(0.5f, 0.4f, -9.0f).nll, dlogistic_nll(0.5f, 0.4f, -7.0f).nll);
@@ -474,6 +493,58 @@ TEST(Likelihoods, WholeModelGradientWithTheDiscretizedLogistic) {
   }
 }
 
+// A Gaussian with a fixed sigma: the decoder outputs the means alone, and -log p(x|z) is
+// the learned-sigma Gaussian's with the log-variance 2 log sigma; whole-model gradients.
+TEST(Likelihoods, GaussianWithAFixedSigma) {
+  for (const char* type : {"mlp_vae", "conv_vae", "hvae"}) {
+    auto be = make_cpu_backend();
+    const int rows = 3;
+    ModelConfig mc = small_mlp("gaussian");
+    mc.gaussian_sigma = 0.3f;
+    mc.type = type;
+    mc.channels = {2};
+    mc.strides = {2};
+    mc.latents = {2, 3};
+    mc.group_hidden = {4, 5};
+    mc.group_depth = 1;
+    const Shape sample = Shape::images(1, 1, 4, 4);
+    auto model = make_model(mc, sample, *be, 95);
+    const std::vector<float> x = random_vector(size_t(rows) * sample.row_size(), 96, 0, 1);
+    expect_whole_model_gradient(*be, *model, x, rows, std::string("gaussian, fixed sigma, ") + type);
+    // The reconstruction is the decoder's mean: 16 values per image, not 32.
+    std::vector<float> out(size_t(rows) * sample.row_size());
+    model->reconstruct(*be, out.data(), x.data(), rows);
+  }
+  // The value: 0.5 (log 2 pi + 2 log sigma + (x - mean)^2 / sigma^2) per value.
+  auto be = make_cpu_backend();
+  ParamStore store;
+  const int slice = store.add("mean", {4}, 1);
+  store.allocate(*be, 1);
+  const std::vector<float> mean = {0.1f, 0.5f, -0.2f, 0.9f}, xv = {0.0f, 0.4f, 0.1f, 1.0f};
+  std::copy(mean.begin(), mean.end(), store.params());
+  Graph g(*be, store);
+  Var m = parameter(g, slice, Shape::rows(2, 2));
+  Var x = g.input("x", Shape::rows(2, 2));
+  Var nll = likelihood_nll(g, m, x, parse_likelihood("gaussian", 0.3f));
+  g.plan(false);
+  g.bind(x, xv.data());
+  g.forward();
+  for (int r = 0; r < 2; ++r) {
+    double expect = 0.0;
+    for (int j = 0; j < 2; ++j) {
+      const double d = xv[size_t(r) * 2 + j] - mean[size_t(r) * 2 + j];
+      expect += 0.5 * (std::log(2 * M_PI) + 2 * std::log(0.3) + d * d / 0.09);
+    }
+    EXPECT_NEAR(g.value(nll)[r], expect, 1e-4) << "row " << r;
+  }
+  EXPECT_THROW(parse_likelihood("bernoulli", 0.3f), Error);
+  ModelConfig learned = small_mlp("gaussian");
+  EXPECT_EQ(model_config_to_yaml(learned).find("gaussian_sigma"), std::string::npos)
+      << "a learned sigma is written as nothing: older checkpoints match";
+  learned.gaussian_sigma = 0.3f;
+  EXPECT_NE(model_config_to_yaml(learned).find("gaussian_sigma: 0.3"), std::string::npos);
+}
+
 TEST(Objective, KlScheduleWarmUpAndCycles) {
   TrainConfig t;
   t.beta = 2.0f;
@@ -516,6 +587,7 @@ TEST(Objective, ContradictingKeysAreConfigErrors) {
       {{"train.tc_batch=32"}, "train.tc_batch"},
       {{"train.tc_beta=6", "train.tc_batch=48"}, "train.tc_batch"},  // 48 does not divide 128
       {{"model.likelihood=discretized_logistic", "data.binarize=dynamic"}, "data.binarize"},
+      {{"model.gaussian_sigma=0.1"}, "model.gaussian_sigma"},  // with the default bernoulli
   };
   for (const Case& c : cases) {
     try {

@@ -173,23 +173,24 @@ ELBO_HD DlogisticNll dlogistic_nll(float x, float mu, float log_scale) {
   const bool held = log_scale < kDlogisticMinLogScale;
   const float inv_s = expf(-(held ? kDlogisticMinLogScale : log_scale));
   const float a = inv_s * (x - mu + kDlogisticBinHalf), b = inv_s * (x - mu - kDlogisticBinHalf);
-  float nll, da = 0.0f, db = 0.0f;  // d nll / da, d nll / db
-  if (x < kDlogisticBinHalf) {  // the bin of 0: -log sigmoid(a)
-    nll = stable_softplus(-a);
-    da = -stable_sigmoid(-a);
-  } else if (x > 1.0f - kDlogisticBinHalf) {  // the bin of 1: -log(1 - sigmoid(b))
-    nll = stable_softplus(b);
-    db = stable_sigmoid(b);
-  } else {
-    // w = a - b, from the scale alone: as the difference of a and b (both of size |x - mu|
-    // / s) it would keep only a few digits when the bin is narrow against s.
-    const float w = 2.0f * kDlogisticBinHalf * inv_s;
-    const float r = 1.0f / expm1f(w);
-    nll = -(a + logf(-expm1f(-w)) - stable_softplus(a) - stable_softplus(b));
-    da = -(stable_sigmoid(-a) + r);
-    db = stable_sigmoid(b) + r;
+  if (x < kDlogisticBinHalf) {  // the bin of 0: -log sigmoid(a); d/da = -sigmoid(-a)
+    const float da = -stable_sigmoid(-a);
+    return {stable_softplus(-a), -inv_s * da, held ? 0.0f : -a * da};
   }
-  return {nll, -inv_s * (da + db), held ? 0.0f : -(a * da + b * db)};
+  if (x > 1.0f - kDlogisticBinHalf) {  // the bin of 1: -log(1 - sigmoid(b)); d/db = sigmoid(b)
+    const float db = stable_sigmoid(b);
+    return {stable_softplus(b), -inv_s * db, held ? 0.0f : -b * db};
+  }
+  // w = a - b, from the scale alone: as the difference of a and b (both of size |x - mu| / s)
+  // it would keep only a few digits when the bin is narrow against s. With r = 1 / expm1(w),
+  // d nll / da = -(sigmoid(-a) + r) and d nll / db = sigmoid(b) + r; the r terms cancel
+  // exactly in both gradients, so they are written without them (summing them first would
+  // lose the digits of the difference, and differently where the compiler fuses
+  // multiply-adds: the CUDA build does, the CPU build does not).
+  const float w = 2.0f * kDlogisticBinHalf * inv_s;
+  const float nll = -(a + logf(-expm1f(-w)) - stable_softplus(a) - stable_softplus(b));
+  const float sa = stable_sigmoid(-a), sb = stable_sigmoid(b);
+  return {nll, inv_s * (sa - sb), held ? 0.0f : a * sa - b * sb + w / expm1f(w)};
 }
 
 // KL( N(mu, exp(logvar)) || N(0, 1) ) for one dimension.

@@ -24,13 +24,19 @@ GaussianSample gaussian_sample(Graph& g, Var stats, const NoiseKey* noise);
 Var kl_std_normal(Graph& g, Var stats, const float* const* dim_gates = nullptr);
 
 // The likelihoods of the data (model.likelihood): the decoder's output per data value is
-// one logit (bernoulli) or a (mean | log-variance) or (mean | log-scale) pair (gaussian,
+// one logit (bernoulli), a mean (gaussian with a fixed sigma, model.gaussian_sigma) or a
+// (mean | log-variance) or (mean | log-scale) pair (gaussian with a learned sigma;
 // discretized_logistic: 8-bit values scaled to [0, 1], kernels/math.h dlogistic_nll).
-enum class Likelihood { kBernoulli, kGaussian, kDiscretizedLogistic };
-Likelihood parse_likelihood(const std::string& name);  // throws naming model.likelihood
-const char* likelihood_name(Likelihood likelihood);
-int likelihood_params(Likelihood likelihood);  // decoder outputs per data value: 1 or 2
-// Per row: -log p(x | out) (out: rows x likelihood_params * D, the mean values first).
+enum class LikelihoodKind { kBernoulli, kGaussian, kDiscretizedLogistic };
+struct Likelihood {
+  LikelihoodKind kind = LikelihoodKind::kBernoulli;
+  float fixed_sigma = 0.0f;  // gaussian: the standard deviation of every value; 0: learned
+  int params() const;        // decoder outputs per data value: 1 or 2
+  const char* name() const;
+};
+// model.likelihood and model.gaussian_sigma; throws naming the key.
+Likelihood parse_likelihood(const std::string& name, float gaussian_sigma = 0.0f);
+// Per row: -log p(x | out) (out: rows x params() * D, the mean values first).
 Var likelihood_nll(Graph& g, Var out, Var x, Likelihood likelihood);
 // E[x | out] as rows x D: sigmoid of the logits, or the mean half (gaussian; the
 // logistic's location, its mean, for discretized_logistic).

@@ -102,8 +102,9 @@ struct PosteriorLogDensityBackwardOp {
 
 void gaussian_log_density_pairs(cudaStream_t s, float* out, const float* z, const float* stats, int n, int m,
                                 int latent, bool per_dimension) {
-  if (n <= 0 || m <= 0 || latent <= 0) return;
+  if (n <= 0 || m <= 0) return;
   if (per_dimension) {
+    if (latent <= 0) return;  // no entries
     const size_t count = size_t(n) * size_t(latent) * size_t(m);
     dim_pairs_kernel<<<grid_for(count), kThreadsPerBlock, 0, s>>>(out, z, stats, n, m, latent);
   } else {
