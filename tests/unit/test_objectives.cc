@@ -471,6 +471,18 @@ TEST(BetaTc, WholeModelGradient) {
   }
 }
 
+// A small model of each type for 1 x 4 x 4 images (the conv and hvae keys set too).
+ModelConfig small_model_of_type(const char* type, const char* likelihood) {
+  ModelConfig mc = small_mlp(likelihood);
+  mc.type = type;
+  mc.channels = {2};
+  mc.strides = {2};
+  mc.latents = {2, 3};
+  mc.group_hidden = {4, 5};
+  mc.group_depth = 1;
+  return mc;
+}
+
 // Whole models with the discretized logistic on 8-bit data: MLP, conv and hvae. (This test
 // found the bin width computed as the difference of its two edges, which kept too few
 // digits for a narrow bin: its finite differences were noise.)
@@ -478,15 +490,8 @@ TEST(Likelihoods, WholeModelGradientWithTheDiscretizedLogistic) {
   for (const char* type : {"mlp_vae", "conv_vae", "hvae"}) {
     auto be = make_cpu_backend();
     const int rows = 3;
-    ModelConfig mc = small_mlp("discretized_logistic");
-    mc.type = type;
-    mc.channels = {2};
-    mc.strides = {2};
-    mc.latents = {2, 3};
-    mc.group_hidden = {4, 5};
-    mc.group_depth = 1;
     const Shape sample = Shape::images(1, 1, 4, 4);
-    auto model = make_model(mc, sample, *be, 93);
+    auto model = make_model(small_model_of_type(type, "discretized_logistic"), sample, *be, 93);
     std::vector<float> x = random_vector(size_t(rows) * sample.row_size(), 94, 0, 1);
     for (size_t i = 0; i < x.size(); ++i) x[i] = i % 9 == 0 ? 0.0f : i % 13 == 0 ? 1.0f : std::round(x[i] * 255) / 255;
     expect_whole_model_gradient(*be, *model, x, rows, std::string("discretized logistic, ") + type);
@@ -499,14 +504,8 @@ TEST(Likelihoods, GaussianWithAFixedSigma) {
   for (const char* type : {"mlp_vae", "conv_vae", "hvae"}) {
     auto be = make_cpu_backend();
     const int rows = 3;
-    ModelConfig mc = small_mlp("gaussian");
+    ModelConfig mc = small_model_of_type(type, "gaussian");
     mc.gaussian_sigma = 0.3f;
-    mc.type = type;
-    mc.channels = {2};
-    mc.strides = {2};
-    mc.latents = {2, 3};
-    mc.group_hidden = {4, 5};
-    mc.group_depth = 1;
     const Shape sample = Shape::images(1, 1, 4, 4);
     auto model = make_model(mc, sample, *be, 95);
     const std::vector<float> x = random_vector(size_t(rows) * sample.row_size(), 96, 0, 1);
