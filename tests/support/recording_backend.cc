@@ -227,6 +227,43 @@ void RecordingBackend::gaussian_nll_backward(float* dout, const float* out, cons
                                              Weight weight) {
   op([=] { inner_->gaussian_nll_backward(dout, out, x, rows, dim, weight); });
 }
+void RecordingBackend::dlogistic_nll_forward(float* nll_per_row, const float* out, const float* x, int rows, int dim) {
+  op([=] { inner_->dlogistic_nll_forward(nll_per_row, out, x, rows, dim); });
+}
+void RecordingBackend::dlogistic_nll_backward(float* dout, const float* out, const float* x, int rows, int dim,
+                                              Weight weight) {
+  op([=] { inner_->dlogistic_nll_backward(dout, out, x, rows, dim, weight); });
+}
+void RecordingBackend::kl_gaussians_forward(float* kl, const float* q, const float* p, int rows, int latent) {
+  op([=] { inner_->kl_gaussians_forward(kl, q, p, rows, latent); });
+}
+void RecordingBackend::kl_gaussians_backward(float* dq, float* dp, const float* q, const float* p, int rows,
+                                             int latent, Weight weight) {
+  op([=] { inner_->kl_gaussians_backward(dq, dp, q, p, rows, latent, weight); });
+}
+void RecordingBackend::gaussian_merge_forward(float* out, const float* a, const float* b, int rows, int latent) {
+  op([=] { inner_->gaussian_merge_forward(out, a, b, rows, latent); });
+}
+void RecordingBackend::gaussian_merge_backward(float* da, float* db, const float* dout, const float* a,
+                                               const float* b, int rows, int latent) {
+  op([=] { inner_->gaussian_merge_backward(da, db, dout, a, b, rows, latent); });
+}
+void RecordingBackend::gaussian_log_ratio_forward(float* logw, const float* z, const float* eps, const float* q,
+                                                  const float* p, int rows, int latent) {
+  op([=] { inner_->gaussian_log_ratio_forward(logw, z, eps, q, p, rows, latent); });
+}
+void RecordingBackend::gaussian_log_ratio_backward(float* dz, float* dq, float* dp, const float* z, const float* p,
+                                                   int rows, int latent, Weight weight) {
+  op([=] { inner_->gaussian_log_ratio_backward(dz, dq, dp, z, p, rows, latent, weight); });
+}
+void RecordingBackend::bound_logvar_forward(float* out, const float* stats, int rows, int latent, float clamp,
+                                            float floor) {
+  op([=] { inner_->bound_logvar_forward(out, stats, rows, latent, clamp, floor); });
+}
+void RecordingBackend::bound_logvar_backward(float* dstats, const float* dout, const float* stats, int rows,
+                                             int latent, float clamp, float floor) {
+  op([=] { inner_->bound_logvar_backward(dstats, dout, stats, rows, latent, clamp, floor); });
+}
 void RecordingBackend::repeat_rows(float* dst, const float* src, int rows, int cols, int times) {
   op([=] { inner_->repeat_rows(dst, src, rows, cols, times); });
 }

@@ -102,6 +102,22 @@ class RecordingBackend final : public Backend {
                               Weight weight) override;
   void gaussian_nll_forward(float* nll_per_row, const float* out, const float* x, int rows, int dim) override;
   void gaussian_nll_backward(float* dout, const float* out, const float* x, int rows, int dim, Weight weight) override;
+  void dlogistic_nll_forward(float* nll_per_row, const float* out, const float* x, int rows, int dim) override;
+  void dlogistic_nll_backward(float* dout, const float* out, const float* x, int rows, int dim, Weight weight) override;
+  // Pairs of diagonal Gaussians (hierarchical models).
+  void kl_gaussians_forward(float* kl, const float* q, const float* p, int rows, int latent) override;
+  void kl_gaussians_backward(float* dq, float* dp, const float* q, const float* p, int rows, int latent,
+                             Weight weight) override;
+  void gaussian_merge_forward(float* out, const float* a, const float* b, int rows, int latent) override;
+  void gaussian_merge_backward(float* da, float* db, const float* dout, const float* a, const float* b, int rows,
+                               int latent) override;
+  void gaussian_log_ratio_forward(float* logw, const float* z, const float* eps, const float* q, const float* p,
+                                  int rows, int latent) override;
+  void gaussian_log_ratio_backward(float* dz, float* dq, float* dp, const float* z, const float* p, int rows,
+                                   int latent, Weight weight) override;
+  void bound_logvar_forward(float* out, const float* stats, int rows, int latent, float clamp, float floor) override;
+  void bound_logvar_backward(float* dstats, const float* dout, const float* stats, int rows, int latent, float clamp,
+                             float floor) override;
   void repeat_rows(float* dst, const float* src, int rows, int cols, int times) override;
   void prior_minus_posterior_log_density(float* logw, const float* z, const float* eps, const float* stats, int rows,
                                          int latent) override;

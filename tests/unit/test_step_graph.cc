@@ -196,10 +196,12 @@ class FakeCommunicator final : public Communicator {
 
 // One replica of a 2-rank job (this is rank 0), stepping through StepProgram with a reducer.
 struct Replica {
-  // free_bits > 0: the step all-reduces the KL of each latent dimension too (inside the graph).
-  explicit Replica(float free_bits = 0.0f) : program{be, *model, adam, &reducer, shape(free_bits)} {}
+  // free_bits > 0: the step all-reduces the KL of each latent dimension too (inside the
+  // graph); group_free_bits > 0 (an hvae): the KL of each group, for per-group free bits.
+  explicit Replica(float free_bits = 0.0f, const ModelConfig& config = small_model(), float group_free_bits = 0.0f)
+      : model(make_model(config, kDim, be, 3)), program{be, *model, adam, &reducer, shape(free_bits, group_free_bits)} {}
   RecordingBackend be;
-  std::unique_ptr<VaeModel> model = make_model(small_model(), kDim, be, 3);
+  std::unique_ptr<VaeModel> model;
   Adam adam{be, model->params().total(), TrainConfig{}};
   FakeCommunicator comm{be};
   GradReducer reducer{comm, model->params().grads(), model->params().reduced_size(), 64};
@@ -207,9 +209,11 @@ struct Replica {
   std::vector<float> images = synthetic_batches(1, kRows, kDim, 4);
   int64_t step = 0;
 
-  static StepShape shape(float free_bits) {
+  static StepShape shape(float free_bits, float group_free_bits) {
     StepShape s;
     s.free_bits = free_bits;
+    s.group_free_bits = group_free_bits;
+    s.weigh_kl_groups = group_free_bits > 0.0f;
     s.rows = kRows;
     s.dim = kDim;
     s.global_batch = 2 * kRows;
@@ -255,6 +259,27 @@ TEST(StepGraphAgreement, AStepWithFreeBitsIsCapturedAndReplayed) {
   for (int i = 0; i < 4; ++i) r.run_step();
   EXPECT_TRUE(r.program.graph_active()) << r.program.graph_failure();
   EXPECT_EQ(r.be.replays(), 3);
+}
+
+// A hierarchical model (the variance bound, the merge, the KL between two Gaussians) with
+// free bits per group (an all-reduce of the groups' KLs inside the step): captured,
+// replayed, and the same bits as the same steps run eagerly.
+TEST(StepGraphAgreement, AnHvaeStepWithGroupFreeBitsIsCapturedAndReplayed) {
+  ModelConfig hvae;
+  hvae.type = "hvae";
+  hvae.latents = {3, 4};
+  hvae.group_hidden = {12, 16};
+  hvae.group_depth = 1;
+  Replica replayed(0.0f, hvae, 0.3f), eager(0.0f, hvae, 0.3f);
+  replayed.others_vote({});
+  for (int i = 0; i < 4; ++i) {
+    replayed.run_step();
+    eager.run_step();
+  }
+  EXPECT_TRUE(replayed.program.graph_active()) << replayed.program.graph_failure();
+  EXPECT_EQ(replayed.be.replays(), 3);
+  EXPECT_EQ(eager.be.replays(), 0);
+  EXPECT_EQ(replayed.params(), eager.params());
 }
 
 TEST(StepGraphAgreement, ACaptureThatLostThisRanksCommunicatorStopsEveryRankWithOneError) {
