@@ -316,7 +316,11 @@ class Backend {
 
   // ---- reductions (deterministic: same inputs, same bits) ----
   virtual void sum(float* out, const float* x, size_t n) = 0;          // out[0] = sum x
-  virtual void sum_squares(float* out, const float* x, size_t n) = 0;  // out[0] = sum x^2
+  // out[b] = sum of x[i]^2 over block b = [b block, min((b + 1) block, n)), for each of the
+  // ceil(n / block) blocks, summed in double. The gradient norm adds these partials in
+  // block order (optim/update_guard.h): a rank holding whole blocks of a sharded gradient
+  // computes its blocks' partials alone, and the norm has the unsharded run's bits.
+  virtual void sum_squares_blocks(float* out, const float* x, size_t n, size_t block) = 0;
   // out[0] = 1 if every x is finite, else 0
   virtual void all_finite(float* out, const float* x, size_t n) = 0;
 

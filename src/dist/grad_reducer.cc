@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 
+#include "elbo/error.h"
+
 namespace elbo {
 
 GradReducer::GradReducer(Communicator& comm, float* grads, size_t n, size_t bucket_elems)
@@ -22,7 +24,14 @@ using Clock = std::chrono::steady_clock;
 double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 }  // namespace
 
+void GradReducer::reduce_scatter_instead(size_t sharded) {
+  ELBO_CHECK(comm_.reduce_scatter_matches_allreduce(),
+             "the reduce-scatter of " << comm_.name() << " may add in another order than its all-reduce");
+  scatter_n_ = sharded;
+}
+
 void GradReducer::ready_from(size_t offset) {
+  if (scatter_n_ > 0) return;
   if (launched_ == buckets_.size() || buckets_[launched_].begin < offset) return;
   const auto t0 = Clock::now();
   while (launched_ < buckets_.size() && buckets_[launched_].begin >= offset) {
@@ -33,8 +42,13 @@ void GradReducer::ready_from(size_t offset) {
 }
 
 void GradReducer::finish() {
-  ready_from(0);
   const auto t0 = Clock::now();
+  if (scatter_n_ > 0) {
+    comm_.reduce_scatter_sum(grads_, scatter_n_);
+    comm_seconds_ += since(t0);
+    return;
+  }
+  ready_from(0);
   comm_.wait_all();
   comm_seconds_ += since(t0);
 }

@@ -108,6 +108,9 @@ class MpiCommunicator final : public Communicator {
     std::memmove(host + mine.begin, host, mine.size() * sizeof(float));
     stage_out(buf, host, n);
   }
+  bool reduce_scatter_matches_allreduce() const override {
+    return mpi_.world() == 1 || (shm_ && shm_->single_node());
+  }
   void allgather_shards(float* buf, size_t n) override {
     if (mpi_.world() == 1 || n == 0) return;
     if (shm_ && shm_->single_node()) return shm_->allgather_shards(buf, n);

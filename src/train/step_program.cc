@@ -53,7 +53,7 @@ StepProgram::StepProgram(Backend& be, VaeModel& model, Adam& adam, GradReducer* 
       loss_step_(&be, LossSums::size(model.latent_dim(), model.kl_groups())),
       loss_acc_(&be, LossSums::size(model.latent_dim(), model.kl_groups())),
       loss_total_(&be, 1),
-      guard_(be, shape.update_rule),
+      guard_(be, shape.update_rule, model.params().total()),
       ema_(be, model.params().total(), shape.ema_decay) {
   ema_.start_from(model.params().params());
   if (shape.weigh_kl_groups) {
@@ -124,10 +124,15 @@ void StepProgram::enqueue(bool measure_norm) {
   model_.backward(be_, x, shape_.rows, inv_b, Weight(1.0f, &sc->kl_weight), [this](size_t offset) {
     if (reducer_) reducer_->ready_from(offset);
   });
-  phase("gradient all-reduce");
+  const bool scattered = reducer_ && reducer_->scatters();
+  phase(scattered ? "gradient reduce-scatter" : "gradient all-reduce");
   if (reducer_) reducer_->finish();
   phase("optimizer");
-  guard_.decide(ps.grads(), ps.total(), health, measure_norm);
+  if (scattered)  // ZeRO-1: this rank holds its shard's sums, and its own health
+    guard_.decide_sharded(ps.grads(), adam_.shard(), health, measure_norm,
+                          [this](float* buf, size_t n) { allreduce_in_step(buf, n); });
+  else
+    guard_.decide(ps.grads(), health, measure_norm);
   adam_.step(ps.params(), ps.grads(), sc->adam, guard_.gate());
   if (adam_.sharded()) {
     // ZeRO-1 (dist.zero): this rank updated its shard only; every rank takes the others'.

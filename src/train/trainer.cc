@@ -138,6 +138,10 @@ class Trainer {
     finite_flags_ = DeviceBuffer(&be, 4);
     reducer_ = std::make_unique<GradReducer>(*replica_.comm, ps.grads(), ps.reduced_size(),
                                              std::max<size_t>(1, size_t(cfg_.dist.bucket_mb * 262144.0)));
+    // ZeRO-1 reduce-scatters the gradients where that keeps the all-reduce's bits (one
+    // node of CPU ranks); elsewhere it all-reduces them and the shards stay bitwise.
+    const bool scatter = cfg_.dist.zero && replica_.comm->reduce_scatter_matches_allreduce();
+    if (scatter) reducer_->reduce_scatter_instead(ps.total());
     StepShape shape;
     shape.rows = local_rows_;
     shape.dim = int(dim);
@@ -165,6 +169,11 @@ class Trainer {
                   "graph), parameters and gradients %.2f MB, %s\n",
                   double(activation_bytes) / 1e6, local_rows_, double(2 * ps.total() * sizeof(float)) / 1e6,
                   describe_optimizer_memory(*adam_, mpi_.world()).c_str());
+      if (cfg_.dist.zero)
+        std::printf("elbo: dist.zero: gradients %s, parameters all-gathered after each update\n",
+                    scatter ? "reduce-scattered (each rank sums its shard only)"
+                            : "all-reduced (this data plane's reduce-scatter may add in another order than its "
+                              "all-reduce, and the sharded run must keep the unsharded run's bits)");
       std::fflush(stdout);
     }
     program_ = std::make_unique<StepProgram>(be, *replica_.model, *adam_, reducer_.get(), shape);

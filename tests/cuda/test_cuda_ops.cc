@@ -336,8 +336,14 @@ TEST_F(CudaOps, WholeBufferReductionsAreDeterministicAndMatch) {
     gpu_->sum(out.g.data(), x.g.data(), n);
     EXPECT_TRUE(bitwise_equal(gpu_host(out), first));
 
-    on_both([&](Backend& be, Side s) { be.sum_squares((out.*s).data(), (x.*s).data(), n); });
-    EXPECT_TRUE(all_close(gpu_host(out), cpu_host(out), 1e-6, 1e-6));
+    // The gradient norm's partials: one per block of 1024, the last one partial.
+    const size_t blocks = std::max<size_t>(1, (n + 1023) / 1024);
+    Pair partials = both_zero(blocks);
+    on_both([&](Backend& be, Side s) { be.sum_squares_blocks((partials.*s).data(), (x.*s).data(), n, 1024); });
+    EXPECT_TRUE(all_close(gpu_host(partials), cpu_host(partials), 1e-6, 1e-6));
+    const std::vector<float> partials_first = gpu_host(partials);
+    gpu_->sum_squares_blocks(partials.g.data(), x.g.data(), n, 1024);
+    EXPECT_TRUE(bitwise_equal(gpu_host(partials), partials_first));
     on_both([&](Backend& be, Side s) { be.all_finite((out.*s).data(), (x.*s).data(), n); });
     EXPECT_EQ(gpu_host(out)[0], 1.0f);
   }

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# dist.zero (ZeRO-1, the sharded optimizer): on 1, 2 and 4 ranks the sharded run's
+# dist.zero (ZeRO-1, the sharded optimizer, its gradients reduce-scattered over the node's
+# shared memory): on 1, 2 and 4 ranks the sharded run's
 # checkpoints (parameters, Adam moments, weight average, skip counts) are bitwise those of
 # the unsharded run on the same ranks, also with clipping, a skip threshold and a weight
 # average at work; 1, 2 and 4 sharded ranks agree like unsharded ones (1e-5); the start
@@ -35,6 +36,11 @@ for np in 1 2 4; do
   cmp <(loss_log base$np/metrics.jsonl) <(loss_log zero$np/metrics.jsonl) || fail "$np ranks: loss logs differ"
 done
 grep -q "optimizer state .* MB per rank (ZeRO-1: rank 0's shard, 1/4 of" zero4.log || { cat zero4.log; fail "no optimizer memory line"; }
+# One node of CPU ranks: the gradients are reduce-scattered, not all-reduced (and the
+# checkpoints above are still the unsharded bits).
+for np in 2 4; do
+  grep -q "dist.zero: gradients reduce-scattered" zero$np.log || { cat zero$np.log; fail "$np ranks: not reduce-scattered"; }
+done
 
 note "1 rank vs 2 and 4 sharded ranks"
 for np in 2 4; do

@@ -4,7 +4,10 @@
 // reduce-scatter holding the very bits of its all-reduce.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdlib>
+#include <cstring>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -13,6 +16,7 @@
 #include "elbo/dist/mpi_communicator.h"
 #include "elbo/dist/mpi_context.h"
 #include "elbo/dist/shard.h"
+#include "elbo/optim/update_guard.h"
 
 namespace elbo {
 namespace {
@@ -82,6 +86,39 @@ TEST(ShardCollectivesShm, ReduceScatterHoldsTheAllReduceBits) {
   comm->reduce_scatter_sum(b.data(), n);
   const Shard mine = shard_of(n, w, r);
   for (size_t i = mine.begin; i < mine.end; ++i) ASSERT_EQ(a[i], b[i]) << "element " << i;
+}
+
+// ZeRO-1's update guard (dist.zero): a rank holding the summed gradients of its shard only
+// (garbage elsewhere, never read) and its own health gets the unsharded guard's squared
+// norm and gate, bit for bit, through one all-reduce of the block partials; a NaN in one
+// rank's health skips the step on every rank.
+TEST(ShardCollectivesShm, ShardedUpdateGuardHasTheUnshardedBits) {
+  auto be = make_cpu_backend();
+  auto comm = make_comm(*be, true);
+  const int r = comm->rank(), w = comm->world();
+  ASSERT_TRUE(comm->reduce_scatter_matches_allreduce());
+  UpdateRule rule;
+  rule.clip_norm = 1.0f;
+  rule.skip_nonfinite = true;
+  for (size_t n : {size_t(1), size_t(1000), size_t(5 * kShardAlign + 17), size_t(40000)}) {
+    SCOPED_TRACE(::testing::Message() << "n " << n);
+    std::vector<float> grads(n), shard(n, std::numeric_limits<float>::quiet_NaN());
+    for (size_t i = 0; i < n; ++i) grads[i] = std::sin(0.37f * float(i)) / float(1 + i % 13);
+    const Shard own = shard_of(n, w, r);
+    std::copy(grads.begin() + own.begin, grads.begin() + own.end, shard.begin() + own.begin);
+    for (int sick_rank : {-1, w - 1}) {
+      const float health = 0.0f, sick = std::numeric_limits<float>::quiet_NaN();
+      UpdateGuard whole(*be, rule, n), sharded(*be, rule, n);
+      // The unsharded guard reads the summed health (NaN if any rank's was).
+      whole.decide(grads.data(), sick_rank >= 0 ? &sick : &health, true);
+      sharded.decide_sharded(shard.data(), own, sick_rank == r ? &sick : &health, true,
+                             [&](float* buf, size_t count) { comm->allreduce_sum(buf, count); });
+      ASSERT_EQ(std::memcmp(whole.grad_sumsq(), sharded.grad_sumsq(), sizeof(float)), 0)
+          << whole.grad_sumsq()[0] << " vs " << sharded.grad_sumsq()[0];
+      ASSERT_EQ(std::memcmp(whole.gate(), sharded.gate(), UpdateGate::kSize * sizeof(float)), 0);
+      EXPECT_EQ(sharded.gate()[UpdateGate::kSkip] != 0.0f, sick_rank >= 0);
+    }
+  }
 }
 
 }  // namespace

@@ -278,8 +278,8 @@ void RecordingBackend::binarize(float* x, int rows, int dim, const NoiseKey& key
   op([=] { inner_->binarize(x, rows, dim, key); });
 }
 void RecordingBackend::sum(float* out, const float* x, size_t n) { op([=] { inner_->sum(out, x, n); }); }
-void RecordingBackend::sum_squares(float* out, const float* x, size_t n) {
-  op([=] { inner_->sum_squares(out, x, n); });
+void RecordingBackend::sum_squares_blocks(float* out, const float* x, size_t n, size_t block) {
+  op([=] { inner_->sum_squares_blocks(out, x, n, block); });
 }
 void RecordingBackend::all_finite(float* out, const float* x, size_t n) { op([=] { inner_->all_finite(out, x, n); }); }
 void RecordingBackend::kl_group_weights(float* weights, const float* sums, const float* dims, int groups,

@@ -124,7 +124,7 @@ class RecordingBackend final : public Backend {
   void log_mean_exp_rows(float* out, const float* in, int rows, int k_count) override;
   void binarize(float* x, int rows, int dim, const NoiseKey& key) override;
   void sum(float* out, const float* x, size_t n) override;
-  void sum_squares(float* out, const float* x, size_t n) override;
+  void sum_squares_blocks(float* out, const float* x, size_t n, size_t block) override;
   void all_finite(float* out, const float* x, size_t n) override;
   void update_gate(float* gate, const float* sumsq, const float* health, const UpdateRule& rule) override;
   void add_unless_skipped(float* y, const float* x, size_t n, const float* gate) override;

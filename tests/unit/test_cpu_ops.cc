@@ -136,6 +136,25 @@ TEST(CpuOps, BinarizeUsesExactlyThePerElementUniforms) {
 }
 
 // Adam against the textbook update computed in double, with L2 decay and clipping.
+// The gradient norm's partials (optim/update_guard.h): each block's sum of squares, the
+// last block short; the partials of a range that starts on a block boundary (a shard) are
+// those of the whole buffer's blocks there, bit for bit.
+TEST(CpuOps, SumSquaresBlocksComposeOverShards) {
+  auto be = make_cpu_backend(2);
+  const size_t n = 5000, block = 1024, blocks = 5;
+  const std::vector<float> x = randv(n, 77);
+  std::vector<float> whole(blocks, -1.0f);
+  be->sum_squares_blocks(whole.data(), x.data(), n, block);
+  for (size_t b = 0; b < blocks; ++b) {
+    double ref = 0;
+    for (size_t i = b * block; i < std::min(n, (b + 1) * block); ++i) ref += double(x[i]) * x[i];
+    EXPECT_NEAR(whole[b], ref, 1e-5 * ref) << "block " << b;
+  }
+  std::vector<float> tail(3, -1.0f);
+  be->sum_squares_blocks(tail.data(), x.data() + 2 * block, n - 2 * block, block);
+  for (size_t b = 0; b < 3; ++b) EXPECT_EQ(tail[b], whole[2 + b]) << "block " << 2 + b;
+}
+
 TEST(CpuOps, AdamMatchesReference) {
   auto be = make_cpu_backend();
   TrainConfig tc;
@@ -148,7 +167,7 @@ TEST(CpuOps, AdamMatchesReference) {
     std::vector<float> p = randv(n, 5);
     std::vector<double> rp(p.begin(), p.end()), m(n, 0), v(n, 0);
     Adam adam(*be, n, tc);
-    UpdateGuard guard(*be, update_rule_of(tc));
+    UpdateGuard guard(*be, update_rule_of(tc), n);
     for (int t = 1; t <= 3; ++t) {
       std::vector<float> g = randv(n, 10 + t);
       double norm = 0;
@@ -164,7 +183,7 @@ TEST(CpuOps, AdamMatchesReference) {
         if (tc.optimizer == "adamw") upd += tc.weight_decay * rp[i];
         rp[i] -= tc.lr * upd;
       }
-      guard.decide(g.data(), n, nullptr, true);
+      guard.decide(g.data(), nullptr, true);
       adam.step(p.data(), g.data(), nullptr, guard.gate());
     }
     for (size_t i = 0; i < n; ++i) EXPECT_NEAR(p[i], rp[i], 2e-5) << opt << " index " << i;

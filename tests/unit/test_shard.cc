@@ -8,7 +8,7 @@ namespace elbo {
 namespace {
 
 TEST(Shard, ShardsAreContiguousAlignedAndCoverTheBuffer) {
-  for (size_t n : {0, 1, 15, 16, 17, 100, 1001, 669706}) {
+  for (size_t n : {0, 1, 15, 16, 17, 100, 1001, 1024, 1025, 5000, 669706}) {
     for (int w = 1; w <= 8; ++w) {
       size_t next = 0;
       for (int r = 0; r < w; ++r) {
@@ -33,8 +33,8 @@ TEST(Shard, OneRankOwnsEverything) {
 
 TEST(Shard, EachShardIsAboutOneWorldth) {
   const size_t n = 669706;
-  EXPECT_EQ(shard_of(n, 4, 0).size(), 167440u);  // ceil(n / 4) = 167427, rounded up to 16
-  EXPECT_EQ(shard_of(n, 4, 3).size(), n - 3 * 167440u);
+  EXPECT_EQ(shard_of(n, 4, 0).size(), 167936u);  // ceil(n / 4) = 167427, rounded up to 1024
+  EXPECT_EQ(shard_of(n, 4, 3).size(), n - 3 * 167936u);
 }
 
 }  // namespace

@@ -80,15 +80,15 @@ TEST(UpdateGuard, SkippedStepChangesNothing) {
   std::vector<float> p = random_vector(n, 1), small = random_vector(n, 2), big = small;
   for (float& g : small) g *= 1e-3f;  // norm about 0.018
   Adam adam(*be, n, tc);
-  UpdateGuard guard(*be, update_rule_of(tc));
+  UpdateGuard guard(*be, update_rule_of(tc), n);
   WeightAverage ema(*be, n, 0.9f);
   ema.start_from(p.data());
-  guard.decide(small.data(), n, nullptr, false);
+  guard.decide(small.data(), nullptr, false);
   adam.step(p.data(), small.data(), nullptr, guard.gate());
   ema.update(p.data(), guard.gate());
   const std::vector<float> p1 = p, m1(adam.m(), adam.m() + n), v1(adam.v(), adam.v() + n),
                            e1(ema.values(), ema.values() + n);
-  guard.decide(big.data(), n, nullptr, false);  // norm about 18 > 1
+  guard.decide(big.data(), nullptr, false);  // norm about 18 > 1
   adam.step(p.data(), big.data(), nullptr, guard.gate());
   ema.update(p.data(), guard.gate());
   EXPECT_EQ(p, p1);
@@ -97,24 +97,24 @@ TEST(UpdateGuard, SkippedStepChangesNothing) {
   EXPECT_EQ(std::vector<float>(ema.values(), ema.values() + n), e1);
   std::vector<float> nan_grads = small;
   nan_grads[17] = kNan;
-  guard.decide(nan_grads.data(), n, nullptr, false);
+  guard.decide(nan_grads.data(), nullptr, false);
   adam.step(p.data(), nan_grads.data(), nullptr, guard.gate());
   EXPECT_EQ(p, p1);
   float health = kNan;  // a healthy gradient but a rank whose input was bad
-  guard.decide(small.data(), n, &health, false);
+  guard.decide(small.data(), &health, false);
   adam.step(p.data(), small.data(), nullptr, guard.gate());
   EXPECT_EQ(p, p1);
   const UpdateGuard::Counts c = guard.counts();
   EXPECT_EQ(c.over_threshold, 1);
   EXPECT_EQ(c.nonfinite, 2);
-  UpdateGuard restored(*be, update_rule_of(tc));
+  UpdateGuard restored(*be, update_rule_of(tc), n);
   restored.restore_counts(c);
   EXPECT_EQ(restored.counts().total(), 3);
   // The loss of a skipped step stays out of the sums.
   std::vector<float> acc = {1.0f, 2.0f}, step = {kNan, 5.0f};
   be->add_unless_skipped(acc.data(), step.data(), 2, guard.gate());
   EXPECT_EQ(acc, (std::vector<float>{1.0f, 2.0f}));
-  guard.decide(small.data(), n, nullptr, false);  // applied
+  guard.decide(small.data(), nullptr, false);  // applied
   step = {3.0f, 5.0f};
   be->add_unless_skipped(acc.data(), step.data(), 2, guard.gate());
   EXPECT_EQ(acc, (std::vector<float>{4.0f, 7.0f}));

@@ -33,6 +33,10 @@ class Communicator {
   // in rank order exactly as its all-reduce does (the same bits); plain MPI and NCCL pick
   // their own order, which may differ from their all-reduce's in the last bits.
   virtual void reduce_scatter_sum(float* buf, size_t n) = 0;
+  // Whether reduce_scatter_sum gives each element of the shard the very bits that
+  // allreduce_sum gives it (a sharded optimizer may then reduce-scatter its gradients and
+  // stay bitwise an unsharded run): true of one rank and of the node-shared-memory path.
+  virtual bool reduce_scatter_matches_allreduce() const { return world() == 1; }
   // allgather_shards: on return every rank holds every rank's shard of buf (copies: the
   // same bits everywhere). Ordered on the backend's stream; on NCCL the host does not wait
   // for it (like wait_all), so it may be recorded into a captured step.

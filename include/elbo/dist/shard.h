@@ -17,10 +17,12 @@ struct Shard {
   size_t size() const { return end - begin; }
 };
 
-// Shard lengths are multiples of this many floats (64 bytes: a cache line, and a whole
-// number of vectors), so the shards' vector loops start aligned and no two ranks write one
-// cache line of a node-shared buffer.
-constexpr size_t kShardAlign = 16;
+// Shard lengths are multiples of this many floats (4 KiB): the blocks whose partial sums
+// of squares make the gradient norm (optim/update_guard.h), so a rank holding one shard
+// of the reduce-scattered gradients computes its blocks' partials alone; also whole
+// cache lines and vectors, so no two ranks write one cache line of a node-shared buffer.
+// The shards stay within one block of one world-th of the buffer.
+constexpr size_t kShardAlign = 1024;
 
 // Rank r of world owns [min(r c, n), min((r+1) c, n)) with c = ceil(n / world) rounded up
 // to a multiple of kShardAlign: every shard but the last ones is c floats, the last

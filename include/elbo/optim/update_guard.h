@@ -8,11 +8,21 @@
 // step leaves the parameters, the optimiser's moments and the weight average unchanged.
 // The counts of skipped steps live on the device too; the trainer reads them on log
 // steps (metrics, the alarm) and keeps them in checkpoints.
+//
+// The squared norm is the sum, in block order, of the partial sums of squares of blocks
+// of kShardAlign gradients (Backend::sum_squares_blocks). A sharded optimizer's rank holds
+// the summed gradients of its shard only, which is whole blocks (dist/shard.h): it computes
+// its blocks' partials, the ranks exchange them (an all-reduce of a few floats, zeros
+// where a rank owns nothing, so every sum is exact) with their health, and every rank
+// adds the same partials in the same order: the unsharded run's norm, bit for bit, for any
+// world size.
 #pragma once
 #include <cstdint>
+#include <functional>
 
 #include "elbo/backend.h"
 #include "elbo/config.h"
+#include "elbo/dist/shard.h"
 
 namespace elbo {
 
@@ -21,14 +31,21 @@ UpdateRule update_rule_of(const TrainConfig& train);
 
 class UpdateGuard {
  public:
-  UpdateGuard(Backend& backend, const UpdateRule& rule);
+  // n: the number of gradients (ParamStore::total()).
+  UpdateGuard(Backend& backend, const UpdateRule& rule, size_t n);
 
   // Whether every step needs the gradient norm (clipping or skipping is on).
   bool needs_norm() const { return rule_.clip_norm > 0.0f || rule_.skip_norm > 0.0f || rule_.skip_nonfinite; }
   // The gate of this step from the all-reduced gradients (n floats) and the summed
   // health (nullptr: healthy). measure_norm: compute the norm even when the rule does not
   // need it (log steps).
-  void decide(const float* grads, size_t n, const float* health, bool measure_norm);
+  void decide(const float* grads, const float* health, bool measure_norm);
+  // The same for a sharded optimizer: grads holds the summed gradients over `own` only,
+  // health this rank's own health (not yet summed); exchange(buf, count) must all-reduce
+  // count floats over the ranks (a collective: every rank calls decide alike).
+  using Exchange = std::function<void(float* buf, size_t count)>;
+  void decide_sharded(const float* grads, const Shard& own, const float* health, bool measure_norm,
+                      const Exchange& exchange);
   // The device UpdateGate (kernels/math.h) that the optimiser and the loss sums read.
   const float* gate() const { return gate_.data(); }
   // Squared global gradient norm of the last step that measured it (before clipping).
@@ -45,9 +62,14 @@ class UpdateGuard {
   const UpdateRule& rule() const { return rule_; }
 
  private:
+  // partials_: one partial sum of squares per block, then the health.
+  void measure(const float* grads, const Shard& own, const float* health);
+  void settle();
+
   Backend& be_;
   UpdateRule rule_;
-  DeviceBuffer gate_, sumsq_;
+  size_t n_, blocks_;
+  DeviceBuffer gate_, sumsq_, partials_;
 };
 
 }  // namespace elbo

@@ -526,8 +526,12 @@ class CpuBackend final : public Backend {
   void sum(float* out, const float* x, size_t n) override {
     out[0] = float(lane_sum(n, [&](size_t i) { return x[i]; }));
   }
-  void sum_squares(float* out, const float* x, size_t n) override {
-    out[0] = float(lane_sum(n, [&](size_t i) { return double(x[i]) * x[i]; }));
+  void sum_squares_blocks(float* out, const float* x, size_t n, size_t block) override {
+    const size_t blocks = block == 0 ? 0 : (n + block - 1) / block;
+    for (size_t b = 0; b < blocks; ++b) {
+      const float* xb = x + b * block;
+      out[b] = float(lane_sum(std::min(block, n - b * block), [&](size_t i) { return double(xb[i]) * xb[i]; }));
+    }
   }
   void all_finite(float* out, const float* x, size_t n) override {
     bool ok = true;

@@ -525,9 +525,10 @@ void CudaBackend::sum(float* out, const float* x, size_t n) {
   make_current();
   cudak::sum(stream_, out, x, n, reduce_scratch_);
 }
-void CudaBackend::sum_squares(float* out, const float* x, size_t n) {
+void CudaBackend::sum_squares_blocks(float* out, const float* x, size_t n, size_t block) {
+  ELBO_CHECK(block > 0, "sum_squares_blocks: block must be > 0");
   make_current();
-  cudak::sum_squares(stream_, out, x, n, reduce_scratch_);
+  cudak::sum_squares_blocks(stream_, out, x, n, block);
 }
 void CudaBackend::all_finite(float* out, const float* x, size_t n) {
   make_current();

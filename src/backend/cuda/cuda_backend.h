@@ -119,7 +119,7 @@ class CudaBackend final : public Backend {
   void binarize(float* x, int rows, int dim, const NoiseKey& key) override;
 
   void sum(float* out, const float* x, size_t n) override;
-  void sum_squares(float* out, const float* x, size_t n) override;
+  void sum_squares_blocks(float* out, const float* x, size_t n, size_t block) override;
   void all_finite(float* out, const float* x, size_t n) override;
 
   void update_gate(float* gate, const float* sumsq, const float* health, const UpdateRule& rule) override;

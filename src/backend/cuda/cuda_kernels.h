@@ -77,7 +77,7 @@ void bias_grad(cudaStream_t s, float* db, const float* dy, int rows, int cols);
 // is the same bits on every run and every GPU model.
 constexpr int kReduceBlocks = 1024;
 void sum(cudaStream_t s, float* out, const float* x, size_t n, double* scratch);
-void sum_squares(cudaStream_t s, float* out, const float* x, size_t n, double* scratch);
+void sum_squares_blocks(cudaStream_t s, float* out, const float* x, size_t n, size_t block);
 void all_finite(cudaStream_t s, float* out, const float* x, size_t n, double* scratch);
 
 }  // namespace cudak

@@ -156,6 +156,17 @@ __global__ void partial_sums_kernel(double* partial, const float* x, size_t n, T
   if (threadIdx.x == 0) partial[blockIdx.x] = total;
 }
 
+// One thread block per partial: its threads stride over the block's elements, then a
+// fixed tree adds them (deterministic; the block's size does not depend on the grid).
+__global__ void block_sum_squares_kernel(float* out, const float* x, size_t n, size_t block) {
+  __shared__ double shared[kThreads];
+  const size_t begin = size_t(blockIdx.x) * block, end = begin + block < n ? begin + block : n;
+  double acc = 0.0;
+  for (size_t i = begin + threadIdx.x; i < end; i += kThreads) acc += Square{}(x[i]);
+  const double total = block_sum<kThreads>(acc, shared);
+  if (threadIdx.x == 0) out[blockIdx.x] = float(total);
+}
+
 template <class Finish>
 __global__ void finish_sum_kernel(float* out, const double* partial, int count, Finish finish) {
   __shared__ double shared[kThreads];
@@ -228,8 +239,12 @@ void bias_grad(cudaStream_t s, float* db, const float* dy, int rows, int cols) {
 void sum(cudaStream_t s, float* out, const float* x, size_t n, double* scratch) {
   reduce_all(s, out, x, n, scratch, Identity{}, ToFloat{});
 }
-void sum_squares(cudaStream_t s, float* out, const float* x, size_t n, double* scratch) {
-  reduce_all(s, out, x, n, scratch, Square{}, ToFloat{});
+void sum_squares_blocks(cudaStream_t s, float* out, const float* x, size_t n, size_t block) {
+  if (n == 0) return;
+  const size_t blocks = (n + block - 1) / block;
+  ELBO_CHECK(blocks <= size_t(INT32_MAX), "sum_squares_blocks: " << blocks << " blocks exceed one grid");
+  block_sum_squares_kernel<<<unsigned(blocks), kThreads, 0, s>>>(out, x, n, block);
+  CUDA_CHECK_LAUNCH();
 }
 void all_finite(cudaStream_t s, float* out, const float* x, size_t n, double* scratch) {
   reduce_all(s, out, x, n, scratch, NonFinite{}, NoneCounted{});
