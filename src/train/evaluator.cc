@@ -247,14 +247,33 @@ EvalResult evaluate(const Config& config, MpiContext& mpi, const EvalRequest& re
     std::printf("  active units    %d of %d  (Var_x E_q[z|x] > 0.01)\n", result.active_units, result.latent_dim);
     for (size_t l = 0; l < group_dims.size(); ++l)
       std::printf("    group %zu       %d of %d\n", l, result.active_units_per_group[l], group_dims[l]);
-    if (result.active_units == 0)
-      std::fprintf(stderr, "elbo eval: warning: no active latent dimension: the posterior has collapsed to the prior "
-                           "(try train.kl_warmup_steps or a smaller train.beta)\n");
+    for (const std::string& warning : collapse_warnings(result))
+      std::fprintf(stderr, "elbo eval: warning: %s\n", warning.c_str());
     result.written = write_results(config, result, request.out);
     std::printf("elbo eval: wrote %s\n", result.written.c_str());
     std::fflush(stdout);
   }
   return result;
+}
+
+std::vector<std::string> collapse_warnings(const EvalResult& result) {
+  std::vector<std::string> out;
+  const std::vector<int>& per_group = result.active_units_per_group;
+  int any_group = 0;
+  for (int a : per_group) any_group += a;
+  if (per_group.empty() ? result.active_units == 0 : any_group == 0) {
+    out.push_back(
+        "no active latent dimension: the posterior has collapsed to the prior (try train.kl_warmup_steps or a smaller "
+        "train.beta)");
+    return out;
+  }
+  for (size_t l = 0; l < per_group.size(); ++l)
+    if (per_group[l] == 0)
+      out.push_back("stochastic group " + std::to_string(l) + " (0 = top) has no active unit of its " +
+                    std::to_string(result.group_dims[l]) +
+                    ": the model ignores it (try train.kl_balance or train.free_bits with train.free_bits_per: group, "
+                    "docs/models.md ## hvae)");
+  return out;
 }
 
 }  // namespace elbo

@@ -44,5 +44,33 @@ TEST_F(RunOutputsTest, ResolveOutputAndAtomicWriteCreateFolders) {
   EXPECT_FALSE(same_folder(dir_ + "/a", dir_ + "/a/b"));
 }
 
+// The collapse warnings of an evaluation: a collapsed top group of a hierarchy whose
+// other groups are active is named alone, not reported as a collapsed model (it was
+// before: the check read the top group's units only).
+TEST(RunOutputs, CollapseWarningsNameTheCollapsedGroups) {
+  EvalResult flat;
+  flat.latent_dim = 8;
+  flat.active_units = 3;
+  EXPECT_TRUE(collapse_warnings(flat).empty());
+  flat.active_units = 0;
+  ASSERT_EQ(collapse_warnings(flat).size(), 1u);
+  EXPECT_NE(collapse_warnings(flat)[0].find("no active latent dimension"), std::string::npos);
+
+  EvalResult hvae;
+  hvae.latent_dim = 4;
+  hvae.active_units = 0;  // the top group's
+  hvae.group_dims = {4, 8, 16};
+  hvae.active_units_per_group = {0, 0, 12};
+  const std::vector<std::string> w = collapse_warnings(hvae);
+  ASSERT_EQ(w.size(), 2u);
+  EXPECT_EQ(w[0].find("stochastic group 0 (0 = top) has no active unit of its 4"), 0u) << w[0];
+  EXPECT_EQ(w[1].find("stochastic group 1 (0 = top) has no active unit of its 8"), 0u) << w[1];
+  hvae.active_units_per_group = {0, 0, 0};
+  ASSERT_EQ(collapse_warnings(hvae).size(), 1u);
+  EXPECT_NE(collapse_warnings(hvae)[0].find("no active latent dimension"), std::string::npos);
+  hvae.active_units_per_group = {1, 2, 3};
+  EXPECT_TRUE(collapse_warnings(hvae).empty());
+}
+
 }  // namespace
 }  // namespace elbo

@@ -40,6 +40,12 @@ struct EvalResult {
   std::string written;  // the result file (rank 0)
 };
 
+// The warnings an evaluation prints about collapsed latents: none while every group has an
+// active unit; for a single-group model whose units are all inactive, one; for a hierarchy,
+// one naming each group without an active unit, or one for the whole model when no group
+// has any (a collapsed top group alone is common and says nothing of the others).
+std::vector<std::string> collapse_warnings(const EvalResult& result);
+
 struct EvalRequest {
   std::string checkpoint;  // a file, or "" for the newest valid checkpoint of run.dir
   std::string out;         // the result file (or a folder for the default name); "" for the default place
