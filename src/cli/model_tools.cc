@@ -11,6 +11,7 @@
 #include "elbo/io/hdf5_util.h"
 #include "elbo/io/progress.h"
 #include "elbo/train/run_outputs.h"
+#include "elbo/train/signals.h"
 #include "paths.h"
 
 namespace elbo::cli {
@@ -91,9 +92,17 @@ std::vector<double> per_image_columns(const Config& config, MpiContext& mpi, Mod
   // Rank 0 reports its slice, scaled to all images (the slices run at the same pace).
   const double scale = double(n) / double(std::max<int64_t>(1, end - begin));
   ProgressMeter progress(what, "images", n, mpi.is_root());
+  // Ctrl-C (or a job's SIGTERM) ends the work within one chunk, saying so; the result is
+  // written only at the end (atomically), so nothing is left behind.
+  install_stop_signal_handlers();
   for (int64_t first = begin; first < end; first += batch) {
     const int rows = int(std::min<int64_t>(batch, end - first));
-    scorer.score(first, rows, [&](int done) { progress.update(int64_t(double(first - begin + done) * scale)); });
+    scorer.score(first, rows, [&](int done) {
+      progress.update(int64_t(double(first - begin + done) * scale));
+      if (stop_signal_received())
+        ELBO_FAIL(what << " interrupted by " << stop_signal_name(last_stop_signal()) << " after " << first - begin + done
+                       << " of " << end - begin << " images of this rank; no result was written");
+    });
     for (int r = 0; r < rows; ++r) row(scorer, r, &values[size_t(first + r) * size_t(columns)]);
   }
   if (mpi.world() > 1) {

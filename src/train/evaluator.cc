@@ -79,10 +79,6 @@ std::string write_results(const Config& config, const EvalResult& r, const std::
   return written;
 }
 
-const char* signal_name(int sig) {
-  return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : sig == SIGUSR1 ? "SIGUSR1" : "a signal";
-}
-
 }  // namespace
 
 RestoredCheckpoint restore_on_ranks(const Config& config, MpiContext& mpi, Replica& replica,
@@ -183,7 +179,7 @@ EvalResult evaluate(const Config& config, MpiContext& mpi, const EvalRequest& re
   auto images_done = [&](int64_t done_here) {
     progress.update(int64_t(double(done_here) * scale));
     if (stop_signal_received())
-      ELBO_FAIL("evaluation interrupted by " << signal_name(last_stop_signal()) << " after " << done_here << " of "
+      ELBO_FAIL("evaluation interrupted by " << stop_signal_name(last_stop_signal()) << " after " << done_here << " of "
                                              << end - begin << " images of this rank; no result was written");
   };
   for (int64_t first = begin; first < end; first += batch) {

@@ -22,4 +22,8 @@ void install_stop_signal_handlers() {
 bool stop_signal_received() { return g_signal != 0; }
 int last_stop_signal() { return g_signal; }
 
+const char* stop_signal_name(int sig) {
+  return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : sig == SIGUSR1 ? "SIGUSR1" : "a signal";
+}
+
 }  // namespace elbo

@@ -4,8 +4,8 @@
 # of a subset), eval.json only for a whole-test-set evaluation of a checkpoint of
 # run.dir, results of a checkpoint outside run.dir next to it (no CONFIG needed: the
 # checkpoint's stored config is used), --out creating its folders, and an interrupted
-# evaluation saying so, exiting non-zero within seconds and writing nothing. Conversion and
-# sampling report progress the same way.
+# evaluation (and an interrupted elbo score) saying so, exiting non-zero within seconds and
+# writing nothing. Conversion and sampling report progress the same way.
 source "$ELBO_SRC/tests/e2e/lib.sh"
 make_dataset train 600 12 12 5 2
 make_dataset test 2000 12 12 6 1
@@ -87,4 +87,21 @@ interrupt() {
 }
 interrupt single INT self "$ELBO_BIN" eval c.yaml "${h[@]}"
 interrupt mpirun INT launcher "$MPIEXEC" -np 2 --oversubscribe "$ELBO_BIN" eval c.yaml "${h[@]}"
+
+note "Ctrl-C during elbo score (it said nothing and was killed before): says so, writes nothing"
+ELBO_PROGRESS_EVERY_S=0.2 "$ELBO_BIN" score c.yaml "${h[@]}" --data test/manifest.yaml --iw-samples 5000 \
+  --out scores.csv >score.log 2>&1 &
+pid=$!
+for _ in $(seq 600); do grep -q "^score " score.log && break; sleep 0.1; done
+grep -q "^score " score.log || { cat score.log; fail "score: no progress line to interrupt"; }
+kill -INT $pid
+set +e
+wait $pid
+rc=$?
+set -e
+cat score.log
+[ $rc -ne 0 ] || fail "score: exit 0 after SIGINT"
+grep -q "score interrupted by SIGINT after [0-9]* of 2000 images of this rank; no result was written" score.log ||
+  fail "score: does not say it was interrupted"
+[ ! -e scores.csv ] && [ -z "$(ls scores.csv.* 2>/dev/null)" ] || fail "score: left a file behind"
 echo PASS

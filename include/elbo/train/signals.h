@@ -8,5 +8,7 @@ namespace elbo {
 void install_stop_signal_handlers();
 bool stop_signal_received();
 int last_stop_signal();  // 0 when none
+// "SIGINT", "SIGTERM", "SIGUSR1", or "a signal": for messages.
+const char* stop_signal_name(int sig);
 
 }  // namespace elbo
