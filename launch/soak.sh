@@ -8,12 +8,14 @@
 #     it runs on that count (the same command), within 1e-5 relative when it runs on
 #     another (summation order changes with the split; docs/architecture.md).
 #
-#   launch/soak.sh [--rounds N] [--seed S] [--build-dir DIR] [--keep]
+#   launch/soak.sh [--rounds N] [--seed S] [--each] [--build-dir DIR] [--work DIR] [--keep]
 #
-# Faults: SIGKILL, SIGSTOP (the watchdog ends the job; dist.timeout_s = 3 here),
-# SIGTERM / SIGUSR1 (a clean stop), SIGKILL inside a checkpoint write. Prints one line
-# per round and a summary table (fault, rounds, passed, slowest exit); exits non-zero
-# if any round failed, keeping its folder under build/soak/ for a look.
+# Faults: SIGKILL, SIGSTOP (the next rank's heartbeat watch ends the job;
+# dist.peer_timeout_s = 3 here), SIGTERM / SIGUSR1 (a clean stop), SIGKILL inside a
+# checkpoint write; --each takes them in turn instead of at random (CI: every fault
+# once). Prints one line per round and a summary table (fault, rounds, passed, slowest
+# exit); exits non-zero if any round failed, keeping its folder under the work folder
+# (default build/soak/) for a look.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -21,13 +23,17 @@ ROUNDS=20
 SEED=$RANDOM
 BUILD="$REPO/build/test"
 KEEP=0
+EACH=0
+WORK=""
 while [ $# -gt 0 ]; do
   case $1 in
     --rounds) ROUNDS=$2; shift 2 ;;
     --seed) SEED=$2; shift 2 ;;
     --build-dir) BUILD=$2; shift 2 ;;
+    --work) WORK=$2; shift 2 ;;
+    --each) EACH=1; shift ;;
     --keep) KEEP=1; shift ;;
-    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "soak.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -35,7 +41,7 @@ ELBO="$BUILD/elbo"
 [ -x "$ELBO" ] || { echo "soak.sh: no binary at $ELBO (build first: tests/run.sh, or --build-dir DIR)" >&2; exit 2; }
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 export OPENBLAS_NUM_THREADS=1
-WORK="$REPO/build/soak"
+WORK=${WORK:-$REPO/build/soak}
 rm -rf "$WORK" && mkdir -p "$WORK" && cd "$WORK"
 RANDOM=$SEED
 STEPS=60
@@ -49,7 +55,7 @@ data: {train: data/manifest.yaml, binarize: dynamic}
 model: {hidden: [64, 32], latent: 8}
 train: {global_batch: 120, steps: $STEPS, lr: 0.002, log_every: 5, checkpoint_every: 7, keep_checkpoints: 3,
         sample_grid: 0}
-dist: {timeout_s: 3}
+dist: {timeout_s: 30, peer_timeout_s: 3}
 YAML
 }
 for np in 2 3; do
@@ -63,7 +69,7 @@ faults=(KILL STOP TERM USR1 KILL_IN_CHECKPOINT)
 declare -A rounds passed slowest
 failed=0
 for ((i = 1; i <= ROUNDS; i++)); do
-  fault=${faults[RANDOM % ${#faults[@]}]}
+  if [ "$EACH" = 1 ]; then fault=${faults[(i - 1) % ${#faults[@]}]}; else fault=${faults[RANDOM % ${#faults[@]}]}; fi
   np=$((2 + RANDOM % 2)) resume_np=$np rank=$((RANDOM % np)) step=$((1 + RANDOM % (STEPS - 2)))
   name=r$i
   ((RANDOM % 4)) || resume_np=$((1 + RANDOM % 3))  # a quarter of the resumes on a random rank count

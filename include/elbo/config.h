@@ -104,6 +104,7 @@ struct DistConfig {
   std::string backend = "auto";        // auto | mpi | nccl
   double bucket_mb = 4.0;              // gradient bucket size
   double timeout_s = 300.0;            // a collective or step that takes longer aborts every rank
+  double peer_timeout_s = 30.0;        // a rank silent this long (frozen) aborts every rank; 0 = off
   int64_t replica_check_every = 1000;  // compare a checksum of every replica's parameters every N steps; 0 = only at checkpoints
   bool zero = false;                   // ZeRO-1: each rank keeps Adam's state for its shard of the parameters only
 };

@@ -39,7 +39,7 @@ int cmd_eval(int argc, char** argv) {
     return rc;
   return run_on_ranks(argc, argv, [&](MpiContext& mpi) {
     const Config config = load_run_config(mpi, args);
-    check_on_all_ranks(mpi, [&] {
+    mpi.check_on_all_ranks([&] {
       if (!config.data.test.empty()) require_input_file("data.test", config.data.test, Expected::kManifest);
       if (!args.option("checkpoint").empty()) require_input_file("--checkpoint", args.option("checkpoint"), Expected::kCheckpoint);
     });

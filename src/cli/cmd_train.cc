@@ -33,7 +33,7 @@ int cmd_train(int argc, char** argv) {
   if (const int rc = parse_run_args(argc, argv, {"train", kHelp, {}, {"verbose"}, false}, args); rc >= 0) return rc;
   return run_on_ranks(argc, argv, [&](MpiContext& mpi) {
     const Config config = load_run_config(mpi, args);
-    check_on_all_ranks(mpi, [&] {
+    mpi.check_on_all_ranks([&] {
       require_input_file("data.train", config.data.train, Expected::kManifest);
       if (!config.data.test.empty()) require_input_file("data.test", config.data.test, Expected::kManifest);
     });

@@ -26,7 +26,7 @@ ModelOnData open_model_on_data(const Config& config, MpiContext& mpi, const RunA
     manifest = config.data.test.empty() ? config.data.train : config.data.test;
   }
   const std::string checkpoint = args.option("checkpoint");
-  check_on_all_ranks(mpi, [&] {
+  mpi.check_on_all_ranks([&] {
     if (!checkpoint.empty()) require_input_file("--checkpoint", checkpoint, Expected::kCheckpoint);
     require_input_file(m.data_key, manifest, Expected::kManifest);
     m.data = open_shard_set(manifest);

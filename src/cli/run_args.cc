@@ -50,26 +50,10 @@ int parse_run_args(int argc, char** argv, const RunCommand& command, RunArgs& ou
   return usage_error(command.name, problem);
 }
 
-void check_on_all_ranks(MpiContext& mpi, const std::function<void()>& check) {
-  std::string error;
-  try {
-    check();
-  } catch (const Error& e) {
-    error = e.what();
-  }
-  const std::vector<uint64_t> failed = mpi.allgather(error.empty() ? 0 : 1);
-  const auto first = std::find(failed.begin(), failed.end(), uint64_t(1));
-  if (first == failed.end()) return;
-  const int rank = int(first - failed.begin());
-  if (rank != 0 && mpi.rank() == rank) error = "rank " + std::to_string(rank) + ": " + error;
-  mpi.broadcast(error, rank);
-  throw AgreedError(error);
-}
-
 Config load_run_config(MpiContext& mpi, const RunArgs& args) {
   Config config;
   if (!args.config_path.empty()) {
-    check_on_all_ranks(mpi, [&] {
+    mpi.check_on_all_ranks([&] {
       require_input_file("CONFIG", args.config_path, Expected::kConfig);
       config = load_config(args.config_path, args.overrides);
     });
@@ -77,14 +61,14 @@ Config load_run_config(MpiContext& mpi, const RunArgs& args) {
     // The checkpoint's own effective config: the run as it was trained.
     const std::string checkpoint = args.option("checkpoint");
     std::string yaml;
-    check_on_all_ranks(mpi, [&] {
+    mpi.check_on_all_ranks([&] {
       if (!mpi.is_root()) return;
       require_input_file("--checkpoint", checkpoint, Expected::kCheckpoint);
       yaml = load_checkpoint(checkpoint).config_yaml;
       ELBO_CHECK(!yaml.empty(), checkpoint << " stores no configuration (an older elbo wrote it): give CONFIG too");
     });
     mpi.broadcast(yaml);
-    check_on_all_ranks(mpi, [&] { config = parse_config(yaml, "the config stored in " + checkpoint, args.overrides); });
+    mpi.check_on_all_ranks([&] { config = parse_config(yaml, "the config stored in " + checkpoint, args.overrides); });
   }
   if (args.has("verbose") && mpi.is_root()) {
     std::printf("elbo: effective configuration\n%s", config_to_yaml(config).c_str());

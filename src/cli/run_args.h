@@ -44,11 +44,6 @@ struct RunArgs {
 // else its exit code: 0 after printing the help, 2 after a usage error.
 int parse_run_args(int argc, char** argv, const RunCommand& command, RunArgs& out);
 
-// Runs `check` on every rank; an elbo::Error on any rank becomes the same AgreedError on
-// all of them, with the message of the lowest failing rank (printed once, by rank 0)
-// instead of one message per rank racing the job's abort. Collective.
-void check_on_all_ranks(MpiContext& mpi, const std::function<void()>& check);
-
 // The run's configuration, checked on every rank: CONFIG with the overrides; without
 // CONFIG, the effective config stored in the --checkpoint file (read by rank 0 and
 // broadcast). With --verbose rank 0 prints it. Collective.

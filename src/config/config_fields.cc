@@ -97,6 +97,7 @@ std::vector<Field> make_fields() {
       ELBO_KEY(dist, backend, one_of({"auto", "mpi", "nccl"})),
       ELBO_KEY(dist, bucket_mb, above(0)),
       ELBO_KEY(dist, timeout_s, above(0)),
+      ELBO_KEY(dist, peer_timeout_s, at_least(0)),
       ELBO_KEY(dist, replica_check_every, at_least(0)),
       ELBO_KEY(dist, zero, any()),
 

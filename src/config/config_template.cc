@@ -95,6 +95,7 @@ const std::map<std::string, std::string>& descriptions() {
       {"dist.backend", "gradient all-reduce: auto (NCCL for GPU ranks, else MPI), mpi or nccl"},
       {"dist.bucket_mb", "gradient bucket size in MiB, all-reduced during the backward pass"},
       {"dist.timeout_s", "a step or collective taking longer than this stops every rank"},
+      {"dist.peer_timeout_s", "a rank whose heartbeat stops this long (frozen, node lost) stops every rank; 0: off"},
       {"dist.replica_check_every", "steps between replica checksum comparisons; 0: at checkpoints only"},
       {"dist.zero", "ZeRO-1: each rank keeps the optimizer state of its shard of the parameters only (same results)"},
       {"eval.batch", "test images per evaluation batch"},

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -148,6 +149,22 @@ void MpiContext::require_same_agreed(uint64_t value, const std::string& what) co
   } catch (const Error& e) {  // every rank saw the same allgather, so every rank is here
     throw AgreedError(e.what());
   }
+}
+
+void MpiContext::check_on_all_ranks(const std::function<void()>& check) const {
+  std::string error;
+  try {
+    check();
+  } catch (const Error& e) {
+    error = e.what();
+  }
+  const std::vector<uint64_t> failed = allgather(error.empty() ? 0 : 1);
+  const auto first = std::find(failed.begin(), failed.end(), uint64_t(1));
+  if (first == failed.end()) return;
+  const int rank = int(first - failed.begin());
+  if (rank != 0 && rank_ == rank) error = "rank " + std::to_string(rank) + ": " + error;
+  broadcast(error, rank);
+  throw AgreedError(error);
 }
 
 void MpiContext::abort(int code) const {

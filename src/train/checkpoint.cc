@@ -2,6 +2,8 @@
 // last K, and choosing what to resume from. The HDF5 layout is in checkpoint_format.cc.
 #include "elbo/train/checkpoint.h"
 
+#include "checkpoint_seal.h"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -155,6 +157,8 @@ ResumeResult find_latest_valid_checkpoint(const std::string& run_dir) {
       result.path = path;
       result.state = std::move(state);
       return result;
+    } catch (const UnsealedCheckpoint&) {
+      throw;  // skipping it could restart the run from an older checkpoint or from scratch
     } catch (const std::exception& e) {  // Error, or bad_alloc from a damaged shape
       result.warnings.push_back(std::string("skipping checkpoint ") + path + " (left in place): " + e.what());
     }

@@ -9,12 +9,23 @@
 //   crc32 <8 hex digits>\n
 //   (zero bytes up to kSealBytes)
 //
-// Files written before seals existed (HDF5's signature at offset 0) are read unverified.
+// Files written before seals existed (HDF5's signature at offset 0) cannot be verified,
+// and libhdf5 crashes or hangs on some damaged ones (docs/reliability.md, fuzzing): they
+// are refused unless ELBO_ALLOW_UNSEALED_CHECKPOINTS=1 asks to read them unverified.
 #pragma once
 #include <cstddef>
 #include <string>
 
+#include "elbo/error.h"
+
 namespace elbo {
+
+// An unsealed checkpoint that was not allowed. A resume stops on it rather than
+// skipping it: falling back past it could restart a long run from scratch.
+class UnsealedCheckpoint : public Error {
+ public:
+  using Error::Error;
+};
 
 constexpr size_t kSealBytes = 512;
 
@@ -22,7 +33,8 @@ constexpr size_t kSealBytes = 512;
 void seal_checkpoint_file(const std::string& path);
 
 // Throws elbo::Error naming the file if its seal is missing, damaged or does not match
-// its bytes; returns quietly for a sealed file that matches and for an unsealed one.
+// its bytes, UnsealedCheckpoint for an unsealed file unless allowed; returns quietly for
+// a sealed file that matches and for an allowed unsealed one.
 void verify_checkpoint_seal(const std::string& path);
 
 }  // namespace elbo

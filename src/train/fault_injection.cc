@@ -21,11 +21,12 @@ FaultInjection FaultInjection::from_env() {
   else if (!std::strcmp(kind, "signal_in_checkpoint")) f.kind_ = Kind::kSignalInCheckpoint;
   else if (!std::strcmp(kind, "nan_batch")) f.kind_ = Kind::kNanBatch;
   else if (!std::strcmp(kind, "perturb_params")) f.kind_ = Kind::kPerturbParams;
+  else if (!std::strcmp(kind, "nan_params")) f.kind_ = Kind::kNanParams;
   else if (!std::strcmp(kind, "break_checkpoint_dir")) f.kind_ = Kind::kBreakCheckpointDir;
   else
     ELBO_FAIL("ELBO_FAULT_KIND=" << kind
-                                 << ": expected signal, signal_in_checkpoint, nan_batch, perturb_params or "
-                                    "break_checkpoint_dir");
+                                 << ": expected signal, signal_in_checkpoint, nan_batch, perturb_params, "
+                                    "nan_params or break_checkpoint_dir");
   const char* name = std::getenv("ELBO_FAULT_SIGNAL");
   if (!name || !std::strcmp(name, "TERM")) f.signal_ = SIGTERM;
   else if (!std::strcmp(name, "INT")) f.signal_ = SIGINT;

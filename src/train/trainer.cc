@@ -100,9 +100,13 @@ class Trainer {
                                        << mpi_.world() << ")");
     mpi_.require_same_agreed(crc32_bytes(config_to_yaml(cfg_).data(), config_to_yaml(cfg_).size()),
                              "the configuration");
-    data_ = open_shard_set(cfg_.data.train);
+    // Every rank checks its inputs (a shard changed since its manifest, a test set of
+    // another shape); one message for the job names the first rank that failed.
+    mpi_.check_on_all_ranks([&] {
+      data_ = open_shard_set(cfg_.data.train);
+      check_test_set(data_.sample_dim());
+    });
     const int64_t dim = data_.sample_dim();
-    check_test_set(dim);
     replica_ = make_replica(cfg_, mpi_, data_.sample_shape());
     Backend& be = *replica_.backend;
     ParamStore& ps = replica_.model->params();
@@ -210,7 +214,10 @@ class Trainer {
     // wall_s continues the total of the records kept from before a resume.
     if (metrics_ && std::isfinite(metrics_->last_kept("wall_s"))) wall_base_s_ = metrics_->last_kept("wall_s");
     install_stop_signal_handlers();
-    Watchdog watchdog(mpi_, cfg_.dist.timeout_s);
+    // A communicator that times out its own device waits reports a stuck collective
+    // better than the watchdog can (NCCL's diagnosis): it gets the first word.
+    const double device_wait_grace_s = replica_.comm->times_out_device_waits() ? 10.0 : 0.0;
+    Watchdog watchdog(mpi_, cfg_.dist.timeout_s + device_wait_grace_s, cfg_.dist.peer_timeout_s);
     watchdog_ = &watchdog;
 
     TrainOutcome outcome;
@@ -218,7 +225,8 @@ class Trainer {
     last_log_step_ = step_;
     while (step_ < steps_total_) {
       train_step();
-      if (fault_.perturb_params(mpi_.rank(), step_)) perturb_one_parameter();
+      if (fault_.perturb_params(mpi_.rank(), step_)) corrupt_first_parameter(false);
+      if (fault_.nan_params(mpi_.rank(), step_)) corrupt_first_parameter(true);
       const bool validated = validation_due() && run_validation();
       if (step_ % cfg_.train.log_every == 0 || step_ == steps_total_ || validated) log_progress();
       if (cfg_.dist.replica_check_every > 0 && step_ % cfg_.dist.replica_check_every == 0)
@@ -576,11 +584,12 @@ class Trainer {
   }
 
   // Fault injection: this rank's replica drifts by changing its first parameter.
-  void perturb_one_parameter() {
+  // Fault injection: this replica's first parameter drifts by 1e-3, or becomes NaN.
+  void corrupt_first_parameter(bool make_nan) {
     Backend& be = *replica_.backend;
     float v = 0.0f;
     be.copy_to_host(&v, replica_.model->params().params(), 1);
-    v += 1e-3f;
+    v = make_nan ? std::nanf("") : v + 1e-3f;
     be.copy_to_device(replica_.model->params().params(), &v, 1);
     be.synchronize();
   }
@@ -602,6 +611,9 @@ class Trainer {
     ema.swap_with(replica_.model->params().params());
     const ValidationResult r = validate(cfg_, mpi_, *replica_.backend, *replica_.model, valid_);
     ema.swap_with(replica_.model->params().params());
+    // Validation batches may have reallocated buffers that a captured step graph reads:
+    // the ranks agree to capture again rather than replay it (a no-op without a graph).
+    program_->revalidate_graph();
     ELBO_CHECK(std::isfinite(r.loss()), "validation at step " << step_ << ": the negative ELBO of data.valid is "
                                                               << r.loss() << " (non-finite)");
     last_valid_ = r;

@@ -13,7 +13,8 @@ int64_t now_ns() {
 }
 }  // namespace
 
-Watchdog::Watchdog(const MpiContext& mpi, double timeout_s) : mpi_(mpi), timeout_s_(timeout_s), last_beat_ns_(now_ns()) {
+Watchdog::Watchdog(const MpiContext& mpi, double timeout_s, double peer_timeout_s)
+    : mpi_(mpi), timeout_s_(timeout_s), last_beat_ns_(now_ns()), heartbeat_(mpi, peer_timeout_s, now_ns()) {
   thread_ = std::thread([this] { run(); });
 }
 
@@ -37,7 +38,18 @@ void Watchdog::run() {
   while (!stop_) {
     cv_.wait_for(lock, std::chrono::milliseconds(500));
     if (stop_) break;
-    double idle = double(now_ns() - last_beat_ns_.load()) * 1e-9;
+    const int64_t now = now_ns();
+    if (const double silent = heartbeat_.tick(now)) {
+      std::fprintf(stderr,
+                   "elbo: rank %d: rank %d has sent no heartbeat for %.0f s: it is frozen (stopped by SIGSTOP or a "
+                   "debugger, swapped out) or its node is unreachable. Aborting the job (dist.peer_timeout_s = %.0f; "
+                   "this rank was at step %lld, phase: %s).\n",
+                   mpi_.rank(), heartbeat_.previous_rank(), silent, heartbeat_.timeout_s(),
+                   static_cast<long long>(step_.load()), phase_.load());
+      std::fflush(stderr);
+      mpi_.abort(3);
+    }
+    double idle = double(now - last_beat_ns_.load()) * 1e-9;
     if (idle > timeout_s_) {
       std::fprintf(stderr,
                    "elbo: rank %d: no progress for %.0f s at step %lld (phase: %s); another rank has probably died "

@@ -2,5 +2,6 @@
 elbo_mpi_test(nccl_communicator_test 1 2)
 elbo_mpi_test(mpi_communicator_test 2 3 4)
 elbo_mpi_test(watchdog_test 1)
+elbo_mpi_test(peer_heartbeat_test 1 2 3)
 elbo_mpi_test(graph_agreement_test 1 2 3)
 elbo_mpi_test(shard_collectives_test 1 2 3 4)

@@ -54,6 +54,11 @@ class Communicator {
   // False once an error has made the communicator unusable (NCCL: aborted with
   // ncclCommAbort); every later collective then throws.
   virtual bool usable() const { return true; }
+
+  // Whether it ends a host wait for the device after dist.timeout_s itself (NCCL: with
+  // NCCL's diagnosis, after ncclCommAbort). The trainer's watchdog then waits a little
+  // longer, so that this message, not the watchdog's, reports a stuck collective.
+  virtual bool times_out_device_waits() const { return false; }
 };
 
 enum class CommBackend { kAuto, kMpi, kNccl };

@@ -6,6 +6,7 @@
 #include <mpi.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,10 @@ class MpiContext {
   void require_same(uint64_t value, const std::string& what) const;
   // Like require_same, but throws an AgreedError (every rank throws it; rank 0 prints it).
   void require_same_agreed(uint64_t value, const std::string& what) const;
+  // Runs `check` on every rank; an elbo::Error on any rank becomes the same AgreedError on
+  // all of them, with the message of the lowest failing rank (printed once, by rank 0)
+  // instead of one message per rank racing the job's abort. Collective.
+  void check_on_all_ranks(const std::function<void()>& check) const;
   // Ends every rank of the job. Safe from any thread when thread_multiple(); otherwise
   // (an MPI library without MPI_THREAD_MULTIPLE) a thread other than the main one ends
   // only its own process with _exit(code), and the launcher (mpirun, srun

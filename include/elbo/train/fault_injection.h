@@ -10,6 +10,8 @@
 //                           step S, after the temporary file is written, before it is published
 //     nan_batch             a NaN in rank R's slice of the batch of step S
 //     perturb_params        rank R's replica drifts (one parameter changes) after step S
+//     nan_params            one of rank R's parameters becomes NaN after step S (a bit flip,
+//                           a bug in an op): no checkpoint may be written from it
 //     break_checkpoint_dir  after step S, rank R finds <run.dir>/checkpoints replaced by a
 //                           file (a directory removed or unwritable mid-run)
 //   ELBO_FAULT_SIGNAL      TERM, INT, USR1, KILL or STOP (default TERM)
@@ -21,7 +23,7 @@ namespace elbo {
 
 class FaultInjection {
  public:
-  enum class Kind { kSignal, kSignalInCheckpoint, kNanBatch, kPerturbParams, kBreakCheckpointDir };
+  enum class Kind { kSignal, kSignalInCheckpoint, kNanBatch, kPerturbParams, kNanParams, kBreakCheckpointDir };
 
   // Reads the environment; an unknown kind or signal is an error naming the variable.
   static FaultInjection from_env();
@@ -32,6 +34,8 @@ class FaultInjection {
   bool poison_batch(int rank, int64_t step) const { return hits(Kind::kNanBatch, rank, step); }
   // Whether this rank's parameters are to drift after step `step`.
   bool perturb_params(int rank, int64_t step) const { return hits(Kind::kPerturbParams, rank, step); }
+  // Whether one of this rank's parameters becomes NaN after step `step`.
+  bool nan_params(int rank, int64_t step) const { return hits(Kind::kNanParams, rank, step); }
   // Inside a checkpoint write of step `step`, before the file is published.
   void in_checkpoint(int rank, int64_t step) const;
 

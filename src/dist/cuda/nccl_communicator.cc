@@ -215,6 +215,7 @@ class NcclCommunicator final : public Communicator {
   // NCCL collectives on a stream that joins the capture through events are recorded
   // into the graph (NCCL >= 2.9), and replay reduces the replayed step's gradients.
   bool capturable() const override { return true; }
+  bool times_out_device_waits() const override { return true; }
   bool usable() const override { return comm_ != nullptr; }
 
   void wait_all() override {

@@ -1,0 +1,63 @@
+// Liveness of the other ranks, independent of what their training loops are doing.
+//
+// The watchdog's progress timeout (dist.timeout_s) must outlast the longest legitimate
+// phase of any rank (a checkpoint of a large model, a validation pass, the first step's
+// graph capture), so it is minutes long. A rank that is frozen (SIGSTOP, a debugger, a
+// node swapping itself to death or unreachable) would hold the whole allocation that
+// long, and the ranks waiting for it could only say that "another rank" hangs.
+//
+// So each rank's watchdog thread sends a small heartbeat to the next rank in a ring
+// every tick and listens for the previous rank's. A busy rank still beats (its watchdog
+// thread is not the training loop); a frozen one does not, and its successor names it
+// after dist.peer_timeout_s, one message for the job. A rank that leaves (training
+// finished, or it stops with an error) says so with its last beat, so its successor does
+// not mistake the silence for a freeze. A rank killed outright is the launcher's to
+// report (mpirun and srun end the job when a task dies).
+//
+// Needs MPI_THREAD_MULTIPLE (the watchdog thread calls MPI while the main thread is in a
+// collective); without it, and on one rank, the heartbeat is off.
+#pragma once
+#include <mpi.h>
+
+#include <cstdint>
+
+namespace elbo {
+
+class MpiContext;
+
+class PeerHeartbeat {
+ public:
+  // Constructed on the main thread (now_ns: the steady clock that tick() is given);
+  // ticks run on one other thread only. timeout_s <= 0 turns it off.
+  PeerHeartbeat(const MpiContext& mpi, double timeout_s, int64_t now_ns);
+  // Sends the "leaving" beat and cancels the pending receive (main thread, after the
+  // ticking thread has stopped).
+  ~PeerHeartbeat();
+  PeerHeartbeat(const PeerHeartbeat&) = delete;
+  PeerHeartbeat& operator=(const PeerHeartbeat&) = delete;
+
+  bool enabled() const { return enabled_; }
+  int previous_rank() const { return prev_; }
+  double timeout_s() const { return timeout_s_; }
+
+  // Sends this rank's beat and takes the previous rank's (now_ns: steady clock). Returns
+  // the seconds since the previous rank was last heard from when that exceeds the
+  // timeout (it is frozen), else 0.
+  double tick(int64_t now_ns);
+
+ private:
+  void post_receive();
+
+  MPI_Comm comm_;
+  int tag_;
+  bool enabled_ = false;
+  bool sending_ = true;
+  double timeout_s_;
+  int next_ = 0, prev_ = 0;
+  MPI_Request send_ = MPI_REQUEST_NULL, recv_ = MPI_REQUEST_NULL;
+  int64_t out_beat_ = 0, in_beat_ = 0;
+  bool prev_left_ = false;
+  int64_t last_heard_ns_ = 0;
+};
+
+}  // namespace elbo
