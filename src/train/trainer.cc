@@ -650,6 +650,7 @@ class Trainer {
     ELBO_CHECK(!cfg_.model.conditional || data_.has_labels,
                "model.conditional: data.train " << cfg_.data.train
                                                 << " holds no labels (convert it with elbo data convert --labels)");
+    if (cfg_.model.conditional) check_label_range(data_, cfg_.model.classes, "data.train");
     if (!cfg_.data.valid.empty()) {
       try {
         valid_ = open_shard_set(cfg_.data.valid);
@@ -662,6 +663,7 @@ class Trainer {
                                 << data_.height << "x" << data_.width);
       ELBO_CHECK(!cfg_.model.conditional || valid_.has_labels,
                  "model.conditional: data.valid " << cfg_.data.valid << " holds no labels");
+      if (cfg_.model.conditional) check_label_range(valid_, cfg_.model.classes, "data.valid");
     }
     if (cfg_.data.test.empty()) return;
     ShardSetInfo test;
@@ -674,6 +676,7 @@ class Trainer {
     ELBO_CHECK(!cfg_.model.conditional || test.has_labels,
                "model.conditional: data.test " << cfg_.data.test
                                                << " holds no labels (convert it with elbo data convert --labels)");
+    if (cfg_.model.conditional) check_label_range(test, cfg_.model.classes, "data.test");
     ELBO_CHECK(test.channels == data_.channels && test.height == data_.height && test.width == data_.width,
                "data.test: " << cfg_.data.test << " holds images of " << test.channels << "x" << test.height << "x"
                              << test.width << ", data.train " << cfg_.data.train << " holds " << data_.channels
