@@ -766,9 +766,9 @@ class Trainer {
           header[2] = rr.state.skipped_nonfinite;
           header[3] = rr.state.skipped_over_threshold;
           cursor = rr.state.cursor;
-          std::printf("elbo: resuming from %s (step %lld, sample cursor %lld, written by %d rank(s))\n",
+          std::printf("elbo: resuming from %s (step %lld, sample cursor %lld, written by %d %s)\n",
                       rr.path.c_str(), static_cast<long long>(rr.state.step), static_cast<long long>(cursor),
-                      rr.state.world_size);
+                      rr.state.world_size, rr.state.world_size == 1 ? "rank" : "ranks");
         }
         const int64_t reached = read_progress(), from = rr.found ? rr.state.step : 0;
         if (reached > from)
