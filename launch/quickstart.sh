@@ -5,30 +5,38 @@
 # Fashion-MNIST (Debian package dataset-fashion-mnist) to HDF5 shards, trains on 2 ranks
 # for a short run, evaluates on the test set, writes sample and reconstruction grids and
 # plots the training curves.
-#   launch/quickstart.sh [--ranks N] [--steps N] [--iw-samples K] [--prefix DIR]
+#   launch/quickstart.sh [--ranks N] [--steps N] [--iw-samples K] [--prefix DIR] [--build-dir DIR]
 # Re-running continues the same run from its newest checkpoint (nothing is lost); a
-# finished run is left as it is.
+# finished run is left as it is. --build-dir DIR builds there instead of build/release,
+# and uses an elbo already built in DIR as it is (tests/e2e/test_quickstart.sh gives it
+# the tree ctest built, so that it need not configure and build again).
 set -euo pipefail
-cd "$(dirname "$0")/.."
-source launch/lib/install_deps.sh
 
-ranks=2 steps=1000 iw=100 prefix=$HOME/.local
+ranks=2 steps=1000 iw=100 prefix=$HOME/.local build=build/release given_build=
+usage="usage: $0 [--ranks N] [--steps N] [--iw-samples K] [--prefix DIR] [--build-dir DIR]"
 while [ $# -gt 0 ]; do
   case $1 in
     --ranks) ranks=$2; shift 2 ;;
     --steps) steps=$2; shift 2 ;;
     --iw-samples) iw=$2; shift 2 ;;
     --prefix) prefix=$2; shift 2 ;;
-    -h|--help) echo "usage: $0 [--ranks N] [--steps N] [--iw-samples K] [--prefix DIR]"; exit 0 ;;
-    *) echo "usage: $0 [--ranks N] [--steps N] [--iw-samples K] [--prefix DIR]" >&2; exit 2 ;;
+    --build-dir) build=$2 given_build=1; shift 2 ;;
+    -h|--help) echo "$usage"; exit 0 ;;
+    *) echo "$usage" >&2; exit 2 ;;
   esac
 done
+[ -z "$given_build" ] || build=$(realpath -m "$build")  # as the caller meant it, before the cd
+cd "$(dirname "$0")/.."
+source launch/lib/install_deps.sh
 
 install_deps build data
-build=build/release
-cmake -S . -B $build -DCMAKE_BUILD_TYPE=Release -DELBO_TESTS=OFF >/dev/null
-cmake --build $build -j"$(nproc)" --target elbo
-cmake --install $build --prefix "$prefix" >/dev/null
+if [ -n "$given_build" ] && [ -x "$build/elbo" ]; then
+  echo "using the elbo built in $build"
+else
+  cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DELBO_TESTS=OFF >/dev/null
+  cmake --build "$build" -j"$(nproc)" --target elbo
+fi
+cmake --install "$build" --prefix "$prefix" >/dev/null
 elbo=$prefix/bin/elbo
 $elbo --version
 

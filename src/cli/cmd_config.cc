@@ -56,7 +56,13 @@ const char* kConfigHelp =
 int print_template(int argc, char** argv) {
   if (wants_help(argc, argv)) return print_help(kTemplateHelp);
   if (argc > 2) return usage_error("config template", std::string("unexpected argument '") + argv[2] + "'");
-  std::fputs(config_template(argc == 2 ? argv[1] : "").c_str(), stdout);
+  std::string text;
+  try {
+    text = config_template(argc == 2 ? argv[1] : "");
+  } catch (const Error& e) {
+    return usage_error("config template", e.what());  // an unknown MODEL is a mistyped argument
+  }
+  std::fputs(text.c_str(), stdout);
   return 0;
 }
 

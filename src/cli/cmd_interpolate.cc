@@ -47,7 +47,7 @@ const char* kHelp =
     "\n"
     "example:\n"
     "  elbo interpolate --checkpoint runs/fashion_mlp/checkpoints/ckpt_000004687.h5 \\\n"
-    "      --data data/fashion_test/manifest.yaml --pairs 6 --steps 12 --spherical --out interp.png\n";
+    "      --data data/fashion/test/manifest.yaml --pairs 6 --steps 12 --spherical --out interp.png\n";
 
 // The pairs of --index values "A,B[,C,D...]" (checked against count later).
 bool parse_pairs(const std::vector<std::string>& values, std::vector<std::pair<int64_t, int64_t>>& pairs,

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "commands.h"
@@ -25,6 +26,8 @@ const char* kHelp =
     "Draws the curves of RUN_DIR/metrics.jsonl (or metrics.csv, or a metrics file given\n"
     "instead of RUN_DIR) against the step, one panel per series: loss, recon, kl, learning\n"
     "rate, throughput, and every validation series (keys starting with val) the log has.\n"
+    "Records without a value of a series (null) are left out of its line, so validation,\n"
+    "logged every train.valid_every steps, is one line.\n"
     "The picture is 1200 pixels wide, 3 panels per row, 330 pixels per row plus 40.\n"
     "\n"
     "  RUN_DIR     the run folder (run.dir of its config)\n"
@@ -90,7 +93,13 @@ int cmd_plot(int argc, char** argv) {
     std::vector<double> steps(table.steps.begin(), table.steps.end());
     auto add = [&](const std::string& key, const std::string& title) {
       const std::vector<double>& y = table.columns.at(key);
-      panels.push_back({title + ": " + last_value(y), "step", steps, y});
+      PlotSeries series{title + ": " + last_value(y), "step", {}, {}};
+      // A null is a record without this series (validation every train.valid_every steps,
+      // no rate right after a resume), not a break in it: left in, it would cut the line
+      // into lone dots.
+      for (size_t i = 0; i < y.size(); ++i)
+        if (std::isfinite(y[i])) series.x.push_back(steps[i]), series.y.push_back(y[i]);
+      panels.push_back(std::move(series));
     };
     for (const Known& k : kSeries)
       if (table.columns.count(k.key)) add(k.key, k.title);

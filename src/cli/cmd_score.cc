@@ -45,7 +45,7 @@ const char* kEncodeHelp =
     "\n"
     "example:\n"
     "  elbo encode --checkpoint runs/fashion_mlp/checkpoints/ckpt_000004687.h5 \\\n"
-    "      --data data/fashion_test/manifest.yaml --out fashion_test_latents.h5\n";
+    "      --data data/fashion/test/manifest.yaml --out fashion_test_latents.h5\n";
 
 const char* kScoreHelp =
     "usage: elbo score [CONFIG] [--checkpoint FILE] [--data MANIFEST] --out FILE.csv|FILE.h5\n"
@@ -82,7 +82,7 @@ const char* kScoreHelp =
     "\n"
     "example:\n"
     "  mpirun -np 4 elbo score --checkpoint runs/fashion_mlp/checkpoints/ckpt_000004687.h5 \\\n"
-    "      --data data/fashion_test/manifest.yaml --iw-samples 1000 --out scores.csv\n";
+    "      --data data/fashion/test/manifest.yaml --iw-samples 1000 --out scores.csv\n";
 
 enum class Tool { kEncode, kScore };
 

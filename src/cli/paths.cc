@@ -20,7 +20,11 @@ std::string file_meant_in(const std::string& folder, Expected expected) {
     if (fs::is_regular_file(manifest, ec)) return "; did you mean " + manifest.string() + "?";
   } else if (expected == Expected::kCheckpoint) {
     try {
-      const std::vector<std::string> checkpoints = list_checkpoints(folder);  // a run folder
+      // A run folder, or the checkpoints folder inside one (run/checkpoints, run/best/checkpoints).
+      fs::path run(folder);
+      if (run.filename().empty()) run = run.parent_path();  // "run/checkpoints/"
+      std::vector<std::string> checkpoints = list_checkpoints(run.string());
+      if (checkpoints.empty() && run.filename() == "checkpoints") checkpoints = list_checkpoints(run.parent_path().string());
       if (!checkpoints.empty()) return "; did you mean " + checkpoints.front() + "?";
     } catch (const Error&) {
     }

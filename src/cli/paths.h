@@ -10,7 +10,7 @@ namespace elbo::cli {
 enum class Expected {
   kFile,        // no suggestion
   kManifest,    // the folder's manifest.yaml
-  kCheckpoint,  // a run folder's newest checkpoint
+  kCheckpoint,  // the newest checkpoint of a run folder or of its checkpoints folder
   kConfig,      // the folder's YAML files
 };
 

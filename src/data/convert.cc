@@ -87,6 +87,17 @@ std::string shard_name(int index) {
   return buf;
 }
 
+// Widens the shard's recorded label range by n more labels (the manifest keeps it, so that
+// a conditional model's model.classes is checked before training).
+void record_label_range(const int32_t* labels, int64_t n, ShardInfo& shard) {
+  for (int64_t i = 0; i < n; ++i) {
+    const int32_t label = labels[i];
+    shard.label_min = shard.has_label_range ? std::min(shard.label_min, label) : label;
+    shard.label_max = shard.has_label_range ? std::max(shard.label_max, label) : label;
+    shard.has_label_range = true;
+  }
+}
+
 // Moves the finished set from tmp into out_dir. With an old set there (overwrite),
 // its manifest goes first, so no moment has a manifest over mismatched shards.
 void install(const std::string& tmp, const std::string& out_dir, const ShardSetInfo& set) {
@@ -195,7 +206,10 @@ ShardSetInfo convert_to_shards(const ConvertOptions& options) {
       for (int64_t done = 0; done < shard.count;) {
         const int64_t n = std::min(slab, shard.count - done);
         image_stream.read(n, image_buf.data());
-        if (has_labels) label_stream.read(n, label_buf.data());
+        if (has_labels) {
+          label_stream.read(n, label_buf.data());
+          record_label_range(label_buf.data(), n, shard);
+        }
         writer.append(image_buf.data(), has_labels ? label_buf.data() : nullptr, n);
         done += n;
         if (options.on_progress) options.on_progress(first + done, total);

@@ -131,6 +131,15 @@ ShardSetInfo read_manifest(const std::string& path) {
       shard.file_crc32 = parse_crc(scalar<std::string>(s, "file_crc32", path, where, "a hex string"), path, where,
                                    s.Mark().line + 1);
     }
+    if (s["label_min"] || s["label_max"]) {  // optional: manifests before the label range lack them
+      ELBO_CHECK(info.has_labels, path << ": shard " << i << " (" << shard.file
+                                       << ") has a label range but has_labels is false");
+      shard.label_min = scalar<int32_t>(s, "label_min", path, where, "an integer");
+      shard.label_max = scalar<int32_t>(s, "label_max", path, where, "an integer");
+      ELBO_CHECK(shard.label_min <= shard.label_max, path << ": shard " << i << " (" << shard.file << ") has label_min "
+                                                          << shard.label_min << " above label_max " << shard.label_max);
+      shard.has_label_range = true;
+    }
     next_first += shard.count;
     info.shards.push_back(shard);
   }
@@ -161,6 +170,10 @@ void write_manifest(const ShardSetInfo& info, const std::string& path) {
     if (s.file_bytes > 0) {
       out << YAML::Key << "file_bytes" << YAML::Value << s.file_bytes;
       out << YAML::Key << "file_crc32" << YAML::Value << YAML::DoubleQuoted << crc_text(s.file_crc32);
+    }
+    if (s.has_label_range) {
+      out << YAML::Key << "label_min" << YAML::Value << s.label_min;
+      out << YAML::Key << "label_max" << YAML::Value << s.label_max;
     }
     out << YAML::EndMap;
   }

@@ -109,6 +109,16 @@ std::string shard_file_of(const ShardSetInfo& info, int64_t sample) {
   return "no shard holds sample " + std::to_string(sample);
 }
 
+void check_label_range(const ShardSetInfo& info, int classes, const std::string& key) {
+  for (const ShardInfo& shard : info.shards) {
+    if (!shard.has_label_range || (shard.label_min >= 0 && shard.label_max < classes)) continue;
+    const int32_t label = shard.label_max >= classes ? shard.label_max : shard.label_min;
+    ELBO_FAIL(key << ": " << detail::shard_file_path(info, shard) << " holds label " << label << ", outside 0.."
+                  << classes - 1 << " (model.classes = " << classes << "; labels " << shard.label_min << ".."
+                  << shard.label_max << " in " << info.manifest_path << "); raise model.classes or fix the labels");
+  }
+}
+
 std::string describe_shard_set(const ShardSetInfo& info) {
   std::ostringstream os;
   const double mib = double(info.count) * double(info.bytes_per_sample()) / (1024.0 * 1024.0);
@@ -116,7 +126,15 @@ std::string describe_shard_set(const ShardSetInfo& info) {
   os << "samples     " << info.count << "\n";
   os << "image       " << info.channels << "x" << info.height << "x" << info.width << " "
      << detail::pixel_type_name(info.dtype) << " (" << info.bytes_per_sample() << " bytes per sample)\n";
-  os << "labels      " << (info.has_labels ? "yes" : "no") << "\n";
+  os << "labels      " << (info.has_labels ? "yes" : "no");
+  const bool ranges = info.has_labels && std::all_of(info.shards.begin(), info.shards.end(),
+                                                     [](const ShardInfo& s) { return s.has_label_range; });
+  if (ranges) {
+    int32_t lo = info.shards.front().label_min, hi = info.shards.front().label_max;
+    for (const ShardInfo& s : info.shards) lo = std::min(lo, s.label_min), hi = std::max(hi, s.label_max);
+    os << " (" << lo << ".." << hi << ")";
+  }
+  os << "\n";
   char size[32];
   std::snprintf(size, sizeof size, "%.2f", mib);
   os << "data        " << size << " MiB in " << info.shards.size() << " shard"

@@ -24,6 +24,7 @@ EvalBatches::EvalBatches(const Config& config, Backend& be, const VaeModel& mode
   ELBO_CHECK(classes_ == 0 || set.has_labels, "model.conditional: " << key_ << " " << set.manifest_path
                                                                       << " holds no labels (convert it with elbo "
                                                                          "data convert --labels)");
+  if (classes_ > 0) check_label_range(set, classes_, key_);  // before the first batch, not at the bad one
 }
 
 void EvalBatches::load(int64_t first, int rows, VaeModel& model) {

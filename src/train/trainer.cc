@@ -662,6 +662,7 @@ class Trainer {
     ELBO_CHECK(!cfg_.model.conditional || data_.has_labels,
                "model.conditional: data.train " << cfg_.data.train
                                                 << " holds no labels (convert it with elbo data convert --labels)");
+    if (cfg_.model.conditional) check_label_range(data_, cfg_.model.classes, "data.train");
     if (!cfg_.data.valid.empty()) {
       try {
         valid_ = open_shard_set(cfg_.data.valid);
@@ -674,6 +675,7 @@ class Trainer {
                                 << data_.height << "x" << data_.width);
       ELBO_CHECK(!cfg_.model.conditional || valid_.has_labels,
                  "model.conditional: data.valid " << cfg_.data.valid << " holds no labels");
+      if (cfg_.model.conditional) check_label_range(valid_, cfg_.model.classes, "data.valid");
     }
     if (cfg_.data.test.empty()) return;
     ShardSetInfo test;
@@ -686,6 +688,7 @@ class Trainer {
     ELBO_CHECK(!cfg_.model.conditional || test.has_labels,
                "model.conditional: data.test " << cfg_.data.test
                                                << " holds no labels (convert it with elbo data convert --labels)");
+    if (cfg_.model.conditional) check_label_range(test, cfg_.model.classes, "data.test");
     ELBO_CHECK(test.channels == data_.channels && test.height == data_.height && test.width == data_.width,
                "data.test: " << cfg_.data.test << " holds images of " << test.channels << "x" << test.height << "x"
                              << test.width << ", data.train " << cfg_.data.train << " holds " << data_.channels
@@ -775,9 +778,9 @@ class Trainer {
           header[2] = rr.state.skipped_nonfinite;
           header[3] = rr.state.skipped_over_threshold;
           cursor = rr.state.cursor;
-          std::printf("elbo: resuming from %s (step %lld, sample cursor %lld, written by %d rank(s))\n",
+          std::printf("elbo: resuming from %s (step %lld, sample cursor %lld, written by %d %s)\n",
                       rr.path.c_str(), static_cast<long long>(rr.state.step), static_cast<long long>(cursor),
-                      rr.state.world_size);
+                      rr.state.world_size, rr.state.world_size == 1 ? "rank" : "ranks");
         }
         const int64_t reached = read_progress(), from = rr.found ? rr.state.step : 0;
         if (reached > from)

@@ -54,7 +54,7 @@ set -e
 [ $rc = 2 ] || fail "elbo train without CONFIG: exit $rc"
 grep -q "missing CONFIG" train.err && grep -q "configs" train.err && grep -q "elbo config template" train.err ||
   { cat train.err; fail "elbo train without CONFIG does not point at configs/"; }
-for args in "eval --bogus x" "sample a.yaml b.yaml" "score --bogus x" "interpolate --checkpoint c.h5 --steps 1 --out a.png" "data convert --images" "plot" "scaling-plot" "scaling-plot a b" "config nothing" "devices extra" "frobnicate"; do
+for args in "eval --bogus x" "sample a.yaml b.yaml" "score --bogus x" "interpolate --checkpoint c.h5 --steps 1 --out a.png" "data convert --images" "plot" "scaling-plot" "scaling-plot a b" "config nothing" "config template bogus" "devices extra" "frobnicate"; do
   set +e
   "$ELBO_BIN" $args >bad.out 2>bad.err; rc=$?
   set -e

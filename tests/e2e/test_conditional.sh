@@ -83,7 +83,7 @@ write_config wide.yaml widerun wide/manifest.yaml
 set +e
 elbo_np 2 train wide.yaml "${cond[@]}" >wide.log 2>&1; rc=$?
 set -e
-[ $rc -ne 0 ] && grep -qE "sample [0-9]+ of data.train \(wide/shard_00000.h5\) has label [4-6], outside 0..3 \(model.classes = 4\)" wide.log ||
+[ $rc -ne 0 ] && grep -qE "data.train: wide/shard_00000.h5 holds label [4-6], outside 0..3 \(model.classes = 4;" wide.log ||
   { cat wide.log; fail "label-range error"; }
 [ ! -e widerun/checkpoints ] || fail "label range: checkpoints written"
 before=$(ls -l --time-style=full-iso long/checkpoints)

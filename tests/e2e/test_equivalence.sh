@@ -25,6 +25,7 @@ for t in 1 3; do
     --set train.checkpoint_every=0 --set train.sample_grid=0 >logt$t.txt 2>&1 || { cat logt$t.txt; fail "train on $t threads"; }
 done
 grep -q "3 threads" logt3.txt || fail "the 3-thread run did not use 3 threads: $(grep 'replica on' logt3.txt)"
+grep -q "(oneDNN, 1 thread)" logt1.txt || fail "the 1-thread run does not say '1 thread': $(grep 'replica on' logt1.txt)"
 compare_ckpt threads3/checkpoints/ckpt_000000020.h5 threads1/checkpoints/ckpt_000000020.h5 --bitwise --optimizer ||
   fail "3 threads differ from 1 thread"
 echo PASS

@@ -13,18 +13,22 @@ write_config c.yaml run train/manifest.yaml test/manifest.yaml
 elbo_np 1 train c.yaml --set train.steps=30 --set train.checkpoint_every=10 --set train.sample_grid=0 \
   --set 'model.hidden=[16]' >train.log 2>&1 || { cat train.log; fail "train"; }
 
-note "progress of k = 5000 on 120 images"
-ELBO_PROGRESS_EVERY_S=0.3 elbo_np 1 eval c.yaml --set eval.iw_samples=5000 --set eval.max_images=120 \
+"$ELBO_BIN" data inspect test/manifest.yaml --verify >inspect.txt || fail "inspect"
+grep -q " in 1 shard$" inspect.txt && grep -q "^checksums   1 shard verified$" inspect.txt ||
+  { cat inspect.txt; fail "no singular '1 shard'"; }
+
+note "progress of k = 5000 on 300 images"
+ELBO_PROGRESS_EVERY_S=0.3 elbo_np 1 eval c.yaml --set eval.iw_samples=5000 --set eval.max_images=300 \
   --set 'model.hidden=[16]' >progress.log 2>&1 || { cat progress.log; fail "eval k=5000"; }
 cat progress.log
-grep -Eq "^eval  [0-9]+/120 images \([0-9]+%\)  [0-9.]+ images/s  eta [0-9]+:[0-9]{2}:[0-9]{2}$" progress.log ||
+grep -Eq "^eval  [0-9]+/300 images \([0-9]+%\)  [0-9.]+ images/s  eta [0-9]+:[0-9]{2}:[0-9]{2}$" progress.log ||
   fail "no progress line"
-[ -f run/eval_step000000030_first120.json ] || { ls run; fail "subset result not named eval_step000000030_first120.json"; }
+[ -f run/eval_step000000030_first300.json ] || { ls run; fail "subset result not named eval_step000000030_first300.json"; }
 [ ! -e run/eval.json ] || fail "a subset evaluation wrote eval.json"
-"$PY" - run/eval_step000000030_first120.json <<'PY' || fail "subset result content"
+"$PY" - run/eval_step000000030_first300.json <<'PY' || fail "subset result content"
 import json, sys
 e = json.load(open(sys.argv[1]))
-assert e["images"] == 120 and e["test_set_images"] == 2000 and e["iw_k"] == 5000 and e["step"] == 30, e
+assert e["images"] == 300 and e["test_set_images"] == 2000 and e["iw_k"] == 5000 and e["step"] == 30, e
 PY
 
 note "whole test set: eval_step<S>.json and eval.json (the latest whole-set evaluation); a subset leaves it alone"

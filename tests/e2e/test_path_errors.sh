@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Path mistakes get one clear message, not an internal error: a folder given where a
 # file is expected names both and suggests the file meant (the folder's manifest.yaml,
-# a run folder's newest checkpoint); a missing relative path names the current directory
-# it was resolved against. On 2 ranks the message is printed once.
+# the newest checkpoint of a run folder or of its checkpoints/); a missing relative path
+# names the current directory it was resolved against. On 2 ranks the message is printed once.
 source "$ELBO_SRC/tests/e2e/lib.sh"
 make_dataset data 300 8 8 3 2
 write_config c.yaml run data/manifest.yaml data/manifest.yaml
@@ -30,6 +30,8 @@ expect eval-test-folder 1 "data\.test: data $folder" eval c.yaml --set data.test
 mkdir cfgs && cp c.yaml cfgs/
 expect config-folder 1 "CONFIG: cfgs $folder; did you mean cfgs/c\.yaml\?" train cfgs
 expect checkpoint-folder 0 "--checkpoint: run $folder; did you mean run/checkpoints/ckpt_000000010\.h5\?" sample --checkpoint run
+expect checkpoints-folder 0 "--checkpoint: run/checkpoints $folder; did you mean run/checkpoints/ckpt_000000010\.h5\?" \
+  eval --checkpoint run/checkpoints
 expect inspect-folder 0 "MANIFEST: data $folder; did you mean data/manifest\.yaml\?" data inspect data
 expect convert-folder 0 "--images: data $folder \(relative" data convert --images data --out x
 expect missing-relative 2 "data\.train: nowhere/manifest\.yaml does not exist \(relative to the current directory $here\)" \

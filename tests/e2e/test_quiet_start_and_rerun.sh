@@ -4,7 +4,7 @@
 # back), metrics with lr as written (0.002, not 0.00200000009), elapsed_s per interval
 # and wall_s in total; after a resume between log steps the first record has no rate
 # (null) and wall_s continues. Re-running a finished run changes nothing and exits 0;
-# raising train.steps continues it.
+# raising train.steps continues it; the resume line says "written by 2 ranks" or "1 rank".
 source "$ELBO_SRC/tests/e2e/lib.sh"
 make_dataset data 500 10 10 3 2
 write_config c.yaml run data/manifest.yaml
@@ -52,4 +52,7 @@ note "raising train.steps continues it"
 elbo_np 1 train c.yaml --set train.steps=50 --set train.checkpoint_every=0 --set train.sample_grid=2 >more.log 2>&1 || { cat more.log; fail "continue"; }
 grep -q "resuming from .*ckpt_000000040.h5" more.log && grep -q "training finished at step 50" more.log || { cat more.log; fail "did not continue"; }
 [ "$(cat run/COMPLETED)" = "step 50" ] || fail "COMPLETED not updated"
+grep -q "written by 2 ranks)" more.log || { cat more.log; fail "the resume line does not say 2 ranks"; }
+elbo_np 1 train c.yaml --set train.steps=52 --set train.checkpoint_every=0 --set train.sample_grid=2 >one.log 2>&1 || { cat one.log; fail "continue on 1 rank"; }
+grep -q "written by 1 rank)" one.log || { cat one.log; fail "the resume line does not say '1 rank'"; }
 echo PASS

@@ -4,7 +4,9 @@
 # checkpoint with the lowest one is kept in run.dir/best (with best.json); a cosine
 # schedule with warm-up logs the rates it uses (lr/10 per warm-up step, lr_min at the
 # end); a run stopped at step 30 and resumed ends bitwise equal to an uninterrupted one,
-# schedule included; a bad data.valid is an error before step 1.
+# schedule included; `elbo plot` draws validation as a line; `elbo eval` of the best
+# checkpoint writes best/eval_step<S>.json, not eval.json; a bad data.valid is an error
+# before step 1.
 source "$ELBO_SRC/tests/e2e/lib.sh"
 make_dataset data 700 14 14 5
 make_dataset valid 150 14 14 6 1
@@ -33,6 +35,30 @@ assert os.path.exists(best["checkpoint"]), best
 print("best", best)
 PY
 grep -q "best validation loss" straight.log || fail "no best-checkpoint line"
+
+note "elbo plot: a validation series is one line, not lone dots at the records that have it"
+"$ELBO_BIN" plot straight >plot.log || { cat plot.log; fail "plot"; }
+"$PY" - "$ELBO_SRC/tests/e2e" straight/curves.png <<'PY' || fail "the val_loss panel has no line"
+import sys
+sys.path.insert(0, sys.argv[1])
+from png_info import decode
+width, height, channels, rows = decode(sys.argv[2])
+# val_loss is the sixth panel (after loss, recon, kl, lr, samples/s): the sixth colour
+colour = bytes((140, 86, 75))
+n = sum(row[i:i + 3] == colour for row in rows for i in range(0, len(row), 3))
+print(f"{n} pixels of the val_loss curve")
+assert n > 150, "three lone 3x3 dots (27 pixels), not a line through steps 20, 40, 60"
+PY
+
+note "eval of the best checkpoint writes into best/ and leaves eval.json alone"
+ev=(--set data.test=valid/manifest.yaml --set eval.iw_samples=2)
+elbo_np 1 eval a.yaml "${sets[@]}" "${ev[@]}" >eval.log 2>&1 || { cat eval.log; fail "eval"; }
+cp straight/eval.json eval_before.json
+best=$(ls straight/best/checkpoints/ckpt_*.h5)
+step=$(basename "$best" .h5)
+elbo_np 1 eval a.yaml "${sets[@]}" "${ev[@]}" --checkpoint "$best" >best_eval.log 2>&1 || { cat best_eval.log; fail "eval best"; }
+[ -f "straight/best/eval_step${step#ckpt_}.json" ] || { ls straight/best; fail "no best/eval_step${step#ckpt_}.json"; }
+cmp straight/eval.json eval_before.json || fail "eval of the best checkpoint changed eval.json"
 
 note "stopped at step 30 and resumed: bitwise equal, schedule included"
 write_config b.yaml resumed data/manifest.yaml

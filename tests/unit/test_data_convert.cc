@@ -4,9 +4,11 @@
 #include <hdf5.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -133,6 +135,42 @@ TEST_F(DataConvert, ManifestAndShardLayoutAreReadableByOtherTools) {
   H5Sclose(space);
   H5Dclose(d);
   H5Fclose(f);
+}
+
+// The manifest records each shard's label range, so that a conditional model's
+// model.classes is checked before training; older manifests without it still load.
+TEST_F(DataConvert, LabelRangeRecordedCheckedAndOptional) {
+  const std::string manifest = make_synthetic_shard_set(dir_, 37, 1, 4, 4, 3, 42);
+  const ShardSetInfo info = open_shard_set(manifest);
+  int32_t highest = 0;
+  for (const ShardInfo& s : info.shards) {
+    int32_t lo = 99, hi = -1;
+    for (int64_t i = s.first; i < s.first + s.count; ++i)
+      lo = std::min(lo, int32_t(synthetic_label(42, i))), hi = std::max(hi, int32_t(synthetic_label(42, i)));
+    ASSERT_TRUE(s.has_label_range) << s.file;
+    EXPECT_EQ(s.label_min, lo) << s.file;
+    EXPECT_EQ(s.label_max, hi) << s.file;
+    highest = std::max(highest, hi);
+  }
+  EXPECT_NO_THROW(check_label_range(info, highest + 1, "data.train"));
+  try {
+    check_label_range(info, highest, "data.train");
+    FAIL() << "a label equal to model.classes was accepted";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    for (const std::string& want : {std::string("data.train: "), std::string("/shard_0000"),
+                                    "holds label " + std::to_string(highest), std::string("model.classes = ")})
+      EXPECT_NE(msg.find(want), std::string::npos) << "missing '" << want << "' in " << msg;
+  }
+
+  // A manifest written before the label range: no range, nothing refused up front.
+  const std::string text = read_text(manifest);
+  const std::string old = std::regex_replace(text, std::regex(", label_min: -?[0-9]+, label_max: -?[0-9]+"), "");
+  ASSERT_NE(old, text);
+  std::ofstream(manifest, std::ios::trunc) << old;
+  const ShardSetInfo before = open_shard_set(manifest);
+  for (const ShardInfo& s : before.shards) EXPECT_FALSE(s.has_label_range) << s.file;
+  EXPECT_NO_THROW(check_label_range(before, 1, "data.train"));
 }
 
 TEST_F(DataConvert, InspectText) {

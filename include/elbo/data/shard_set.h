@@ -25,6 +25,11 @@ struct ShardInfo {
   // the file's metadata is damaged (see open_shard_set).
   int64_t file_bytes = 0;
   uint32_t file_crc32 = 0;  // CRC32 of the whole file
+  // The shard's smallest and largest label (labelled sets, manifests since these fields;
+  // older ones lack them): a conditional model's classes are checked against them before
+  // training, instead of when the batch holding a bad label is read, maybe hours in.
+  bool has_label_range = false;
+  int32_t label_min = 0, label_max = 0;
 };
 
 struct ShardSetInfo {
@@ -52,6 +57,12 @@ ShardSetInfo open_shard_set(const std::string& manifest_path, bool verify_checks
 constexpr int64_t kShardSealMaxBytes = int64_t(2) << 30;
 // Records a written shard file's size and whole-file CRC32 in `shard` (data convert).
 void seal_shard_file(const std::string& path, ShardInfo& shard);
+
+// Throws unless every label the manifest records lies in 0..classes-1 (model.classes of a
+// conditional model); `key` is how the set was given ("data.train"). The error names the
+// shard file, the label and model.classes. Shards without a recorded range (older
+// manifests) pass: their labels are still checked as they are read.
+void check_label_range(const ShardSetInfo& info, int classes, const std::string& key);
 
 // The path of the shard file holding global sample `sample` (for messages).
 std::string shard_file_of(const ShardSetInfo& info, int64_t sample);
