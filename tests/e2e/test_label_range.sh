@@ -41,8 +41,9 @@ for key in train valid test; do
     valid) train_bad $key good/manifest.yaml "" --set data.valid=bad/manifest.yaml ;;
     test) train_bad $key good/manifest.yaml bad/manifest.yaml ;;
   esac
-  grep -q "data\.$key: bad/shard_00000\.h5 holds label 9, outside 0\.\.3 (model\.classes = 4; .*); raise model\.classes or fix the labels" $key.log ||
-    { cat $key.log; fail "data.$key: no error naming the shard, the label and model.classes"; }
+  # One message for the job (every rank checks; the first failing rank's error is agreed).
+  [ "$(grep -c "data\.$key: bad/shard_00000\.h5 holds label 9, outside 0\.\.3 (model\.classes = 4; .*); raise model\.classes or fix the labels" $key.log)" -eq 1 ] ||
+    { cat $key.log; fail "data.$key: expected one error naming the shard, the label and model.classes"; }
   ! grep -q "^step " $key.log || { cat $key.log; fail "data.$key: trained before the error"; }
   [ -z "$(ls $key/checkpoints 2>/dev/null)" ] || fail "data.$key: checkpoints written"
 done
