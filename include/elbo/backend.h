@@ -131,16 +131,18 @@ class Backend {
   virtual uint64_t graph_generation() const { return 0; }
 
   // ---- dense algebra ----
-  // C[m,n] = alpha * op(A) * op(B) + beta * C; op(A) is m x k, op(B) is k x n.
+  // C[m,n] = alpha * op(A) * op(B) + beta * C; op(A) is m x k, op(B) is k x n. Always
+  // FP32 arithmetic: reductions written as GEMMs (sums against a ones vector) need it.
   virtual void gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a, const float* b,
                     float beta, float* c) = 0;
   void gemm(const GemmArgs& g) { gemm(g.trans_a, g.trans_b, g.m, g.n, g.k, g.alpha, g.a, g.b, g.beta, g.c); }
-  // Two independent GEMMs (neither reads what the other writes), such as a layer's weight
-  // and input gradients: a backend may run them side by side (the CPU backend gives each
-  // half of its threads, which beats cutting both in halves). Default: one after the other.
-  virtual void gemm_pair(const GemmArgs& first, const GemmArgs& second) {
-    gemm(first);
-    gemm(second);
+  // A layer's products (a Linear's forward, or its weight and input gradients), each
+  // independent of the others (none reads what another writes). train.precision applies
+  // to these alone: a backend made for bf16 or tf32 rounds their inputs, FP32 sums. A
+  // backend may run them side by side (the CPU backend's threads take blocks of all of
+  // them from one queue, which beats cutting each in parts). Default: gemm() in order.
+  virtual void layer_gemms(const GemmArgs* gemms, int count) {
+    for (int i = 0; i < count; ++i) gemm(gemms[i]);
   }
   // y[r, c] = act(y[r, c] + bias[c]) in place.
   virtual void bias_act_forward(float* y, const float* bias, int rows, int cols, Activation act) = 0;
@@ -340,8 +342,10 @@ class Backend {
 // The backend for a device. CUDA devices need a build with ELBO_WITH_CUDA.
 std::unique_ptr<Backend> make_backend(const Device& device, GemmPrecision precision = GemmPrecision::kFP32);
 // The CPU backend with `threads` threads for its element-wise loops (the caller's
-// included); results are identical for every thread count.
-std::unique_ptr<Backend> make_cpu_backend(int threads = 1);
+// included); results are identical for every thread count. kBF16 rounds the inputs of
+// layer_gemms to bf16 (AMX or AVX512-BF16; an error naming train.precision on a CPU
+// without them); kTF32 is an error (a GPU format).
+std::unique_ptr<Backend> make_cpu_backend(int threads = 1, GemmPrecision precision = GemmPrecision::kFP32);
 // Threads that make_backend gives a CPU backend: set once per process, next to the
 // BLAS thread count (cli: cores in the rank's affinity mask / ranks on the node).
 void set_cpu_backend_threads(int threads);
@@ -349,6 +353,8 @@ int cpu_backend_threads();
 // The CPU backend's compute library and the instruction set it runs on this CPU:
 // "oneDNN 2.6.3 (OpenMP runtime, one thread per call), ISA avx512_core_amx" (for `elbo devices`).
 std::string cpu_compute_library_info();
+// "" when this CPU runs train.precision: bf16 (AMX or AVX512-BF16), else why not.
+std::string cpu_bf16_unavailable_reason();
 #if defined(ELBO_WITH_CUDA)
 std::unique_ptr<Backend> make_cuda_backend(int device_index, GemmPrecision precision);
 #endif

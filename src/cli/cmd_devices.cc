@@ -42,6 +42,10 @@ int cmd_devices(int argc, char** argv) {
   const int in_mask = sched_getaffinity(0, sizeof mask, &mask) == 0 ? CPU_COUNT(&mask) : -1;
   std::printf("cpu      %u cores (%d in this process's CPU mask); %s\n", std::thread::hardware_concurrency(), in_mask,
               cpu_compute_library_info().c_str());
+  const std::string no_bf16 = cpu_bf16_unavailable_reason();
+  std::printf("cpu      train.precision: bf16 %s\n",
+              no_bf16.empty() ? "available (layer GEMMs in bf16 on this CPU's AMX or AVX512-BF16)"
+                              : ("unavailable: " + no_bf16).c_str());
   if (!cuda_backend_compiled()) {
     std::printf("cuda     not compiled in (rebuild with nvcc on the PATH or -DELBO_CUDA=ON)\n");
     return 0;

@@ -88,7 +88,7 @@ const std::map<std::string, std::string>& descriptions() {
       {"train.metrics_format", "run.dir/metrics.jsonl or run.dir/metrics.csv"},
       {"train.sample_grid", "n x n grids of samples and reconstructions at the end, n <= 32; 0: none"},
       {"train.device", "auto: a GPU when the build has CUDA and one is visible, else the CPU"},
-      {"train.precision", "arithmetic of GPU matrix products; weights and optimizer stay FP32"},
+      {"train.precision", "arithmetic of the layers' matrix products (GPU: fp32, tf32, bf16; CPU: fp32, bf16 on AMX or AVX512-BF16); weights and optimizer stay FP32"},
       {"train.cuda_graph", "replay each step as a CUDA graph (GPU ranks with NCCL)"},
       {"train.recompute", "gradient checkpointing: keep only the residual cells' inputs and outputs for backward "
                           "and recompute the rest there (hvae conv groups); the same results, less memory"},

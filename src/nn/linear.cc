@@ -26,7 +26,8 @@ class LinearNode final : public Node {
     const int rows = g.shape(outputs[0]).n;
     float* y = g.value(outputs[0]);
     ParamStore& ps = g.params();
-    be.gemm(false, true, rows, out_, in_, 1.0f, g.value(inputs[0]), weight(g), 0.0f, y);
+    const GemmArgs product{false, true, rows, out_, in_, 1.0f, g.value(inputs[0]), weight(g), 0.0f, y};
+    be.layer_gemms(&product, 1);
     be.bias_act_forward(y, ps.param(b_), rows, out_, act_);
   }
 
@@ -41,11 +42,9 @@ class LinearNode final : public Node {
     const float w_beta = from_graph && !input_grad_accumulates[1] ? 0.0f : 1.0f;
     float* dw = from_graph ? g.grad(inputs[1]) : ps.grad(w_);
     const GemmArgs weight_grad{true, false, out_, in_, rows, 1.0f, dy, g.value(inputs[0]), w_beta, dw};
-    if (input_needs_grad[0])
-      be.gemm_pair(weight_grad, GemmArgs{false, false, rows, in_, out_, 1.0f, dy, weight(g),
-                                         input_grad_accumulates[0] ? 1.0f : 0.0f, g.grad(inputs[0])});
-    else
-      be.gemm(weight_grad);
+    const GemmArgs both[2] = {weight_grad, GemmArgs{false, false, rows, in_, out_, 1.0f, dy, weight(g),
+                                                    input_grad_accumulates[0] ? 1.0f : 0.0f, g.grad(inputs[0])}};
+    be.layer_gemms(both, input_needs_grad[0] ? 2 : 1);
     be.bias_grad(ps.grad(b_), dy, rows, out_);
   }
 

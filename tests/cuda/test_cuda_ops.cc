@@ -30,8 +30,10 @@ const Activation kActivations[] = {Activation::kIdentity, Activation::kReLU,    
 
 class CudaOps : public CudaVsCpu {
  protected:
-  // GEMM check against the CPU, error bounded by tol * (|alpha| sum_k |a||b| + |beta c|).
-  void check_gemm(Backend& gpu, bool ta, bool tb, int m, int n, int k, float alpha, float beta, double tol) {
+  // GEMM check against the CPU, error bounded by tol * (|alpha| sum_k |a||b| + |beta c|);
+  // layer: through layer_gemms (the backend's train.precision), else gemm (always FP32).
+  void check_gemm(Backend& gpu, bool ta, bool tb, int m, int n, int k, float alpha, float beta, double tol,
+                  bool layer = false) {
     SCOPED_TRACE(::testing::Message() << "trans_a " << ta << " trans_b " << tb << " m " << m << " n " << n << " k "
                                       << k << " " << gpu.name());
     const std::vector<float> a_h = random_vec(size_t(m) * k, -1, 1, 11), b_h = random_vec(size_t(k) * n, -1, 1, 12),
@@ -40,7 +42,9 @@ class CudaOps : public CudaVsCpu {
     gpu.copy_to_device(a.data(), a_h.data(), a_h.size());
     gpu.copy_to_device(b.data(), b_h.data(), b_h.size());
     gpu.copy_to_device(c.data(), c_h.data(), c_h.size());
-    gpu.gemm(ta, tb, m, n, k, alpha, a.data(), b.data(), beta, c.data());
+    const GemmArgs args{ta, tb, m, n, k, alpha, a.data(), b.data(), beta, c.data()};
+    if (layer) gpu.layer_gemms(&args, 1);
+    else gpu.gemm(args);
     std::vector<float> got = host(gpu, c);
 
     std::vector<float> want = c_h, bound(c_h.size());
@@ -82,13 +86,16 @@ TEST_F(CudaOps, GemmWithEmptyInnerDimensionScalesC) {
   }
 }
 
+// The layers' GEMMs in TF32 / BF16; every other GEMM (reductions against a ones vector)
+// stays FP32 on those backends too.
 TEST_F(CudaOps, GemmTf32AndBf16WithinTheirPrecision) {
   auto tf32 = make_cuda_backend(0, GemmPrecision::kTF32);
   auto bf16 = make_cuda_backend(0, GemmPrecision::kBF16);
   for (bool ta : {false, true})
     for (bool tb : {false, true}) {
-      check_gemm(*tf32, ta, tb, 96, 160, 512, 1.0f, 0.5f, 4e-3);
-      check_gemm(*bf16, ta, tb, 96, 160, 512, 1.0f, 0.5f, 2e-2);
+      check_gemm(*tf32, ta, tb, 96, 160, 512, 1.0f, 0.5f, 4e-3, true);
+      check_gemm(*bf16, ta, tb, 96, 160, 512, 1.0f, 0.5f, 2e-2, true);
+      check_gemm(*bf16, ta, tb, 96, 160, 512, 1.0f, 0.5f, 1e-4, false);
     }
 }
 

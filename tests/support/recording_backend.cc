@@ -100,8 +100,9 @@ void RecordingBackend::gemm(bool trans_a, bool trans_b, int m, int n, int k, flo
                             const float* b, float beta, float* c) {
   op([=] { inner_->gemm(trans_a, trans_b, m, n, k, alpha, a, b, beta, c); });
 }
-void RecordingBackend::gemm_pair(const GemmArgs& first, const GemmArgs& second) {
-  op([=] { inner_->gemm_pair(first, second); });
+void RecordingBackend::layer_gemms(const GemmArgs* gemms, int count) {
+  const std::vector<GemmArgs> copy(gemms, gemms + count);  // recorded by value
+  op([=] { inner_->layer_gemms(copy.data(), int(copy.size())); });
 }
 void RecordingBackend::bias_act_forward(float* y, const float* bias, int rows, int cols, Activation act) {
   op([=] { inner_->bias_act_forward(y, bias, rows, cols, act); });

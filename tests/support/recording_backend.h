@@ -54,7 +54,7 @@ class RecordingBackend final : public Backend {
 
   void gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a, const float* b, float beta,
             float* c) override;
-  void gemm_pair(const GemmArgs& first, const GemmArgs& second) override;
+  void layer_gemms(const GemmArgs* gemms, int count) override;
   void bias_act_forward(float* y, const float* bias, int rows, int cols, Activation act) override;
   void act_backward(float* dx, const float* dy, const float* y, size_t n, Activation act) override;
   void bias_grad(float* db, const float* dy, int rows, int cols) override;

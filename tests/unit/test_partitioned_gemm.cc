@@ -1,14 +1,20 @@
 // The CPU backend's GEMMs, cut into blocks over its worker pool: every shape, transpose
 // and thread count against a double-precision reference, bitwise the same for every
-// thread count, and gemm_pair equal to the two GEMMs one after the other.
+// thread count, and layer_gemms of two equal to the two GEMMs one after the other.
+// With train.precision: bf16 (where the CPU has AMX or AVX512-BF16): the layer GEMMs are
+// the products of the bf16-rounded inputs summed in FP32, bitwise the same for every
+// thread count, and every other GEMM stays FP32.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <memory>
 #include <random>
 #include <vector>
 
 #include "elbo/backend.h"
+#include "elbo/error.h"
+#include "elbo/kernels/math.h"
 
 namespace elbo {
 namespace {
@@ -92,7 +98,10 @@ TEST(PartitionedGemm, PairEqualsTheTwoGemmsInTurnForAnyThreadCount) {
     Operands w_alone = w, x_alone = x;
     w_alone.args.a = w_alone.a.data(), w_alone.args.b = w_alone.b.data(), w_alone.args.c = w_alone.c.data();
     x_alone.args.a = x_alone.a.data(), x_alone.args.b = x_alone.b.data(), x_alone.args.c = x_alone.c.data();
-    be->gemm_pair(w.args, x.args);
+    {
+      const GemmArgs both[2] = {w.args, x.args};
+      be->layer_gemms(both, 2);
+    }
     be->gemm(w_alone.args);
     be->gemm(x_alone.args);
     std::vector<float> want_w = w_alone.c, want_x = x_alone.c;
@@ -137,7 +146,10 @@ TEST(PartitionedGemm, BitwiseIdenticalForOneTwoAndThreeThreads) {
   backends[0]->gemm(x1.args);
   for (int t = 0; t < 3; ++t) {
     Operands w = make_operands(true, false, 515, 777, 93, 1.0f, 3), x = make_operands(false, false, 93, 777, 515, 0.0f, 4);
-    backends[t]->gemm_pair(w.args, x.args);
+    {
+      const GemmArgs both[2] = {w.args, x.args};
+      backends[t]->layer_gemms(both, 2);
+    }
     EXPECT_EQ(w.c, w1.c) << "pair dW, " << t + 1 << " threads";
     EXPECT_EQ(x.c, x1.c) << "pair dx, " << t + 1 << " threads";
   }
@@ -150,6 +162,115 @@ TEST(PartitionedGemm, RepeatedCallsAreBitwiseIdentical) {
   be->gemm(first.args);
   be->gemm(second.args);
   EXPECT_EQ(first.c, second.c);
+}
+
+
+// ---- train.precision: bf16 ----
+
+float bf16_rounded(float x) {
+  const uint32_t bits = uint32_t(float_to_bf16_bits(x)) << 16;
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+TEST(Bf16Rounding, NearestWithTiesToEvenAndSpecialValues) {
+  EXPECT_EQ(bf16_rounded(1.0f), 1.0f);
+  EXPECT_EQ(bf16_rounded(1.0f + 1.0f / 256), 1.0f);          // a tie: down to the even 1.0
+  EXPECT_EQ(bf16_rounded(1.0f + 3.0f / 256), 1.0f + 4.0f / 256);  // a tie: up to the even neighbour
+  EXPECT_EQ(bf16_rounded(1.0f + 1.0f / 256 + 1.0f / 65536), 1.0f + 2.0f / 256);  // above the tie
+  EXPECT_EQ(bf16_rounded(-2.5f), -2.5f);
+  EXPECT_TRUE(std::isnan(bf16_rounded(std::nanf(""))));
+  EXPECT_EQ(bf16_rounded(INFINITY), INFINITY);
+  EXPECT_EQ(bf16_rounded(3.4e38f), INFINITY);  // beyond bf16's largest finite value
+}
+
+std::unique_ptr<Backend> bf16_backend(int threads) { return make_cpu_backend(threads, GemmPrecision::kBF16); }
+
+// Why this CPU cannot run bf16 products (the backend's own refusal), or "".
+std::string bf16_unavailable() {
+  try {
+    bf16_backend(1);
+    return "";
+  } catch (const Error& e) {
+    return e.what();
+  }
+}
+
+#define SKIP_WITHOUT_BF16() \
+  if (const std::string why = bf16_unavailable(); !why.empty()) GTEST_SKIP() << why
+
+TEST(Bf16Gemm, LayerGemmsAreTheRoundedInputsProductsSummedInFp32) {
+  SKIP_WITHOUT_BF16();
+  const int shapes[][3] = {{1, 1, 1}, {5, 4, 3}, {128, 200, 784}, {784, 200, 64}, {1000, 17, 300},
+                           {33, 1000, 250}, {64, 48, 0}, {0, 8, 8}};
+  for (int threads : {1, 2, 3}) {
+    auto be = bf16_backend(threads);
+    for (const auto& s : shapes)
+      for (int ta = 0; ta < 2; ++ta)
+        for (int tb = 0; tb < 2; ++tb)
+          for (float beta : {0.0f, 1.0f}) {
+            Operands o = make_operands(ta, tb, s[0], s[1], s[2], beta, uint32_t(s[0] * 31 + s[1] * 7 + s[2]));
+            Operands rounded = o;
+            for (float& x : rounded.a) x = bf16_rounded(x);
+            for (float& x : rounded.b) x = bf16_rounded(x);
+            rounded.args.a = rounded.a.data(), rounded.args.b = rounded.b.data(), rounded.args.c = rounded.c.data();
+            std::vector<double> bound;
+            reference_gemm(rounded.args, rounded.c, bound);
+            be->layer_gemms(&o.args, 1);
+            expect_close(o.c, rounded.c, bound,
+                         "bf16, threads " + std::to_string(threads) + " m,n,k " + std::to_string(s[0]) + "," +
+                             std::to_string(s[1]) + "," + std::to_string(s[2]) + " ta " + std::to_string(ta) +
+                             " tb " + std::to_string(tb) + " beta " + std::to_string(beta));
+          }
+  }
+}
+
+TEST(Bf16Gemm, BitwiseIdenticalForOneTwoAndThreeThreads) {
+  SKIP_WITHOUT_BF16();
+  const int shapes[][3] = {{129, 515, 77}, {515, 129, 77}, {1001, 97, 333}, {400, 784, 128}, {67, 40, 401}};
+  std::unique_ptr<Backend> backends[3] = {bf16_backend(1), bf16_backend(2), bf16_backend(3)};
+  for (const auto& s : shapes)
+    for (int ta = 0; ta < 2; ++ta)
+      for (int tb = 0; tb < 2; ++tb) {
+        const uint32_t seed = uint32_t(s[0] * 13 + s[1] * 5 + s[2] + ta * 2 + tb);
+        Operands w1 = make_operands(ta, tb, s[0], s[1], s[2], 1.0f, seed);
+        Operands x1 = make_operands(false, false, s[2], s[1], s[0], 0.0f, seed + 9);
+        const GemmArgs pair1[2] = {w1.args, x1.args};
+        backends[0]->layer_gemms(pair1, 2);
+        for (int t = 1; t < 3; ++t) {
+          Operands w = make_operands(ta, tb, s[0], s[1], s[2], 1.0f, seed);
+          Operands x = make_operands(false, false, s[2], s[1], s[0], 0.0f, seed + 9);
+          const GemmArgs pair[2] = {w.args, x.args};
+          backends[t]->layer_gemms(pair, 2);
+          ASSERT_EQ(w.c, w1.c) << t + 1 << " threads, m,n,k " << s[0] << "," << s[1] << "," << s[2];
+          ASSERT_EQ(x.c, x1.c) << t + 1 << " threads, second of the pair";
+        }
+      }
+}
+
+// Reductions written as GEMMs (sums of log-densities against a ones vector) need every
+// bit: only layer_gemms is rounded.
+TEST(Bf16Gemm, PlainGemmStaysFp32) {
+  SKIP_WITHOUT_BF16();
+  auto bf16 = bf16_backend(2);
+  auto fp32 = make_cpu_backend(2);
+  Operands a = make_operands(false, true, 128, 300, 784, 0.0f, 8), b = make_operands(false, true, 128, 300, 784, 0.0f, 8);
+  bf16->gemm(a.args);
+  fp32->gemm(b.args);
+  EXPECT_EQ(a.c, b.c);
+  Operands c = make_operands(false, true, 128, 300, 784, 0.0f, 8);
+  bf16->layer_gemms(&c.args, 1);
+  EXPECT_NE(c.c, b.c) << "the layer GEMM was not rounded";
+}
+
+TEST(Bf16Gemm, Tf32IsRefusedOnTheCpu) {
+  try {
+    make_cpu_backend(1, GemmPrecision::kTF32);
+    FAIL() << "tf32 accepted on the CPU";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("train.precision: tf32"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

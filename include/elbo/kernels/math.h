@@ -31,6 +31,22 @@ ELBO_HD float int_bits_as_float(int32_t i) {
 #endif
 }
 
+// x rounded to bfloat16 (the upper 16 bits of a float), to nearest with ties to even, as
+// oneDNN and the tensor cores round: the inputs of train.precision: bf16 products. NaN
+// stays a (quiet) NaN; values beyond bf16's range round to infinity.
+ELBO_HD uint16_t float_to_bf16_bits(float x) {
+  uint32_t bits;
+#if defined(__CUDA_ARCH__)
+  bits = uint32_t(__float_as_int(x));
+#else
+  std::memcpy(&bits, &x, sizeof bits);
+#endif
+  // Branch-free (a select), so that loops over arrays of floats vectorise.
+  const uint32_t rounded = (bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16;
+  const uint32_t quiet_nan = (bits >> 16) | 0x0040u;
+  return uint16_t((bits & 0x7fffffffu) > 0x7f800000u ? quiet_nan : rounded);
+}
+
 // Whether x is neither NaN nor infinite, from its exponent bits (immune to any
 // floating-point mode that would let the compiler assume finite values).
 ELBO_HD bool float_is_finite(float x) {

@@ -14,7 +14,7 @@ void set_cpu_backend_threads(int threads) { g_cpu_backend_threads = threads < 1 
 int cpu_backend_threads() { return g_cpu_backend_threads; }
 
 std::unique_ptr<Backend> make_backend(const Device& device, GemmPrecision precision) {
-  if (!device.is_cuda()) return make_cpu_backend(cpu_backend_threads());
+  if (!device.is_cuda()) return make_cpu_backend(cpu_backend_threads(), precision);
 #if defined(ELBO_WITH_CUDA)
   return make_cuda_backend(device.index, precision);
 #else

@@ -12,6 +12,8 @@
 #include "cpu_gaussian_pairs.h"
 #include "cpu_layers.h"
 #include "onednn_conv.h"
+#include "bf16_gemm.h"
+#include "elbo/error.h"
 #include "partitioned_gemm.h"
 #include "worker_pool.h"
 
@@ -68,11 +70,14 @@ constexpr size_t kMinElementsPerPart = 32768;
 
 class CpuBackend final : public Backend {
  public:
-  explicit CpuBackend(int threads) : pool_(threads), conv_(pool_) {}
+  CpuBackend(int threads, bool bf16) : pool_(threads), conv_(pool_) {
+    if (bf16) bf16_ = std::make_unique<Bf16Gemm>(pool_);
+  }
 
   Device device() const override { return Device{DeviceType::kCPU, 0}; }
   std::string name() const override {
-    return "cpu (oneDNN, " + std::to_string(pool_.threads()) + (pool_.threads() == 1 ? " thread)" : " threads)");
+    return "cpu (oneDNN, " + std::to_string(pool_.threads()) + (pool_.threads() == 1 ? " thread" : " threads") +
+           (bf16_ ? ", bf16 layer GEMMs)" : ")");
   }
 
   float* alloc(size_t n) override { return new float[n](); }
@@ -101,9 +106,9 @@ class CpuBackend final : public Backend {
     const GemmArgs g{trans_a, trans_b, m, n, k, alpha, a, b, beta, c};
     partitioned_sgemm(pool_, &g, 1);
   }
-  void gemm_pair(const GemmArgs& first, const GemmArgs& second) override {
-    const GemmArgs both[2] = {first, second};
-    partitioned_sgemm(pool_, both, 2);
+  void layer_gemms(const GemmArgs* gemms, int count) override {
+    if (bf16_) bf16_->run(gemms, count);
+    else partitioned_sgemm(pool_, gemms, count);
   }
 
   void bias_act_forward(float* y, const float* bias, int rows, int cols, Activation act) override {
@@ -596,11 +601,23 @@ class CpuBackend final : public Backend {
   }
 
   WorkerPool pool_;
-  OnednnConv conv_;  // after pool_, which it uses
+  OnednnConv conv_;                 // after pool_, which it uses
+  std::unique_ptr<Bf16Gemm> bf16_;  // train.precision: bf16 (layer GEMMs only)
 };
 
 }  // namespace
 
-std::unique_ptr<Backend> make_cpu_backend(int threads) { return std::make_unique<CpuBackend>(threads); }
+std::string cpu_bf16_unavailable_reason() { return Bf16Gemm::unsupported_reason(); }
+
+std::unique_ptr<Backend> make_cpu_backend(int threads, GemmPrecision precision) {
+  ELBO_CHECK(precision != GemmPrecision::kTF32,
+             "train.precision: tf32 is a format of NVIDIA's tensor cores; the CPU backend runs fp32 or bf16");
+  if (precision == GemmPrecision::kBF16) {
+    const std::string why_not = cpu_bf16_unavailable_reason();
+    ELBO_CHECK(why_not.empty(), "train.precision: bf16 needs a CPU with AMX or AVX512-BF16, and " << why_not
+                                                                                               << "; use fp32");
+  }
+  return std::make_unique<CpuBackend>(threads, precision == GemmPrecision::kBF16);
+}
 
 }  // namespace elbo

@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "aligned_bytes.h"
 #include "conv_plan.h"
 #include "elbo/error.h"
 #include "onednn_runtime.h"
@@ -22,27 +23,6 @@ namespace {
 
 using dnnl::memory;
 using Args = std::unordered_map<int, memory>;
-
-// Grow-only bytes, 64-byte aligned (oneDNN's preferred alignment).
-class AlignedBytes {
- public:
-  void* get(size_t bytes) {
-    bytes = (std::max<size_t>(bytes, 1) + 63) / 64 * 64;
-    if (bytes > size_) {
-      p_.reset(static_cast<char*>(std::aligned_alloc(64, bytes)));
-      if (!p_) throw std::bad_alloc();
-      size_ = bytes;
-    }
-    return p_.get();
-  }
-
- private:
-  struct Free {
-    void operator()(char* p) const { std::free(p); }
-  };
-  std::unique_ptr<char, Free> p_;
-  size_t size_ = 0;
-};
 
 // What one thread needs to run chunks: its own stream (streams are not thread-safe),
 // the chunk's tensors in the primitives' layouts, and a scratchpad.

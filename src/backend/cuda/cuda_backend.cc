@@ -367,6 +367,19 @@ void CudaBackend::replay() {
 
 void CudaBackend::gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a, const float* b,
                        float beta, float* c) {
+  gemm_in(GemmPrecision::kFP32, GemmArgs{trans_a, trans_b, m, n, k, alpha, a, b, beta, c});
+}
+
+void CudaBackend::layer_gemms(const GemmArgs* gemms, int count) {
+  for (int i = 0; i < count; ++i) gemm_in(precision_, gemms[i]);
+}
+
+void CudaBackend::gemm_in(GemmPrecision precision, const GemmArgs& args) {
+  const bool trans_a = args.trans_a, trans_b = args.trans_b;
+  const int m = args.m, n = args.n, k = args.k;
+  const float alpha = args.alpha, beta = args.beta;
+  const float *a = args.a, *b = args.b;
+  float* c = args.c;
   ELBO_CHECK(m >= 0 && n >= 0 && k >= 0, name_ << ": gemm with negative size m=" << m << " n=" << n << " k=" << k);
   if (m == 0 || n == 0) return;
   make_current();
@@ -383,14 +396,14 @@ void CudaBackend::gemm(bool trans_a, bool trans_b, int m, int n, int k, float al
   const cublasOperation_t op_b = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
   const int lda = trans_a ? m : k;
   const int ldb = trans_b ? k : n;
-  if (precision_ == GemmPrecision::kFP32) {
+  if (precision == GemmPrecision::kFP32) {
     CUBLAS_CHECK(cublasSgemm(cublas_, op_b, op_a, n, m, k, &alpha, b, ldb, a, lda, &beta, c, n));
     return;
   }
   // FP32 storage (master weights stay FP32); the tensor cores round the inputs to TF32
   // or BF16 internally and accumulate in FP32.
   const cublasComputeType_t compute =
-      precision_ == GemmPrecision::kTF32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F_FAST_16BF;
+      precision == GemmPrecision::kTF32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F_FAST_16BF;
   CUBLAS_CHECK(cublasGemmEx(cublas_, op_b, op_a, n, m, k, &alpha, b, CUDA_R_32F, ldb, a, CUDA_R_32F, lda, &beta, c,
                             CUDA_R_32F, n, compute, CUBLAS_GEMM_DEFAULT));
 }

@@ -76,8 +76,10 @@ class CudaBackend final : public Backend {
   void replay() override;
   uint64_t graph_generation() const override { return graph_memory_.generation(); }
 
+  // FP32 always (reductions); layer_gemms in the backend's precision.
   void gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a, const float* b, float beta,
             float* c) override;
+  void layer_gemms(const GemmArgs* gemms, int count) override;
   void bias_act_forward(float* y, const float* bias, int rows, int cols, Activation act) override;
   void act_backward(float* dx, const float* dy, const float* y, size_t n, Activation act) override;
   void bias_grad(float* db, const float* dy, int rows, int cols) override;
@@ -170,6 +172,7 @@ class CudaBackend final : public Backend {
 #endif
 
  private:
+  void gemm_in(GemmPrecision precision, const GemmArgs& args);
   void require_not_capturing(const char* what) const;
   void free_resources() noexcept;
   cudaError_t select_device() const noexcept;  // make_current() without throwing
