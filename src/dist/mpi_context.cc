@@ -155,7 +155,7 @@ void MpiContext::check_on_all_ranks(const std::function<void()>& check) const {
   std::string error;
   try {
     check();
-  } catch (const Error& e) {
+  } catch (const std::exception& e) {  // Error, or bad_alloc / filesystem_error from a check
     error = e.what();
   }
   const std::vector<uint64_t> failed = allgather(error.empty() ? 0 : 1);

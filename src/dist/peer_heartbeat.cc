@@ -21,7 +21,11 @@ int next_tag() {
 
 PeerHeartbeat::PeerHeartbeat(const MpiContext& mpi, double timeout_s, int64_t now_ns)
     : comm_(mpi.comm()), tag_(next_tag()), timeout_s_(timeout_s), last_heard_ns_(now_ns) {
-  enabled_ = timeout_s > 0 && mpi.world() > 1 && mpi.thread_multiple();
+  // Agreed, not decided per rank: MPI grants the thread level per process, and a rank
+  // listening to one that never beats would take it for frozen. The collective also lines
+  // the ranks up, so that no rank's silence clock starts long before its neighbour's.
+  // (timeout and world are the same on every rank: the config is compared at start.)
+  enabled_ = timeout_s > 0 && mpi.world() > 1 && mpi.allreduce_max(mpi.thread_multiple() ? 0 : 1) == 0;
   if (!enabled_) return;
   next_ = (mpi.rank() + 1) % mpi.world();
   prev_ = (mpi.rank() + mpi.world() - 1) % mpi.world();
@@ -30,8 +34,9 @@ PeerHeartbeat::PeerHeartbeat(const MpiContext& mpi, double timeout_s, int64_t no
 
 PeerHeartbeat::~PeerHeartbeat() {
   if (!enabled_) return;
-  // A beat still in flight completes on its own (it is a few bytes, sent eagerly).
-  if (send_ != MPI_REQUEST_NULL) MPI_Request_free(&send_);
+  // The last beat must be done with its buffer before the buffer is reused (a few
+  // bytes, sent eagerly: complete at once in practice).
+  if (send_ != MPI_REQUEST_NULL) MPI_Wait(&send_, MPI_STATUS_IGNORE);
   if (sending_) {
     out_beat_ = kLeaving;
     if (MPI_Isend(&out_beat_, 1, MPI_INT64_T, next_, tag_, comm_, &send_) == MPI_SUCCESS)

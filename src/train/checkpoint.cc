@@ -157,8 +157,12 @@ ResumeResult find_latest_valid_checkpoint(const std::string& run_dir) {
       result.path = path;
       result.state = std::move(state);
       return result;
-    } catch (const UnsealedCheckpoint&) {
-      throw;  // skipping it could restart the run from an older checkpoint or from scratch
+    } catch (const UnsealedCheckpoint& e) {
+      // Skipping it could restart the run from an older checkpoint or from scratch; say
+      // too what was skipped on the way to it.
+      std::string message = e.what();
+      for (const std::string& w : result.warnings) message += "\n  (before it: " + w + ")";
+      throw UnsealedCheckpoint(message);
     } catch (const std::exception& e) {  // Error, or bad_alloc from a damaged shape
       result.warnings.push_back(std::string("skipping checkpoint ") + path + " (left in place): " + e.what());
     }

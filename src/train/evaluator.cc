@@ -114,7 +114,7 @@ RestoredCheckpoint restore_on_ranks(const Config& config, MpiContext& mpi, Repli
     }
   }
   mpi.broadcast(error);
-  ELBO_CHECK(error.empty(), error);
+  if (!error.empty()) throw AgreedError(error);  // every rank has it: rank 0 prints it once
   mpi.broadcast(out.path);
   mpi.broadcast(out.weights);
   mpi.broadcast(&out.step, sizeof out.step);

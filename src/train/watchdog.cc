@@ -53,7 +53,7 @@ void Watchdog::run() {
     if (idle > timeout_s_) {
       std::fprintf(stderr,
                    "elbo: rank %d: no progress for %.0f s at step %lld (phase: %s); another rank has probably died "
-                   "or hangs. Aborting the job (dist.timeout_s = %.0f).\n",
+                   "or hangs. Aborting the job (no-progress limit %.0f s, from dist.timeout_s).\n",
                    mpi_.rank(), idle, static_cast<long long>(step_.load()), phase_.load(), timeout_s_);
       std::fflush(stderr);
       mpi_.abort(3);

@@ -214,6 +214,11 @@ void Bf16Gemm::run(const GemmArgs* gemms, int count) {
       std::abort();
     }
   };
+  // Scratchpads sized here, where running out of memory can throw, not on a worker.
+  size_t scratch = 0;
+  for (const Block& blk : blocks) scratch = std::max(scratch, blk.plan->scratch_bytes);
+  if (scratch)
+    for (auto& ws : m.workspaces) ws->scratch.get(scratch);
   const size_t parts = std::min(blocks.size(), size_t(m.pool.threads()));
   if (parts <= 1) {
     for (const Block& blk : blocks) run_one(blk, *m.workspaces[0]);
@@ -238,10 +243,15 @@ std::string Bf16Gemm::unsupported_reason() {
     onednn_use_one_thread();
     try {
       const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+      // The instruction set, not whether some kernel exists: on AVX-512 without bf16
+      // instructions oneDNN emulates bf16 (a jit GEMM slower than FP32), without AVX-512
+      // it runs reference code.
+      const unsigned isa = unsigned(dnnl_get_effective_cpu_isa());
+      const unsigned bf16 = unsigned(dnnl_cpu_isa_avx512_core_bf16);
       const std::string impl = make_plan(engine, PlanKey{64, 64, 64, false, 1.0f, 0.0f})->implementation;
-      if (impl.find("ref") == std::string::npos) return std::string();
+      if ((isa & bf16) == bf16 && impl.find("ref") == std::string::npos) return std::string();
       return "this CPU has neither AMX nor AVX512-BF16 (" + cpu_compute_library_info() +
-             "): oneDNN would run bf16 products in its reference code (" + impl + "), far slower than FP32";
+             "): oneDNN would emulate bf16 products (" + impl + "), slower than FP32";
     } catch (const dnnl::error& e) {
       return std::string("oneDNN cannot make a bf16 matmul here: ") + e.what();
     }
