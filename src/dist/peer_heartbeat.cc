@@ -2,6 +2,9 @@
 
 #include "elbo/dist/mpi_context.h"
 
+#include <chrono>
+#include <thread>
+
 namespace elbo {
 namespace {
 
@@ -11,6 +14,21 @@ namespace {
 // had stopped listening is never taken for the next one's.
 constexpr int kFirstTag = 20000, kTagCount = 10000;
 constexpr int64_t kLeaving = -1;
+
+// Tests *request until it completes (true) or the deadline passes or MPI reports an error
+// (false: its buffer may still be in MPI's hands).
+bool complete_before(MPI_Request* request, std::chrono::steady_clock::time_point deadline) {
+  for (;;) {
+    int done = 0;
+    if (MPI_Test(request, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS) {
+      *request = MPI_REQUEST_NULL;  // no longer waited on; its buffer may still be MPI's
+      return false;
+    }
+    if (done) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
 
 int next_tag() {
   static int generation = 0;  // constructed on the main thread only
@@ -33,23 +51,36 @@ PeerHeartbeat::PeerHeartbeat(const MpiContext& mpi, double timeout_s, int64_t no
 }
 
 PeerHeartbeat::~PeerHeartbeat() {
-  if (!enabled_) return;
-  // The last beat must be done with its buffer before the buffer is reused (a few
-  // bytes, sent eagerly: complete at once in practice).
-  if (send_ != MPI_REQUEST_NULL) MPI_Wait(&send_, MPI_STATUS_IGNORE);
-  if (sending_) {
-    out_beat_ = kLeaving;
-    if (MPI_Isend(&out_beat_, 1, MPI_INT64_T, next_, tag_, comm_, &send_) == MPI_SUCCESS)
-      MPI_Wait(&send_, MPI_STATUS_IGNORE);
+  if (!enabled_) {
+    delete beats_;
+    return;
+  }
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(kGoodbyeSeconds));
+  // The last beat must be done with its buffer before the buffer is reused.
+  bool clean = send_ == MPI_REQUEST_NULL || complete_before(&send_, deadline);
+  if (clean && sending_) {
+    beats_->out = kLeaving;
+    if (MPI_Isend(&beats_->out, 1, MPI_INT64_T, next_, tag_, comm_, &send_) != MPI_SUCCESS)
+      send_ = MPI_REQUEST_NULL;
+    else
+      clean = complete_before(&send_, deadline);
   }
   if (recv_ != MPI_REQUEST_NULL) {
     MPI_Cancel(&recv_);
-    MPI_Wait(&recv_, MPI_STATUS_IGNORE);
+    clean = complete_before(&recv_, deadline) && clean;
   }
+  if (clean) {
+    delete beats_;
+    return;
+  }
+  // A peer that has gone: leave the requests to MPI and their 16 bytes with them.
+  if (send_ != MPI_REQUEST_NULL) MPI_Request_free(&send_);
+  if (recv_ != MPI_REQUEST_NULL) MPI_Request_free(&recv_);
 }
 
 void PeerHeartbeat::post_receive() {
-  if (MPI_Irecv(&in_beat_, 1, MPI_INT64_T, prev_, tag_, comm_, &recv_) != MPI_SUCCESS) {
+  if (MPI_Irecv(&beats_->in, 1, MPI_INT64_T, prev_, tag_, comm_, &recv_) != MPI_SUCCESS) {
     recv_ = MPI_REQUEST_NULL;
     prev_left_ = true;  // cannot listen: judge nothing rather than raise a false alarm
   }
@@ -60,8 +91,8 @@ double PeerHeartbeat::tick(int64_t now_ns) {
   int done = 0;
   if (send_ != MPI_REQUEST_NULL && MPI_Test(&send_, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS) sending_ = false;
   if (sending_ && send_ == MPI_REQUEST_NULL) {
-    ++out_beat_;  // the buffer is ours again once the last send completed
-    if (MPI_Isend(&out_beat_, 1, MPI_INT64_T, next_, tag_, comm_, &send_) != MPI_SUCCESS) {
+    ++beats_->out;  // the buffer is ours again once the last send completed
+    if (MPI_Isend(&beats_->out, 1, MPI_INT64_T, next_, tag_, comm_, &send_) != MPI_SUCCESS) {
       send_ = MPI_REQUEST_NULL;
       sending_ = false;  // the next rank is gone; the launcher reports that
     }
@@ -75,7 +106,7 @@ double PeerHeartbeat::tick(int64_t now_ns) {
     }
     if (!arrived) break;
     last_heard_ns_ = now_ns;
-    if (in_beat_ == kLeaving) prev_left_ = true;
+    if (beats_->in == kLeaving) prev_left_ = true;
     else post_receive();
   }
   if (prev_left_) return 0;

@@ -236,3 +236,15 @@ slurm_wait_file() {
   echo "no $path after ${secs}s" >&2
   return 1
 }
+
+# slurm_wait_text FILE REGEX SECS: a job's state changes (scancel makes it CANCELLED at once) before
+# its batch shell has finished; wait until the shell has printed REGEX into FILE.
+slurm_wait_text() {
+  local path=$1 regex=$2 secs=$3 i
+  for i in $(seq 1 $((secs * 10))); do
+    grep -qE "$regex" "$path" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "no line matching '$regex' in $path after ${secs}s" >&2
+  return 1
+}

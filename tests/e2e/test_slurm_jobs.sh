@@ -102,6 +102,9 @@ note "5. scancel: the job ends cancelled, with a checkpoint that finishes the ru
 job=$(submit_paused cancelled)
 scancel "$job"
 slurm_wait_state "$job" CANCELLED 60 || fail "scancel"
+# The state is CANCELLED as soon as scancel returns; the batch shell reports its decision later.
+slurm_wait_text cancelled.out 'elbo job [0-9]+: (cancelled|stopped before the end|elbo exited)' 45 \
+  || { cat cancelled.out; fail "the batch script did not report how the cancelled job ended"; }
 for _ in $(seq 1 100); do [ -z "$(squeue -h -j "$job" -o %i 2>/dev/null)" ] && break; sleep 0.2; done
 ckpt=$(latest_ckpt cancelled)
 [ -n "$ckpt" ] && [ ! -f cancelled/COMPLETED ] || { cat cancelled.out; fail "no checkpoint after scancel"; }

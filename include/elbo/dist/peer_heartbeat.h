@@ -31,8 +31,12 @@ class PeerHeartbeat {
   // ticks run on one other thread only. timeout_s <= 0 turns it off.
   PeerHeartbeat(const MpiContext& mpi, double timeout_s, int64_t now_ns);
   // Sends the "leaving" beat and cancels the pending receive (main thread, after the
-  // ticking thread has stopped).
+  // ticking thread has stopped). Never blocks for long: MPI_Finalize does not line the
+  // ranks up, so the next rank may already have exited, and a send to it (or a new TCP
+  // connection to it) would never complete. After kGoodbyeSeconds the requests are
+  // abandoned to MPI together with their buffers.
   ~PeerHeartbeat();
+  static constexpr double kGoodbyeSeconds = 1.0;
   PeerHeartbeat(const PeerHeartbeat&) = delete;
   PeerHeartbeat& operator=(const PeerHeartbeat&) = delete;
 
@@ -55,7 +59,11 @@ class PeerHeartbeat {
   double timeout_s_;
   int next_ = 0, prev_ = 0;
   MPI_Request send_ = MPI_REQUEST_NULL, recv_ = MPI_REQUEST_NULL;
-  int64_t out_beat_ = 0, in_beat_ = 0;
+  // On the heap: MPI may still own them when the heartbeat is gone (see the destructor).
+  struct Beats {
+    int64_t out = 0, in = 0;
+  };
+  Beats* beats_ = new Beats;
   bool prev_left_ = false;
   int64_t last_heard_ns_ = 0;
 };
