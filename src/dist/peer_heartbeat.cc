@@ -37,8 +37,8 @@ int next_tag() {
 
 }  // namespace
 
-PeerHeartbeat::PeerHeartbeat(const MpiContext& mpi, double timeout_s, int64_t now_ns)
-    : comm_(mpi.comm()), tag_(next_tag()), timeout_s_(timeout_s), last_heard_ns_(now_ns) {
+PeerHeartbeat::PeerHeartbeat(const MpiContext& mpi, double timeout_s)
+    : comm_(mpi.comm()), tag_(next_tag()), timeout_s_(timeout_s) {
   // Agreed, not decided per rank: MPI grants the thread level per process, and a rank
   // listening to one that never beats would take it for frozen. The collective also lines
   // the ranks up, so that no rank's silence clock starts long before its neighbour's.
@@ -88,6 +88,12 @@ void PeerHeartbeat::post_receive() {
 
 double PeerHeartbeat::tick(int64_t now_ns) {
   if (!enabled_) return 0;
+  if (last_tick_ns_ == 0) {
+    last_heard_ns_ = now_ns;
+  } else if (const int64_t gap = now_ns - last_tick_ns_; double(gap) * 1e-9 > kPausedAfterSeconds) {
+    last_heard_ns_ += gap;  // we were paused: that time is nobody's silence
+  }
+  last_tick_ns_ = now_ns;
   int done = 0;
   if (send_ != MPI_REQUEST_NULL && MPI_Test(&send_, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS) sending_ = false;
   if (sending_ && send_ == MPI_REQUEST_NULL) {

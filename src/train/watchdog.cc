@@ -1,5 +1,6 @@
 #include "elbo/train/watchdog.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 
@@ -14,7 +15,7 @@ int64_t now_ns() {
 }  // namespace
 
 Watchdog::Watchdog(const MpiContext& mpi, double timeout_s, double peer_timeout_s)
-    : mpi_(mpi), timeout_s_(timeout_s), last_beat_ns_(now_ns()), heartbeat_(mpi, peer_timeout_s, now_ns()) {
+    : mpi_(mpi), timeout_s_(timeout_s), last_beat_ns_(now_ns()), heartbeat_(mpi, peer_timeout_s) {
   thread_ = std::thread([this] { run(); });
 }
 
@@ -35,10 +36,15 @@ void Watchdog::beat(int64_t step, const char* phase) {
 
 void Watchdog::run() {
   std::unique_lock<std::mutex> lock(mu_);
+  int64_t last_tick = now_ns(), counted_from = 0;
   while (!stop_) {
     cv_.wait_for(lock, std::chrono::milliseconds(500));
     if (stop_) break;
     const int64_t now = now_ns();
+    // This process was not running for a while (see PeerHeartbeat::tick): neither was its
+    // training loop, so that time is no lack of progress.
+    if (double(now - last_tick) * 1e-9 > PeerHeartbeat::kPausedAfterSeconds) counted_from = now;
+    last_tick = now;
     if (const double silent = heartbeat_.tick(now)) {
       std::fprintf(stderr,
                    "elbo: rank %d: rank %d has sent no heartbeat for %.0f s: it is frozen (stopped by SIGSTOP or a "
@@ -49,7 +55,7 @@ void Watchdog::run() {
       std::fflush(stderr);
       mpi_.abort(3);
     }
-    double idle = double(now - last_beat_ns_.load()) * 1e-9;
+    const double idle = double(now - std::max(last_beat_ns_.load(), counted_from)) * 1e-9;
     if (idle > timeout_s_) {
       std::fprintf(stderr,
                    "elbo: rank %d: no progress for %.0f s at step %lld (phase: %s); another rank has probably died "

@@ -65,7 +65,7 @@ once frozen "rank 0: rank 1 has sent no heartbeat for [0-9]+ s: it is frozen"
 resumes frozen 20
 
 note "the training loop makes no progress (rank 1 frozen, heartbeat off): the watchdog ends it after dist.timeout_s"
-read -r rc secs < <(faulty_run hang STOP 25 --set dist.peer_timeout_s=0 --set dist.timeout_s=3)
+read -r rc secs < <(faulty_run hang STOP 25 --set dist.peer_timeout_s=0 --set dist.timeout_s=10)
 echo "exit $rc after $secs s"
 expect_ended hang "$rc" "$secs"
 once hang "rank 0: no progress for .* s at step"

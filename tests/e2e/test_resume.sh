@@ -38,7 +38,8 @@ write_config ext.yaml ext data/manifest.yaml
 "$MPIEXEC" -np 2 --oversubscribe "$ELBO_BIN" train ext.yaml --set train.steps=100000 --set train.checkpoint_every=0 \
   --set train.log_every=5 >ext.log 2>&1 &
 launcher=$!
-for _ in $(seq 1 300); do [ -s ext/metrics.jsonl ] && break; sleep 0.1; done
+for _ in $(seq 1 3000); do [ -s ext/metrics.jsonl ] && break; sleep 0.1; done  # slow under ASan
+[ -s ext/metrics.jsonl ] || { cat ext.log; fail "ext: the job never logged a step (its signal handlers may not be in place)"; }
 rank_pid=$(pgrep -P $launcher | head -1)
 [ -n "$rank_pid" ] || fail "no rank process found under mpirun"
 kill -TERM "$rank_pid"

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # A real time limit under a real Slurm (tests/e2e/slurm_cluster.sh): a job of
-# launch/slurm/train.sbatch with --time=1 --signal=B:USR1@58 gets the warning signal from
-# Slurm (the controller looks about every 30 s, so it comes within the first half minute);
+# launch/slurm/train.sbatch with --time=2 --signal=B:USR1@30 gets the warning signal from
+# Slurm (due 90 s after the start; the controller looks about every 30 s and may send it up
+# to a minute early, so it comes between 30 and 90 s: never before step 40, which a warning
+# of --time=1 --signal=B:USR1@58 could beat on a loaded machine);
 # the script passes it to the task, which checkpoints; the job requeues itself and the next
 # run resumes and completes, bitwise equal to an uninterrupted run.
 # So that the run is still going when the warning comes (and burns no CPU while it waits),
@@ -20,14 +22,14 @@ elbo_np 1 train c.yaml $sets >ref.log 2>&1 || { cat ref.log; fail "reference run
 
 export CONFIG=c.yaml RUN_DIR=run ELBO=$ELBO_BIN ELBO_ARGS="$sets"
 job=$(ELBO_FAULT_KIND=signal ELBO_FAULT_SIGNAL=STOP ELBO_FAULT_AT_STEP=40 \
-  sbatch --parsable --nodes=1 --ntasks-per-node=1 --time=1 --signal=B:USR1@58 --output=job.out "$ELBO_SRC/launch/slurm/train.sbatch")
-note "job $job: --time=1 --signal=B:USR1@58, waiting for Slurm's warning"
+  sbatch --parsable --nodes=1 --ntasks-per-node=1 --time=2 --signal=B:USR1@30 --output=job.out "$ELBO_SRC/launch/slurm/train.sbatch")
+note "job $job: --time=2 --signal=B:USR1@30, waiting for Slurm's warning"
 t0=$SECONDS
-for _ in $(seq 1 500); do  # 100 s
+for _ in $(seq 1 900); do  # 180 s
   grep -q "SIGUSR1 at" job.out 2>/dev/null && break
   sleep 0.2
 done
-grep -q "SIGUSR1 at" job.out || { cat job.out; fail "no warning signal from Slurm within 100 s"; }
+grep -q "SIGUSR1 at" job.out || { cat job.out; fail "no warning signal from Slurm within 180 s"; }
 note "warned after $((SECONDS - t0)) s"
 scancel --signal=CONT "$job"
 

@@ -43,7 +43,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "heartbeat_peer_gone: needs 2 ranks at MPI_THREAD_MULTIPLE\n");
     return 1;
   }
-  auto heartbeat = std::make_unique<elbo::PeerHeartbeat>(mpi, 60.0, now_ns());
+  auto heartbeat = std::make_unique<elbo::PeerHeartbeat>(mpi, 60.0);
   beat_for(*heartbeat, std::chrono::milliseconds(300));  // both ways connected
   if (mpi.rank() == 0) {  // says goodbye and is gone (as a rank whose finalize returned early)
     heartbeat.reset();

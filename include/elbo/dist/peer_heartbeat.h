@@ -27,9 +27,10 @@ class MpiContext;
 
 class PeerHeartbeat {
  public:
-  // Constructed on the main thread (now_ns: the steady clock that tick() is given);
-  // ticks run on one other thread only. timeout_s <= 0 turns it off.
-  PeerHeartbeat(const MpiContext& mpi, double timeout_s, int64_t now_ns);
+  // Constructed on the main thread; ticks run on one other thread only. timeout_s <= 0
+  // turns it off. The silence clock starts at the first tick, after the collective that
+  // lines the ranks up.
+  PeerHeartbeat(const MpiContext& mpi, double timeout_s);
   // Sends the "leaving" beat and cancels the pending receive (main thread, after the
   // ticking thread has stopped). Never blocks for long: MPI_Finalize does not line the
   // ranks up, so the next rank may already have exited, and a send to it (or a new TCP
@@ -47,7 +48,12 @@ class PeerHeartbeat {
   // Sends this rank's beat and takes the previous rank's (now_ns: steady clock). Returns
   // the seconds since the previous rank was last heard from when that exceeds the
   // timeout (it is frozen), else 0.
+  // A gap of more than kPausedAfterSeconds since the previous tick means this process
+  // itself was not running (SIGSTOP, the VM paused or starved by its host, swapping):
+  // the gap is not counted as the previous rank's silence, since it may have been paused
+  // with us. The watchdog forgives its own no-progress clock the same way.
   double tick(int64_t now_ns);
+  static constexpr double kPausedAfterSeconds = 2.0;
 
  private:
   void post_receive();
@@ -66,6 +72,7 @@ class PeerHeartbeat {
   Beats* beats_ = new Beats;
   bool prev_left_ = false;
   int64_t last_heard_ns_ = 0;
+  int64_t last_tick_ns_ = 0;  // 0: not ticked yet
 };
 
 }  // namespace elbo
