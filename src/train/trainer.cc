@@ -356,7 +356,11 @@ class Trainer {
     if (groups > 1 && !objective_.iwae())
       for (int l = 0; l < groups; ++l) kl_groups.push_back(sums[LossSums::kl_groups_at(latent) + size_t(l)] / n);
     const int active_dims = int(std::count_if(kl_dims.begin(), kl_dims.end(), [](double v) { return v >= kKlActiveNats; }));
-    const double elapsed = seconds_since(last_log_time_);
+    // One instant for the interval, the running total and the next interval's start, so
+    // that consecutive wall_s differ by exactly elapsed_s (the printing and the metrics
+    // write fall into the next interval).
+    const Clock::time_point logged_at = Clock::now();
+    const double elapsed = std::chrono::duration<double>(logged_at - last_log_time_).count();
     // The first interval after a start or a resume may be a step or two (a checkpoint
     // between log steps) and holds the start-up work: no rate (nor ETA) from it until
     // log_every steps have been timed in this process.
@@ -400,7 +404,7 @@ class Trainer {
                   {"data_wait_s", data_wait / mpi_.world()},
                   {"comm_wait_s", comm_wait_s_},
                   {"elapsed_s", elapsed},
-                  {"wall_s", wall_base_s_ + seconds_since(train_start_)}};
+                  {"wall_s", wall_base_s_ + std::chrono::duration<double>(logged_at - train_start_).count()}};
       r.values.push_back({"skipped_steps", double(skipped)});
       r.values.push_back({"skipped_nonfinite", double(skipped_now.nonfinite)});
       r.values.push_back({"skipped_over_threshold", double(skipped_now.over_threshold)});
@@ -425,7 +429,7 @@ class Trainer {
     data_wait_s_ = 0.0;
     comm_wait_s_ = 0.0;
     last_log_step_ = step_;
-    last_log_time_ = Clock::now();
+    last_log_time_ = logged_at;
   }
 
   // <run.dir>/COMPLETED tells a requeueing job script that there is nothing left to do.
