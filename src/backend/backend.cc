@@ -6,8 +6,10 @@
 
 namespace elbo {
 
-void fail_missing_op(const Backend& be, const char* op) {
-  ELBO_FAIL(op << " is not implemented on the " << be.name() << " backend");
+void fail_missing_op(const Backend& be, const char* op) { fail_missing_kernel(be.name(), op); }
+
+void fail_missing_kernel(const std::string& backend, const char* op) {
+  ELBO_FAIL(op << " is not implemented on the " << backend << " backend");
 }
 
 void check_conv_shape(const ConvShape& s, const char* op) {
@@ -21,11 +23,14 @@ void check_conv_shape(const ConvShape& s, const char* op) {
                 << s.w + 2 * s.pad << " input");
 }
 
-void Backend::dlogistic_nll_forward(float*, const float*, const float*, int, int) {
-  fail_missing_op(*this, "dlogistic_nll_forward");
+void DistributionKernels::dlogistic_nll_forward(float*, const float*, const float*, int, int) {
+  fail_missing_kernel(name(), "dlogistic_nll_forward");
 }
-void Backend::dlogistic_nll_backward(float*, const float*, const float*, int, int, Weight) {
-  fail_missing_op(*this, "dlogistic_nll_backward");
+void DistributionKernels::dlogistic_nll_backward(float*, const float*, const float*, int, int, Weight) {
+  fail_missing_kernel(name(), "dlogistic_nll_backward");
+}
+void DistributionKernels::kl_group_weights(float*, const float*, const float*, int, const KlGroupRule&) {
+  fail_missing_kernel(name(), "kl_group_weights");
 }
 void Backend::conv2d_forward(float*, const float*, const float*, const float*, const ConvShape&) {
   fail_missing_op(*this, "conv2d_forward");

@@ -3,9 +3,6 @@
 #include "elbo/backend.h"
 
 namespace elbo {
-void Backend::kl_group_weights(float*, const float*, const float*, int, const KlGroupRule&) {
-  fail_missing_op(*this, "kl_group_weights");
-}
 void Backend::act_backward_from_input(float*, const float*, const float*, size_t, Activation) {
   fail_missing_op(*this, "act_backward_from_input");
 }

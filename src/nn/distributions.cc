@@ -23,14 +23,15 @@ class GaussianSampleNode final : public Node {
   const char* kind() const override { return "gaussian_sample"; }
   void forward(Backend& be, Graph& g) override {
     const Shape s = g.shape(outputs[0]);
-    be.reparameterize(g.value(outputs[0]), g.value(outputs[1]), g.value(inputs[0]), s.n, int(s.row_size()), *noise_);
+    be.distributions().reparameterize(g.value(outputs[0]), g.value(outputs[1]), g.value(inputs[0]), s.n,
+                                      int(s.row_size()), *noise_);
   }
   void backward(Backend& be, Graph& g) override {
     const Shape s = g.shape(outputs[0]);
     float* dstats = g.grad(inputs[0]);
     if (!input_grad_accumulates[0]) be.fill(dstats, 2 * s.numel(), 0.0f);
-    be.reparameterize_backward(dstats, g.grad(outputs[0]), g.value(outputs[1]), g.value(inputs[0]), s.n,
-                               int(s.row_size()));
+    be.distributions().reparameterize_backward(dstats, g.grad(outputs[0]), g.value(outputs[1]), g.value(inputs[0]), s.n,
+                                               int(s.row_size()));
   }
 
  private:
@@ -45,7 +46,8 @@ class KlStdNormalNode final : public Node {
   }
   const char* kind() const override { return "kl_std_normal"; }
   void forward(Backend& be, Graph& g) override {
-    be.kl_forward(g.value(outputs[0]), g.value(inputs[0]), g.shape(outputs[0]).n, latent_of(g, inputs[0]));
+    be.distributions().kl_forward(g.value(outputs[0]), g.value(inputs[0]), g.shape(outputs[0]).n,
+                                  latent_of(g, inputs[0]));
   }
   void backward(Backend& be, Graph& g) override {
     const Shape s = g.shape(inputs[0]);
@@ -53,7 +55,8 @@ class KlStdNormalNode final : public Node {
     if (!input_grad_accumulates[0]) be.fill(dstats, s.numel(), 0.0f);
     Weight w;
     if (g.row_weight(outputs[0], &w))
-      be.kl_backward(dstats, g.value(inputs[0]), s.n, latent_of(g, inputs[0]), w, dim_gates_ ? *dim_gates_ : nullptr);
+      be.distributions().kl_backward(dstats, g.value(inputs[0]), s.n, latent_of(g, inputs[0]), w,
+                                     dim_gates_ ? *dim_gates_ : nullptr);
   }
 
  private:
@@ -89,9 +92,12 @@ class LikelihoodNode final : public Node {
     float* nll = g.value(outputs[0]);
     const float *out = g.value(inputs[0]), *data = g.value(inputs[1]);
     switch (likelihood_) {
-      case LikelihoodKind::kBernoulli: return be.bernoulli_nll_forward(nll, out, data, x.n, int(x.row_size()));
-      case LikelihoodKind::kGaussian: return be.gaussian_nll_forward(nll, out, data, x.n, int(x.row_size()));
-      case LikelihoodKind::kDiscretizedLogistic: return be.dlogistic_nll_forward(nll, out, data, x.n, int(x.row_size()));
+      case LikelihoodKind::kBernoulli:
+        return be.distributions().bernoulli_nll_forward(nll, out, data, x.n, int(x.row_size()));
+      case LikelihoodKind::kGaussian:
+        return be.distributions().gaussian_nll_forward(nll, out, data, x.n, int(x.row_size()));
+      case LikelihoodKind::kDiscretizedLogistic:
+        return be.distributions().dlogistic_nll_forward(nll, out, data, x.n, int(x.row_size()));
     }
   }
   void backward(Backend& be, Graph& g) override {
@@ -107,10 +113,14 @@ class LikelihoodNode final : public Node {
     }
     const float *values = g.value(inputs[0]), *data = g.value(inputs[1]);
     switch (likelihood_) {
-      case LikelihoodKind::kBernoulli: be.bernoulli_nll_backward(dout, values, data, x.n, int(x.row_size()), w); break;
-      case LikelihoodKind::kGaussian: be.gaussian_nll_backward(dout, values, data, x.n, int(x.row_size()), w); break;
+      case LikelihoodKind::kBernoulli:
+        be.distributions().bernoulli_nll_backward(dout, values, data, x.n, int(x.row_size()), w);
+        break;
+      case LikelihoodKind::kGaussian:
+        be.distributions().gaussian_nll_backward(dout, values, data, x.n, int(x.row_size()), w);
+        break;
       case LikelihoodKind::kDiscretizedLogistic:
-        be.dlogistic_nll_backward(dout, values, data, x.n, int(x.row_size()), w);
+        be.distributions().dlogistic_nll_backward(dout, values, data, x.n, int(x.row_size()), w);
         break;
     }
     if (add) be.axpy(g.grad(inputs[0]), dout, out.numel(), 1.0f);
@@ -133,8 +143,8 @@ class ImportanceLogWeightNode final : public Node {
     float* logw = g.value(outputs[0]);
     be.fill(logw, size_t(z.n), 0.0f);
     be.axpy(logw, g.value(inputs[0]), size_t(z.n), -1.0f);
-    be.prior_minus_posterior_log_density(logw, g.value(inputs[1]), g.value(inputs[2]), g.value(inputs[3]), z.n,
-                                         int(z.row_size()));
+    be.distributions().prior_minus_posterior_log_density(logw, g.value(inputs[1]), g.value(inputs[2]),
+                                                         g.value(inputs[3]), z.n, int(z.row_size()));
   }
   // d logw / d nll = -1; d/dz = -z (the prior); d/dlogvar = +1/2 (the posterior, eps fixed).
   void backward(Backend& be, Graph& g) override {
@@ -151,8 +161,8 @@ class ImportanceLogWeightNode final : public Node {
                kind() << ": z and its statistics must both take gradients, or neither");
     if (!input_grad_accumulates[1]) be.fill(g.grad(inputs[1]), z.numel(), 0.0f);
     if (!input_grad_accumulates[3]) be.fill(g.grad(inputs[3]), stats.numel(), 0.0f);
-    be.prior_minus_posterior_backward(g.grad(inputs[1]), g.grad(inputs[3]), g.value(inputs[1]), z.n,
-                                      int(z.row_size()), Weight::rows(dlogw));
+    be.distributions().prior_minus_posterior_backward(g.grad(inputs[1]), g.grad(inputs[3]), g.value(inputs[1]), z.n,
+                                                      int(z.row_size()), Weight::rows(dlogw));
   }
 };
 
@@ -164,14 +174,15 @@ class LogMeanExpNode final : public Node {
   }
   const char* kind() const override { return "log_mean_exp"; }
   void forward(Backend& be, Graph& g) override {
-    be.log_mean_exp_rows(g.value(outputs[0]), g.value(inputs[0]), g.shape(outputs[0]).n, k_);
+    be.distributions().log_mean_exp_rows(g.value(outputs[0]), g.value(inputs[0]), g.shape(outputs[0]).n, k_);
   }
   void backward(Backend& be, Graph& g) override {
     const int images = g.shape(outputs[0]).n;
     Weight w;
     const bool weighted = g.row_weight(outputs[0], &w);
     float* din = input_grad_accumulates[0] ? g.value(scratch_) : g.grad(inputs[0]);
-    if (weighted) be.log_mean_exp_rows_backward(din, g.value(inputs[0]), g.value(outputs[0]), images, k_, w);
+    if (weighted)
+      be.distributions().log_mean_exp_rows_backward(din, g.value(inputs[0]), g.value(outputs[0]), images, k_, w);
     else be.fill(din, size_t(images) * size_t(k_), 0.0f);
     if (input_grad_accumulates[0]) be.axpy(g.grad(inputs[0]), din, size_t(images) * size_t(k_), 1.0f);
   }
@@ -193,14 +204,16 @@ class PosteriorLogDensityNode final : public Node {
   const char* kind() const override { return "posterior_log_density"; }
   void forward(Backend& be, Graph& g) override {
     const Shape e = g.shape(inputs[0]);
-    be.posterior_log_density(g.value(outputs[0]), g.value(inputs[0]), g.value(inputs[1]), e.n, int(e.row_size()));
+    be.distributions().posterior_log_density(g.value(outputs[0]), g.value(inputs[0]), g.value(inputs[1]), e.n,
+                                             int(e.row_size()));
   }
   void backward(Backend& be, Graph& g) override {
     const Shape e = g.shape(inputs[0]);
     float* dstats = g.grad(inputs[1]);
     if (!input_grad_accumulates[1]) be.fill(dstats, g.shape(inputs[1]).numel(), 0.0f);
     Weight w;
-    if (g.row_weight(outputs[0], &w)) be.posterior_log_density_backward(dstats, e.n, int(e.row_size()), w);
+    if (g.row_weight(outputs[0], &w))
+      be.distributions().posterior_log_density_backward(dstats, e.n, int(e.row_size()), w);
   }
 };
 
@@ -217,19 +230,19 @@ class GaussianLogDensityPairsNode final : public Node {
   void forward(Backend& be, Graph& g) override {
     const Blocks b = blocks(g);
     for (int i = 0; i < b.count; ++i)
-      be.gaussian_log_density_pairs(g.value(outputs[0]) + b.out_stride * i, g.value(inputs[0]) + b.z_stride * i,
-                                    g.value(inputs[1]) + b.stats_stride * i, b.n, b.m, b.latent, per_dimension_);
+      be.distributions().gaussian_log_density_pairs(
+          g.value(outputs[0]) + b.out_stride * i, g.value(inputs[0]) + b.z_stride * i,
+          g.value(inputs[1]) + b.stats_stride * i, b.n, b.m, b.latent, per_dimension_);
   }
   void backward(Backend& be, Graph& g) override {
     const Blocks b = blocks(g);
     float* dz = grad_to_add(be, g, 0);  // the op adds
     float* dstats = grad_to_add(be, g, 1);
     for (int i = 0; i < b.count; ++i)
-      be.gaussian_log_density_pairs_backward(dz ? dz + b.z_stride * i : nullptr,
-                                             dstats ? dstats + b.stats_stride * i : nullptr,
-                                             g.grad(outputs[0]) + b.out_stride * i, g.value(inputs[0]) + b.z_stride * i,
-                                             g.value(inputs[1]) + b.stats_stride * i, b.n, b.m, b.latent,
-                                             per_dimension_);
+      be.distributions().gaussian_log_density_pairs_backward(
+          dz ? dz + b.z_stride * i : nullptr, dstats ? dstats + b.stats_stride * i : nullptr,
+          g.grad(outputs[0]) + b.out_stride * i, g.value(inputs[0]) + b.z_stride * i,
+          g.value(inputs[1]) + b.stats_stride * i, b.n, b.m, b.latent, per_dimension_);
   }
 
  private:

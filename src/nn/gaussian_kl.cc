@@ -22,8 +22,8 @@ class KlGaussiansNode final : public Node {
   const char* kind() const override { return "kl_gaussians"; }
   void forward(Backend& be, Graph& g) override {
     const Shape s = g.shape(inputs[0]);
-    be.kl_gaussians_forward(g.value(outputs[0]), g.value(inputs[0]), g.value(inputs[1]), s.n,
-                            int(s.row_size() / 2));
+    be.distributions().kl_gaussians_forward(g.value(outputs[0]), g.value(inputs[0]), g.value(inputs[1]), s.n,
+                                            int(s.row_size() / 2));
   }
   void backward(Backend& be, Graph& g) override {
     const Shape s = g.shape(inputs[0]);
@@ -31,7 +31,8 @@ class KlGaussiansNode final : public Node {
     float* dp = grad_to_add(be, g, 1);
     Weight w;
     if ((dq || dp) && g.row_weight(outputs[0], &w))
-      be.kl_gaussians_backward(dq, dp, g.value(inputs[0]), g.value(inputs[1]), s.n, int(s.row_size() / 2), w);
+      be.distributions().kl_gaussians_backward(dq, dp, g.value(inputs[0]), g.value(inputs[1]), s.n,
+                                               int(s.row_size() / 2), w);
   }
 };
 
@@ -46,8 +47,8 @@ class GaussianLogRatioNode final : public Node {
     const Shape z = g.shape(inputs[0]);
     float* logw = g.value(outputs[0]);
     be.fill(logw, size_t(z.n), 0.0f);
-    be.gaussian_log_ratio_forward(logw, g.value(inputs[0]), g.value(inputs[1]), g.value(inputs[2]),
-                                  g.value(inputs[3]), z.n, int(z.row_size()));
+    be.distributions().gaussian_log_ratio_forward(logw, g.value(inputs[0]), g.value(inputs[1]), g.value(inputs[2]),
+                                                  g.value(inputs[3]), z.n, int(z.row_size()));
   }
   void backward(Backend& be, Graph& g) override {
     ELBO_CHECK(!input_needs_grad[1], kind() << ": the noise eps takes no gradient");
@@ -57,7 +58,8 @@ class GaussianLogRatioNode final : public Node {
     float* dp = grad_to_add(be, g, 3);
     Weight w;
     if ((dz || dq || dp) && g.row_weight(outputs[0], &w))
-      be.gaussian_log_ratio_backward(dz, dq, dp, g.value(inputs[0]), g.value(inputs[3]), z.n, int(z.row_size()), w);
+      be.distributions().gaussian_log_ratio_backward(dz, dq, dp, g.value(inputs[0]), g.value(inputs[3]), z.n,
+                                                     int(z.row_size()), w);
   }
 };
 

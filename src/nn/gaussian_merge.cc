@@ -14,8 +14,8 @@ class GaussianMergeNode final : public Node {
   const char* kind() const override { return "gaussian_merge"; }
   void forward(Backend& be, Graph& g) override {
     const Shape s = g.shape(inputs[0]);
-    be.gaussian_merge_forward(g.value(outputs[0]), g.value(inputs[0]), g.value(inputs[1]), s.n,
-                              int(s.row_size() / 2));
+    be.distributions().gaussian_merge_forward(g.value(outputs[0]), g.value(inputs[0]), g.value(inputs[1]), s.n,
+                                              int(s.row_size() / 2));
   }
   void backward(Backend& be, Graph& g) override {
     const Shape s = g.shape(inputs[0]);
@@ -27,8 +27,8 @@ class GaussianMergeNode final : public Node {
     }
     const float* dout = g.grad(outputs[0]);
     if (dout && (d[0] || d[1]))
-      be.gaussian_merge_backward(d[0], d[1], dout, g.value(inputs[0]), g.value(inputs[1]), s.n,
-                                 int(s.row_size() / 2));
+      be.distributions().gaussian_merge_backward(d[0], d[1], dout, g.value(inputs[0]), g.value(inputs[1]), s.n,
+                                                 int(s.row_size() / 2));
   }
 };
 

@@ -14,16 +14,16 @@ class VarianceBoundNode final : public Node {
   const char* kind() const override { return "variance_bound"; }
   void forward(Backend& be, Graph& g) override {
     const Shape s = g.shape(inputs[0]);
-    be.bound_logvar_forward(g.value(outputs[0]), g.value(inputs[0]), s.n, int(s.row_size() / 2),
-                            bound_.logvar_clamp, bound_.sigma_floor);
+    be.distributions().bound_logvar_forward(g.value(outputs[0]), g.value(inputs[0]), s.n, int(s.row_size() / 2),
+                                            bound_.logvar_clamp, bound_.sigma_floor);
   }
   void backward(Backend& be, Graph& g) override {
     const Shape s = g.shape(inputs[0]);
     float* dstats = grad_to_add(be, g, 0);
     const float* dout = g.grad(outputs[0]);
     if (dstats && dout)
-      be.bound_logvar_backward(dstats, dout, g.value(inputs[0]), s.n, int(s.row_size() / 2), bound_.logvar_clamp,
-                               bound_.sigma_floor);
+      be.distributions().bound_logvar_backward(dstats, dout, g.value(inputs[0]), s.n, int(s.row_size() / 2),
+                                               bound_.logvar_clamp, bound_.sigma_floor);
   }
 
  private:

@@ -54,7 +54,7 @@ void ImageScorer::score(int64_t first, int rows, const std::function<void(int)>&
       if (const float* c = batches_.condition(g)) model_.set_condition(c);
       model_.log_importance_weights(be_, logw_.data(), x + size_t(g) * dim_, imgs, k_,
                                     NoiseKey{seed, kRngEval, uint64_t(first + g) * k, kIwElementOffset});
-      be_.log_mean_exp_rows(iw_dev_.data() + g, logw_.data(), imgs, k_);
+      be_.distributions().log_mean_exp_rows(iw_dev_.data() + g, logw_.data(), imgs, k_);
       done(g + imgs);
     }
   } else {
@@ -66,7 +66,7 @@ void ImageScorer::score(int64_t first, int rows, const std::function<void(int)>&
         model_.log_importance_weights(be_, logw_.data() + t0, x + size_t(i) * dim_, 1, kc,
                                       NoiseKey{seed, kRngEval, uint64_t(first + i) * k + uint64_t(t0), kIwElementOffset});
       }
-      be_.log_mean_exp_rows(iw_dev_.data() + i, logw_.data(), 1, k_);
+      be_.distributions().log_mean_exp_rows(iw_dev_.data() + i, logw_.data(), 1, k_);
       done(i + 1);
     }
   }

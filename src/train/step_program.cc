@@ -77,14 +77,14 @@ StepProgram::StepProgram(Backend& be, VaeModel& model, Adam& adam, GradReducer* 
 void StepProgram::gate_kl_dimensions() {
   const int latent = model_.latent_dim();
   float* local = loss_step_.data() + LossSums::kKlDims;  // this rank's rows, also logged
-  be_.kl_dim_sums(local, model_.posterior_stats(), shape_.rows, latent);
+  be_.distributions().kl_dim_sums(local, model_.posterior_stats(), shape_.rows, latent);
   if (shape_.free_bits <= 0.0f) return;
   // The gate of a dimension depends on its mean over the global batch: the same on every
   // rank, and the same for any number of ranks.
   be_.copy(kl_dim_global_.data(), local, size_t(latent));
   if (reducer_) allreduce_in_step(kl_dim_global_.data(), size_t(latent));
-  be_.free_bits_gates(kl_dim_gates_.data(), kl_dim_global_.data(), latent, 1.0f / float(shape_.global_batch),
-                      shape_.free_bits);
+  be_.distributions().free_bits_gates(kl_dim_gates_.data(), kl_dim_global_.data(), latent,
+                                      1.0f / float(shape_.global_batch), shape_.free_bits);
   model_.set_kl_dim_gates(kl_dim_gates_.data());
 }
 
@@ -166,7 +166,8 @@ void StepProgram::weigh_kl_groups() {
   rule.free_bits = shape_.group_free_bits;
   rule.kl_weight = &device_scalars()->kl_weight;
   rule.balance = &device_scalars()->kl_balance;
-  be_.kl_group_weights(kl_group_weights_.data(), kl_group_global_.data(), kl_group_dims_.data(), groups, rule);
+  be_.distributions().kl_group_weights(kl_group_weights_.data(), kl_group_global_.data(), kl_group_dims_.data(), groups,
+                                       rule);
   model_.set_kl_group_weights(kl_group_weights_.data());
 }
 

@@ -159,17 +159,19 @@ TEST_F(CudaOps, ReparameterizeDrawsTheCpuNoiseAndBackwardMatches) {
   const NoiseKey key{0x1234abcd5678ull, kRngReparam, (1ull << 40) + 5, 17};
   Pair stats = both(random_stats(rows, latent, 8));
   Pair z = both_zero(size_t(rows) * latent), eps = both_zero(size_t(rows) * latent);
-  on_both([&](Backend& be, Side s) { be.reparameterize((z.*s).data(), (eps.*s).data(), (stats.*s).data(), rows, latent, key); });
+  on_both([&](Backend& be, Side s) {
+    be.distributions().reparameterize((z.*s).data(), (eps.*s).data(), (stats.*s).data(), rows, latent, key);
+  });
   const std::vector<float> eps_gpu = gpu_host(eps);
   EXPECT_TRUE(all_close(eps_gpu, cpu_host(eps), kElemRel, kElemAbs)) << "eps";
   EXPECT_TRUE(all_close(gpu_host(z), cpu_host(z), kElemRel, 1e-5)) << "z";
 
   // Deterministic on the GPU; another serial gives other noise.
-  gpu_->reparameterize(z.g.data(), eps.g.data(), stats.g.data(), rows, latent, key);
+  gpu_->distributions().reparameterize(z.g.data(), eps.g.data(), stats.g.data(), rows, latent, key);
   EXPECT_TRUE(bitwise_equal(gpu_host(eps), eps_gpu));
   NoiseKey other = key;
   other.row_serial0 += rows;
-  gpu_->reparameterize(z.g.data(), eps.g.data(), stats.g.data(), rows, latent, other);
+  gpu_->distributions().reparameterize(z.g.data(), eps.g.data(), stats.g.data(), rows, latent, other);
   EXPECT_FALSE(all_close(gpu_host(eps), eps_gpu, 0.0, 1e-3));
 
   // Backward accumulates into dstats (use the CPU's eps on both sides).
@@ -177,7 +179,8 @@ TEST_F(CudaOps, ReparameterizeDrawsTheCpuNoiseAndBackwardMatches) {
   Pair eps_same = both(eps_h);
   Pair dz = both_random(size_t(rows) * latent, -1, 1, 9), dstats = both_random(stats.g.size(), -1, 1, 10);
   on_both([&](Backend& be, Side s) {
-    be.reparameterize_backward((dstats.*s).data(), (dz.*s).data(), (eps_same.*s).data(), (stats.*s).data(), rows, latent);
+    be.distributions().reparameterize_backward((dstats.*s).data(), (dz.*s).data(), (eps_same.*s).data(),
+                                               (stats.*s).data(), rows, latent);
   });
   EXPECT_TRUE(all_close(gpu_host(dstats), cpu_host(dstats), kElemRel, kElemAbs));
 }
@@ -186,10 +189,12 @@ TEST_F(CudaOps, KlForwardAndBackward) {
   const int rows = 70, latent = 33;
   Pair stats = both(random_stats(rows, latent, 11));
   Pair kl = both_random(rows, -1, 1, 12);  // overwritten
-  on_both([&](Backend& be, Side s) { be.kl_forward((kl.*s).data(), (stats.*s).data(), rows, latent); });
+  on_both([&](Backend& be, Side s) { be.distributions().kl_forward((kl.*s).data(), (stats.*s).data(), rows, latent); });
   EXPECT_TRUE(all_close(gpu_host(kl), cpu_host(kl), kRowRel, kRowAbs));
   Pair dstats = both_random(stats.g.size(), -1, 1, 13);  // accumulated into
-  on_both([&](Backend& be, Side s) { be.kl_backward((dstats.*s).data(), (stats.*s).data(), rows, latent, 0.3f); });
+  on_both([&](Backend& be, Side s) {
+    be.distributions().kl_backward((dstats.*s).data(), (stats.*s).data(), rows, latent, 0.3f);
+  });
   EXPECT_TRUE(all_close(gpu_host(dstats), cpu_host(dstats), kElemRel, kElemAbs));
 }
 
@@ -197,10 +202,12 @@ TEST_F(CudaOps, BernoulliNllForwardAndBackward) {
   const int rows = 40, dim = 784;
   Pair logits = both_random(size_t(rows) * dim, -8, 8, 14), x = both_random(size_t(rows) * dim, 0, 1, 15);
   Pair nll = both_zero(rows), dlogits = both_random(size_t(rows) * dim, -1, 1, 16);  // assigned
-  on_both([&](Backend& be, Side s) { be.bernoulli_nll_forward((nll.*s).data(), (logits.*s).data(), (x.*s).data(), rows, dim); });
+  on_both([&](Backend& be, Side s) {
+    be.distributions().bernoulli_nll_forward((nll.*s).data(), (logits.*s).data(), (x.*s).data(), rows, dim);
+  });
   EXPECT_TRUE(all_close(gpu_host(nll), cpu_host(nll), kRowRel, kRowAbs));
   on_both([&](Backend& be, Side s) {
-    be.bernoulli_nll_backward((dlogits.*s).data(), (logits.*s).data(), (x.*s).data(), rows, dim, 0.25f);
+    be.distributions().bernoulli_nll_backward((dlogits.*s).data(), (logits.*s).data(), (x.*s).data(), rows, dim, 0.25f);
   });
   EXPECT_TRUE(all_close(gpu_host(dlogits), cpu_host(dlogits), kElemRel, kElemAbs));
 }
@@ -212,10 +219,12 @@ TEST_F(CudaOps, GaussianNllForwardAndBackward) {
     for (int j = 0; j < dim; ++j) out_h[size_t(r) * 2 * dim + dim + j] *= 2.0f;  // logvar in [-2, 2]
   Pair out = both(out_h), x = both_random(size_t(rows) * dim, -1.5, 1.5, 18);
   Pair nll = both_zero(rows), dout = both_random(out_h.size(), -1, 1, 19);  // assigned
-  on_both([&](Backend& be, Side s) { be.gaussian_nll_forward((nll.*s).data(), (out.*s).data(), (x.*s).data(), rows, dim); });
+  on_both([&](Backend& be, Side s) {
+    be.distributions().gaussian_nll_forward((nll.*s).data(), (out.*s).data(), (x.*s).data(), rows, dim);
+  });
   EXPECT_TRUE(all_close(gpu_host(nll), cpu_host(nll), kRowRel, kRowAbs));
   on_both([&](Backend& be, Side s) {
-    be.gaussian_nll_backward((dout.*s).data(), (out.*s).data(), (x.*s).data(), rows, dim, 0.5f);
+    be.distributions().gaussian_nll_backward((dout.*s).data(), (out.*s).data(), (x.*s).data(), rows, dim, 0.5f);
   });
   EXPECT_TRUE(all_close(gpu_host(dout), cpu_host(dout), kElemRel, kElemAbs));
 }
@@ -231,10 +240,13 @@ TEST_F(CudaOps, DiscretizedLogisticNllForwardAndBackward) {
   for (size_t i = 0; i < x_h.size(); ++i) x_h[i] = i % 7 == 0 ? 0.0f : i % 11 == 0 ? 1.0f : std::round(x_h[i] * 255) / 255;
   Pair out = both(out_h), x = both(x_h), w = both_random(rows, -2, 2, 42);
   Pair nll = both_zero(rows), dout = both_random(out_h.size(), -1, 1, 43);  // assigned
-  on_both([&](Backend& be, Side s) { be.dlogistic_nll_forward((nll.*s).data(), (out.*s).data(), (x.*s).data(), rows, dim); });
+  on_both([&](Backend& be, Side s) {
+    be.distributions().dlogistic_nll_forward((nll.*s).data(), (out.*s).data(), (x.*s).data(), rows, dim);
+  });
   EXPECT_TRUE(all_close(gpu_host(nll), cpu_host(nll), kRowRel, kRowAbs));
   on_both([&](Backend& be, Side s) {
-    be.dlogistic_nll_backward((dout.*s).data(), (out.*s).data(), (x.*s).data(), rows, dim, Weight::rows((w.*s).data()));
+    be.distributions().dlogistic_nll_backward((dout.*s).data(), (out.*s).data(), (x.*s).data(), rows, dim,
+                                              Weight::rows((w.*s).data()));
   });
   EXPECT_TRUE(all_close(gpu_host(dout), cpu_host(dout), kElemRel, kElemAbs));
 }
@@ -252,14 +264,16 @@ TEST_F(CudaOps, ImportanceWeightTerms) {
   Pair z = both_random(size_t(rows) * latent, -3, 3, 22), eps = both_random(size_t(rows) * latent, -3, 3, 23);
   Pair logw = both_random(rows, -5, 5, 24);  // accumulated into
   on_both([&](Backend& be, Side s) {
-    be.prior_minus_posterior_log_density((logw.*s).data(), (z.*s).data(), (eps.*s).data(), (stats.*s).data(), rows, latent);
+    be.distributions().prior_minus_posterior_log_density((logw.*s).data(), (z.*s).data(), (eps.*s).data(),
+                                                         (stats.*s).data(), rows, latent);
   });
   EXPECT_TRUE(all_close(gpu_host(logw), cpu_host(logw), kRowRel, kRowAbs));
 
   // Wide spread, so the max-shift matters; k = 1 is log(exp(x)) = x.
   for (int k : {1, k_count}) {
     Pair in = both_random(size_t(rows) * k, -100, 10, 25), out = both_zero(rows);
-    on_both([&](Backend& be, Side s) { be.log_mean_exp_rows((out.*s).data(), (in.*s).data(), rows, k); });
+    on_both(
+        [&](Backend& be, Side s) { be.distributions().log_mean_exp_rows((out.*s).data(), (in.*s).data(), rows, k); });
     EXPECT_TRUE(all_close(gpu_host(out), cpu_host(out), kRowRel, kRowAbs)) << "k_count " << k;
   }
 }
@@ -274,14 +288,16 @@ TEST_F(CudaOps, ObjectiveOpsWithRowWeightsAndGates) {
   Pair gates = both_random(latent, 0, 1, 42);
   Pair dstats = both_random(stats.g.size(), -1, 1, 43);  // accumulated into
   on_both([&](Backend& be, Side s) {
-    be.kl_backward((dstats.*s).data(), (stats.*s).data(), rows, latent, Weight::rows((c.*s).data()), (gates.*s).data());
+    be.distributions().kl_backward((dstats.*s).data(), (stats.*s).data(), rows, latent, Weight::rows((c.*s).data()),
+                                   (gates.*s).data());
   });
   EXPECT_TRUE(all_close(gpu_host(dstats), cpu_host(dstats), kElemRel, kElemAbs));
   Pair sums = both_zero(latent), gate = both_random(latent, -1, 1, 44);
-  on_both([&](Backend& be, Side s) { be.kl_dim_sums((sums.*s).data(), (stats.*s).data(), rows, latent); });
+  on_both(
+      [&](Backend& be, Side s) { be.distributions().kl_dim_sums((sums.*s).data(), (stats.*s).data(), rows, latent); });
   EXPECT_TRUE(all_close(gpu_host(sums), cpu_host(sums), kRowRel, kRowAbs));
   on_both([&](Backend& be, Side s) {
-    be.free_bits_gates((gate.*s).data(), (sums.*s).data(), latent, 1.0f / rows, 1.15f);
+    be.distributions().free_bits_gates((gate.*s).data(), (sums.*s).data(), latent, 1.0f / rows, 1.15f);
   });
   EXPECT_TRUE(bitwise_equal(gpu_host(gate), cpu_host(gate)));
   const std::vector<float> cpu_gates = cpu_host(gate);  // the floor sits near the mean KL: both gates occur
@@ -291,28 +307,30 @@ TEST_F(CudaOps, ObjectiveOpsWithRowWeightsAndGates) {
   Pair logits = both_random(size_t(rows) * dim, -8, 8, 45), x = both_random(size_t(rows) * dim, 0, 1, 46);
   Pair dlogits = both_zero(size_t(rows) * dim);
   on_both([&](Backend& be, Side s) {
-    be.bernoulli_nll_backward((dlogits.*s).data(), (logits.*s).data(), (x.*s).data(), rows, dim, Weight::rows((c.*s).data()));
+    be.distributions().bernoulli_nll_backward((dlogits.*s).data(), (logits.*s).data(), (x.*s).data(), rows, dim,
+                                              Weight::rows((c.*s).data()));
   });
   EXPECT_TRUE(all_close(gpu_host(dlogits), cpu_host(dlogits), kElemRel, kElemAbs));
   Pair out = both_random(size_t(rows) * 2 * dim, -1, 1, 47), dout = both_zero(size_t(rows) * 2 * dim);
   on_both([&](Backend& be, Side s) {
-    be.gaussian_nll_backward((dout.*s).data(), (out.*s).data(), (x.*s).data(), rows, dim, Weight::rows((c.*s).data()));
+    be.distributions().gaussian_nll_backward((dout.*s).data(), (out.*s).data(), (x.*s).data(), rows, dim,
+                                             Weight::rows((c.*s).data()));
   });
   EXPECT_TRUE(all_close(gpu_host(dout), cpu_host(dout), kElemRel, kElemAbs));
 
   Pair z = both_random(size_t(rows) * latent, -3, 3, 48), dz = both_random(size_t(rows) * latent, -1, 1, 49);
   on_both([&](Backend& be, Side s) {
-    be.prior_minus_posterior_backward((dz.*s).data(), (dstats.*s).data(), (z.*s).data(), rows, latent,
-                                      Weight::rows((c.*s).data()));
+    be.distributions().prior_minus_posterior_backward((dz.*s).data(), (dstats.*s).data(), (z.*s).data(), rows, latent,
+                                                      Weight::rows((c.*s).data()));
   });
   EXPECT_TRUE(all_close(gpu_host(dz), cpu_host(dz), kElemRel, kElemAbs));
   EXPECT_TRUE(all_close(gpu_host(dstats), cpu_host(dstats), kElemRel, kElemAbs));
 
   Pair logw = both_random(size_t(rows) * k, -60, 5, 50), lme = both_zero(rows), dlogw = both_zero(size_t(rows) * k);
   on_both([&](Backend& be, Side s) {
-    be.log_mean_exp_rows((lme.*s).data(), (logw.*s).data(), rows, k);
-    be.log_mean_exp_rows_backward((dlogw.*s).data(), (logw.*s).data(), (lme.*s).data(), rows, k,
-                                  Weight::rows((c.*s).data()));
+    be.distributions().log_mean_exp_rows((lme.*s).data(), (logw.*s).data(), rows, k);
+    be.distributions().log_mean_exp_rows_backward((dlogw.*s).data(), (logw.*s).data(), (lme.*s).data(), rows, k,
+                                                  Weight::rows((c.*s).data()));
   });
   EXPECT_TRUE(all_close(gpu_host(dlogw), cpu_host(dlogw), kElemRel, kElemAbs));
 }

@@ -171,109 +171,112 @@ void RecordingBackend::conv2d_backward_weights(float* dw, float* db, const float
 }
 void RecordingBackend::reparameterize(float* z, float* eps, const float* stats, int rows, int latent,
                                       const NoiseKey& key) {
-  op([=] { inner_->reparameterize(z, eps, stats, rows, latent, key); });
+  op([=] { inner_->distributions().reparameterize(z, eps, stats, rows, latent, key); });
 }
 void RecordingBackend::reparameterize_backward(float* dstats, const float* dz, const float* eps, const float* stats,
                                                int rows, int latent) {
-  op([=] { inner_->reparameterize_backward(dstats, dz, eps, stats, rows, latent); });
+  op([=] { inner_->distributions().reparameterize_backward(dstats, dz, eps, stats, rows, latent); });
 }
 void RecordingBackend::kl_forward(float* kl_per_row, const float* stats, int rows, int latent) {
-  op([=] { inner_->kl_forward(kl_per_row, stats, rows, latent); });
+  op([=] { inner_->distributions().kl_forward(kl_per_row, stats, rows, latent); });
 }
 void RecordingBackend::kl_backward(float* dstats, const float* stats, int rows, int latent, Weight weight,
                                    const float* dim_scale) {
-  op([=] { inner_->kl_backward(dstats, stats, rows, latent, weight, dim_scale); });
+  op([=] { inner_->distributions().kl_backward(dstats, stats, rows, latent, weight, dim_scale); });
 }
 void RecordingBackend::kl_dim_sums(float* sums, const float* stats, int rows, int latent) {
-  op([=] { inner_->kl_dim_sums(sums, stats, rows, latent); });
+  op([=] { inner_->distributions().kl_dim_sums(sums, stats, rows, latent); });
 }
 void RecordingBackend::free_bits_gates(float* gate, const float* sums, int latent, float inv_count, float floor_nats) {
-  op([=] { inner_->free_bits_gates(gate, sums, latent, inv_count, floor_nats); });
+  op([=] { inner_->distributions().free_bits_gates(gate, sums, latent, inv_count, floor_nats); });
 }
 void RecordingBackend::prior_minus_posterior_backward(float* dz, float* dstats, const float* z, int rows, int latent,
                                                       Weight weight) {
-  op([=] { inner_->prior_minus_posterior_backward(dz, dstats, z, rows, latent, weight); });
+  op([=] { inner_->distributions().prior_minus_posterior_backward(dz, dstats, z, rows, latent, weight); });
 }
 void RecordingBackend::log_mean_exp_rows_backward(float* din, const float* in, const float* out, int rows, int k_count,
                                                   Weight weight) {
-  op([=] { inner_->log_mean_exp_rows_backward(din, in, out, rows, k_count, weight); });
+  op([=] { inner_->distributions().log_mean_exp_rows_backward(din, in, out, rows, k_count, weight); });
 }
 void RecordingBackend::gaussian_log_density_pairs(float* out, const float* z, const float* stats, int n, int m,
                                                   int latent, bool per_dimension) {
-  op([=] { inner_->gaussian_log_density_pairs(out, z, stats, n, m, latent, per_dimension); });
+  op([=] { inner_->distributions().gaussian_log_density_pairs(out, z, stats, n, m, latent, per_dimension); });
 }
 void RecordingBackend::gaussian_log_density_pairs_backward(float* dz, float* dstats, const float* dout, const float* z,
                                                            const float* stats, int n, int m, int latent,
                                                            bool per_dimension) {
-  op([=] { inner_->gaussian_log_density_pairs_backward(dz, dstats, dout, z, stats, n, m, latent, per_dimension); });
+  op([=] {
+    inner_->distributions().gaussian_log_density_pairs_backward(dz, dstats, dout, z, stats, n, m, latent,
+                                                                per_dimension);
+  });
 }
 void RecordingBackend::posterior_log_density(float* out, const float* eps, const float* stats, int rows, int latent) {
-  op([=] { inner_->posterior_log_density(out, eps, stats, rows, latent); });
+  op([=] { inner_->distributions().posterior_log_density(out, eps, stats, rows, latent); });
 }
 void RecordingBackend::posterior_log_density_backward(float* dstats, int rows, int latent, Weight weight) {
-  op([=] { inner_->posterior_log_density_backward(dstats, rows, latent, weight); });
+  op([=] { inner_->distributions().posterior_log_density_backward(dstats, rows, latent, weight); });
 }
 void RecordingBackend::bernoulli_nll_forward(float* nll_per_row, const float* logits, const float* x, int rows,
                                              int dim) {
-  op([=] { inner_->bernoulli_nll_forward(nll_per_row, logits, x, rows, dim); });
+  op([=] { inner_->distributions().bernoulli_nll_forward(nll_per_row, logits, x, rows, dim); });
 }
 void RecordingBackend::bernoulli_nll_backward(float* dlogits, const float* logits, const float* x, int rows, int dim,
                                               Weight weight) {
-  op([=] { inner_->bernoulli_nll_backward(dlogits, logits, x, rows, dim, weight); });
+  op([=] { inner_->distributions().bernoulli_nll_backward(dlogits, logits, x, rows, dim, weight); });
 }
 void RecordingBackend::gaussian_nll_forward(float* nll_per_row, const float* out, const float* x, int rows, int dim) {
-  op([=] { inner_->gaussian_nll_forward(nll_per_row, out, x, rows, dim); });
+  op([=] { inner_->distributions().gaussian_nll_forward(nll_per_row, out, x, rows, dim); });
 }
 void RecordingBackend::gaussian_nll_backward(float* dout, const float* out, const float* x, int rows, int dim,
                                              Weight weight) {
-  op([=] { inner_->gaussian_nll_backward(dout, out, x, rows, dim, weight); });
+  op([=] { inner_->distributions().gaussian_nll_backward(dout, out, x, rows, dim, weight); });
 }
 void RecordingBackend::dlogistic_nll_forward(float* nll_per_row, const float* out, const float* x, int rows, int dim) {
-  op([=] { inner_->dlogistic_nll_forward(nll_per_row, out, x, rows, dim); });
+  op([=] { inner_->distributions().dlogistic_nll_forward(nll_per_row, out, x, rows, dim); });
 }
 void RecordingBackend::dlogistic_nll_backward(float* dout, const float* out, const float* x, int rows, int dim,
                                               Weight weight) {
-  op([=] { inner_->dlogistic_nll_backward(dout, out, x, rows, dim, weight); });
+  op([=] { inner_->distributions().dlogistic_nll_backward(dout, out, x, rows, dim, weight); });
 }
 void RecordingBackend::kl_gaussians_forward(float* kl, const float* q, const float* p, int rows, int latent) {
-  op([=] { inner_->kl_gaussians_forward(kl, q, p, rows, latent); });
+  op([=] { inner_->distributions().kl_gaussians_forward(kl, q, p, rows, latent); });
 }
 void RecordingBackend::kl_gaussians_backward(float* dq, float* dp, const float* q, const float* p, int rows,
                                              int latent, Weight weight) {
-  op([=] { inner_->kl_gaussians_backward(dq, dp, q, p, rows, latent, weight); });
+  op([=] { inner_->distributions().kl_gaussians_backward(dq, dp, q, p, rows, latent, weight); });
 }
 void RecordingBackend::gaussian_merge_forward(float* out, const float* a, const float* b, int rows, int latent) {
-  op([=] { inner_->gaussian_merge_forward(out, a, b, rows, latent); });
+  op([=] { inner_->distributions().gaussian_merge_forward(out, a, b, rows, latent); });
 }
 void RecordingBackend::gaussian_merge_backward(float* da, float* db, const float* dout, const float* a,
                                                const float* b, int rows, int latent) {
-  op([=] { inner_->gaussian_merge_backward(da, db, dout, a, b, rows, latent); });
+  op([=] { inner_->distributions().gaussian_merge_backward(da, db, dout, a, b, rows, latent); });
 }
 void RecordingBackend::gaussian_log_ratio_forward(float* logw, const float* z, const float* eps, const float* q,
                                                   const float* p, int rows, int latent) {
-  op([=] { inner_->gaussian_log_ratio_forward(logw, z, eps, q, p, rows, latent); });
+  op([=] { inner_->distributions().gaussian_log_ratio_forward(logw, z, eps, q, p, rows, latent); });
 }
 void RecordingBackend::gaussian_log_ratio_backward(float* dz, float* dq, float* dp, const float* z, const float* p,
                                                    int rows, int latent, Weight weight) {
-  op([=] { inner_->gaussian_log_ratio_backward(dz, dq, dp, z, p, rows, latent, weight); });
+  op([=] { inner_->distributions().gaussian_log_ratio_backward(dz, dq, dp, z, p, rows, latent, weight); });
 }
 void RecordingBackend::bound_logvar_forward(float* out, const float* stats, int rows, int latent, float clamp,
                                             float floor) {
-  op([=] { inner_->bound_logvar_forward(out, stats, rows, latent, clamp, floor); });
+  op([=] { inner_->distributions().bound_logvar_forward(out, stats, rows, latent, clamp, floor); });
 }
 void RecordingBackend::bound_logvar_backward(float* dstats, const float* dout, const float* stats, int rows,
                                              int latent, float clamp, float floor) {
-  op([=] { inner_->bound_logvar_backward(dstats, dout, stats, rows, latent, clamp, floor); });
+  op([=] { inner_->distributions().bound_logvar_backward(dstats, dout, stats, rows, latent, clamp, floor); });
 }
 void RecordingBackend::repeat_rows(float* dst, const float* src, int rows, int cols, int times) {
   op([=] { inner_->repeat_rows(dst, src, rows, cols, times); });
 }
 void RecordingBackend::prior_minus_posterior_log_density(float* logw, const float* z, const float* eps,
                                                          const float* stats, int rows, int latent) {
-  op([=] { inner_->prior_minus_posterior_log_density(logw, z, eps, stats, rows, latent); });
+  op([=] { inner_->distributions().prior_minus_posterior_log_density(logw, z, eps, stats, rows, latent); });
 }
 void RecordingBackend::log_mean_exp_rows(float* out, const float* in, int rows, int k_count) {
-  op([=] { inner_->log_mean_exp_rows(out, in, rows, k_count); });
+  op([=] { inner_->distributions().log_mean_exp_rows(out, in, rows, k_count); });
 }
 void RecordingBackend::binarize(float* x, int rows, int dim, const NoiseKey& key) {
   op([=] { inner_->binarize(x, rows, dim, key); });
@@ -285,7 +288,7 @@ void RecordingBackend::sum_squares_blocks(float* out, const float* x, size_t n, 
 void RecordingBackend::all_finite(float* out, const float* x, size_t n) { op([=] { inner_->all_finite(out, x, n); }); }
 void RecordingBackend::kl_group_weights(float* weights, const float* sums, const float* dims, int groups,
                                         const KlGroupRule& rule) {
-  op([=] { inner_->kl_group_weights(weights, sums, dims, groups, rule); });
+  op([=] { inner_->distributions().kl_group_weights(weights, sums, dims, groups, rule); });
 }
 void RecordingBackend::update_gate(float* gate, const float* sumsq, const float* health, const UpdateRule& rule) {
   op([=] { inner_->update_gate(gate, sumsq, health, rule); });

@@ -18,7 +18,7 @@
 
 namespace elbo {
 
-class RecordingBackend final : public Backend {
+class RecordingBackend final : public Backend, public DistributionKernels {
  public:
   explicit RecordingBackend(int threads = 1);
   ~RecordingBackend() override;
@@ -33,6 +33,7 @@ class RecordingBackend final : public Backend {
   int replays() const { return replays_; }
 
   Device device() const override { return inner_->device(); }
+  DistributionKernels& distributions() override { return *this; }
   std::string name() const override { return "recording " + inner_->name(); }
 
   float* alloc(size_t n) override;

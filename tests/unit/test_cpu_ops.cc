@@ -60,17 +60,19 @@ TEST(CpuOps, NoiseDependsOnSerialNotOnBatchSplit) {
   auto be = make_cpu_backend();
   const int rows = 6, latent = 3;
   std::vector<float> stats = randv(rows * 2 * latent, 4), z(rows * latent), eps(rows * latent), z2 = z, eps2 = eps;
-  be->reparameterize(z.data(), eps.data(), stats.data(), rows, latent, NoiseKey{1, kRngReparam, 1000, 0});
-  be->reparameterize(z2.data(), eps2.data(), stats.data(), 2, latent, NoiseKey{1, kRngReparam, 1000, 0});
-  be->reparameterize(z2.data() + 2 * latent, eps2.data() + 2 * latent, stats.data() + 2 * 2 * latent, 4, latent,
-                     NoiseKey{1, kRngReparam, 1002, 0});
+  be->distributions().reparameterize(z.data(), eps.data(), stats.data(), rows, latent,
+                                     NoiseKey{1, kRngReparam, 1000, 0});
+  be->distributions().reparameterize(z2.data(), eps2.data(), stats.data(), 2, latent,
+                                     NoiseKey{1, kRngReparam, 1000, 0});
+  be->distributions().reparameterize(z2.data() + 2 * latent, eps2.data() + 2 * latent, stats.data() + 2 * 2 * latent, 4,
+                                     latent, NoiseKey{1, kRngReparam, 1002, 0});
   EXPECT_EQ(z, z2);
 }
 
 TEST(CpuOps, LogMeanExpIsStableForLargeMagnitudes) {
   auto be = make_cpu_backend();
   std::vector<float> in = {-1000.0f, -1000.0f, -1001.0f, 3.0f, 3.0f, 3.0f}, out(2);
-  be->log_mean_exp_rows(out.data(), in.data(), 2, 3);
+  be->distributions().log_mean_exp_rows(out.data(), in.data(), 2, 3);
   EXPECT_NEAR(out[0], -1000.0 + std::log((2.0 + std::exp(-1.0)) / 3.0), 1e-3);
   EXPECT_NEAR(out[1], 3.0, 1e-6);
 }
@@ -89,12 +91,12 @@ TEST(CpuOps, RepeatRowsAndBiasGrad) {
 TEST(CpuOps, BernoulliNllIsStableAtExtremeLogits) {
   auto be = make_cpu_backend();
   std::vector<float> logits = {80.0f, -80.0f, 0.0f}, x = {1.0f, 0.0f, 1.0f}, nll(3);
-  for (int i = 0; i < 3; ++i) be->bernoulli_nll_forward(&nll[i], &logits[i], &x[i], 1, 1);
+  for (int i = 0; i < 3; ++i) be->distributions().bernoulli_nll_forward(&nll[i], &logits[i], &x[i], 1, 1);
   EXPECT_NEAR(nll[0], 0.0, 1e-6);
   EXPECT_NEAR(nll[1], 0.0, 1e-6);
   EXPECT_NEAR(nll[2], std::log(2.0), 1e-6);
   std::vector<float> big = {200.0f}, zero = {0.0f}, out(1);
-  be->bernoulli_nll_forward(out.data(), big.data(), zero.data(), 1, 1);
+  be->distributions().bernoulli_nll_forward(out.data(), big.data(), zero.data(), 1, 1);
   EXPECT_NEAR(out[0], 200.0, 1e-3);
 }
 

@@ -69,10 +69,10 @@ TEST(GradCheckOps, BernoulliLikelihood) {
   std::vector<float> logits = random_vector(rows * dim, 3, -3, 3), x = random_vector(rows * dim, 4, 0, 1);
   std::vector<float> nll(rows), grad(rows * dim);
   auto loss = [&] {
-    be->bernoulli_nll_forward(nll.data(), logits.data(), x.data(), rows, dim);
+    be->distributions().bernoulli_nll_forward(nll.data(), logits.data(), x.data(), rows, dim);
     return sum_of(nll.data(), rows);
   };
-  be->bernoulli_nll_backward(grad.data(), logits.data(), x.data(), rows, dim, 1.0f);
+  be->distributions().bernoulli_nll_backward(grad.data(), logits.data(), x.data(), rows, dim, 1.0f);
   expect_gradient(logits, grad, loss, "bernoulli logits");
 }
 
@@ -82,10 +82,10 @@ TEST(GradCheckOps, GaussianLikelihood) {
   std::vector<float> out = random_vector(rows * 2 * dim, 5), x = random_vector(rows * dim, 6, 0, 1);
   std::vector<float> nll(rows), grad(out.size());
   auto loss = [&] {
-    be->gaussian_nll_forward(nll.data(), out.data(), x.data(), rows, dim);
+    be->distributions().gaussian_nll_forward(nll.data(), out.data(), x.data(), rows, dim);
     return sum_of(nll.data(), rows);
   };
-  be->gaussian_nll_backward(grad.data(), out.data(), x.data(), rows, dim, 1.0f);
+  be->distributions().gaussian_nll_backward(grad.data(), out.data(), x.data(), rows, dim, 1.0f);
   expect_gradient(out, grad, loss, "gaussian mean|logvar");
 }
 
@@ -98,16 +98,16 @@ TEST(GradCheckOps, KlAndReparameterization) {
   const NoiseKey key{42, 1, 100, 0};
   // Loss = sum(z * r) + 0.7 * sum(KL): exercises both backward paths into (mu | logvar).
   auto loss = [&] {
-    be->reparameterize(z.data(), eps.data(), stats.data(), rows, latent, key);
-    be->kl_forward(kl.data(), stats.data(), rows, latent);
+    be->distributions().reparameterize(z.data(), eps.data(), stats.data(), rows, latent, key);
+    be->distributions().kl_forward(kl.data(), stats.data(), rows, latent);
     double s = 0.7 * sum_of(kl.data(), rows);
     for (size_t i = 0; i < z.size(); ++i) s += double(z[i]) * r[i];
     return s;
   };
   loss();
   std::vector<float> grad(stats.size(), 0.0f);
-  be->reparameterize_backward(grad.data(), r.data(), eps.data(), stats.data(), rows, latent);
-  be->kl_backward(grad.data(), stats.data(), rows, latent, 0.7f);
+  be->distributions().reparameterize_backward(grad.data(), r.data(), eps.data(), stats.data(), rows, latent);
+  be->distributions().kl_backward(grad.data(), stats.data(), rows, latent, 0.7f);
   expect_gradient(stats, grad, loss, "stochastic layer");
 }
 

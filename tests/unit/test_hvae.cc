@@ -35,14 +35,15 @@ TEST(GaussianPairOps, KlGradientIntoBothDistributions) {
   const std::vector<float> c = {0.5f, -1.25f, 2.0f};
   std::vector<float> kl(rows);
   auto loss = [&] {
-    be->kl_gaussians_forward(kl.data(), q.data(), p.data(), rows, latent);
+    be->distributions().kl_gaussians_forward(kl.data(), q.data(), p.data(), rows, latent);
     double s = 0.0;
     for (int r = 0; r < rows; ++r) s += double(c[size_t(r)]) * kl[size_t(r)];
     return s;
   };
   loss();
   std::vector<float> dq(q.size(), 0.0f), dp(p.size(), 0.0f);
-  be->kl_gaussians_backward(dq.data(), dp.data(), q.data(), p.data(), rows, latent, Weight::rows(c.data()));
+  be->distributions().kl_gaussians_backward(dq.data(), dp.data(), q.data(), p.data(), rows, latent,
+                                            Weight::rows(c.data()));
   expect_gradient(q, dq, loss, "KL(q || p) with respect to q");
   expect_gradient(p, dp, loss, "KL(q || p) with respect to p");
 }
@@ -69,14 +70,14 @@ TEST(GaussianPairOps, PrecisionWeightedMerge) {
   const std::vector<float> r = random_vector(a.size(), 5);
   std::vector<float> out(a.size());
   auto loss = [&] {
-    be->gaussian_merge_forward(out.data(), a.data(), b.data(), rows, latent);
+    be->distributions().gaussian_merge_forward(out.data(), a.data(), b.data(), rows, latent);
     double s = 0.0;
     for (size_t i = 0; i < out.size(); ++i) s += double(out[i]) * r[i];
     return s;
   };
   loss();
   std::vector<float> da(a.size(), 0.0f), db(b.size(), 0.0f);
-  be->gaussian_merge_backward(da.data(), db.data(), r.data(), a.data(), b.data(), rows, latent);
+  be->distributions().gaussian_merge_backward(da.data(), db.data(), r.data(), a.data(), b.data(), rows, latent);
   expect_gradient(a, da, loss, "merge with respect to the bottom-up estimate");
   expect_gradient(b, db, loss, "merge with respect to the prior");
 }
@@ -92,7 +93,7 @@ TEST(GaussianPairOps, LogRatioGradients) {
   std::vector<float> logw(rows);
   auto loss = [&] {
     std::fill(logw.begin(), logw.end(), 0.0f);
-    be->gaussian_log_ratio_forward(logw.data(), z.data(), eps.data(), q.data(), p.data(), rows, latent);
+    be->distributions().gaussian_log_ratio_forward(logw.data(), z.data(), eps.data(), q.data(), p.data(), rows, latent);
     return double(c[0]) * logw[0] + double(c[1]) * logw[1];
   };
   loss();
@@ -109,8 +110,8 @@ TEST(GaussianPairOps, LogRatioGradients) {
     EXPECT_NEAR(logw[size_t(r)], expect, 1e-4) << "row " << r;
   }
   std::vector<float> dz(z.size(), 0.0f), dq(q.size(), 0.0f), dp(p.size(), 0.0f);
-  be->gaussian_log_ratio_backward(dz.data(), dq.data(), dp.data(), z.data(), p.data(), rows, latent,
-                                  Weight::rows(c.data()));
+  be->distributions().gaussian_log_ratio_backward(dz.data(), dq.data(), dp.data(), z.data(), p.data(), rows, latent,
+                                                  Weight::rows(c.data()));
   expect_gradient(z, dz, loss, "log ratio with respect to z");
   expect_gradient(q, dq, loss, "log ratio with respect to q (eps fixed)");
   expect_gradient(p, dp, loss, "log ratio with respect to p");
@@ -136,7 +137,7 @@ TEST(GaussianPairOps, LogVarianceBound) {
       const std::vector<float> r = random_vector(stats.size(), 31);
       std::vector<float> out(stats.size());
       auto loss = [&] {
-        be->bound_logvar_forward(out.data(), stats.data(), rows, latent, clamp, floor);
+        be->distributions().bound_logvar_forward(out.data(), stats.data(), rows, latent, clamp, floor);
         double s = 0.0;
         for (size_t i = 0; i < out.size(); ++i) s += double(out[i]) * r[i];
         return s;
@@ -145,7 +146,7 @@ TEST(GaussianPairOps, LogVarianceBound) {
       for (int row = 0; row < rows; ++row)
         for (int j = 0; j < latent; ++j) EXPECT_EQ(out[size_t(row) * 2 * latent + j], stats[size_t(row) * 2 * latent + j]);
       std::vector<float> d(stats.size(), 0.0f);
-      be->bound_logvar_backward(d.data(), r.data(), stats.data(), rows, latent, clamp, floor);
+      be->distributions().bound_logvar_backward(d.data(), r.data(), stats.data(), rows, latent, clamp, floor);
       expect_gradient(stats, d, loss, "log-variance bound");
     }
 }
@@ -295,7 +296,7 @@ TEST(Hvae, TrainingBoundMatchesEvaluationWeights) {
     EXPECT_EQ(model->kl_group_per_row(0), nullptr) << "the iwae pass estimates only the total KL";
     std::vector<float> logw(size_t(rows) * k), expect(rows);
     model->log_importance_weights(*be, logw.data(), x.data(), rows, k, key);
-    be->log_mean_exp_rows(expect.data(), logw.data(), rows, k);
+    be->distributions().log_mean_exp_rows(expect.data(), logw.data(), rows, k);
     for (int i = 0; i < rows; ++i) {
       EXPECT_FLOAT_EQ(lmw[size_t(i)], expect[size_t(i)]) << posterior << ", image " << i;
       double mean_logw = 0.0;

@@ -32,14 +32,14 @@ TEST(ObjectiveOps, LogMeanExpRowsBackwardWithRowWeights) {
   std::vector<float> in = random_vector(size_t(rows) * k, 1, -3, 2), out(rows);
   const std::vector<float> c = {0.5f, -1.5f, 2.0f};
   auto loss = [&] {
-    be->log_mean_exp_rows(out.data(), in.data(), rows, k);
+    be->distributions().log_mean_exp_rows(out.data(), in.data(), rows, k);
     double s = 0.0;
     for (int r = 0; r < rows; ++r) s += double(c[size_t(r)]) * out[size_t(r)];
     return s;
   };
   loss();
   std::vector<float> grad(in.size());
-  be->log_mean_exp_rows_backward(grad.data(), in.data(), out.data(), rows, k, Weight::rows(c.data()));
+  be->distributions().log_mean_exp_rows_backward(grad.data(), in.data(), out.data(), rows, k, Weight::rows(c.data()));
   expect_gradient(in, grad, loss, "log_mean_exp_rows");
   // The normalised weights of each row sum to its row weight.
   for (int r = 0; r < rows; ++r) {
@@ -59,15 +59,17 @@ TEST(ObjectiveOps, PriorMinusPosteriorBackward) {
   const std::vector<float> c = {0.75f, -1.25f};
   const NoiseKey key{9, 1, 0, 0};
   auto loss = [&] {
-    be->reparameterize(z.data(), eps.data(), stats.data(), rows, latent, key);
+    be->distributions().reparameterize(z.data(), eps.data(), stats.data(), rows, latent, key);
     std::fill(logw.begin(), logw.end(), 0.0f);
-    be->prior_minus_posterior_log_density(logw.data(), z.data(), eps.data(), stats.data(), rows, latent);
+    be->distributions().prior_minus_posterior_log_density(logw.data(), z.data(), eps.data(), stats.data(), rows,
+                                                          latent);
     return double(c[0]) * logw[0] + double(c[1]) * logw[1];
   };
   loss();
   std::vector<float> dz(z.size(), 0.0f), dstats(stats.size(), 0.0f);
-  be->prior_minus_posterior_backward(dz.data(), dstats.data(), z.data(), rows, latent, Weight::rows(c.data()));
-  be->reparameterize_backward(dstats.data(), dz.data(), eps.data(), stats.data(), rows, latent);
+  be->distributions().prior_minus_posterior_backward(dz.data(), dstats.data(), z.data(), rows, latent,
+                                                     Weight::rows(c.data()));
+  be->distributions().reparameterize_backward(dstats.data(), dz.data(), eps.data(), stats.data(), rows, latent);
   expect_gradient(stats, dstats, loss, "prior_minus_posterior_log_density");
 }
 
@@ -80,16 +82,20 @@ TEST(ObjectiveOps, RowWeightedLikelihoodAndGatedKlBackward) {
   for (bool gaussian : {false, true}) {
     std::vector<float> out = random_vector(size_t(rows) * dim * (gaussian ? 2 : 1), 5, -1, 1);
     auto loss = [&] {
-      if (gaussian) be->gaussian_nll_forward(nll.data(), out.data(), x.data(), rows, dim);
-      else be->bernoulli_nll_forward(nll.data(), out.data(), x.data(), rows, dim);
+      if (gaussian)
+        be->distributions().gaussian_nll_forward(nll.data(), out.data(), x.data(), rows, dim);
+      else
+        be->distributions().bernoulli_nll_forward(nll.data(), out.data(), x.data(), rows, dim);
       double s = 0.0;
       for (int r = 0; r < rows; ++r) s += double(c[size_t(r)]) * nll[size_t(r)];
       return s;
     };
     loss();
     std::vector<float> grad(out.size());
-    if (gaussian) be->gaussian_nll_backward(grad.data(), out.data(), x.data(), rows, dim, Weight::rows(c.data()));
-    else be->bernoulli_nll_backward(grad.data(), out.data(), x.data(), rows, dim, Weight::rows(c.data()));
+    if (gaussian)
+      be->distributions().gaussian_nll_backward(grad.data(), out.data(), x.data(), rows, dim, Weight::rows(c.data()));
+    else
+      be->distributions().bernoulli_nll_backward(grad.data(), out.data(), x.data(), rows, dim, Weight::rows(c.data()));
     expect_gradient(out, grad, loss, gaussian ? "gaussian nll, row weights" : "bernoulli nll, row weights");
   }
   // KL with gates: dimension 1 is switched off, so the loss sums dimension 0 only.
@@ -103,15 +109,16 @@ TEST(ObjectiveOps, RowWeightedLikelihoodAndGatedKlBackward) {
     return s;
   };
   std::vector<float> grad(stats.size(), 0.0f);
-  be->kl_backward(grad.data(), stats.data(), rows, latent, Weight::rows(c.data()), gates.data());
+  be->distributions().kl_backward(grad.data(), stats.data(), rows, latent, Weight::rows(c.data()), gates.data());
   expect_gradient(stats, grad, kl_loss, "kl backward, row weights and gates");
   // kl_dim_sums: the per-dimension KL adds up to the per-row KL.
   std::vector<float> sums(latent), per_row(rows);
-  be->kl_dim_sums(sums.data(), stats.data(), rows, latent);
-  be->kl_forward(per_row.data(), stats.data(), rows, latent);
+  be->distributions().kl_dim_sums(sums.data(), stats.data(), rows, latent);
+  be->distributions().kl_forward(per_row.data(), stats.data(), rows, latent);
   EXPECT_NEAR(double(sums[0]) + sums[1], sum_of(per_row.data(), rows), 1e-5);
   std::vector<float> gate(latent);
-  be->free_bits_gates(gate.data(), sums.data(), latent, 1.0f / rows, (sums[0] + sums[1]) / (2.0f * rows));
+  be->distributions().free_bits_gates(gate.data(), sums.data(), latent, 1.0f / rows,
+                                      (sums[0] + sums[1]) / (2.0f * rows));
   EXPECT_EQ(gate[0] + gate[1], 1.0f) << "a floor between the two dimensions' means opens exactly one gate";
 }
 
@@ -124,15 +131,16 @@ TEST(ObjectiveOps, GaussianLogDensityPairsAndPosteriorLogDensity) {
   const std::vector<float> c = random_vector(size_t(n) * m, 14, -1, 1);
   std::vector<float> out(size_t(n) * m);
   auto loss = [&] {
-    be->gaussian_log_density_pairs(out.data(), leaves.data(), leaves.data() + n * latent, n, m, latent, false);
+    be->distributions().gaussian_log_density_pairs(out.data(), leaves.data(), leaves.data() + n * latent, n, m, latent,
+                                                   false);
     double s = 0.0;
     for (size_t i = 0; i < out.size(); ++i) s += double(c[i]) * out[i];
     return s;
   };
   loss();
   std::vector<float> grad(leaves.size(), 0.0f);
-  be->gaussian_log_density_pairs_backward(grad.data(), grad.data() + n * latent, c.data(), leaves.data(),
-                                          leaves.data() + n * latent, n, m, latent, false);
+  be->distributions().gaussian_log_density_pairs_backward(
+      grad.data(), grad.data() + n * latent, c.data(), leaves.data(), leaves.data() + n * latent, n, m, latent, false);
   expect_gradient(leaves, grad, loss, "gaussian_log_density_pairs");
 
   std::vector<float> stats = random_vector(size_t(n) * 2 * latent, 15, -1, 1), z(size_t(n) * latent),
@@ -140,8 +148,8 @@ TEST(ObjectiveOps, GaussianLogDensityPairsAndPosteriorLogDensity) {
   const NoiseKey key{4, 1, 0, 0};
   std::vector<float> std_normal_pairs(n);  // log N(z; mu, sigma) by the pairs op, for comparison
   auto logq_loss = [&] {
-    be->reparameterize(z.data(), eps.data(), stats.data(), n, latent, key);
-    be->posterior_log_density(logq.data(), eps.data(), stats.data(), n, latent);
+    be->distributions().reparameterize(z.data(), eps.data(), stats.data(), n, latent, key);
+    be->distributions().posterior_log_density(logq.data(), eps.data(), stats.data(), n, latent);
     double s = 0.0;
     for (int r = 0; r < n; ++r) s += double(c[size_t(r)]) * logq[size_t(r)];
     return s;
@@ -149,13 +157,13 @@ TEST(ObjectiveOps, GaussianLogDensityPairsAndPosteriorLogDensity) {
   logq_loss();
   for (int r = 0; r < n; ++r) {  // log q(z|x) is the density of z under its own component
     float own = 0.0f;
-    be->gaussian_log_density_pairs(&own, z.data() + size_t(r) * latent, stats.data() + size_t(r) * 2 * latent, 1, 1,
-                                   latent, false);
+    be->distributions().gaussian_log_density_pairs(&own, z.data() + size_t(r) * latent,
+                                                   stats.data() + size_t(r) * 2 * latent, 1, 1, latent, false);
     EXPECT_NEAR(own, logq[size_t(r)], 1e-4) << "row " << r;
   }
   std::vector<float> dz(z.size(), 0.0f), dstats(stats.size(), 0.0f);
-  be->posterior_log_density_backward(dstats.data(), n, latent, Weight::rows(c.data()));
-  be->reparameterize_backward(dstats.data(), dz.data(), eps.data(), stats.data(), n, latent);
+  be->distributions().posterior_log_density_backward(dstats.data(), n, latent, Weight::rows(c.data()));
+  be->distributions().reparameterize_backward(dstats.data(), dz.data(), eps.data(), stats.data(), n, latent);
   expect_gradient(stats, dstats, logq_loss, "posterior_log_density");
 }
 
@@ -206,14 +214,14 @@ TEST(Likelihoods, DiscretizedLogisticIsADistributionOverEightBitValues) {
   const std::vector<float> c = {0.7f, -1.2f, 2.0f};
   std::vector<float> nll(rows);
   auto loss = [&] {
-    be->dlogistic_nll_forward(nll.data(), out.data(), x.data(), rows, dim);
+    be->distributions().dlogistic_nll_forward(nll.data(), out.data(), x.data(), rows, dim);
     double s = 0.0;
     for (int r = 0; r < rows; ++r) s += double(c[size_t(r)]) * nll[size_t(r)];
     return s;
   };
   loss();
   std::vector<float> grad(out.size());
-  be->dlogistic_nll_backward(grad.data(), out.data(), x.data(), rows, dim, Weight::rows(c.data()));
+  be->distributions().dlogistic_nll_backward(grad.data(), out.data(), x.data(), rows, dim, Weight::rows(c.data()));
   expect_gradient(out, grad, loss, "discretized logistic");
 }
 
@@ -227,13 +235,15 @@ TEST(ObjectiveOps, GaussianLogDensityPairsPerDimension) {
   const std::vector<float> c = random_vector(size_t(n) * latent * m, 17, -1, 1);
   std::vector<float> out(size_t(n) * latent * m), joint(size_t(n) * m);
   auto loss = [&] {
-    be->gaussian_log_density_pairs(out.data(), leaves.data(), leaves.data() + n * latent, n, m, latent, true);
+    be->distributions().gaussian_log_density_pairs(out.data(), leaves.data(), leaves.data() + n * latent, n, m, latent,
+                                                   true);
     double s = 0.0;
     for (size_t i = 0; i < out.size(); ++i) s += double(c[i]) * out[i];
     return s;
   };
   loss();
-  be->gaussian_log_density_pairs(joint.data(), leaves.data(), leaves.data() + n * latent, n, m, latent, false);
+  be->distributions().gaussian_log_density_pairs(joint.data(), leaves.data(), leaves.data() + n * latent, n, m, latent,
+                                                 false);
   for (int i = 0; i < n; ++i)
     for (int k = 0; k < m; ++k) {
       double s = 0.0;
@@ -241,8 +251,8 @@ TEST(ObjectiveOps, GaussianLogDensityPairsPerDimension) {
       EXPECT_NEAR(s, joint[size_t(i) * m + k], 1e-5) << "sample " << i << ", component " << k;
     }
   std::vector<float> grad(leaves.size(), 0.0f);
-  be->gaussian_log_density_pairs_backward(grad.data(), grad.data() + n * latent, c.data(), leaves.data(),
-                                          leaves.data() + n * latent, n, m, latent, true);
+  be->distributions().gaussian_log_density_pairs_backward(
+      grad.data(), grad.data() + n * latent, c.data(), leaves.data(), leaves.data() + n * latent, n, m, latent, true);
   expect_gradient(leaves, grad, loss, "gaussian_log_density_pairs per dimension");
 }
 
@@ -347,7 +357,7 @@ TEST(IwaeObjective, TrainingBoundMatchesEvaluationWeights) {
   const std::vector<float> kl(model->kl_per_row(), model->kl_per_row() + rows);
   std::vector<float> logw(size_t(rows) * k), expect(rows);
   model->log_importance_weights(*be, logw.data(), x.data(), rows, k, key);
-  be->log_mean_exp_rows(expect.data(), logw.data(), rows, k);
+  be->distributions().log_mean_exp_rows(expect.data(), logw.data(), rows, k);
   for (int i = 0; i < rows; ++i) {
     EXPECT_FLOAT_EQ(lmw[size_t(i)], expect[size_t(i)]) << "image " << i;
     double mean_logw = 0.0;
@@ -371,7 +381,7 @@ TEST(FreeBits, WholeModelGradientWithSomeDimensionsUnderTheFloor) {
   const float inv_b = 1.0f / rows;
   std::vector<float> sums(latent), gates(latent);
   model->forward(*be, x.data(), rows, key);
-  be->kl_dim_sums(sums.data(), model->posterior_stats(), rows, latent);
+  be->distributions().kl_dim_sums(sums.data(), model->posterior_stats(), rows, latent);
   std::vector<float> means(sums);
   for (float& m : means) m *= inv_b;
   std::sort(means.begin(), means.end());
@@ -379,13 +389,13 @@ TEST(FreeBits, WholeModelGradientWithSomeDimensionsUnderTheFloor) {
   ASSERT_GT(means[1] - means[0], 1e-3f) << "choose a seed whose dimensions' KLs differ";
   auto loss = [&] {
     model->forward(*be, x.data(), rows, key);
-    be->kl_dim_sums(sums.data(), model->posterior_stats(), rows, latent);
+    be->distributions().kl_dim_sums(sums.data(), model->posterior_stats(), rows, latent);
     double s = inv_b * sum_of(model->recon_per_row(), rows);
     for (int j = 0; j < latent; ++j) s += std::max(double(floor_nats), double(sums[size_t(j)]) * inv_b);
     return s;
   };
   loss();
-  be->free_bits_gates(gates.data(), sums.data(), latent, inv_b, floor_nats);
+  be->distributions().free_bits_gates(gates.data(), sums.data(), latent, inv_b, floor_nats);
   EXPECT_EQ(std::count(gates.begin(), gates.end(), 0.0f), 1);
   model->set_kl_dim_gates(gates.data());
   ParamStore& ps = model->params();
@@ -444,7 +454,7 @@ TEST(VampPrior, ImportanceWeightsUseTheMixturePrior) {
   model->forward(*be, x.data(), rows, key);
   std::vector<float> logw(size_t(rows) * k), expect(rows);
   model->log_importance_weights(*be, logw.data(), x.data(), rows, k, key);
-  be->log_mean_exp_rows(expect.data(), logw.data(), rows, k);
+  be->distributions().log_mean_exp_rows(expect.data(), logw.data(), rows, k);
   for (int i = 0; i < rows; ++i) EXPECT_FLOAT_EQ(model->log_mean_weight_per_row()[i], expect[size_t(i)]);
 }
 

@@ -59,8 +59,8 @@ TEST(WorkerPool, CpuBackendResultsIndependentOfThreads) {
     std::vector<float> out;
     std::vector<float> logits = random_vector(n, 1, -8, 8), x = random_vector(n, 2, 0, 1), nll(rows, 0.0f), dl(n);
     be->binarize(x.data(), rows, dim, NoiseKey{9, kRngBinarize, 1000, 0});
-    be->bernoulli_nll_forward(nll.data(), logits.data(), x.data(), rows, dim);
-    be->bernoulli_nll_backward(dl.data(), logits.data(), x.data(), rows, dim, 0.5f);
+    be->distributions().bernoulli_nll_forward(nll.data(), logits.data(), x.data(), rows, dim);
+    be->distributions().bernoulli_nll_backward(dl.data(), logits.data(), x.data(), rows, dim, 0.5f);
     std::vector<float> y = random_vector(n, 3, -1, 1), bias = random_vector(dim, 4, -1, 1), dx(n);
     be->bias_act_forward(y.data(), bias.data(), rows, dim, Activation::kReLU);
     be->act_backward(dx.data(), dl.data(), y.data(), n, Activation::kReLU);

@@ -68,13 +68,14 @@ void philox_row_words(uint32_t* words, uint64_t seed, uint32_t stream, uint64_t 
 // Below this many elements per part a loop stays on one thread.
 constexpr size_t kMinElementsPerPart = 32768;
 
-class CpuBackend final : public Backend {
+class CpuBackend final : public Backend, public DistributionKernels {
  public:
   CpuBackend(int threads, bool bf16) : pool_(threads), conv_(pool_) {
     if (bf16) bf16_ = std::make_unique<Bf16Gemm>(pool_);
   }
 
   Device device() const override { return Device{DeviceType::kCPU, 0}; }
+  DistributionKernels& distributions() override { return *this; }
   std::string name() const override {
     return "cpu (oneDNN, " + std::to_string(pool_.threads()) + (pool_.threads() == 1 ? " thread" : " threads") +
            (bf16_ ? ", bf16 layer GEMMs)" : ")");

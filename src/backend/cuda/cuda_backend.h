@@ -34,13 +34,14 @@ namespace elbo {
 
 class CudnnConv;
 
-class CudaBackend final : public Backend {
+class CudaBackend final : public Backend, public DistributionKernels {
  public:
   CudaBackend(int device_index, GemmPrecision precision);
   ~CudaBackend() override;
   CudaBackend(const CudaBackend&) = delete;
   CudaBackend& operator=(const CudaBackend&) = delete;
 
+  DistributionKernels& distributions() override { return *this; }
   cudaStream_t stream() const { return stream_; }
   int device_index() const { return device_; }
   GemmPrecision precision() const { return precision_; }
