@@ -143,14 +143,14 @@ set -e
 
 note "a hard kill with checkpoint_every = 0 loses at most train.checkpoint_minutes of work"
 read -r rc secs < <(faulty timed signal 300 1 KILL --set train.steps=400 --set train.checkpoint_every=0 \
-  --set train.checkpoint_minutes=0.0002 --set train.log_every=1000)
+  --set train.checkpoint_minutes=0.001 --set train.log_every=1000)
 echo "exit $rc after $secs s"
 [ "$rc" -ne 0 ] && [ "$secs" -le 60 ] || { cat timed.log; fail "timed: exit $rc after $secs s"; }
 grep -q "(checkpoint_minutes)" timed.log || { cat timed.log; fail "timed: no timed checkpoint"; }
 newest=$(latest_ckpt timed)
 compare_ckpt "$newest" "$newest" --bitwise >/dev/null || fail "timed: newest checkpoint unreadable"
 # The same command resumes from it to the bits of an uninterrupted 400-step run.
-timed_sets=(--set train.steps=400 --set train.checkpoint_every=0 --set train.checkpoint_minutes=0.0002
+timed_sets=(--set train.steps=400 --set train.checkpoint_every=0 --set train.checkpoint_minutes=0.001
             --set train.log_every=1000)
 elbo_np 2 train timed.yaml "${sets[@]}" "${timed_sets[@]}" >timed.resume.log 2>&1 ||
   { cat timed.resume.log; fail "timed: resume"; }
