@@ -2,6 +2,7 @@
 
 #include "elbo/dist/mpi_context.h"
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
@@ -51,32 +52,24 @@ PeerHeartbeat::PeerHeartbeat(const MpiContext& mpi, double timeout_s)
 }
 
 PeerHeartbeat::~PeerHeartbeat() {
-  if (!enabled_) {
-    delete beats_;
-    return;
-  }
-  const auto deadline = std::chrono::steady_clock::now() +
-                        std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(kGoodbyeSeconds));
-  // The last beat must be done with its buffer before the buffer is reused.
-  bool clean = send_ == MPI_REQUEST_NULL || complete_before(&send_, deadline);
-  if (clean && sending_) {
-    beats_->out = kLeaving;
-    if (MPI_Isend(&beats_->out, 1, MPI_INT64_T, next_, tag_, comm_, &send_) != MPI_SUCCESS)
-      send_ = MPI_REQUEST_NULL;
-    else
-      clean = complete_before(&send_, deadline);
-  }
-  if (recv_ != MPI_REQUEST_NULL) {
-    MPI_Cancel(&recv_);
-    clean = complete_before(&recv_, deadline) && clean;
-  }
-  if (clean) {
-    delete beats_;
-    return;
-  }
-  // A peer that has gone: leave the requests to MPI and their 16 bytes with them.
-  if (send_ != MPI_REQUEST_NULL) MPI_Request_free(&send_);
-  if (recv_ != MPI_REQUEST_NULL) MPI_Request_free(&recv_);
+  if (!enabled_) return;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                                                std::chrono::duration<double>(kGoodbyeSeconds));
+  // The leaving beat has a buffer of its own, so it goes out even while the last regular
+  // beat is still in flight (a slow successor would otherwise take this rank for frozen).
+  MPI_Request leaving = MPI_REQUEST_NULL;
+  beats_->leaving = kLeaving;
+  if (sending_ && MPI_Isend(&beats_->leaving, 1, MPI_INT64_T, next_, tag_, comm_, &leaving) != MPI_SUCCESS)
+    leaving = MPI_REQUEST_NULL;
+  if (recv_ != MPI_REQUEST_NULL) MPI_Cancel(&recv_);
+  bool clean = !buffers_lent_;
+  for (MPI_Request* request : {&send_, &leaving, &recv_})
+    if (*request != MPI_REQUEST_NULL && !complete_before(request, deadline)) clean = false;
+  if (clean) return;
+  // A peer that has gone: leave the requests to MPI, and their bytes with them.
+  for (MPI_Request* request : {&send_, &leaving, &recv_})
+    if (*request != MPI_REQUEST_NULL) MPI_Request_free(request);
+  beats_.release();  // NOLINT: deliberately leaked, MPI may still write or read it
 }
 
 void PeerHeartbeat::post_receive() {
@@ -86,16 +79,19 @@ void PeerHeartbeat::post_receive() {
   }
 }
 
-double PeerHeartbeat::tick(int64_t now_ns) {
+double PeerHeartbeat::tick(int64_t now_ns, int64_t forgiven_ns) {
   if (!enabled_) return 0;
-  if (last_tick_ns_ == 0) {
-    last_heard_ns_ = now_ns;
-  } else if (const int64_t gap = now_ns - last_tick_ns_; double(gap) * 1e-9 > kPausedAfterSeconds) {
-    last_heard_ns_ += gap;  // we were paused: that time is nobody's silence
+  if (!ticked_) {
+    last_heard_ns_ = now_ns;  // the clock starts here, after the collective that lined the ranks up
+    ticked_ = true;
   }
-  last_tick_ns_ = now_ns;
+  last_heard_ns_ = std::min(now_ns, last_heard_ns_ + forgiven_ns);  // we were paused: nobody's silence
   int done = 0;
-  if (send_ != MPI_REQUEST_NULL && MPI_Test(&send_, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS) sending_ = false;
+  if (send_ != MPI_REQUEST_NULL && MPI_Test(&send_, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS) {
+    send_ = MPI_REQUEST_NULL;  // not waited on again, and its buffer never freed
+    sending_ = false;
+    buffers_lent_ = true;
+  }
   if (sending_ && send_ == MPI_REQUEST_NULL) {
     ++beats_->out;  // the buffer is ours again once the last send completed
     if (MPI_Isend(&beats_->out, 1, MPI_INT64_T, next_, tag_, comm_, &send_) != MPI_SUCCESS) {

@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "elbo/dist/mpi_context.h"
+#include "elbo/dist/pause_detector.h"
 
 namespace elbo {
 namespace {
@@ -36,16 +37,14 @@ void Watchdog::beat(int64_t step, const char* phase) {
 
 void Watchdog::run() {
   std::unique_lock<std::mutex> lock(mu_);
-  int64_t last_tick = now_ns(), counted_from = 0;
+  PauseDetector pauses(now_ns());
+  // The no-progress clock runs from the last beat, less the pauses of this process since.
+  int64_t beat_seen = last_beat_ns_.load(), forgiven_since_beat = 0;
   while (!stop_) {
     cv_.wait_for(lock, std::chrono::milliseconds(500));
     if (stop_) break;
-    const int64_t now = now_ns();
-    // This process was not running for a while (see PeerHeartbeat::tick): neither was its
-    // training loop, so that time is no lack of progress.
-    if (double(now - last_tick) * 1e-9 > PeerHeartbeat::kPausedAfterSeconds) counted_from = now;
-    last_tick = now;
-    if (const double silent = heartbeat_.tick(now)) {
+    const int64_t now = now_ns(), forgiven = pauses.begin_tick(now);
+    if (const double silent = heartbeat_.tick(now, forgiven)) {
       std::fprintf(stderr,
                    "elbo: rank %d: rank %d has sent no heartbeat for %.0f s: it is frozen (stopped by SIGSTOP or a "
                    "debugger, swapped out) or its node is unreachable. Aborting the job (dist.peer_timeout_s = %.0f; "
@@ -55,7 +54,13 @@ void Watchdog::run() {
       std::fflush(stderr);
       mpi_.abort(3);
     }
-    const double idle = double(now - std::max(last_beat_ns_.load(), counted_from)) * 1e-9;
+    const int64_t beat = last_beat_ns_.load();
+    if (beat != beat_seen) {
+      beat_seen = beat;
+      forgiven_since_beat = 0;
+    }
+    forgiven_since_beat += std::min(forgiven, std::max<int64_t>(0, now - beat - forgiven_since_beat));
+    const double idle = double(now - beat - forgiven_since_beat) * 1e-9;
     if (idle > timeout_s_) {
       std::fprintf(stderr,
                    "elbo: rank %d: no progress for %.0f s at step %lld (phase: %s); another rank has probably died "
@@ -64,6 +69,7 @@ void Watchdog::run() {
       std::fflush(stderr);
       mpi_.abort(3);
     }
+    pauses.end_tick(now_ns());
   }
 }
 

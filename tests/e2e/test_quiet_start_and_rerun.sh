@@ -35,7 +35,7 @@ assert all(isinstance(x["samples_per_s"], float) for x in (r[0], r[2], r[3]))
 assert all(x["elapsed_s"] > 0 for x in r)
 walls = [x["wall_s"] for x in r]
 assert walls == sorted(walls) and walls[1] > walls[0], f"wall_s does not grow across the resume: {walls}"
-assert abs(r[3]["wall_s"] - r[2]["wall_s"] - r[3]["elapsed_s"]) < 1e-6, "wall_s is not the running total (one instant per record)"
+assert abs(r[3]["wall_s"] - r[2]["wall_s"] - r[3]["elapsed_s"]) < 1e-5, "wall_s is not the running total (one instant per record)"
 PY
 
 note "re-running the finished run"

@@ -20,6 +20,7 @@
 #include <mpi.h>
 
 #include <cstdint>
+#include <memory>
 
 namespace elbo {
 
@@ -48,12 +49,9 @@ class PeerHeartbeat {
   // Sends this rank's beat and takes the previous rank's (now_ns: steady clock). Returns
   // the seconds since the previous rank was last heard from when that exceeds the
   // timeout (it is frozen), else 0.
-  // A gap of more than kPausedAfterSeconds since the previous tick means this process
-  // itself was not running (SIGSTOP, the VM paused or starved by its host, swapping):
-  // the gap is not counted as the previous rank's silence, since it may have been paused
-  // with us. The watchdog forgives its own no-progress clock the same way.
-  double tick(int64_t now_ns);
-  static constexpr double kPausedAfterSeconds = 2.0;
+  // forgiven_ns: time this process itself was not running (dist/pause_detector.h), which
+  // is not the previous rank's silence: it may have been paused with us.
+  double tick(int64_t now_ns, int64_t forgiven_ns = 0);
 
  private:
   void post_receive();
@@ -67,12 +65,13 @@ class PeerHeartbeat {
   MPI_Request send_ = MPI_REQUEST_NULL, recv_ = MPI_REQUEST_NULL;
   // On the heap: MPI may still own them when the heartbeat is gone (see the destructor).
   struct Beats {
-    int64_t out = 0, in = 0;
+    int64_t out = 0, in = 0, leaving = 0;
   };
-  Beats* beats_ = new Beats;
+  std::unique_ptr<Beats> beats_ = std::make_unique<Beats>();
   bool prev_left_ = false;
   int64_t last_heard_ns_ = 0;
-  int64_t last_tick_ns_ = 0;  // 0: not ticked yet
+  bool ticked_ = false;
+  bool buffers_lent_ = false;  // a failed request may still hold them: never freed
 };
 
 }  // namespace elbo

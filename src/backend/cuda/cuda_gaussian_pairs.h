@@ -1,5 +1,5 @@
 // Host-side launchers of the CUDA kernels of the ops on pairs of diagonal Gaussians
-// (backend.h: KL, precision-weighted merge, sampled log ratio, log-variance bound), in
+// (distribution_kernels.h: KL, precision-weighted merge, sampled log ratio, log-variance bound), in
 // cuda_gaussian_pairs.cu.
 // Arithmetic from kernels/math.h; per-row sums are one block per row, a fixed tree in
 // double (no atomics), so a run gives the same bits every time.

@@ -1,4 +1,5 @@
-// Host-side launchers of the CUDA backend's kernels, one per op of backend.h.
+// Host-side launchers of the CUDA backend's kernels, one per op of backend.h and
+// distribution_kernels.h.
 // Each enqueues on the given stream and returns at once; the arithmetic inside the
 // kernels is the shared code of kernels/math.h and kernels/philox.h, so the CUDA and
 // CPU backends differ only in rounding order (and in libm vs libdevice ulps).
