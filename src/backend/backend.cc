@@ -9,7 +9,8 @@ namespace elbo {
 void fail_missing_op(const Backend& be, const char* op) { fail_missing_kernel(be.name(), op); }
 
 void fail_missing_kernel(const std::string& backend, const char* op) {
-  ELBO_FAIL(op << " is not implemented on the " << backend << " backend");
+  ELBO_FAIL("the " << backend << " backend has no " << op << " op, so a model that needs it cannot run there"
+                     " (choose another device, or a model without it)");
 }
 
 void check_conv_shape(const ConvShape& s, const char* op) {

@@ -8,15 +8,8 @@
 #include "elbo/dist/pause_detector.h"
 
 namespace elbo {
-namespace {
-int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-}  // namespace
-
 Watchdog::Watchdog(const MpiContext& mpi, double timeout_s, double peer_timeout_s)
-    : mpi_(mpi), timeout_s_(timeout_s), last_beat_ns_(now_ns()), heartbeat_(mpi, peer_timeout_s) {
+    : mpi_(mpi), timeout_s_(timeout_s), last_beat_ns_(steady_now_ns()), heartbeat_(mpi, peer_timeout_s) {
   thread_ = std::thread([this] { run(); });
 }
 
@@ -32,18 +25,19 @@ Watchdog::~Watchdog() {
 void Watchdog::beat(int64_t step, const char* phase) {
   step_ = step;
   phase_ = phase;
-  last_beat_ns_ = now_ns();
+  last_beat_ns_ = steady_now_ns();
 }
 
 void Watchdog::run() {
   std::unique_lock<std::mutex> lock(mu_);
-  PauseDetector pauses(now_ns());
-  // The no-progress clock runs from the last beat, less the pauses of this process since.
-  int64_t beat_seen = last_beat_ns_.load(), forgiven_since_beat = 0;
+  PauseDetector pauses(steady_now_ns());
+  // The no-progress clock runs from the last beat, moved on by the pauses of this process
+  // since (as the heartbeat's silence clock is).
+  int64_t beat_seen = last_beat_ns_.load(), counted_from = beat_seen;
   while (!stop_) {
     cv_.wait_for(lock, std::chrono::milliseconds(500));
     if (stop_) break;
-    const int64_t now = now_ns(), forgiven = pauses.begin_tick(now);
+    const int64_t now = steady_now_ns(), forgiven = pauses.begin_tick(now);
     if (const double silent = heartbeat_.tick(now, forgiven)) {
       std::fprintf(stderr,
                    "elbo: rank %d: rank %d has sent no heartbeat for %.0f s: it is frozen (stopped by SIGSTOP or a "
@@ -54,13 +48,9 @@ void Watchdog::run() {
       std::fflush(stderr);
       mpi_.abort(3);
     }
-    const int64_t beat = last_beat_ns_.load();
-    if (beat != beat_seen) {
-      beat_seen = beat;
-      forgiven_since_beat = 0;
-    }
-    forgiven_since_beat += std::min(forgiven, std::max<int64_t>(0, now - beat - forgiven_since_beat));
-    const double idle = double(now - beat - forgiven_since_beat) * 1e-9;
+    if (const int64_t beat = last_beat_ns_.load(); beat != beat_seen) beat_seen = counted_from = beat;
+    counted_from = std::min(now, counted_from + forgiven);
+    const double idle = double(now - counted_from) * 1e-9;
     if (idle > timeout_s_) {
       std::fprintf(stderr,
                    "elbo: rank %d: no progress for %.0f s at step %lld (phase: %s); another rank has probably died "
@@ -69,7 +59,7 @@ void Watchdog::run() {
       std::fflush(stderr);
       mpi_.abort(3);
     }
-    pauses.end_tick(now_ns());
+    pauses.end_tick(steady_now_ns());
   }
 }
 

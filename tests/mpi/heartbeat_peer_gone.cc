@@ -24,13 +24,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
-}
-
 void beat_for(elbo::PeerHeartbeat& heartbeat, std::chrono::milliseconds duration) {
   for (const auto end = Clock::now() + duration; Clock::now() < end;) {
-    heartbeat.tick(now_ns());
+    heartbeat.tick(elbo::steady_now_ns());
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
 }
@@ -52,7 +48,7 @@ int main(int argc, char** argv) {
   }
 
   std::this_thread::sleep_for(std::chrono::seconds(2));  // rank 0 is gone by now
-  heartbeat->tick(now_ns());                              // a beat to the rank that left
+  heartbeat->tick(elbo::steady_now_ns());  // a beat to the rank that left
   const auto start = Clock::now();
   heartbeat.reset();
   const double took = std::chrono::duration<double>(Clock::now() - start).count();

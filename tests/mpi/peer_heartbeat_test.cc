@@ -23,10 +23,6 @@ MpiContext& mpi() {
   return ctx;
 }
 
-int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
-}
-
 // Generous against a loaded machine (ctest runs tests side by side, sanitizers slow
 // everything): a live rank's beat arrives every 20 ms.
 constexpr double kTimeout = 2.5;
@@ -36,7 +32,7 @@ constexpr milliseconds kListen(6000);
 double tick_for(PeerHeartbeat& hb, milliseconds duration) {
   double worst = 0;
   for (const Clock::time_point end = Clock::now() + duration; Clock::now() < end;) {
-    worst = std::max(worst, hb.tick(now_ns()));
+    worst = std::max(worst, hb.tick(steady_now_ns()));
     std::this_thread::sleep_for(milliseconds(20));
   }
   return worst;
@@ -86,7 +82,7 @@ TEST(PeerHeartbeat, APauseOfThisRankIsNotItsPredecessorsSilence) {
   const int silent = 1, successor = (silent + 1) % mpi().world();
   PeerHeartbeat hb(mpi(), kTimeout);
   if (mpi().rank() == successor) {
-    const int64_t second = 1000000000, t0 = now_ns();
+    const int64_t second = 1000000000, t0 = steady_now_ns();
     EXPECT_EQ(hb.tick(t0), 0.0);
     const int64_t resumed = t0 + 10 * second;
     EXPECT_EQ(hb.tick(resumed, resumed - t0), 0.0) << "a 10 s pause of this rank was taken for its predecessor's silence";

@@ -19,12 +19,19 @@
 #pragma once
 #include <mpi.h>
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 
 namespace elbo {
 
 class MpiContext;
+
+// The clock that PeerHeartbeat::tick and PauseDetector are given: steady, in nanoseconds.
+inline int64_t steady_now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 
 class PeerHeartbeat {
  public:
