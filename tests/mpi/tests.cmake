@@ -6,11 +6,11 @@ elbo_mpi_test(peer_heartbeat_test 1 2 3)
 elbo_mpi_test(graph_agreement_test 1 2 3)
 elbo_mpi_test(shard_collectives_test 1 2 3 4)
 
-# Not a gtest (one rank leaves before the other ends): over TCP, as between nodes.
+# Not in ctest: a manual check that the heartbeat's goodbye is bounded when the next rank has
+# already exited (one rank leaves before the other ends, over TCP). Under load, Open MPI's TCP
+# transport itself sometimes spins for ever after the forced early exit ("invalid connection
+# state"), which makes it flaky as a CI test; the cancelled-Slurm-job row of
+# e2e/test_slurm_jobs.sh covers the same path in CI. Run:
+#   mpirun -np 2 --mca btl tcp,self --mca orte_allowed_exit_without_sync 1 build/<dir>/tests/heartbeat_peer_gone
 add_executable(heartbeat_peer_gone mpi/heartbeat_peer_gone.cc)
 target_link_libraries(heartbeat_peer_gone PRIVATE elbo_core)
-add_test(NAME mpi.heartbeat_peer_gone.np2
-         COMMAND ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} 2 --oversubscribe --mca btl tcp,self --mca orte_allowed_exit_without_sync 1
-                 $<TARGET_FILE:heartbeat_peer_gone>)
-set_tests_properties(mpi.heartbeat_peer_gone.np2 PROPERTIES ENVIRONMENT "${ELBO_MPIEXEC_ENV}" LABELS mpi
-                     TIMEOUT 60 PROCESSORS 2)
