@@ -81,7 +81,10 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 # ---- build elbo (Release, CPU only) ----
 mkdir -p "$DATA" "$RESULTS"
 echo "bench_cpu: building elbo in $BUILD"
-cmake -S "$REPO" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DELBO_CUDA=OFF -DELBO_TESTS=OFF >"$RESULTS/build.log" 2>&1 &&
+# A fresh folder gets elbo alone; one configured before keeps its options (a developer's
+# test build stays one, only switched to Release).
+fresh=(); [[ -f "$BUILD/CMakeCache.txt" ]] || fresh=(-DELBO_CUDA=OFF -DELBO_TESTS=OFF)
+cmake -S "$REPO" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release "${fresh[@]}" >"$RESULTS/build.log" 2>&1 &&
   cmake --build "$BUILD" --target elbo -j"$(nproc)" >>"$RESULTS/build.log" 2>&1 ||
   { tail -40 "$RESULTS/build.log" >&2; die "building elbo failed (log: $RESULTS/build.log)"; }
 BIN="$BUILD/elbo"

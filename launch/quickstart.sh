@@ -33,7 +33,8 @@ install_deps build data
 if [ -n "$given_build" ] && [ -x "$build/elbo" ]; then
   echo "using the elbo built in $build"
 else
-  cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DELBO_TESTS=OFF >/dev/null
+  fresh=(); [[ -f "$build/CMakeCache.txt" ]] || fresh=(-DELBO_TESTS=OFF)  # keeps a test build's options
+  cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release "${fresh[@]}" >/dev/null
   cmake --build "$build" -j"$(nproc)" --target elbo
 fi
 cmake --install "$build" --prefix "$prefix" >/dev/null

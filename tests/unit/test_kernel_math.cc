@@ -1,4 +1,4 @@
-// Accuracy of the library-free exp, log1p, softplus and sigmoid that both backends
+// Accuracy of the library-free exp, log1p, softplus, sigmoid and tanh that both backends
 // share (kernels/math.h), against double-precision references over dense sweeps.
 #include <gtest/gtest.h>
 
@@ -71,6 +71,28 @@ TEST(KernelMath, SoftplusAndSigmoidAreAccurateEverywhereAndNeverOverflow) {
   EXPECT_EQ(stable_sigmoid(-big), 0.0f);
   EXPECT_TRUE(std::isnan(stable_sigmoid(std::nanf(""))));
   EXPECT_TRUE(std::isnan(bernoulli_nll(std::nanf(""), 1.0f)));
+}
+
+TEST(KernelMath, TanhWithoutLibmIsWithinTwoUlpEverywhere) {
+  double at = 0;
+  const auto f = [](float x) { return tanh_without_libm(x); };
+  const auto ref = [](double x) { return std::tanh(x); };
+  EXPECT_LT(worst_relative_error(-20.0, 20.0, 2000000, f, ref, 1e-38, &at), 4 * kUlp) << "worst at x = " << at;
+  // Densely around the switch between the polynomial and the exponential form.
+  EXPECT_LT(worst_relative_error(0.6, 0.65, 200000, f, ref, 1e-38, &at), 4 * kUlp) << "worst at x = " << at;
+  EXPECT_LT(worst_relative_error(-0.65, -0.6, 200000, f, ref, 1e-38, &at), 4 * kUlp) << "worst at x = " << at;
+  // Tiny arguments: tanh(x) = x to float precision, denormals included.
+  for (float x : {1e-30f, -1e-12f, 3e-8f, 1e-40f}) EXPECT_EQ(tanh_without_libm(x), x) << "x = " << x;
+  EXPECT_EQ(tanh_without_libm(0.0f), 0.0f);
+  EXPECT_TRUE(std::signbit(tanh_without_libm(-0.0f)));
+  const float inf = std::numeric_limits<float>::infinity();
+  EXPECT_EQ(tanh_without_libm(inf), 1.0f);
+  EXPECT_EQ(tanh_without_libm(-inf), -1.0f);
+  EXPECT_EQ(tanh_without_libm(45.0f), 1.0f);
+  EXPECT_EQ(tanh_without_libm(-1e30f), -1.0f);
+  EXPECT_TRUE(std::isnan(tanh_without_libm(std::nanf(""))));
+  // Odd to the bit, so that a model's symmetry survives.
+  for (float x : {0.1f, 0.624f, 0.625f, 1.5f, 9.0f}) EXPECT_EQ(tanh_without_libm(-x), -tanh_without_libm(x));
 }
 
 TEST(KernelMath, BernoulliNllMatchesTheDoubleFormula) {

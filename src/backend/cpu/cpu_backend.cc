@@ -14,46 +14,13 @@
 #include "onednn_conv.h"
 #include "bf16_gemm.h"
 #include "elbo/error.h"
+#include "lane_sum.h"
 #include "partitioned_gemm.h"
+#include "vector_loops.h"
 #include "worker_pool.h"
 
 namespace elbo {
 namespace {
-
-template <Activation A>
-struct ActivationConstant {
-  static constexpr Activation value = A;
-};
-
-// Calls f with the activation as a compile-time constant, so the per-element switch
-// in act_forward folds away and the loop vectorises.
-template <typename F>
-void with_activation(Activation act, F&& f) {
-  switch (act) {
-    case Activation::kReLU: return f(ActivationConstant<Activation::kReLU>{});
-    case Activation::kTanh: return f(ActivationConstant<Activation::kTanh>{});
-    case Activation::kSigmoid: return f(ActivationConstant<Activation::kSigmoid>{});
-    case Activation::kLeakyReLU: return f(ActivationConstant<Activation::kLeakyReLU>{});
-    case Activation::kELU: return f(ActivationConstant<Activation::kELU>{});
-    case Activation::kSwish: return f(ActivationConstant<Activation::kSwish>{});
-    case Activation::kSoftplus: return f(ActivationConstant<Activation::kSoftplus>{});
-    case Activation::kGELU: return f(ActivationConstant<Activation::kGELU>{});
-    default: return f(ActivationConstant<Activation::kIdentity>{});
-  }
-}
-
-// Sum of f(0..n-1) in double over eight interleaved lanes, combined in a fixed order:
-// deterministic, and (unlike one running sum, whose order the compiler must keep) it
-// vectorises.
-template <typename F>
-double lane_sum(size_t n, F&& f) {
-  double lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int l = 0; l < 8; ++l) lane[l] += double(f(i + l));
-  for (; i < n; ++i) lane[i % 8] += double(f(i));
-  return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
-}
 
 // Philox draws for counters q0 .. q0+count-1 of one stream row, written as four words
 // per draw (word w of draw q at words[4 (q - q0) + w]): each draw computed once for the
@@ -112,43 +79,15 @@ class CpuBackend final : public Backend, public DistributionKernels {
     else partitioned_sgemm(pool_, gemms, count);
   }
 
+  // The hot element-wise loops: vector_loops.cc, compiled for each vector width.
   void bias_act_forward(float* y, const float* bias, int rows, int cols, Activation act) override {
-    with_activation(act, [&](auto a) {
-      over_rows(rows, cols, [&](size_t r0, size_t r1) {
-        const int n = cols;
-        const float* __restrict b = bias;
-        for (size_t r = r0; r < r1; ++r) {
-          float* __restrict row = y + r * n;
-          for (int c = 0; c < n; ++c) row[c] = act_forward(a.value, row[c] + b[c]);
-        }
-      });
-    });
+    over_rows(rows, cols, [&](size_t r0, size_t r1) { vector_loops::bias_act_rows(y, bias, r0, r1, cols, act); });
   }
   void act_backward(float* dx, const float* dy, const float* y, size_t n, Activation act) override {
-    with_activation(act, [&](auto a) {
-      over_elements(n, [&](size_t b, size_t e) {
-        const float* __restrict act_out = y;
-        if (dx == dy) {
-          // In place (Linear::backward): dx and dy declared __restrict would be undefined
-          // behaviour; one pointer read and written per element vectorises alike.
-          float* __restrict g = dx;
-          for (size_t i = b; i < e; ++i) g[i] *= act_grad_from_output(a.value, act_out[i]);
-        } else {
-          float* __restrict out = dx;
-          const float* __restrict grad = dy;
-          for (size_t i = b; i < e; ++i) out[i] = grad[i] * act_grad_from_output(a.value, act_out[i]);
-        }
-      });
-    });
+    over_elements(n, [&](size_t b, size_t e) { vector_loops::act_backward_from_output(dx, dy, y, b, e, act); });
   }
   void act_backward_from_input(float* dx, const float* dy, const float* x, size_t n, Activation act) override {
-    with_activation(act, [&](auto a) {
-      over_elements(n, [&](size_t b, size_t e) {
-        const float* __restrict in = x;
-        float* out = dx;  // may be dy: not __restrict (see act_backward)
-        for (size_t i = b; i < e; ++i) out[i] = dy[i] * act_grad_from_input(a.value, in[i]);
-      });
-    });
+    over_elements(n, [&](size_t b, size_t e) { vector_loops::act_backward_from_input(dx, dy, x, b, e, act); });
   }
   void bias_grad(float* db, const float* dy, int rows, int cols) override {
     std::vector<double> acc(cols, 0.0);
@@ -284,38 +223,22 @@ class CpuBackend final : public Backend, public DistributionKernels {
   }
 
   void bernoulli_nll_forward(float* nll, const float* logits, const float* x, int rows, int dim) override {
-    // Element values first (a loop that vectorises), then their deterministic lane sum.
     over_rows(rows, dim, [&](size_t r0, size_t r1) {
       std::vector<float> terms(size_t(std::max(dim, 0)));
-      float* __restrict t = terms.data();
-      for (size_t r = r0; r < r1; ++r) {
-        const float* __restrict l = logits + r * dim;
-        const float* __restrict xr = x + r * dim;
-        for (int j = 0; j < dim; ++j) t[j] = bernoulli_nll(l[j], xr[j]);
-        nll[r] = float(lane_sum(size_t(dim), [&](size_t j) { return t[j]; }));
-      }
+      vector_loops::bernoulli_nll_rows(nll, logits, x, r0, r1, dim, terms.data());
     });
   }
   void bernoulli_nll_backward(float* dlogits, const float* logits, const float* x, int rows, int dim,
                               Weight weight) override {
     if (weight.per_row) {  // a weight per row: row by row
       over_rows(rows, dim, [&](size_t r0, size_t r1) {
-        for (size_t r = r0; r < r1; ++r) {
-          float* __restrict d = dlogits + r * dim;
-          const float* __restrict l = logits + r * dim;
-          const float* __restrict xr = x + r * dim;
-          const float w = weight.at(r);
-          for (int j = 0; j < dim; ++j) d[j] = w * bernoulli_nll_grad(l[j], xr[j]);
-        }
+        for (size_t r = r0; r < r1; ++r)
+          vector_loops::bernoulli_nll_grad(dlogits, logits, x, r * dim, (r + 1) * dim, weight.at(r));
       });
       return;
     }
     over_elements(size_t(rows) * dim, [&](size_t b, size_t e) {
-      float* __restrict d = dlogits;
-      const float* __restrict l = logits;
-      const float* __restrict xr = x;
-      const float w = weight.get();
-      for (size_t i = b; i < e; ++i) d[i] = w * bernoulli_nll_grad(l[i], xr[i]);
+      vector_loops::bernoulli_nll_grad(dlogits, logits, x, b, e, weight.get());
     });
   }
   void gaussian_nll_forward(float* nll, const float* out, const float* x, int rows, int dim) override {
@@ -552,22 +475,8 @@ class CpuBackend final : public Backend, public DistributionKernels {
                  const float* gate) override {
     if (gate && gate[UpdateGate::kSkip] != 0.0f) return;
     const float scale = gate ? gate[UpdateGate::kScale] : 1.0f;
-    over_elements(n, [&](size_t b, size_t e) {
-      // Local copies: through captured references the compiler would have to assume
-      // the stores to p, m, v change them, and could not vectorise.
-      const AdamHyper h = resolve_adam_step(hyper);
-      const float s = scale;
-      float* __restrict p = params;
-      float* __restrict mm = m;
-      float* __restrict vv = v;
-      const float* __restrict g = grads;
-      for (size_t i = b; i < e; ++i) {
-        AdamState st = adam_update_value(AdamState{p[i], mm[i], vv[i]}, g[i], h, s);
-        p[i] = st.p;
-        mm[i] = st.m;
-        vv[i] = st.v;
-      }
-    });
+    const AdamHyper h = resolve_adam_step(hyper);
+    over_elements(n, [&](size_t b, size_t e) { vector_loops::adam(params, grads, m, v, b, e, h, scale); });
   }
   void add_unless_skipped(float* y, const float* x, size_t n, const float* gate) override {
     if (gate[UpdateGate::kSkip] != 0.0f) return;

@@ -1,0 +1,32 @@
+// The CPU backend's hottest element-wise loops (a profile of a tanh MLP's step puts
+// about a third of it here once the GEMMs run on oneDNN), over one worker's range.
+//
+// Each is compiled three times, for AVX-512 (x86-64-v4), AVX2 (x86-64-v3) and baseline
+// x86-64, and the loader picks the widest this CPU runs (GCC's target_clones): a default
+// build, made for any x86-64, still runs them 16 floats wide where it can, so speed does
+// not depend on how elbo was built. The clones give the same bits: every lane does the
+// same IEEE operations in the same order, and elbo_core compiles with -ffp-contract=off,
+// so no clone fuses a multiply and an add that the baseline rounds twice.
+#pragma once
+#include <cstddef>
+
+#include "elbo/kernels/math.h"
+
+namespace elbo {
+namespace vector_loops {
+
+// Rows [r0, r1) of y (rows x cols) become act(y + bias).
+void bias_act_rows(float* y, const float* bias, size_t r0, size_t r1, int cols, Activation act);
+// dx[i] = dy[i] * act'(from y[i], the activation's output), i in [b, e); dx may be dy.
+void act_backward_from_output(float* dx, const float* dy, const float* y, size_t b, size_t e, Activation act);
+// dx[i] = dy[i] * act'(from x[i], the activation's input), i in [b, e); dx may be dy.
+void act_backward_from_input(float* dx, const float* dy, const float* x, size_t b, size_t e, Activation act);
+// nll[r] = sum_j bernoulli_nll(logits[r, j], x[r, j]) for rows [r0, r1); terms holds dim floats.
+void bernoulli_nll_rows(float* nll, const float* logits, const float* x, size_t r0, size_t r1, int dim, float* terms);
+// d[i] = w * (sigmoid(logits[i]) - x[i]), i in [b, e).
+void bernoulli_nll_grad(float* d, const float* logits, const float* x, size_t b, size_t e, float w);
+// Adam on elements [b, e) with the step's resolved hyper-parameters and gradient scale.
+void adam(float* params, const float* grads, float* m, float* v, size_t b, size_t e, const AdamHyper& h, float scale);
+
+}  // namespace vector_loops
+}  // namespace elbo
