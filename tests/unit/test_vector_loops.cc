@@ -96,6 +96,28 @@ TEST(VectorLoops, BernoulliNllGradientIsTheScalarMathAndItsSumIsAccurate) {
   }
 }
 
+TEST(VectorLoops, VarianceBoundIsTheScalarMathBitForBit) {
+  const int rows = 23, latent = 53;
+  const size_t n = size_t(rows) * 2 * latent;
+  const std::vector<float> stats = inputs(n, 10, 8.0f), dout = inputs(n, 11, 1.0f);
+  auto be = make_cpu_backend(2);
+  DistributionKernels& dk = be->distributions();
+  for (float clamp : {0.0f, 10.0f})
+    for (float floor : {0.0f, 0.01f}) {
+      std::vector<float> out(n), dstats(n, 0.5f);
+      dk.bound_logvar_forward(out.data(), stats.data(), rows, latent, clamp, floor);
+      dk.bound_logvar_backward(dstats.data(), dout.data(), stats.data(), rows, latent, clamp, floor);
+      for (size_t i = 0; i < n; ++i) {
+        const bool is_logvar = (i / latent) % 2 == 1;
+        const float want = is_logvar ? bounded_logvar(stats[i], clamp, floor) : stats[i];
+        const float want_grad =
+            0.5f + (is_logvar ? dout[i] * bounded_logvar_grad(stats[i], clamp, floor) : dout[i]);
+        ASSERT_TRUE(same_bits(out[i], want)) << "element " << i << ", clamp " << clamp << ", floor " << floor;
+        ASSERT_TRUE(same_bits(dstats[i], want_grad)) << "element " << i << ", clamp " << clamp << ", floor " << floor;
+      }
+    }
+}
+
 TEST(VectorLoops, AdamIsTheScalarUpdateBitForBit) {
   const size_t n = 70001;  // above one worker's minimum part, with a tail
   for (int threads : {1, 3}) {

@@ -1,6 +1,7 @@
 #include "cpu_gaussian_pairs.h"
 
 #include "elbo/kernels/math.h"
+#include "vector_loops.h"
 
 namespace elbo {
 namespace cpu_gaussian_pairs {
@@ -93,25 +94,15 @@ void log_ratio_backward(float* dz, float* dq, float* dp, const float* z, const f
   }
 }
 
+// The variance bound is the costliest per element (a tanh, a softplus, three divisions):
+// its loops are vector_loops.cc's, compiled for each vector width.
 void bound_logvar_forward(float* out, const float* stats, int rows, int latent, float clamp, float floor) {
-  for (int r = 0; r < rows; ++r) {
-    const size_t o = row_of(r, latent);
-    for (int j = 0; j < latent; ++j) {
-      out[o + j] = stats[o + j];
-      out[o + latent + j] = bounded_logvar(stats[o + latent + j], clamp, floor);
-    }
-  }
+  vector_loops::bound_logvar_rows(out, stats, rows, latent, clamp, floor);
 }
 
 void bound_logvar_backward(float* dstats, const float* dout, const float* stats, int rows, int latent, float clamp,
                            float floor) {
-  for (int r = 0; r < rows; ++r) {
-    const size_t o = row_of(r, latent);
-    for (int j = 0; j < latent; ++j) {
-      dstats[o + j] += dout[o + j];
-      dstats[o + latent + j] += dout[o + latent + j] * bounded_logvar_grad(stats[o + latent + j], clamp, floor);
-    }
-  }
+  vector_loops::bound_logvar_grad_rows(dstats, dout, stats, rows, latent, clamp, floor);
 }
 
 }  // namespace cpu_gaussian_pairs

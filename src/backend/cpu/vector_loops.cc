@@ -110,6 +110,30 @@ void bernoulli_nll_grad(float* d, const float* logits, const float* x, size_t b,
 }
 
 ELBO_VECTOR_CLONES
+void bound_logvar_rows(float* out, const float* stats, int rows, int latent, float clamp, float floor) {
+  const size_t width = size_t(latent);
+  for (size_t r = 0; r < size_t(rows); ++r) {
+    const float* __restrict in = stats + 2 * width * r;
+    float* __restrict to = out + 2 * width * r;
+    for (size_t j = 0; j < width; ++j) to[j] = in[j];
+    for (size_t j = width; j < 2 * width; ++j) to[j] = bounded_logvar(in[j], clamp, floor);
+  }
+}
+
+ELBO_VECTOR_CLONES
+void bound_logvar_grad_rows(float* dstats, const float* dout, const float* stats, int rows, int latent, float clamp,
+                            float floor) {
+  const size_t width = size_t(latent);
+  for (size_t r = 0; r < size_t(rows); ++r) {
+    const float* __restrict in = stats + 2 * width * r;
+    const float* __restrict grad = dout + 2 * width * r;
+    float* __restrict to = dstats + 2 * width * r;
+    for (size_t j = 0; j < width; ++j) to[j] += grad[j];
+    for (size_t j = width; j < 2 * width; ++j) to[j] += grad[j] * bounded_logvar_grad(in[j], clamp, floor);
+  }
+}
+
+ELBO_VECTOR_CLONES
 void adam(float* params, const float* grads, float* m, float* v, size_t b, size_t e, const AdamHyper& hyper,
           float scale) {
   // Local copies: through references the compiler would have to assume that the stores

@@ -25,6 +25,12 @@ void act_backward_from_input(float* dx, const float* dy, const float* x, size_t 
 void bernoulli_nll_rows(float* nll, const float* logits, const float* x, size_t r0, size_t r1, int dim, float* terms);
 // d[i] = w * (sigmoid(logits[i]) - x[i]), i in [b, e).
 void bernoulli_nll_grad(float* d, const float* logits, const float* x, size_t b, size_t e, float w);
+// Rows [0, rows) of (mu | logvar) stats: out = stats with each logvar bounded
+// (bounded_logvar), and its backward, dstats += dout with each logvar's gradient times
+// bounded_logvar_grad.
+void bound_logvar_rows(float* out, const float* stats, int rows, int latent, float clamp, float floor);
+void bound_logvar_grad_rows(float* dstats, const float* dout, const float* stats, int rows, int latent, float clamp,
+                            float floor);
 // Adam on elements [b, e) with the step's resolved hyper-parameters and gradient scale.
 void adam(float* params, const float* grads, float* m, float* v, size_t b, size_t e, const AdamHyper& h, float scale);
 
