@@ -2,9 +2,10 @@
 
 #include "lane_sum.h"
 
-// GCC on x86-64 makes the clones (clang spells the architectures differently; there, and
-// on other CPUs, each loop is compiled once for the build's target).
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+// GCC 12 or later on x86-64 makes the clones (GCC 11 cannot dispatch on the x86-64-v3/v4
+// levels, older ones do not know them, clang spells them differently; there, and on
+// other CPUs, each loop is compiled once for the build's target).
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
 #define ELBO_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #define ELBO_INLINE_INTO_CLONE __attribute__((always_inline)) inline
 #else
@@ -111,6 +112,7 @@ void bernoulli_nll_grad(float* d, const float* logits, const float* x, size_t b,
 
 ELBO_VECTOR_CLONES
 void bound_logvar_rows(float* out, const float* stats, int rows, int latent, float clamp, float floor) {
+  if (rows <= 0 || latent <= 0) return;
   const size_t width = size_t(latent);
   for (size_t r = 0; r < size_t(rows); ++r) {
     const float* __restrict in = stats + 2 * width * r;
@@ -123,6 +125,7 @@ void bound_logvar_rows(float* out, const float* stats, int rows, int latent, flo
 ELBO_VECTOR_CLONES
 void bound_logvar_grad_rows(float* dstats, const float* dout, const float* stats, int rows, int latent, float clamp,
                             float floor) {
+  if (rows <= 0 || latent <= 0) return;
   const size_t width = size_t(latent);
   for (size_t r = 0; r < size_t(rows); ++r) {
     const float* __restrict in = stats + 2 * width * r;

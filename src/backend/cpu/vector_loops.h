@@ -6,7 +6,8 @@
 // build, made for any x86-64, still runs them 16 floats wide where it can, so speed does
 // not depend on how elbo was built. The clones give the same bits: every lane does the
 // same IEEE operations in the same order, and elbo_core compiles with -ffp-contract=off,
-// so no clone fuses a multiply and an add that the baseline rounds twice.
+// so no clone fuses a multiply and an add that the baseline rounds twice. (A NaN stays a
+// NaN in every clone, but its sign bit may differ: x86 picks which NaN operand survives.)
 #pragma once
 #include <cstddef>
 
