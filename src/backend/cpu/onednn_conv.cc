@@ -32,7 +32,41 @@ struct Workspace {
   AlignedBytes in_a, in_b, out, plain, scratch;
 };
 
+// The transpose of a "same" convolution s (runs_as_transpose): x and y trade places.
+ConvShape transposed(const ConvShape& s) {
+  ConvShape t = s;
+  t.c_in = s.c_out;
+  t.c_out = s.c_in;
+  return t;
+}
+
+// Between the weights of s (OIHW, o < c_out, c < c_in) and those of its transpose: the
+// channels swapped and the kernel turned by 180 degrees. For a same convolution,
+//   y[o, p] = sum_c,i,j w[o, c, i, j] x[c, p + (i, j) - pad]
+// is the transpose's backward data with weights flipped(w)[c, o, k-1-i, k-1-j], its
+// backward data is the transpose's forward, and its weight gradient the transpose's,
+// flipped back. The map is its own inverse (index to index), so one function serves.
+size_t flipped_index(const ConvShape& s, int o, int c, int i, int j) {
+  const int k = s.kh;
+  return ((size_t(c) * s.c_out + o) * k + (k - 1 - i)) * k + (k - 1 - j);
+}
+
+void flip_weights(const ConvShape& s, const float* w, std::vector<float>& out) {
+  out.resize(s.w_size());
+  const int k = s.kh;
+  for (int o = 0; o < s.c_out; ++o)
+    for (int c = 0; c < s.c_in; ++c)
+      for (int i = 0; i < k; ++i)
+        for (int j = 0; j < k; ++j) out[flipped_index(s, o, c, i, j)] = w[((size_t(o) * s.c_in + c) * k + i) * k + j];
+}
+
 }  // namespace
+
+bool OnednnConv::runs_as_transpose(const ConvShape& s) {
+  constexpr int kVectorLanes = 16;  // floats in an AVX-512 register: oneDNN's channel block
+  return s.stride == 1 && s.kh == s.kw && s.kh % 2 == 1 && s.pad == s.kh / 2 && s.c_out < kVectorLanes &&
+         s.c_in >= kVectorLanes;
+}
 
 struct OnednnConv::Impl {
   explicit Impl(WorkerPool& p) : pool(p) {
@@ -132,6 +166,7 @@ struct OnednnConv::Impl {
   AlignedBytes weights_full, weights_rest;             // the call's weights in each plan's layout
   std::vector<float> partials;                         // per chunk: dw | db
   std::vector<float> zero_bias;
+  std::vector<float> flipped, transposed_result;  // runs_as_transpose: weights, results
 };
 
 OnednnConv::OnednnConv(WorkerPool& pool) : impl_(std::make_unique<Impl>(pool)) {}
@@ -140,6 +175,21 @@ OnednnConv::~OnednnConv() = default;
 void OnednnConv::forward(float* y, const float* x, const float* w, const float* bias, const ConvShape& s) {
   check_conv_shape(s, "conv2d_forward");
   if (s.n == 0) return;
+  if (runs_as_transpose(s)) {
+    Impl& m = *impl_;
+    flip_weights(s, w, m.flipped);
+    backward_data(y, x, m.flipped.data(), transposed(s), 0.0f);
+    if (bias) {
+      const size_t plane = size_t(s.out_h()) * s.out_w();
+      for (size_t image = 0; image < size_t(s.n); ++image)
+        for (int o = 0; o < s.c_out; ++o) {
+          float* __restrict out = y + (image * s.c_out + o) * plane;
+          const float b = bias[o];
+          for (size_t i = 0; i < plane; ++i) out[i] += b;
+        }
+    }
+    return;
+  }
   onednn_use_one_thread();
   Impl& m = *impl_;
   const Impl::Chunks ch = m.chunks(s);
@@ -169,6 +219,19 @@ void OnednnConv::forward(float* y, const float* x, const float* w, const float* 
 void OnednnConv::backward_data(float* dx, const float* dy, const float* w, const ConvShape& s, float beta) {
   check_conv_shape(s, "conv2d_backward_data");
   if (s.n == 0) return;
+  if (runs_as_transpose(s)) {
+    Impl& m = *impl_;
+    flip_weights(s, w, m.flipped);
+    if (beta == 0.0f) {
+      forward(dx, dy, m.flipped.data(), nullptr, transposed(s));
+      return;
+    }
+    m.transposed_result.resize(s.x_size());
+    forward(m.transposed_result.data(), dy, m.flipped.data(), nullptr, transposed(s));
+    const float* __restrict r = m.transposed_result.data();
+    for (size_t i = 0; i < s.x_size(); ++i) dx[i] = r[i] + beta * dx[i];
+    return;
+  }
   onednn_use_one_thread();
   Impl& m = *impl_;
   const Impl::Chunks ch = m.chunks(s);
@@ -198,6 +261,30 @@ void OnednnConv::backward_data(float* dx, const float* dy, const float* w, const
 void OnednnConv::backward_weights(float* dw, float* db, const float* dy, const float* x, const ConvShape& s) {
   check_conv_shape(s, "conv2d_backward_weights");
   if (s.n == 0) return;
+  if (runs_as_transpose(s)) {
+    Impl& m = *impl_;
+    // The transpose's weight gradient (its input is dy, its output gradient x), flipped back.
+    m.transposed_result.assign(s.w_size(), 0.0f);
+    backward_weights(m.transposed_result.data(), nullptr, x, dy, transposed(s));
+    const int k = s.kh;
+    for (int o = 0; o < s.c_out; ++o)
+      for (int c = 0; c < s.c_in; ++c)
+        for (int i = 0; i < k; ++i)
+          for (int j = 0; j < k; ++j)
+            dw[((size_t(o) * s.c_in + c) * k + i) * k + j] += m.transposed_result[flipped_index(s, o, c, i, j)];
+    if (db) {  // per output channel, over images and pixels in order, in double
+      const size_t plane = size_t(s.out_h()) * s.out_w();
+      for (int o = 0; o < s.c_out; ++o) {
+        double acc = 0.0;
+        for (size_t image = 0; image < size_t(s.n); ++image) {
+          const float* g = dy + (image * s.c_out + o) * plane;
+          for (size_t i = 0; i < plane; ++i) acc += g[i];
+        }
+        db[o] += float(acc);
+      }
+    }
+    return;
+  }
   onednn_use_one_thread();
   Impl& m = *impl_;
   const Impl::Chunks ch = m.chunks(s);
@@ -235,6 +322,8 @@ void OnednnConv::backward_weights(float* dw, float* db, const float* dy, const f
 
 std::string OnednnConv::implementation(const ConvShape& s) {
   check_conv_shape(s, "conv2d_implementation");
+  if (runs_as_transpose(s)) return "as its transpose " + std::to_string(s.c_out) + "->" + std::to_string(s.c_in) +
+                                   ": " + implementation(transposed(s));
   onednn_use_one_thread();
   return impl_->plan(s, s.n > 0 ? std::min(s.n, kChunkImages) : kChunkImages).implementation() + " (chunks of " +
          std::to_string(kChunkImages) + " images)";
