@@ -51,13 +51,19 @@ size_t flipped_index(const ConvShape& s, int o, int c, int i, int j) {
   return ((size_t(c) * s.c_out + o) * k + (k - 1 - i)) * k + (k - 1 - j);
 }
 
-void flip_weights(const ConvShape& s, const float* w, std::vector<float>& out) {
-  out.resize(s.w_size());
+// Calls f(index in s's OIHW weights, the same weight's index in the transpose's).
+template <typename F>
+void for_each_flipped_pair(const ConvShape& s, F&& f) {
   const int k = s.kh;
   for (int o = 0; o < s.c_out; ++o)
     for (int c = 0; c < s.c_in; ++c)
       for (int i = 0; i < k; ++i)
-        for (int j = 0; j < k; ++j) out[flipped_index(s, o, c, i, j)] = w[((size_t(o) * s.c_in + c) * k + i) * k + j];
+        for (int j = 0; j < k; ++j) f(((size_t(o) * s.c_in + c) * k + i) * k + j, flipped_index(s, o, c, i, j));
+}
+
+void flip_weights(const ConvShape& s, const float* w, std::vector<float>& out) {
+  out.resize(s.w_size());
+  for_each_flipped_pair(s, [&](size_t plain, size_t flipped) { out[flipped] = w[plain]; });
 }
 
 }  // namespace
@@ -266,12 +272,7 @@ void OnednnConv::backward_weights(float* dw, float* db, const float* dy, const f
     // The transpose's weight gradient (its input is dy, its output gradient x), flipped back.
     m.transposed_result.assign(s.w_size(), 0.0f);
     backward_weights(m.transposed_result.data(), nullptr, x, dy, transposed(s));
-    const int k = s.kh;
-    for (int o = 0; o < s.c_out; ++o)
-      for (int c = 0; c < s.c_in; ++c)
-        for (int i = 0; i < k; ++i)
-          for (int j = 0; j < k; ++j)
-            dw[((size_t(o) * s.c_in + c) * k + i) * k + j] += m.transposed_result[flipped_index(s, o, c, i, j)];
+    for_each_flipped_pair(s, [&](size_t plain, size_t flipped) { dw[plain] += m.transposed_result[flipped]; });
     if (db) {  // per output channel, over images and pixels in order, in double
       const size_t plane = size_t(s.out_h()) * s.out_w();
       for (int o = 0; o < s.c_out; ++o) {
