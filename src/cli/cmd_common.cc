@@ -8,6 +8,7 @@
 
 #include "elbo/backend.h"
 #include "elbo/error.h"
+#include "elbo/train/signals.h"
 #include "run_args.h"
 
 namespace elbo::cli {
@@ -38,6 +39,9 @@ static void set_threads(const MpiContext& mpi) {
 
 int run_on_ranks(int argc, char** argv, const std::function<int(MpiContext&)>& body) {
   MpiContext mpi(&argc, &argv);
+  // Before the first thread that runs oneDNN: the worker pool (set_threads), the data
+  // loader, OpenMP's threads.
+  keep_stop_signals_off_compute_threads();
   set_threads(mpi);
   try {
     return body(mpi);

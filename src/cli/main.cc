@@ -5,6 +5,7 @@
 #include <string>
 
 #include "commands.h"
+#include "elbo/train/signals.h"
 
 namespace {
 
@@ -42,6 +43,7 @@ void usage(std::FILE* out) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  elbo::ignore_broken_pipes();
   if (argc < 2) {
     usage(stderr);
     return 2;

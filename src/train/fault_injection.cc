@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "elbo/error.h"
+#include "elbo/train/signals.h"
 
 namespace elbo {
 
@@ -38,7 +39,7 @@ FaultInjection FaultInjection::from_env() {
 }
 
 void FaultInjection::after_step(int rank, int64_t step, const std::string& run_dir) const {
-  if (hits(Kind::kSignal, rank, step)) std::raise(signal_);
+  if (hits(Kind::kSignal, rank, step)) signal_self(signal_);
   if (hits(Kind::kBreakCheckpointDir, rank, step)) {
     namespace fs = std::filesystem;
     const fs::path dir = fs::path(run_dir) / "checkpoints";
@@ -49,7 +50,7 @@ void FaultInjection::after_step(int rank, int64_t step, const std::string& run_d
 }
 
 void FaultInjection::in_checkpoint(int rank, int64_t step) const {
-  if (at_step_ >= 0 && kind_ == Kind::kSignalInCheckpoint && rank == rank_ && step >= at_step_) std::raise(signal_);
+  if (at_step_ >= 0 && kind_ == Kind::kSignalInCheckpoint && rank == rank_ && step >= at_step_) signal_self(signal_);
 }
 
 }  // namespace elbo
