@@ -21,16 +21,19 @@ set -o pipefail
 [ "$(grep -c '"step"' run/metrics.jsonl)" -ge 50 ] || fail "metrics.jsonl misses steps"
 
 note "2. a stop signal while the output is closed: the stop checkpoint, exit 0"
-# Periodic checkpoints off, so that any checkpoint is the one the signal asked for.
-# Quiet logging, so that the next line after the start is the stop message.
-( "$ELBO_BIN" train c.yaml --set train.sample_grid=0 --set train.log_every=1000000 --set run.dir=stopped \
+# Periodic checkpoints off, so that any checkpoint is the one the signal asked for. The
+# signal goes once the metrics show training under way (the handlers are installed by then).
+( "$ELBO_BIN" train c.yaml --set train.sample_grid=0 --set train.log_every=20 --set run.dir=stopped \
     --set train.steps=1000000 --set train.checkpoint_every=1000000 2>&1 &
   echo $! >elbo.pid
   rc=0
   wait "$(cat elbo.pid)" || rc=$?
   echo $rc >elbo.rc ) | head -n 1 >stopped.first &
-for _ in $(seq 1 300); do [ -s stopped.first ] && break; sleep 0.1; done
-sleep 1  # head has exited: the pipe has no reader
+for _ in $(seq 1 300); do
+  [ -f stopped/metrics.jsonl ] && [ "$(grep -c '"step"' stopped/metrics.jsonl)" -ge 3 ] && break
+  [ -s elbo.rc ] && break
+  sleep 0.1
+done
 kill -TERM "$(cat elbo.pid)" 2>/dev/null || true  # (before the fix it could be dead already)
 for _ in $(seq 1 600); do [ -s elbo.rc ] && break; sleep 0.1; done
 [ "$(cat elbo.rc)" = 0 ] || fail "elbo exited with code $(cat elbo.rc) on SIGTERM with its output closed"
