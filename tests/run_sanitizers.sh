@@ -6,7 +6,7 @@
 #      end on 2 ranks (train, SIGTERM and resume, eval, sample: e2e test_resume and
 #      test_train_eval_sample)
 #   2. TSan (build/tsan): the tests of the threaded parts: worker pool, data loader
-#      (prefetch thread), gradient reducer, watchdog
+#      (prefetch thread), gradient reducer, stop signals (listener thread), watchdog
 #   3. every libFuzzer target for ELBO_FUZZ_SECONDS (default 15) from its seed corpus
 # Reports from third-party libraries are suppressed in tests/sanitizers/*.supp, each
 # entry with its reason; nothing of elbo's own code is.
@@ -51,9 +51,9 @@ stage "ASan + UBSan: unit and MPI tests, the binary end to end"
 stage "TSan: build"
 configure "$tsan" tsan
 cmake --build "$tsan" -j"$jobs" --target elbo_unit_tests watchdog_test
-stage "TSan: worker pool, data loader, gradient reducer, watchdog"
+stage "TSan: worker pool, data loader, gradient reducer, stop signals, watchdog"
 OPENBLAS_NUM_THREADS=1 "$tsan/tests/elbo_unit_tests" \
-  --gtest_filter='WorkerPool.*:ModelThreads*:DataOrder*:EpochPermutation*:DataMemory*:GradReducer.*'
+  --gtest_filter='WorkerPool.*:ModelThreads*:DataOrder*:EpochPermutation*:DataMemory*:GradReducer.*:StopSignals.*'
 mpirun -np 1 "$tsan/tests/watchdog_test"
 
 stage "libFuzzer: every target, ${ELBO_FUZZ_SECONDS:-15} s each"

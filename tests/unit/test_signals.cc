@@ -57,9 +57,10 @@ TEST(StopSignals, RunOnlyOnTheListenerThreadWhileGemmsRun) {
   ASSERT_EQ(sigaction(SIGUSR1, &sa, nullptr), 0);
 
   auto be = make_cpu_backend(2);  // its worker thread starts here, after the block
-  float* a = be->alloc(250 * 200);
-  float* b = be->alloc(200 * 784);
-  float* c = be->alloc(250 * 784);
+  DeviceBuffer a_buf(be.get(), 250 * 200), b_buf(be.get(), 200 * 784), c_buf(be.get(), 250 * 784);
+  float* a = a_buf.data();  // the CPU backend's memory is host memory
+  float* b = b_buf.data();
+  float* c = c_buf.data();
   for (int i = 0; i < 250 * 200; ++i) a[i] = 0.01f * float(i % 13);
   for (int i = 0; i < 200 * 784; ++i) b[i] = 0.02f * float(i % 7);
   g_forbidden_tid.store(this_tid());
