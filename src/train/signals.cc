@@ -22,16 +22,21 @@ void on_signal(int sig) {
   g_signal_count.fetch_add(1);
 }
 
+// SIGUSR1: sbatch --signal=USR1@T, the advance warning before the time limit.
+constexpr int kStopSignals[] = {SIGTERM, SIGINT, SIGUSR1};
+
 sigset_t stop_signal_set() {
   sigset_t set;
   sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGUSR1);
+  for (int sig : kStopSignals) sigaddset(&set, sig);
   return set;
 }
 
-bool is_stop_signal(int sig) { return sig == SIGTERM || sig == SIGINT || sig == SIGUSR1; }
+bool is_stop_signal(int sig) {
+  for (int s : kStopSignals)
+    if (s == sig) return true;
+  return false;
+}
 }  // namespace
 
 void keep_stop_signals_off_compute_threads() {
@@ -55,9 +60,7 @@ void install_stop_signal_handlers() {
   sa.sa_handler = on_signal;
   sigemptyset(&sa.sa_mask);
   sa.sa_flags = SA_RESTART;
-  sigaction(SIGTERM, &sa, nullptr);
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGUSR1, &sa, nullptr);  // sbatch --signal=USR1@T: advance warning before the time limit
+  for (int sig : kStopSignals) sigaction(sig, &sa, nullptr);
   g_handlers_installed.store(true);
 }
 
