@@ -70,7 +70,8 @@ const std::map<std::string, std::string>& descriptions() {
       {"train.objective", "elbo: the negative ELBO; iwae: the k-sample importance-weighted bound (docs/models.md)"},
       {"train.iw_samples", "iwae: importance samples per training image, k (1: the ELBO)"},
       {"train.beta", "weight of the KL term (beta-VAE); 1: the plain ELBO"},
-      {"train.kl_warmup_steps", "the KL weight ramps from 0 to train.beta over this many steps"},
+      {"train.kl_warmup_steps", "the KL weight ramps from 0 to train.beta over this many steps (iwae: the weight of "
+                                 "log p(z) - log q(z|x) in the log-weights, from 0 to 1)"},
       {"train.kl_cycle_steps", "cyclical KL annealing: the KL weight ramps up again every this many steps; 0: off"},
       {"train.kl_cycle_ramp", "cyclical KL annealing: share of each cycle spent ramping from 0 to train.beta"},
       {"train.free_bits", "free bits: floor in nats on each latent dimension's batch-mean KL; 0: off"},

@@ -101,10 +101,13 @@ static std::optional<Violation> objective_violation(const TrainConfig& t, const 
                        "key 'train.beta' is " + format_double(t.beta) +
                            " but train.objective is iwae, whose bound has no separate KL term to weight "
                            "(use train.objective: elbo for a beta-VAE)"};
-    if (t.kl_warmup_steps > 0 || t.kl_cycle_steps > 0)
-      return Violation{{t.kl_warmup_steps > 0 ? "train.kl_warmup_steps" : "train.kl_cycle_steps", "train.objective"},
-                       "keys 'train.kl_warmup_steps' and 'train.kl_cycle_steps' schedule the KL term of "
-                       "train.objective: elbo, but train.objective is iwae"};
+    // A warm-up weighs the log-weights' log p(z) - log q(z|x) (nn/importance_bound.h);
+    // cycles would take the trained bound away from the IWAE bound again and again.
+    if (t.kl_cycle_steps > 0)
+      return Violation{{"train.kl_cycle_steps", "train.objective"},
+                       "key 'train.kl_cycle_steps' cycles the KL term of train.objective: elbo, but "
+                       "train.objective is iwae (which takes train.kl_warmup_steps, a warm-up of its "
+                       "log-weights' log p(z) - log q(z|x))"};
     if (t.free_bits > 0.0f)
       return Violation{{"train.free_bits", "train.objective"},
                        "key 'train.free_bits' applies to train.objective: elbo, but train.objective is iwae"};

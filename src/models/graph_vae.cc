@@ -5,6 +5,7 @@
 
 #include "elbo/error.h"
 #include "elbo/kernels/philox.h"
+#include "elbo/nn/importance_bound.h"
 #include "elbo/nn/layers.h"
 
 namespace elbo {
@@ -57,8 +58,9 @@ Var GraphVae::mean_of(Graph& g, Var out) const {
 }
 
 // Each input encoded once, its statistics repeated for k samples (rows*k rows, image i's
-// samples in rows i*k .. i*k+k-1); p.recon gets the samples' -log p(x|z).
-Var GraphVae::record_log_weights(Graph& g, Program& p, int rows, int k) {
+// samples in rows i*k .. i*k+k-1); p.recon gets the samples' -log p(x|z), the result is
+// their log p(z) - log q(z|x).
+Var GraphVae::record_log_ratio(Graph& g, Program& p, int rows, int k) {
   p.in = g.input("x", data_shape(rows));
   p.y = condition_input(g, rows);
   p.stats = encode(g, p.in, p.y);
@@ -67,8 +69,7 @@ Var GraphVae::record_log_weights(Graph& g, Program& p, int rows, int k) {
   Var y_rep = classes_ > 0 && k > 1 ? repeat_rows(g, p.y, k) : p.y;
   Var x_rep = k > 1 ? repeat_rows(g, p.in, k) : p.in;
   p.recon = nll(g, decode(g, s.z, y_rep), x_rep);
-  if (pseudo_inputs_ > 0) return scale(g, add(g, p.recon, vamp_kl(g, s, stats)), -1.0f);  // log w = -(nll + log q - log p)
-  return importance_log_weight(g, p.recon, s, stats);
+  return pseudo_inputs_ > 0 ? scale(g, vamp_kl(g, s, stats), -1.0f) : prior_minus_posterior(g, s, stats);
 }
 
 GraphVae::Program& GraphVae::program(Backend& be, Purpose purpose, int rows, int k, bool gradients) {
@@ -92,16 +93,20 @@ GraphVae::Program& GraphVae::program(Backend& be, Purpose purpose, int rows, int
       break;
     }
     case Purpose::kIwae: {  // the k-sample bound, trained through its normalised weights
-      Var logw = record_log_weights(g, p, rows, k);
-      p.log_mean_weight = log_mean_exp(g, logw, k);
-      SampleMeans means = sample_means(g, p.recon, logw, k);
-      p.recon = means.recon;
-      p.kl = means.kl;
+      Var log_ratio = record_log_ratio(g, p, rows, k);
+      const ImportanceBound b = importance_bound(g, p.recon, log_ratio, k,
+                                                 objective_.warms_up_log_ratio() ? &log_ratio_weight_ : nullptr);
+      p.log_mean_weight = b.log_mean_weight;
+      p.trained_bound = b.trained;
+      p.recon = b.recon;
+      p.kl = b.kl;
       break;
     }
-    case Purpose::kImportance:  // rows images, k samples each; each image is encoded once
-      p.out = record_log_weights(g, p, rows, k);
+    case Purpose::kImportance: {  // rows images, k samples each; each image is encoded once
+      Var log_ratio = record_log_ratio(g, p, rows, k);
+      p.out = log_weight(g, p.recon, log_ratio);
       break;
+    }
     case Purpose::kDecode:
       p.in = g.input("z", Shape::rows(rows, latent_));
       p.y = condition_input(g, rows);
@@ -168,6 +173,11 @@ const float* GraphVae::log_mean_weight_per_row() const {
   return train_->log_mean_weight.valid() ? train_->graph->value(train_->log_mean_weight) : nullptr;
 }
 
+const float* GraphVae::trained_log_mean_weight_per_row() const {
+  ELBO_CHECK(train_, type() << ": trained_log_mean_weight_per_row() before forward()");
+  return train_->trained_bound.valid() ? train_->graph->value(train_->trained_bound) : nullptr;
+}
+
 const float* GraphVae::posterior_stats() const {
   ELBO_CHECK(train_, type() << ": posterior_stats() before forward()");
   return train_->graph->value(train_->stats);
@@ -179,8 +189,8 @@ void GraphVae::backward(Backend& be, const float* x, int rows, float recon_weigh
   ELBO_CHECK(train_ && train_pass_ && train_->graph->shape(train_->in).n == rows,
              type() << ": backward() without its forward() of the training pass");
   train_->graph->bind(train_->in, x);
-  if (train_->log_mean_weight.valid())  // iwae: minimise minus the bound's log-mean-weight
-    train_->graph->backward({{train_->log_mean_weight, Weight(-recon_weight)}}, on_grads_ready);
+  if (train_->trained_bound.valid())  // iwae: minimise minus the bound's log-mean-weight
+    train_->graph->backward({{train_->trained_bound, Weight(-recon_weight)}}, on_grads_ready);
   else if (train_->tc.valid())  // beta-TCVAE: the total correlation weighs tc_beta - 1 more than the KL
     train_->graph->backward({{train_->recon, Weight(recon_weight)},
                              {train_->kl, kl_weight},

@@ -4,6 +4,7 @@
 #include "elbo/kernels/philox.h"
 #include "elbo/nn/gaussian_kl.h"
 #include "elbo/nn/gaussian_merge.h"
+#include "elbo/nn/importance_bound.h"
 #include "elbo/nn/layers.h"
 #include "elbo/nn/variance_bound.h"
 
@@ -148,9 +149,9 @@ void Hvae::record_elbo(Graph& g, Program& p, int rows) {
 
 // k samples per input, numbered image by image (rows i*k .. i*k+k-1); the bottom-up pass
 // runs once per image and its outputs are repeated, the top-down pass once per sample
-// (each sample's z_<l gives its own priors). log w = -nll + sum_l log p(z_l | z_<l) -
-// log q(z_l | x, z_<l); p.recon gets the samples' -log p(x | z).
-Var Hvae::record_log_weights(Graph& g, Program& p, int rows, int k) {
+// (each sample's z_<l gives its own priors). p.recon gets the samples' -log p(x | z); the
+// result is sum_l log p(z_l | z_<l) - log q(z_l | x, z_<l), the rest of log w.
+Var Hvae::record_log_ratio(Graph& g, Program& p, int rows, int k) {
   p.in = g.input("x", input_shape(rows));
   BottomUp bu = bottom_up(g, p.in);
   p.stats = bu[0];
@@ -159,9 +160,10 @@ Var Hvae::record_log_weights(Graph& g, Program& p, int rows, int k) {
   TopDown td = top_down(g, bu, latents_.size(), false);
   Var x_rep = k > 1 ? repeat_rows(g, p.in, k) : p.in;
   p.recon = nll(g, td.out, x_rep);
-  Var logw = importance_log_weight(g, p.recon, td.sample[0], td.q[0]);
-  for (size_t l = 1; l < latents_.size(); ++l) logw = add(g, logw, gaussian_log_ratio(g, td.sample[l], td.q[l], td.p[l]));
-  return logw;
+  Var log_ratio = prior_minus_posterior(g, td.sample[0], td.q[0]);
+  for (size_t l = 1; l < latents_.size(); ++l)
+    log_ratio = add(g, log_ratio, gaussian_log_ratio(g, td.sample[l], td.q[l], td.p[l]));
+  return log_ratio;
 }
 
 Hvae::Program& Hvae::program(Backend& be, Purpose purpose, int rows, int k, bool gradients) {
@@ -177,16 +179,20 @@ Hvae::Program& Hvae::program(Backend& be, Purpose purpose, int rows, int k, bool
       record_elbo(g, p, rows);
       break;
     case Purpose::kIwae: {  // the k-sample bound, trained through its normalised weights
-      Var logw = record_log_weights(g, p, rows, k);
-      p.log_mean_weight = log_mean_exp(g, logw, k);
-      SampleMeans means = sample_means(g, p.recon, logw, k);
-      p.recon = means.recon;
-      p.kl = means.kl;
+      Var log_ratio = record_log_ratio(g, p, rows, k);
+      const ImportanceBound b = importance_bound(g, p.recon, log_ratio, k,
+                                                 objective_.warms_up_log_ratio() ? &log_ratio_weight_ : nullptr);
+      p.log_mean_weight = b.log_mean_weight;
+      p.trained_bound = b.trained;
+      p.recon = b.recon;
+      p.kl = b.kl;
       break;
     }
-    case Purpose::kImportance:
-      p.out = record_log_weights(g, p, rows, k);
+    case Purpose::kImportance: {
+      Var log_ratio = record_log_ratio(g, p, rows, k);
+      p.out = log_weight(g, p.recon, log_ratio);
       break;
+    }
     case Purpose::kDecode: {  // ancestral sampling below the given top group
       p.in = g.input("z", blocks_->latent_shape(0, rows));
       Var z = p.in, h;
@@ -276,6 +282,11 @@ const float* Hvae::log_mean_weight_per_row() const {
   return train_->log_mean_weight.valid() ? train_->graph->value(train_->log_mean_weight) : nullptr;
 }
 
+const float* Hvae::trained_log_mean_weight_per_row() const {
+  ELBO_CHECK(train_, "hvae: trained_log_mean_weight_per_row() before forward()");
+  return train_->trained_bound.valid() ? train_->graph->value(train_->trained_bound) : nullptr;
+}
+
 const float* Hvae::posterior_stats() const {
   ELBO_CHECK(train_, "hvae: posterior_stats() before forward()");
   return train_->graph->value(train_->stats);
@@ -287,8 +298,8 @@ void Hvae::backward(Backend& be, const float* x, int rows, float recon_weight, W
   ELBO_CHECK(train_ && train_pass_ && train_->graph->shape(train_->in).n == rows,
              "hvae: backward() without its forward() of the training pass");
   train_->graph->bind(train_->in, x);
-  if (train_->log_mean_weight.valid())
-    train_->graph->backward({{train_->log_mean_weight, Weight(-recon_weight)}}, on_grads_ready);
+  if (train_->trained_bound.valid())
+    train_->graph->backward({{train_->trained_bound, Weight(-recon_weight)}}, on_grads_ready);
   else {
     std::vector<LossSeed> seeds = {{train_->recon, Weight(recon_weight)}};
     // Each group's KL, weighted alike, or by its own device weight (KL balancing, free bits per group).

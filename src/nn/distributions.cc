@@ -131,38 +131,33 @@ class LikelihoodNode final : public Node {
   Var scratch_;
 };
 
-class ImportanceLogWeightNode final : public Node {
+// log p(z) - log q(z|x) of each sample row, for the prior N(0, I): the part of an
+// importance log-weight besides the likelihood.
+class PriorMinusPosteriorNode final : public Node {
  public:
-  ImportanceLogWeightNode(Var nll, Var z, Var eps, Var stats, Var logw) {
-    inputs = {nll, z, eps, stats};
-    outputs = {logw};
+  PriorMinusPosteriorNode(Var z, Var eps, Var stats, Var out) {
+    inputs = {z, eps, stats};
+    outputs = {out};
   }
-  const char* kind() const override { return "importance_log_weight"; }
+  const char* kind() const override { return "prior_minus_posterior"; }
   void forward(Backend& be, Graph& g) override {
-    const Shape z = g.shape(inputs[1]);
-    float* logw = g.value(outputs[0]);
-    be.fill(logw, size_t(z.n), 0.0f);
-    be.axpy(logw, g.value(inputs[0]), size_t(z.n), -1.0f);
-    be.distributions().prior_minus_posterior_log_density(logw, g.value(inputs[1]), g.value(inputs[2]),
-                                                         g.value(inputs[3]), z.n, int(z.row_size()));
+    const Shape z = g.shape(inputs[0]);
+    float* out = g.value(outputs[0]);
+    be.fill(out, size_t(z.n), 0.0f);
+    be.distributions().prior_minus_posterior_log_density(out, g.value(inputs[0]), g.value(inputs[1]),
+                                                         g.value(inputs[2]), z.n, int(z.row_size()));
   }
-  // d logw / d nll = -1; d/dz = -z (the prior); d/dlogvar = +1/2 (the posterior, eps fixed).
+  // d/dz = -z (the prior); d/dlogvar = +1/2 (the posterior, eps fixed).
   void backward(Backend& be, Graph& g) override {
-    ELBO_CHECK(!input_needs_grad[2], kind() << ": the noise eps takes no gradient");
-    const Shape z = g.shape(inputs[1]), stats = g.shape(inputs[3]);
-    const float* dlogw = g.grad(outputs[0]);
-    if (input_needs_grad[0]) {
-      float* dnll = g.grad(inputs[0]);
-      if (!input_grad_accumulates[0]) be.fill(dnll, size_t(z.n), 0.0f);
-      be.axpy(dnll, dlogw, size_t(z.n), -1.0f);
-    }
-    if (!input_needs_grad[1] && !input_needs_grad[3]) return;
-    ELBO_CHECK(input_needs_grad[1] && input_needs_grad[3],
+    ELBO_CHECK(!input_needs_grad[1], kind() << ": the noise eps takes no gradient");
+    if (!input_needs_grad[0] && !input_needs_grad[2]) return;
+    ELBO_CHECK(input_needs_grad[0] && input_needs_grad[2],
                kind() << ": z and its statistics must both take gradients, or neither");
-    if (!input_grad_accumulates[1]) be.fill(g.grad(inputs[1]), z.numel(), 0.0f);
-    if (!input_grad_accumulates[3]) be.fill(g.grad(inputs[3]), stats.numel(), 0.0f);
-    be.distributions().prior_minus_posterior_backward(g.grad(inputs[1]), g.grad(inputs[3]), g.value(inputs[1]), z.n,
-                                                      int(z.row_size()), Weight::rows(dlogw));
+    const Shape z = g.shape(inputs[0]), stats = g.shape(inputs[2]);
+    if (!input_grad_accumulates[0]) be.fill(g.grad(inputs[0]), z.numel(), 0.0f);
+    if (!input_grad_accumulates[2]) be.fill(g.grad(inputs[2]), stats.numel(), 0.0f);
+    be.distributions().prior_minus_posterior_backward(g.grad(inputs[0]), g.grad(inputs[2]), g.value(inputs[0]), z.n,
+                                                      int(z.row_size()), Weight::rows(g.grad(outputs[0])));
   }
 };
 
@@ -395,10 +390,12 @@ Var likelihood_mean(Graph& g, Var out, Likelihood likelihood) {
 Var bernoulli_nll(Graph& g, Var logits, Var x) { return likelihood_nll(g, logits, x, {LikelihoodKind::kBernoulli}); }
 Var gaussian_nll(Graph& g, Var out, Var x) { return likelihood_nll(g, out, x, {LikelihoodKind::kGaussian}); }
 
-Var importance_log_weight(Graph& g, Var nll, const GaussianSample& sample, Var stats) {
-  Var logw = per_row(g, nll);
-  g.add<ImportanceLogWeightNode>(nll, sample.z, sample.eps, stats, logw);
-  return logw;
+Var prior_minus_posterior(Graph& g, const GaussianSample& sample, Var stats) {
+  ELBO_CHECK(g.shape(stats).row_size() == 2 * g.shape(sample.z).row_size() && g.shape(stats).n == g.shape(sample.z).n,
+             "prior_minus_posterior: statistics " << g.shape(stats).str() << " for samples " << g.shape(sample.z).str());
+  Var out = per_row(g, sample.z);
+  g.add<PriorMinusPosteriorNode>(sample.z, sample.eps, stats, out);
+  return out;
 }
 
 Var posterior_log_density(Graph& g, const GaussianSample& sample, Var stats) {

@@ -114,6 +114,55 @@ class ScaleNode final : public Node {
   float alpha_;
 };
 
+// y = f * x with f a device scalar read when the node runs: a weight that a schedule
+// changes from step to step, while the recorded graph (and a captured step) stays the same.
+class ScaleByNode final : public Node {
+ public:
+  ScaleByNode(Var x, Var y, const float* const* factor) : factor_(factor) {
+    inputs = {x};
+    outputs = {y};
+  }
+  const char* kind() const override { return "scale_by"; }
+  void reserve(Graph& g) override {
+    if (input_needs_grad[0] && input_grad_accumulates[0]) scratch_ = g.constant(g.shape(inputs[0]));
+  }
+  void forward(Backend& be, Graph& g) override {
+    be.fill_weight(g.value(outputs[0]), g.shape(outputs[0]).numel(), times(g.value(inputs[0])));
+  }
+  void backward(Backend& be, Graph& g) override {
+    if (!input_needs_grad[0]) return;
+    const size_t n = g.shape(outputs[0]).numel();
+    const bool add = input_grad_accumulates[0];
+    float* dx = add ? g.value(scratch_) : g.grad(inputs[0]);
+    be.fill_weight(dx, n, times(g.grad(outputs[0])));
+    if (add) be.axpy(g.grad(inputs[0]), dx, n, 1.0f);
+  }
+
+ private:
+  // f * v[i] for every i, as the Weight that fill_weight writes (f = 1 while unset).
+  Weight times(const float* v) const {
+    Weight w(1.0f, *factor_);
+    w.per_row = v;
+    return w;
+  }
+  const float* const* factor_;
+  Var scratch_;
+};
+
+// y = x, and no gradient flows back through it (a logged term computed from trained tensors).
+class DetachNode final : public Node {
+ public:
+  DetachNode(Var x, Var y) {
+    inputs = {x};
+    outputs = {y};
+    observes_only = true;
+  }
+  const char* kind() const override { return "detach"; }
+  void forward(Backend& be, Graph& g) override {
+    be.copy(g.value(outputs[0]), g.value(inputs[0]), g.shape(outputs[0]).numel());
+  }
+};
+
 // Copies column blocks between row-major matrices (one strided-copy op).
 void copy_block(Backend& be, float* dst, int dst_cols, int dst_col0, const float* src, int src_cols, int src_col0,
                 int rows, int cols, bool accumulate) {
@@ -239,6 +288,19 @@ Var concat_columns(Graph& g, Var a, Var b) {
 Var scale(Graph& g, Var x, float alpha) {
   Var y = g.tensor(g.shape(x));
   g.add<ScaleNode>(x, y, alpha);
+  return y;
+}
+
+Var scale_by(Graph& g, Var x, const float* const* factor) {
+  ELBO_CHECK(factor, "scale_by: no factor to read");
+  Var y = g.tensor(g.shape(x));
+  g.add<ScaleByNode>(x, y, factor);
+  return y;
+}
+
+Var detach(Graph& g, Var x) {
+  Var y = g.tensor(g.shape(x));
+  g.add<DetachNode>(x, y);
   return y;
 }
 

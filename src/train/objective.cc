@@ -37,7 +37,9 @@ float Objective::kl_weight(int64_t step) const {
 std::string Objective::describe() const {
   std::ostringstream s;
   if (iwae()) {
-    s << "iwae (k = " << samples << ")";
+    s << "iwae (k = " << samples;
+    if (warms_up_log_ratio()) s << ", warm-up of log p(z) - log q(z|x) over " << kl_warmup_steps << " steps";
+    s << ")";
     return s.str();
   }
   s << "elbo (beta " << beta;

@@ -94,6 +94,7 @@ StepScalars StepProgram::scalars(int64_t step, uint64_t noise_serial, float kl_w
   s.sample_serial = noise_serial * uint64_t(shape_.samples_per_image);
   // The same float product the eager trainer always used: weight_t * (1 / B).
   s.kl_weight = kl_weight * (1.0f / float(shape_.global_batch));
+  s.log_ratio_weight = kl_weight;
   adam_.step_scalars(step + 1, s.adam);
   return s;
 }
@@ -107,6 +108,7 @@ void StepProgram::enqueue(bool measure_norm) {
     be_.binarize(x, shape_.rows, shape_.dim, NoiseKey{shape_.seed, kRngBinarize, 0, 0, &sc->noise_serial});
   be_.fill(ps.grads(), ps.total(), 0.0f);
   if (shape_.condition_dim > 0) model_.set_condition(condition());
+  model_.set_log_ratio_weight(&sc->log_ratio_weight);
   model_.forward(be_, x, shape_.rows, NoiseKey{shape_.seed, kRngReparam, 0, 0, &sc->sample_serial});
   gate_kl_dimensions();
   sum_step_losses();

@@ -14,7 +14,7 @@ void expect_whole_model_gradient(Backend& be, VaeModel& model, const std::vector
   const float wr = 1.0f / rows, wk = 0.8f / rows;
   auto loss = [&] {
     model.forward(be, x.data(), rows, key);
-    if (const float* lmw = model.log_mean_weight_per_row()) return -wr * sum_of(lmw, size_t(rows));
+    if (const float* lmw = model.trained_log_mean_weight_per_row()) return -wr * sum_of(lmw, size_t(rows));
     double s = wr * sum_of(model.recon_per_row(), size_t(rows)) + wk * sum_of(model.kl_per_row(), size_t(rows));
     if (const float* tc = model.tc_per_row()) s += wk * tc_extra_weight * sum_of(tc, size_t(rows));
     return s;

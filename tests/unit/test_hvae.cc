@@ -228,6 +228,21 @@ TEST_P(HvaeGradCheck, WholeIwaeBound) {
                               std::string("hvae iwae, ") + c.posterior);
 }
 
+// The IWAE warm-up: beta = 0.4 weighs every group's log p - log q in the trained log-weights.
+TEST_P(HvaeGradCheck, WholeIwaeBoundWithWarmUp) {
+  const HvaeCase& c = GetParam();
+  auto be = make_cpu_backend();
+  const int dim = 5, rows = 2;
+  auto model = make_model(small_hvae(c.latents, c.posterior, c.likelihood), dim, *be, 49);
+  Objective o = Objective::iwae_bound(3);
+  o.kl_warmup_steps = 50;
+  model->set_objective(o);
+  float beta = 0.4f;
+  model->set_log_ratio_weight(&beta);
+  expect_whole_model_gradient(*be, *model, random_vector(size_t(rows) * dim, 50, 0, 1), rows,
+                              std::string("hvae iwae warm-up, ") + c.posterior);
+}
+
 // With a tight bound (a clamp at 0.7, a floor of 0.3) the bound's curvature is everywhere
 // in the model: the whole ELBO's gradient, both posterior forms.
 TEST(HvaeVarianceBound, WholeNegativeElboWithATightBound) {

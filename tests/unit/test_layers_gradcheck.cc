@@ -106,6 +106,68 @@ TEST(LayersGradCheck, ScaleConcatChannelsAndAdd) {
         "scale, concat_channels, add");
 }
 
+// scale_by reads its factor from memory at every forward and backward (the IWAE warm-up's
+// weight, changed between steps without recording the graph again); x[0] is read twice so
+// both its assigning and accumulating backward run.
+TEST(LayersGradCheck, ScaleByADeviceScalar) {
+  GraphCheck c(35);
+  float factor_value = 0.35f;
+  const float* factor = &factor_value;
+  std::vector<float> t1, t2, t3;
+  c.run({Shape::rows(3, 4), Shape::images(2, 2, 2, 2)},
+        [&](Graph& g, const std::vector<Var>& x) {
+          Var twice = add(g, scale_by(g, x[0], &factor), x[0]);
+          return Seeds{probe(g, twice, t1, 36), probe(g, scale_by(g, x[1], &factor), t2, 37),
+                       probe(g, scale_by(g, x[0], &factor), t3, 38)};
+        },
+        "scale_by");
+}
+
+// detach passes values, never gradients: y = x + detach(x) is 2x, and its gradient into x
+// is the direct path's alone.
+TEST(LayersGradCheck, DetachPassesValuesNotGradients) {
+  auto be = make_cpu_backend();
+  ParamStore store;
+  const int slice = store.add("x", {3}, 1);
+  store.allocate(*be, 1);
+  const float x0[3] = {0.5f, -1.0f, 2.0f};
+  std::copy(x0, x0 + 3, store.params());
+  Graph g(*be, store);
+  Var x = parameter(g, slice, Shape::rows(3, 1));
+  Var y = add(g, x, detach(g, x));
+  g.plan(true);
+  g.forward();
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(g.value(y)[i], 2.0f * x0[i]);
+  be->fill(store.grads(), store.total(), 0.0f);
+  g.backward({{y, Weight(3.0f)}});
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(store.grads()[i], 3.0f) << "element " << i;
+}
+
+// The factor is read when the node runs: changing it changes the next forward's output
+// without recording again; a null factor is 1.
+TEST(LayersGradCheck, ScaleByReadsItsFactorAtEachForward) {
+  auto be = make_cpu_backend();
+  ParamStore store;
+  store.add("unused", {1}, 1);
+  store.allocate(*be, 1);
+  Graph g(*be, store);
+  float value = 2.0f;
+  const float* factor = &value;
+  Var x = g.input("x", Shape::rows(1, 3));
+  Var y = scale_by(g, x, &factor);
+  g.plan(false);
+  const float in[3] = {1.0f, -2.0f, 0.5f};
+  g.bind(x, in);
+  g.forward();
+  EXPECT_EQ(g.value(y)[1], -4.0f);
+  value = 0.25f;
+  g.forward();
+  EXPECT_EQ(g.value(y)[1], -0.5f);
+  factor = nullptr;
+  g.forward();
+  EXPECT_EQ(g.value(y)[2], 0.5f);
+}
+
 TEST(LayersGradCheck, Upsample2xAndAvgPool2x) {
   GraphCheck c(41);
   std::vector<float> t1, t2, t3;

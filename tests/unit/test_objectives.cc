@@ -367,6 +367,68 @@ TEST(IwaeObjective, TrainingBoundMatchesEvaluationWeights) {
   }
 }
 
+// The IWAE warm-up (nn/importance_bound.h): with beta = 0.3 weighing log p(z) - log q(z|x)
+// in the trained log-weights, the whole model's gradient of -(1/B) sum_i log (1/k) sum_t
+// w_it(beta), for the N(0, I) prior and the VampPrior.
+TEST(IwaeWarmUp, WholeModelGradientWithAWeightedLogRatio) {
+  for (const bool vamp : {false, true}) {
+    auto be = make_cpu_backend();
+    const int dim = 5, rows = 3, k = 4;
+    ModelConfig mc = small_mlp("bernoulli");
+    if (vamp) {
+      mc.prior = "vamp";
+      mc.pseudo_inputs = 3;
+    }
+    auto model = make_model(mc, dim, *be, 61);
+    Objective o = Objective::iwae_bound(k);
+    o.kl_warmup_steps = 100;
+    model->set_objective(o);
+    float beta = 0.3f;
+    model->set_log_ratio_weight(&beta);
+    expect_whole_model_gradient(*be, *model, random_vector(size_t(rows) * dim, 62, 0, 1), rows,
+                                vamp ? "iwae warm-up, vamp" : "iwae warm-up", NoiseKey{8, 1, 0, 0});
+  }
+}
+
+// What the warm-up trains and what it logs: with k = 1 the trained term is the ELBO with
+// the KL weighted by beta (its single-sample estimate), the logged bound the plain ELBO
+// estimate; at beta = 1 the trained term is the bound, bit for bit.
+TEST(IwaeWarmUp, TrainsTheWeightedBoundAndLogsTheBound) {
+  for (const int k : {1, 3}) {
+    auto be = make_cpu_backend();
+    const int dim = 6, rows = 4;
+    auto model = make_model(small_mlp("bernoulli"), dim, *be, 63);
+    Objective o = Objective::iwae_bound(k);
+    o.kl_warmup_steps = 10;
+    model->set_objective(o);
+    const std::vector<float> x = random_vector(size_t(rows) * dim, 64, 0, 1);
+    const NoiseKey key{4, 1, 0, 0};
+    float beta = 0.25f;
+    model->set_log_ratio_weight(&beta);
+    model->forward(*be, x.data(), rows, key);
+    const std::vector<float> trained(model->trained_log_mean_weight_per_row(),
+                                     model->trained_log_mean_weight_per_row() + rows);
+    const std::vector<float> bound(model->log_mean_weight_per_row(), model->log_mean_weight_per_row() + rows);
+    const std::vector<float> recon(model->recon_per_row(), model->recon_per_row() + rows);
+    const std::vector<float> kl(model->kl_per_row(), model->kl_per_row() + rows);
+    std::vector<float> logw(size_t(rows) * k), expect(rows);
+    model->log_importance_weights(*be, logw.data(), x.data(), rows, k, key);
+    be->distributions().log_mean_exp_rows(expect.data(), logw.data(), rows, k);
+    for (int i = 0; i < rows; ++i) {
+      EXPECT_FLOAT_EQ(bound[size_t(i)], expect[size_t(i)]) << "the logged bound is unweighted, image " << i;
+      if (k == 1) {
+        EXPECT_NEAR(trained[size_t(i)], -(recon[size_t(i)] + beta * kl[size_t(i)]), 1e-4) << "image " << i;
+        EXPECT_NEAR(bound[size_t(i)], -(recon[size_t(i)] + kl[size_t(i)]), 1e-4) << "image " << i;
+      }
+      EXPECT_GT(std::fabs(trained[size_t(i)] - bound[size_t(i)]), 1e-3) << "beta < 1 must change the trained term";
+    }
+    beta = 1.0f;
+    model->forward(*be, x.data(), rows, key);
+    for (int i = 0; i < rows; ++i)
+      EXPECT_EQ(model->trained_log_mean_weight_per_row()[i], model->log_mean_weight_per_row()[i]) << "image " << i;
+  }
+}
+
 // Free bits: loss = (1/B) sum_r recon_r + sum_j max(lambda, (1/B) sum_r KL_rj), with the
 // floor between the dimensions' KLs so that some gates are open and some closed; the
 // gradient of the model with the gates from kl_dim_sums matches finite differences.
@@ -585,7 +647,7 @@ TEST(Objective, ContradictingKeysAreConfigErrors) {
   };
   const std::vector<Case> cases = {
       {{"train.objective=iwae", "train.iw_samples=5", "train.beta=4"}, "train.beta"},
-      {{"train.objective=iwae", "train.kl_warmup_steps=100"}, "train.kl_warmup_steps"},
+      {{"train.objective=iwae", "train.kl_cycle_steps=100"}, "train.kl_cycle_steps"},
       {{"train.objective=iwae", "train.free_bits=0.5"}, "train.free_bits"},
       {{"train.iw_samples=5"}, "train.iw_samples"},
       {{"train.kl_warmup_steps=10", "train.kl_cycle_steps=100"}, "train.kl_cycle_steps"},
@@ -609,6 +671,13 @@ TEST(Objective, ContradictingKeysAreConfigErrors) {
   const Config ok = parse_config(base, "test.yaml", {"train.objective=iwae", "train.iw_samples=5"});
   EXPECT_TRUE(Objective::from_config(ok.train).iwae());
   EXPECT_EQ(Objective::from_config(ok.train).samples, 5);
+  EXPECT_FALSE(Objective::from_config(ok.train).warms_up_log_ratio());
+  // The iwae objective takes a warm-up of its log-weights' log p(z) - log q(z|x).
+  const Config warm = parse_config(base, "test.yaml", {"train.objective=iwae", "train.iw_samples=5", "train.kl_warmup_steps=100"});
+  const Objective w = Objective::from_config(warm.train);
+  EXPECT_TRUE(w.warms_up_log_ratio());
+  EXPECT_FLOAT_EQ(w.kl_weight(49), 0.5f);
+  EXPECT_NE(w.describe().find("warm-up"), std::string::npos) << w.describe();
 }
 
 }  // namespace

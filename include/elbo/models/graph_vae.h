@@ -31,11 +31,13 @@ class GraphVae : public VaeModel {
 
   void set_objective(const Objective& objective) override;
   void set_kl_dim_gates(const float* gates) override { kl_dim_gates_ = gates; }
+  void set_log_ratio_weight(const float* weight) override { log_ratio_weight_ = weight; }
   void forward(Backend& be, const float* x, int rows, const NoiseKey& noise, Pass pass = Pass::kTrain) override;
   size_t training_activation_bytes(Backend& be, int rows) override;
   const float* recon_per_row() const override;
   const float* kl_per_row() const override;
   const float* log_mean_weight_per_row() const override;
+  const float* trained_log_mean_weight_per_row() const override;
   const float* tc_per_row() const override;
   const float* posterior_stats() const override;
   void backward(Backend& be, const float* x, int rows, float recon_weight, Weight kl_weight,
@@ -69,6 +71,7 @@ class GraphVae : public VaeModel {
     Var in, out, recon, kl, y;
     Var stats;             // the posterior statistics of each input
     Var log_mean_weight;   // iwae: log (1/k) sum_t w_t per image
+    Var trained_bound;     // iwae: what backward differentiates (nn/importance_bound.h)
     Var tc;                // beta-TCVAE's training pass: the total correlation per image
   };
   Var condition_input(Graph& g, int rows) const;
@@ -77,8 +80,9 @@ class GraphVae : public VaeModel {
   enum class Purpose { kElbo, kIwae, kImportance, kDecode, kReconstruct, kEncode, kPriorComponents };
   Program& program(Backend& be, Purpose purpose, int rows, int k = 1, bool gradients = false);
   Program& training_program(Backend& be, int rows);  // the objective's, with gradients
-  // Records log w of k samples per input of p.in into p (kIwae, kImportance).
-  Var record_log_weights(Graph& g, Program& p, int rows, int k);
+  // Records k samples per input of p.in (kIwae, kImportance): p.recon gets their
+  // -log p(x|z); returns their log p(z) - log q(z|x).
+  Var record_log_ratio(Graph& g, Program& p, int rows, int k);
   Shape data_shape(int rows) const;
   Var nll(Graph& g, Var out, Var x) const;
   // log p(z) of each sample under the VampPrior: the log-mean of its densities under the
@@ -92,6 +96,7 @@ class GraphVae : public VaeModel {
   NoiseKey noise_;  // read by the sampling nodes at each forward
   const float* condition_ = nullptr;  // set_condition's rows
   const float* kl_dim_gates_ = nullptr;  // read by the KL node at each backward
+  const float* log_ratio_weight_ = nullptr;  // the iwae warm-up's beta, read at each forward
   Objective objective_;
   std::map<std::tuple<Purpose, int, int, bool>, Program> programs_;  // (purpose, rows, k, gradients)
   Program* train_ = nullptr;  // the program of the last forward()

@@ -48,12 +48,14 @@ class Hvae final : public VaeModel {
   // Free bits gate the top group's dimensions (posterior_stats() is the top group's).
   void set_kl_dim_gates(const float* gates) override { kl_dim_gates_ = gates; }
   void set_kl_group_weights(const float* weights) override { kl_group_weights_ = weights; }
+  void set_log_ratio_weight(const float* weight) override { log_ratio_weight_ = weight; }
   void forward(Backend& be, const float* x, int rows, const NoiseKey& noise, Pass pass = Pass::kTrain) override;
   size_t training_activation_bytes(Backend& be, int rows) override;
   void set_recompute(bool on) override { recompute_ = on; }
   const float* recon_per_row() const override;
   const float* kl_per_row() const override;
   const float* log_mean_weight_per_row() const override;
+  const float* trained_log_mean_weight_per_row() const override;
   const float* posterior_stats() const override;
   void backward(Backend& be, const float* x, int rows, float recon_weight, Weight kl_weight,
                 const std::function<void(size_t)>& on_grads_ready) override;
@@ -83,6 +85,7 @@ class Hvae final : public VaeModel {
   struct Program {
     std::unique_ptr<Graph> graph;
     Var in, out, recon, kl, stats, log_mean_weight;
+    Var trained_bound;          // iwae: what backward differentiates (nn/importance_bound.h)
     std::vector<Var> group_kl;  // ELBO programs: each group's KL per row
   };
 
@@ -98,7 +101,9 @@ class Hvae final : public VaeModel {
   Program& program(Backend& be, Purpose purpose, int rows, int k = 1, bool gradients = false);
   Program& training_program(Backend& be, int rows);  // the objective's, with gradients
   void record_elbo(Graph& g, Program& p, int rows);
-  Var record_log_weights(Graph& g, Program& p, int rows, int k);
+  // k samples per input (kIwae, kImportance): p.recon gets their -log p(x|z); returns
+  // their sum over the groups of log p(z_l | z_<l) - log q(z_l | x, z_<l).
+  Var record_log_ratio(Graph& g, Program& p, int rows, int k);
   void run_into(Program& p, const float* in, float* out, Backend& be);
   void set_noise(const NoiseKey& noise);
   // The noise of the prior draws of sampling programs: the model's seed, fresh serials.
@@ -121,6 +126,7 @@ class Hvae final : public VaeModel {
   uint64_t decoded_rows_ = 0;  // serials used by decode_mean's prior samples so far
   const float* kl_dim_gates_ = nullptr;
   const float* kl_group_weights_ = nullptr;  // device, one per group; null: kl_weight for all
+  const float* log_ratio_weight_ = nullptr;  // the iwae warm-up's beta, read at each forward
   Objective objective_;
   std::map<std::tuple<Purpose, int, int, bool>, Program> programs_;
   Program* train_ = nullptr;

@@ -40,6 +40,10 @@ class VaeModel {
   // replace kl_weight for each group's KL (KL balancing, free bits per group); null: every
   // group takes kl_weight. Single-group models have nothing to weigh.
   virtual void set_kl_group_weights(const float* weights) { (void)weights; }
+  // The iwae objective's warm-up (Objective::warms_up_log_ratio, nn/importance_bound.h):
+  // before forward(), a device scalar beta that weighs log p(z) - log q(z|x) in the
+  // trained log-weights, read by every forward of the training pass; null: 1.
+  virtual void set_log_ratio_weight(const float* weight) = 0;
 
   // kTrain: the objective's terms for `rows` inputs (k samples each for iwae), ready for
   // backward(). kElbo: the single-sample ELBO's terms, whatever the objective (evaluation,
@@ -61,6 +65,9 @@ class VaeModel {
   virtual const float* recon_per_row() const = 0;
   virtual const float* kl_per_row() const = 0;
   virtual const float* log_mean_weight_per_row() const = 0;
+  // iwae: the per-row term backward() differentiates: log_mean_weight_per_row() itself, or
+  // with the warm-up its form with beta-weighted log-weights (null otherwise).
+  virtual const float* trained_log_mean_weight_per_row() const = 0;
   // beta-TCVAE's training pass (Objective::total_correlation): the estimated total
   // correlation of q(z) at each row's sample; null otherwise.
   virtual const float* tc_per_row() const { return nullptr; }
@@ -80,7 +87,7 @@ class VaeModel {
   // Accumulates into params().grads() the gradient of the last forward(kTrain)'s objective,
   //   elbo: sum_r recon_weight * recon[r] + kl_weight * kl[r]   (kl_weight may be a device
   //         scalar: the KL warm-up of a captured step)
-  //   iwae: -sum_r recon_weight * log_mean_weight[r]            (kl_weight is not used)
+  //   iwae: -sum_r recon_weight * trained_log_mean_weight[r]    (kl_weight is not used)
   // After each layer, on_grads_ready(offset) says that every gradient at flat index >=
   // offset is final (the reducer starts those buckets).
   virtual void backward(Backend& be, const float* x, int rows, float recon_weight, Weight kl_weight,

@@ -47,9 +47,10 @@ Var bernoulli_nll(Graph& g, Var logits, Var x);
 // Per row: -log N(x; mean, exp(logvar)) for out = (mean | logvar) (rows x 2D).
 Var gaussian_nll(Graph& g, Var out, Var x);
 
-// Per row: log w = -nll + log p(z) - log q(z | x), for z = mu + sigma * eps, with eps
-// held fixed in backward (the reparameterised IWAE gradient).
-Var importance_log_weight(Graph& g, Var nll, const GaussianSample& sample, Var stats);
+// Per row: log p(z) - log q(z | x) for the prior N(0, I) and z = mu + sigma * eps, with eps
+// held fixed in backward (the reparameterised IWAE gradient); an importance log-weight
+// adds -log p(x | z) to it (nn/importance_bound.h).
+Var prior_minus_posterior(Graph& g, const GaussianSample& sample, Var stats);
 
 // Per image, from rows = images * k log-weights (image i's samples in rows i*k .. i*k+k-1):
 // log (1/k) sum_t exp(logw[i*k + t]). Its gradient weights sample t by its normalised

@@ -15,6 +15,12 @@ Var activation(Graph& g, Var x, Activation act);
 Var add(Graph& g, Var a, Var b);
 // y = alpha * x: a residual branch's fixed scale.
 Var scale(Graph& g, Var x, float alpha);
+// y = f * x, f = **factor a device scalar read at every forward and backward (1 while
+// *factor is null): a weight a schedule changes each step, as the IWAE warm-up's.
+Var scale_by(Graph& g, Var x, const float* const* factor);
+// y = x without a gradient back into x (PyTorch's detach): a logged term computed from
+// tensors that are trained through another path.
+Var detach(Graph& g, Var x);
 // Columns [begin, begin + count) of every row of x (rows x D): mu of (mu | logvar).
 Var columns(Graph& g, Var x, int begin, int count);
 // [a | b] row by row (rows x (Da + Db)): conditioning inputs, skip features.

@@ -23,7 +23,9 @@
 //          total_correlation); with beta = 1 that is Chen et al.'s MI + tc_beta TC + dim-KL.
 //   iwae:  -log (1/k) sum_t p(x, z_t) / q(z_t|x), k = train.iw_samples samples per image
 //          (Burda et al. 2016); its gradient weights each sample by its normalised
-//          importance weight. k = 1 is the ELBO.
+//          importance weight. k = 1 is the ELBO. With train.kl_warmup_steps the
+//          log-weights' log p(z) - log q(z|x) is weighted by the same ramp from 0 to 1
+//          (nn/importance_bound.h): the IWAE's form of the KL warm-up.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -48,8 +50,8 @@ struct Objective {
   float tc_beta = 1.0f;
   int tc_batch = 0;
 
-  // From train.*, as validated by load_config (which rejects contradicting keys: a KL
-  // schedule or free bits with the iwae objective, which has no separate KL term).
+  // From train.*, as validated by load_config (which rejects contradicting keys: beta,
+  // cycles or free bits with the iwae objective, which has no separate KL term).
   static Objective from_config(const TrainConfig& train);
   // The IWAE bound with k samples per image.
   static Objective iwae_bound(int k) {
@@ -60,6 +62,8 @@ struct Objective {
   }
 
   bool iwae() const { return kind == Kind::kIwae; }
+  // iwae with a warm-up: kl_weight(step) weighs log p(z) - log q(z|x) in the log-weights.
+  bool warms_up_log_ratio() const { return iwae() && kl_warmup_steps > 0; }
   // The weight of the KL term at optimiser step `step` (from 0).
   float kl_weight(int64_t step) const;
   // Whether KL balancing acts at step `step`: on, and the KL weight still below beta.

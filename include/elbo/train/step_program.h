@@ -3,7 +3,7 @@
 // all-reduce bucket by bucket), the update guard's decision, the optimiser (sharded with
 // dist.zero: then the all-gather of the parameters), the weight average, and the
 // interval's loss sums (a skipped step's left out). Everything that changes from step to
-// step (the noise serial, the KL warm-up weight, Adam's bias corrections) is read from device
+// step (the noise serial, the KL warm-up weights, Adam's bias corrections) is read from device
 // memory — a StepScalars block uploaded with the batch — so the same enqueued sequence
 // is right for every step. It runs eagerly, or, on a backend that can capture (CUDA
 // graphs) with a data plane whose collectives can be recorded (NCCL), it is captured
@@ -62,9 +62,13 @@ struct StepScalars {
   // dynamic binarization would have turned the bad pixel into a plain 0 or 1).
   float input_fault = 0.0f;
   float kl_balance = 0.0f;  // 1 while KL balancing acts (Objective::kl_balance_at), else 0
+  // The KL weight of the step itself (not divided by the global batch): the iwae
+  // objective's warm-up weighs log p(z) - log q(z|x) in the log-weights by it.
+  float log_ratio_weight = 1.0f;
+  float unused = 0.0f;  // keeps the block a whole number of 8-byte words
 };
-constexpr size_t kStepScalarFloats = 10;
-static_assert(sizeof(StepScalars) == kStepScalarFloats * sizeof(float), "StepScalars is 10 floats");
+constexpr size_t kStepScalarFloats = 12;
+static_assert(sizeof(StepScalars) == kStepScalarFloats * sizeof(float), "StepScalars is 12 floats");
 
 struct StepShape {
   int rows = 0;                 // this rank's rows per step
