@@ -10,6 +10,7 @@
 
 #include "elbo/config.h"
 #include "elbo/error.h"
+#include "support/synthetic_data.h"
 
 namespace elbo {
 namespace {
@@ -217,11 +218,14 @@ TEST(Config, OverrideCanFixWhatTheFileLeavesInvalid) {
 }
 
 TEST(Config, LoadConfigReadsAFile) {
-  const std::string path = ::testing::TempDir() + "elbo_config_load.yaml";
+  // A directory of its own: two test runs on one machine never share the file.
+  const std::string dir = make_temp_dir("elbo_config_load");
+  const std::string path = dir + "/config.yaml";
   std::ofstream(path) << "data:\n  train: z/manifest.yaml\nmodel:\n  latent: 3\n";
   const Config c = load_config(path, {"model.latent=4"});
   EXPECT_EQ(c.data.train, "z/manifest.yaml");
   EXPECT_EQ(c.model.latent, 4);
+  std::filesystem::remove_all(dir);
 }
 
 TEST(Config, RoundTripsEveryFieldExactly) {

@@ -2,11 +2,13 @@
 // the --set override), the key, what was expected and what was found.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 #include <functional>
 
 #include "elbo/config.h"
 #include "elbo/error.h"
+#include "support/synthetic_data.h"
 
 namespace elbo {
 namespace {
@@ -190,11 +192,13 @@ TEST(ConfigErrors, FileErrorsNameTheFile) {
   EXPECT_HAS(error_of([] { load_config("/nonexistent/elbo/cfg.yaml"); }),
              "cannot open config file '/nonexistent/elbo/cfg.yaml'");
   EXPECT_HAS(error_of([] { load_config(::testing::TempDir()); }), "is a directory");
-  const std::string path = ::testing::TempDir() + "elbo_config_bad.yaml";
+  const std::string dir = make_temp_dir("elbo_config_bad");  // its own: runs never share it
+  const std::string path = dir + "/config.yaml";
   std::ofstream(path) << "data:\n  train: x\n  test: [unclosed\n";
   EXPECT_HAS(error_of([&] { load_config(path); }), path + ":");
   std::ofstream(path) << "data:\n  train: x\n  tset: y\n";
   EXPECT_HAS(error_of([&] { load_config(path); }), path + ":3: unknown key 'data.tset'; did you mean 'data.test'?");
+  std::filesystem::remove_all(dir);
 }
 
 TEST(ConfigErrors, ValidateConfigNamesTheSource) {

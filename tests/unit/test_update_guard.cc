@@ -16,6 +16,7 @@
 #include "elbo/optim/weight_average.h"
 #include "elbo/train/checkpoint.h"
 #include "support/gradient_check.h"
+#include "support/synthetic_data.h"
 
 namespace elbo {
 namespace {
@@ -170,8 +171,7 @@ TEST(UpdateGuard, WeightAverage) {
 // A checkpoint keeps the weight average and the skip counts; files without them (earlier
 // builds, no average) read as none and 0.
 TEST(UpdateGuard, CheckpointKeepsAverageAndCounts) {
-  const std::string dir = ::testing::TempDir() + "/elbo_guard_ckpt";
-  std::filesystem::remove_all(dir);
+  const std::string dir = make_temp_dir("elbo_guard_ckpt");  // its own: runs never share it
   CheckpointState st;
   st.params = {{"w", {2, 2}, {1, 2, 3, 4}}};
   st.adam_m = {{"w", {2, 2}, {0, 0, 0, 0}}};
