@@ -52,7 +52,8 @@ plain = [json.loads(l) for l in open(sys.argv[2])]
 weights = [r["kl_weight"] for r in warm]
 assert weights[0] < 1 and weights[-1] == 1, weights
 assert all(a <= b for a, b in zip(weights, weights[1:])), weights
-# The same noise and data: the two runs part from the first step on.
+# The same noise and data: the first record (steps 0-9) already differs, since the
+# warm-up changes every update from step 0 on.
 assert warm[0]["iwae"] != plain[0]["iwae"], (warm[0], plain[0])
 print("warm-up weights", weights, "bound", [r["iwae"] for r in warm])
 PY

@@ -39,6 +39,9 @@ TrainStepsResult run_train_steps(Backend& be, const ModelConfig& model_config, c
   ELBO_CHECK(images.size() == size_t(steps) * rows * dim, "run_train_steps: images hold the wrong number of values");
   std::unique_ptr<VaeModel> model = make_model(model_config, sample, be, seed);
   model->set_recompute(train.recompute);
+  // The iwae objective (with its warm-up, when train.kl_warmup_steps says so); the ELBO
+  // otherwise, whose KL weight ramps over the steps as below.
+  if (train.objective == "iwae") model->set_objective(Objective::from_config(train));
   ParamStore& ps = model->params();
   Adam adam(be, ps.total(), train);
   StepShape shape;
@@ -47,6 +50,7 @@ TrainStepsResult run_train_steps(Backend& be, const ModelConfig& model_config, c
   shape.global_batch = rows;
   shape.seed = seed;
   shape.dynamic_binarize = true;
+  shape.samples_per_image = train.objective == "iwae" ? int(train.iw_samples) : 1;
   StepProgram program(be, *model, adam, nullptr, shape);
   program.allow_graph(graph);
   std::vector<float> upload(program.step_input_floats());

@@ -32,7 +32,9 @@ std::vector<float> synthetic_batches(int steps, int rows, int dim, uint64_t seed
 
 // Trains make_model(model, dim, be, seed) for `steps` steps of `rows` rows from
 // `images` (steps * rows * dim values), with dynamic binarization, Adam with train's
-// lr/betas and a linear KL warm-up over `steps` steps; graph: let the program capture
+// lr/betas and a linear KL warm-up over `steps` steps (with train.objective: iwae, the
+// iwae objective with train.iw_samples, its log-weights warmed up by the same weight when
+// train.kl_warmup_steps > 0); graph: let the program capture
 // the step and replay it; between_steps: called after every step.
 TrainStepsResult run_train_steps(Backend& be, const ModelConfig& model, const TrainConfig& train, int dim, int rows,
                                  int steps, const std::vector<float>& images, uint64_t seed, bool graph = false,

@@ -121,6 +121,28 @@ int captures_when_replayed_like_eager(const std::function<BetweenSteps()>& betwe
   return replayed.graph_captures;
 }
 
+// The IWAE warm-up's weight is read from the step's scalars when the step runs: 8 replayed
+// steps whose weight ramps from 1/8 to 1 give the eager steps' bits (a weight frozen at
+// the capture would not), and they differ from the same steps without the warm-up.
+TEST(StepGraph, AnIwaeStepWithItsWarmUpReadsEachStepsWeight) {
+  TrainConfig train;
+  train.objective = "iwae";
+  train.iw_samples = 3;
+  const int steps = 8;
+  const std::vector<float> images = synthetic_batches(steps, kRows, kDim, 3);
+  RecordingBackend plain_be;
+  const TrainStepsResult plain = run_train_steps(plain_be, small_model(), train, kDim, kRows, steps, images, 4);
+  train.kl_warmup_steps = steps;
+  RecordingBackend eager_be, graph_be;
+  const TrainStepsResult eager = run_train_steps(eager_be, small_model(), train, kDim, kRows, steps, images, 4);
+  const TrainStepsResult replayed = run_train_steps(graph_be, small_model(), train, kDim, kRows, steps, images, 4, true);
+  EXPECT_TRUE(replayed.graph_used) << replayed.graph_failure;
+  EXPECT_EQ(graph_be.replays(), steps - 1);
+  EXPECT_EQ(replayed.params, eager.params);
+  EXPECT_EQ(replayed.recon, eager.recon);
+  EXPECT_NE(eager.params, plain.params) << "the warm-up must change the training";
+}
+
 TEST(StepGraph, IsCapturedAgainAfterMemoryItMayReadIsReleased) {
   EXPECT_EQ(captures_when_replayed_like_eager(release_after_step_3), 2)
       << "the graph of step 1 must be captured again after step 3";

@@ -17,7 +17,7 @@ namespace elbo {
 Var log_weight(Graph& g, Var nll, Var log_ratio);
 
 struct ImportanceBound {
-  Var log_mean_weight;  // per image: log (1/k) sum_t w_t, minus the IWAE bound (logged)
+  Var log_mean_weight;  // per image: log (1/k) sum_t w_t, the IWAE bound (logged as its negative)
   Var trained;          // per image: the term backward differentiates (log_mean_weight
                         // itself, or with the warm-up its form with beta-weighted log-weights)
   Var recon, kl;        // per image: the samples' mean -log p(x|z) and log q - log p (logs)
