@@ -80,20 +80,27 @@ void ShmAllreduce::allreduce_sum(float* buf, size_t n) {
   MPI_Win_sync(win_);
   const size_t begin = n * size_t(local_) / size_t(local_size_);
   const size_t end = n * size_t(local_ + 1) / size_t(local_size_);
-  // My segment, summed over the slots in slot order; written into my own slot, whose
-  // segment no other rank reads.
-  // (Summed into scratch first: slot 0's segment is an input for r = 0 and must not
-  // change while being read.)
-  float* out = slots_[local_];
-  scratch_.assign(slots_[0] + begin, slots_[0] + end);
-  for (int r = 1; r < local_size_; ++r) {
-    const float* __restrict in = slots_[r] + begin;
-    float* __restrict acc = scratch_.data();
-    for (size_t i = 0, m = scratch_.size(); i < m; ++i) acc[i] += in[i];
+  // My segment, summed over the slots in slot order (((s0 + s1) + s2) + ... per element),
+  // written into my own slot, whose segment no other rank reads in this phase. Summed a
+  // block at a time in a small buffer that stays in cache: my own slot is also an input,
+  // so it may only be written once every slot's values of the block are added.
+  float* out = slots_[local_] + begin;
+  const size_t m = end - begin;
+  constexpr size_t kBlock = 1024;
+  float acc[kBlock];
+  for (size_t b = 0; b < m; b += kBlock) {
+    const size_t len = std::min(kBlock, m - b);
+    const float* __restrict s0 = slots_[0] + begin + b;
+    const float* __restrict s1 = slots_[1] + begin + b;
+    for (size_t i = 0; i < len; ++i) acc[i] = s0[i] + s1[i];
+    for (int r = 2; r < local_size_; ++r) {
+      const float* __restrict in = slots_[r] + begin + b;
+      for (size_t i = 0; i < len; ++i) acc[i] += in[i];
+    }
+    std::memcpy(out + b, acc, len * sizeof(float));
   }
-  std::copy(scratch_.begin(), scratch_.end(), out + begin);
   if (nodes_ > 1 && end > begin) {
-    int rc = MPI_Allreduce(MPI_IN_PLACE, out + begin, int(end - begin), MPI_FLOAT, MPI_SUM, cross_);
+    int rc = MPI_Allreduce(MPI_IN_PLACE, out, int(m), MPI_FLOAT, MPI_SUM, cross_);
     ELBO_CHECK(rc == MPI_SUCCESS, "all-reduce across nodes failed");
   }
   MPI_Win_sync(win_);

@@ -14,7 +14,6 @@
 
 #include <cstddef>
 #include <memory>
-#include <vector>
 
 namespace elbo {
 
@@ -49,7 +48,6 @@ class ShmAllreduce {
   MPI_Win win_ = MPI_WIN_NULL;
   size_t capacity_ = 0;  // floats per slot
   float** slots_ = nullptr;
-  std::vector<float> scratch_;
 };
 
 }  // namespace elbo
