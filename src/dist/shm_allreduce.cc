@@ -98,15 +98,18 @@ void ShmAllreduce::allreduce_sum(float* buf, size_t n) {
       for (size_t i = 0; i < len; ++i) acc[i] += in[i];
     }
     std::memcpy(out + b, acc, len * sizeof(float));
+    std::memcpy(buf + begin + b, acc, len * sizeof(float));  // my own result, while in cache
   }
   if (nodes_ > 1 && end > begin) {
     int rc = MPI_Allreduce(MPI_IN_PLACE, out, int(m), MPI_FLOAT, MPI_SUM, cross_);
     ELBO_CHECK(rc == MPI_SUCCESS, "all-reduce across nodes failed");
+    std::memcpy(buf + begin, out, m * sizeof(float));
   }
   MPI_Win_sync(win_);
   MPI_Barrier(node_);
   MPI_Win_sync(win_);
   for (int r = 0; r < local_size_; ++r) {
+    if (r == local_) continue;  // written above
     const size_t b = n * size_t(r) / size_t(local_size_), e = n * size_t(r + 1) / size_t(local_size_);
     std::memcpy(buf + b, slots_[r] + b, (e - b) * sizeof(float));
   }
