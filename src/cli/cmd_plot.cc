@@ -24,8 +24,9 @@ const char* kHelp =
     "usage: elbo plot RUN_DIR [--out PNG]\n"
     "\n"
     "Draws the curves of RUN_DIR/metrics.jsonl (or metrics.csv, or a metrics file given\n"
-    "instead of RUN_DIR) against the step, one panel per series: loss, recon, kl, learning\n"
-    "rate, throughput, and every validation series (keys starting with val) the log has.\n"
+    "instead of RUN_DIR) against the step, one panel per series: loss, the IWAE bound (iwae\n"
+    "runs), recon, kl, learning rate, throughput, and every validation series (keys starting\n"
+    "with val) the log has.\n"
     "Records without a value of a series (null) are left out of its line, so validation,\n"
     "logged every train.valid_every steps, is one line.\n"
     "The picture is 1200 pixels wide, 3 panels per row, 330 pixels per row plus 40.\n"
@@ -45,6 +46,7 @@ struct Known {
 };
 // Titles fit a panel (33 characters at the title's size) with the last value.
 const Known kSeries[] = {{"loss", "loss, nats/image"},
+                         {"iwae", "iwae bound, nats/image"},
                          {"recon", "recon, nats/image"},
                          {"kl", "kl, nats/image"},
                          {"lr", "learning rate"},

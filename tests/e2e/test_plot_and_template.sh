@@ -15,6 +15,12 @@ echo "curves.png: ${w}x${h}, $channels channels, $colours colours, $ink non-whit
 [ "$w x $h" = "1200 x 700" ] || fail "size ${w}x${h}"
 [ "$colours" -ge 8 ] && [ "$ink" -gt 20000 ] || fail "the plot looks blank"
 
+note "an IWAE run: its bound gets a panel of its own"
+elbo_np 1 train c.yaml --set run.dir=iwrun --set train.objective=iwae --set train.iw_samples=3 --set train.steps=30 \
+  --set train.sample_grid=0 >iw.log 2>&1 || { cat iw.log; fail "iwae train"; }
+"$ELBO_BIN" plot iwrun >plot_iw.log 2>&1 || { cat plot_iw.log; fail "plot iwae"; }
+grep -q "wrote iwrun/curves.png (1200x700, 6 panels)" plot_iw.log || { cat plot_iw.log; fail "no panel for the iwae bound"; }
+
 note "csv log, --out into a new folder"
 elbo_np 1 train c.yaml --set run.dir=csvrun --set train.metrics_format=csv --set train.steps=30 --set train.sample_grid=0 >csv.log 2>&1 || { cat csv.log; fail "csv train"; }
 "$ELBO_BIN" plot csvrun --out figs/new/csv.png >plot2.log 2>&1 || { cat plot2.log; fail "plot csv"; }
