@@ -70,22 +70,10 @@ void ShmAllreduce::ensure_capacity(size_t n) {
   capacity_ = n;
 }
 
-void ShmAllreduce::allreduce_sum(float* buf, size_t n) {
-  if (n == 0) return;
-  ensure_capacity(n);
-  std::memcpy(slots_[local_], buf, n * sizeof(float));
-  // Publish my slot, wait for everyone's (unified memory model: sync + barrier).
-  MPI_Win_sync(win_);
-  MPI_Barrier(node_);
-  MPI_Win_sync(win_);
-  const size_t begin = n * size_t(local_) / size_t(local_size_);
-  const size_t end = n * size_t(local_ + 1) / size_t(local_size_);
-  // My segment, summed over the slots in slot order (((s0 + s1) + s2) + ... per element),
-  // written into my own slot, whose segment no other rank reads in this phase. Summed a
-  // block at a time in a small buffer that stays in cache: my own slot is also an input,
-  // so it may only be written once every slot's values of the block are added.
-  float* out = slots_[local_] + begin;
-  const size_t m = end - begin;
+void ShmAllreduce::sum_slots(size_t begin, size_t m, float* to, float* also) const {
+  // A block at a time in a small buffer that stays in cache: a destination may be this
+  // rank's own slot, which is also an input, so it is written only once every slot's
+  // values of the block are added.
   constexpr size_t kBlock = 1024;
   float acc[kBlock];
   for (size_t b = 0; b < m; b += kBlock) {
@@ -97,9 +85,26 @@ void ShmAllreduce::allreduce_sum(float* buf, size_t n) {
       const float* __restrict in = slots_[r] + begin + b;
       for (size_t i = 0; i < len; ++i) acc[i] += in[i];
     }
-    std::memcpy(out + b, acc, len * sizeof(float));
-    std::memcpy(buf + begin + b, acc, len * sizeof(float));  // my own result, while in cache
+    std::memcpy(to + b, acc, len * sizeof(float));
+    if (also) std::memcpy(also + b, acc, len * sizeof(float));
   }
+}
+
+void ShmAllreduce::allreduce_sum(float* buf, size_t n) {
+  if (n == 0) return;
+  ensure_capacity(n);
+  std::memcpy(slots_[local_], buf, n * sizeof(float));
+  // Publish my slot, wait for everyone's (unified memory model: sync + barrier).
+  MPI_Win_sync(win_);
+  MPI_Barrier(node_);
+  MPI_Win_sync(win_);
+  const size_t begin = n * size_t(local_) / size_t(local_size_);
+  const size_t end = n * size_t(local_ + 1) / size_t(local_size_);
+  // My segment's sums, into my own slot (whose segment no other rank reads in this
+  // phase) and into my buffer.
+  float* out = slots_[local_] + begin;
+  const size_t m = end - begin;
+  sum_slots(begin, m, out, buf + begin);
   if (nodes_ > 1 && end > begin) {
     int rc = MPI_Allreduce(MPI_IN_PLACE, out, int(m), MPI_FLOAT, MPI_SUM, cross_);
     ELBO_CHECK(rc == MPI_SUCCESS, "all-reduce across nodes failed");
@@ -130,13 +135,7 @@ void ShmAllreduce::reduce_scatter_sum(float* buf, size_t n) {
   std::memcpy(slots_[local_], buf, n * sizeof(float));
   fence();
   const Shard mine = shard_of(n, local_size_, local_);
-  // The all-reduce's order per element: slot 0, then + slot 1, + slot 2, ...
-  float* __restrict acc = buf + mine.begin;
-  std::memcpy(acc, slots_[0] + mine.begin, mine.size() * sizeof(float));
-  for (int r = 1; r < local_size_; ++r) {
-    const float* __restrict in = slots_[r] + mine.begin;
-    for (size_t i = 0, m = mine.size(); i < m; ++i) acc[i] += in[i];
-  }
+  sum_slots(mine.begin, mine.size(), buf + mine.begin);  // the all-reduce's sums, the same bits
   // Nobody may refill its slot before everyone has read the slots.
   MPI_Barrier(node_);
 }

@@ -41,6 +41,10 @@ class ShmAllreduce {
   // Publishes every rank's writes to its slot and waits for all ranks (MPI's unified
   // memory model: sync, barrier, sync).
   void fence();
+  // Elements [begin, begin + m) summed over the slots in slot order, ((s0 + s1) + s2) + ...
+  // per element (the one order of the all-reduce and the reduce-scatter), written to `to`
+  // and, when given, to `also`; either may be this rank's own slot.
+  void sum_slots(size_t begin, size_t m, float* to, float* also = nullptr) const;
 
   MPI_Comm node_ = MPI_COMM_NULL;   // ranks of this node
   MPI_Comm cross_ = MPI_COMM_NULL;  // ranks with this local index on every node
