@@ -130,7 +130,13 @@ GraphVae::Program& GraphVae::program(Backend& be, Purpose purpose, int rows, int
   return programs_.emplace(key, std::move(p)).first->second;
 }
 
-void GraphVae::set_objective(const Objective& objective) { objective_ = objective; }
+// The objective is part of what a program records (the total-correlation term, the
+// warm-up's weight, the free bits' gates): programs recorded for another objective are dropped.
+void GraphVae::set_objective(const Objective& objective) {
+  objective_ = objective;
+  programs_.clear();
+  train_ = nullptr;
+}
 
 void GraphVae::forward(Backend& be, const float* x, int rows, const NoiseKey& noise, Pass pass) {
   const bool train = pass == Pass::kTrain;

@@ -337,6 +337,14 @@ void Hvae::reconstruct(Backend& be, float* out, const float* x, int rows) {
   run_into(program(be, Purpose::kReconstruct, rows), x, out, be);
 }
 
+// The objective is part of what a program records (the IWAE graph, the warm-up's weight,
+// the group weights): programs recorded for another objective are dropped.
+void Hvae::set_objective(const Objective& objective) {
+  objective_ = objective;
+  programs_.clear();
+  train_ = nullptr;
+}
+
 // The temperatures are constants of the sampling programs: those recorded before are dropped.
 void Hvae::set_sample_temperatures(const std::vector<float>& temperatures) {
   VaeModel::set_sample_temperatures(temperatures);

@@ -520,6 +520,48 @@ TEST(VampPrior, ImportanceWeightsUseTheMixturePrior) {
   for (int i = 0; i < rows; ++i) EXPECT_FLOAT_EQ(model->log_mean_weight_per_row()[i], expect[size_t(i)]);
 }
 
+// A model records its programs for the objective it was given; a later set_objective must
+// not leave a program of the old one in use (it once did: the programs were keyed on
+// purpose, rows and k alone, so a warm-up or a TC term set afterwards was ignored).
+TEST(SetObjective, ProgramsRecordedForAnotherObjectiveAreDropped) {
+  ModelConfig hvae;
+  hvae.type = "hvae";
+  hvae.latents = {2, 3};
+  hvae.group_hidden = {4, 5};
+  hvae.group_depth = 1;
+  hvae.activation = "tanh";
+  for (const ModelConfig& mc : {small_mlp("bernoulli"), hvae}) {
+    auto be = make_cpu_backend();
+    const int dim = 6, rows = 3;
+    auto model = make_model(mc, dim, *be, 71);
+    const std::vector<float> x = random_vector(size_t(rows) * dim, 72, 0, 1);
+    const NoiseKey key{6, 1, 0, 0};
+    model->set_objective(Objective::iwae_bound(3));
+    model->forward(*be, x.data(), rows, key);
+    Objective warm = Objective::iwae_bound(3);
+    warm.kl_warmup_steps = 10;
+    model->set_objective(warm);
+    float beta = 0.25f;
+    model->set_log_ratio_weight(&beta);
+    model->forward(*be, x.data(), rows, key);
+    ASSERT_NE(model->trained_log_mean_weight_per_row(), nullptr) << mc.type;
+    for (int i = 0; i < rows; ++i)
+      EXPECT_NE(model->trained_log_mean_weight_per_row()[i], model->log_mean_weight_per_row()[i])
+          << mc.type << ": the warm-up set after a forward weighs the log-ratio, image " << i;
+  }
+  auto be = make_cpu_backend();
+  const int dim = 6, rows = 4;
+  auto model = make_model(small_mlp("bernoulli"), dim, *be, 73);
+  const std::vector<float> x = random_vector(size_t(rows) * dim, 74, 0, 1);
+  model->forward(*be, x.data(), rows, NoiseKey{7, 1, 0, 0});
+  EXPECT_EQ(model->tc_per_row(), nullptr);
+  TrainConfig t;
+  t.tc_beta = 5.0f;
+  model->set_objective(Objective::from_config(t));
+  model->forward(*be, x.data(), rows, NoiseKey{7, 1, 0, 0});
+  EXPECT_NE(model->tc_per_row(), nullptr) << "the TC term set after a forward is recorded";
+}
+
 // beta-TCVAE on an MLP VAE and a conv VAE: loss = (1/B) sum recon + w (sum KL + (beta_tc -
 // 1) sum TC) with the estimate over blocks of 2 images, against every parameter.
 TEST(BetaTc, WholeModelGradient) {

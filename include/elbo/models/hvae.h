@@ -44,7 +44,7 @@ class Hvae final : public VaeModel {
   int kl_groups() const override { return int(latents_.size()); }
   const float* kl_group_per_row(int group) const override;
 
-  void set_objective(const Objective& objective) override { objective_ = objective; }
+  void set_objective(const Objective& objective) override;
   // Free bits gate the top group's dimensions (posterior_stats() is the top group's).
   void set_kl_dim_gates(const float* gates) override { kl_dim_gates_ = gates; }
   void set_kl_group_weights(const float* weights) override { kl_group_weights_ = weights; }
