@@ -38,10 +38,15 @@ struct GemmArgs {
 // x [n, c_in, h, w], w [c_out, c_in, kh, kw] (PyTorch's weight layout), bias [c_out],
 // y [n, c_out, out_h(), out_w()]. The same stride and zero padding on both axes; no
 // dilation, no groups. check_conv_shape() says what is wrong with a shape.
+// Channel blocks (Backend::channel_block): x_block / y_block = b > 1 says that x (and dx)
+// or y (and dy) are stored channel-blocked, [n, c / b, h, w, b] (oneDNN's nChw16c for
+// b = 16), the layout the backend's convolutions compute in; 1 is plain NCHW. Weights
+// and bias are always plain.
 struct ConvShape {
   int n = 0, c_in = 0, h = 0, w = 0;
   int c_out = 0, kh = 0, kw = 0;
   int stride = 1, pad = 0;
+  int x_block = 1, y_block = 1;
   int out_h() const { return (h + 2 * pad - kh) / stride + 1; }
   int out_w() const { return (w + 2 * pad - kw) / stride + 1; }
   size_t x_size() const { return size_t(n) * c_in * h * w; }
@@ -141,6 +146,12 @@ class Backend {
   // The implementation that runs each conv op of this shape ("forward jit:avx512_core, ..."),
   // for logs and tests; empty when the backend has nothing to report.
   virtual std::string conv2d_implementation(const ConvShape& /*s*/) { return std::string(); }
+  // The channel block b of the layout this backend's convolutions compute in ([n, c / b,
+  // h, w, b]), which a graph may keep its feature maps in between convolutions so that
+  // they are not reordered before and after each (nn/graph.h); 0: plain NCHW only. The
+  // ops that take a layout say so (ConvShape, upsample2x and sum_pool2x's lanes); a graph
+  // hands blocked maps to no other op but element-wise ones and per-image copies.
+  virtual int channel_block() const { return 0; }
 
   // ---- layers of hierarchical models (nn/norm.h, nn/resample.h, nn/embedding.h) ----
   // Optional like the convolutions (the defaults throw); arithmetic in kernels/math.h and
@@ -153,13 +164,17 @@ class Backend {
   // columns of row-major matrices (concatenation along features or channels and its gradient).
   virtual void copy_columns(float* dst, size_t dst_stride, const float* src, size_t src_stride, int rows, size_t cols,
                             bool accumulate);
-  // Nearest-neighbour 2x resampling of `planes` (n * c) planes, h x w the small side:
-  // upsample2x: big[p, 2i + a, 2j + b] (=|+=) alpha * small[p, i, j];
-  // sum_pool2x: small[p, i, j] (=|+=) alpha * sum_{a, b in {0,1}} big[p, 2i + a, 2j + b] (in
-  // the order (0,0), (0,1), (1,0), (1,1)). Each is the other's adjoint: upsample's backward is
-  // sum_pool2x, average pooling is sum_pool2x with alpha 1/4 and its backward upsample2x.
-  virtual void upsample2x(float* big, const float* small, int planes, int h, int w, float alpha, bool accumulate);
-  virtual void sum_pool2x(float* small, const float* big, int planes, int h, int w, float alpha, bool accumulate);
+  // Nearest-neighbour 2x resampling of `planes` planes of h x w pixels (the small side),
+  // each pixel `lanes` floats: plain NCHW is planes = n * c, lanes = 1; channel-blocked
+  // maps are planes = n * c / b, lanes = b (channel_block):
+  // upsample2x: big[p, 2i + a, 2j + b, l] (=|+=) alpha * small[p, i, j, l];
+  // sum_pool2x: small[p, i, j, l] (=|+=) alpha * sum_{a, b in {0,1}} big[p, 2i + a, 2j + b, l]
+  // (in the order (0,0), (0,1), (1,0), (1,1)). Each is the other's adjoint: upsample's backward
+  // is sum_pool2x, average pooling is sum_pool2x with alpha 1/4 and its backward upsample2x.
+  virtual void upsample2x(float* big, const float* small, int planes, int h, int w, int lanes, float alpha,
+                          bool accumulate);
+  virtual void sum_pool2x(float* small, const float* big, int planes, int h, int w, int lanes, float alpha,
+                          bool accumulate);
   // Group norm (Wu & He 2018) of x [n, c, hw] in `groups` groups of c / groups channels:
   // y = (x - mean) * rstd * gamma[c] + beta[c], mean and rstd = 1 / sqrt(var + eps) per
   // (sample, group), written to stats [n, groups, 2] = (mean, rstd) for the backward.

@@ -22,6 +22,9 @@ void check_conv_shape(const ConvShape& s, const char* op) {
   ELBO_CHECK(s.h + 2 * s.pad >= s.kh && s.w + 2 * s.pad >= s.kw,
              op << ": the " << s.kh << "x" << s.kw << " kernel is larger than the padded " << s.h + 2 * s.pad << "x"
                 << s.w + 2 * s.pad << " input");
+  ELBO_CHECK(s.x_block >= 1 && s.c_in % s.x_block == 0 && s.y_block >= 1 && s.c_out % s.y_block == 0,
+             op << ": channel blocks must divide the channels: x_block=" << s.x_block << " for c_in=" << s.c_in
+                << ", y_block=" << s.y_block << " for c_out=" << s.c_out);
 }
 
 void DistributionKernels::dlogistic_nll_forward(float*, const float*, const float*, int, int) {

@@ -7,8 +7,8 @@ void Backend::act_backward_from_input(float*, const float*, const float*, size_t
   fail_missing_op(*this, "act_backward_from_input");
 }
 void Backend::copy_columns(float*, size_t, const float*, size_t, int, size_t, bool) { fail_missing_op(*this, "copy_columns"); }
-void Backend::upsample2x(float*, const float*, int, int, int, float, bool) { fail_missing_op(*this, "upsample2x"); }
-void Backend::sum_pool2x(float*, const float*, int, int, int, float, bool) { fail_missing_op(*this, "sum_pool2x"); }
+void Backend::upsample2x(float*, const float*, int, int, int, int, float, bool) { fail_missing_op(*this, "upsample2x"); }
+void Backend::sum_pool2x(float*, const float*, int, int, int, int, float, bool) { fail_missing_op(*this, "sum_pool2x"); }
 void Backend::group_norm_forward(float*, float*, const float*, const float*, const float*, int, int, int, int, float) {
   fail_missing_op(*this, "group_norm_forward");
 }

@@ -7,7 +7,8 @@ namespace elbo {
 namespace {
 
 // The activation fused after a conv: applied in place with a zero bias (the conv op
-// already added the real one), differentiated from the output in backward.
+// already added the real one), differentiated from the output in backward. With the
+// zero bias it is element-wise, blind to a channel-blocked layout (nn/graph.h).
 void activate(Backend& be, Graph& g, Var y, Var zero_bias, Activation act) {
   if (act == Activation::kIdentity) return;
   const Shape s = g.shape(y);
@@ -35,25 +36,34 @@ class Conv2dNode final : public Node {
       param_slices.insert(param_slices.begin(), w);
   }
   const char* kind() const override { return "conv2d"; }
+  // x and y in the layouts the graph chose (the fused activation is element-wise).
+  LayoutRule layout_rule() const override { return LayoutRule::kConv; }
   void forward(Backend& be, Graph& g) override {
-    be.conv2d_forward(g.value(outputs[0]), g.value(inputs[0]), weight(g), g.params().param(b_), s_);
+    be.conv2d_forward(g.value(outputs[0]), g.value(inputs[0]), weight(g), g.params().param(b_), shape(g));
     activate(be, g, outputs[0], zero_bias_, act_);
   }
   void backward(Backend& be, Graph& g) override {
     ParamStore& ps = g.params();
+    const ConvShape s = shape(g);
     const float* dy = pre_activation_grad(be, g, outputs[0], act_);
     float* dw = ps.grad(w_);
     if (inputs.size() > 1) {  // the weight tensor's gradient: the op adds, so a first writer clears it
       dw = g.grad(inputs[1]);
-      if (!input_grad_accumulates[1]) be.fill(dw, s_.w_size(), 0.0f);
+      if (!input_grad_accumulates[1]) be.fill(dw, s.w_size(), 0.0f);
     }
-    be.conv2d_backward_weights(dw, ps.grad(b_), dy, g.value(inputs[0]), s_);
+    be.conv2d_backward_weights(dw, ps.grad(b_), dy, g.value(inputs[0]), s);
     if (input_needs_grad[0])
-      be.conv2d_backward_data(g.grad(inputs[0]), dy, weight(g), s_, input_grad_accumulates[0] ? 1.0f : 0.0f);
+      be.conv2d_backward_data(g.grad(inputs[0]), dy, weight(g), s, input_grad_accumulates[0] ? 1.0f : 0.0f);
   }
 
  private:
   const float* weight(Graph& g) const { return inputs.size() > 1 ? g.value(inputs[1]) : g.params().param(w_); }
+  ConvShape shape(const Graph& g) const {
+    ConvShape s = s_;
+    s.x_block = g.channel_block(inputs[0]);
+    s.y_block = g.channel_block(outputs[0]);
+    return s;
+  }
 
   Var zero_bias_;
   int w_, b_;

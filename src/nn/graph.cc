@@ -91,6 +91,54 @@ void Graph::add_node(std::unique_ptr<Node> node) {
   nodes_.push_back(std::move(node));
 }
 
+// The groups of tensors that share a layout (union-find over base tensors), and which of
+// them are blocked: the rule in graph.h.
+void Graph::choose_layouts() {
+  const int b = channel_blocking_ ? be_.channel_block() : 0;
+  if (b <= 1) return;
+  const size_t count = tensors_.size();
+  std::vector<size_t> parent(count);
+  std::iota(parent.begin(), parent.end(), size_t(0));
+  auto find = [&](size_t t) {
+    while (parent[t] != t) t = parent[t] = parent[parent[t]];
+    return t;
+  };
+  auto group = [&](Var v) { return find(root(size_t(v.id))); };
+  for (const auto& n : nodes_) {
+    if (n->layout_rule() != LayoutRule::kShared) continue;
+    std::vector<Var> all = n->inputs;
+    all.insert(all.end(), n->outputs.begin(), n->outputs.end());
+    for (size_t i = 1; i < all.size(); ++i) parent[group(all[i])] = group(all[0]);
+  }
+  std::vector<char> allowed(count, 1), convolved(count, 0), read(count, 0);
+  for (const auto& n : nodes_)
+    for (Var in : n->inputs) read[root(size_t(in.id))] = 1;
+  for (size_t t = 0; t < count; ++t) {
+    const TensorInfo& info = tensors_[t];
+    const bool image_map = info.shape.c % b == 0 && info.shape.h * info.shape.w > 1;
+    // A tensor no node reads is a result the caller reads: plain, as the caller expects.
+    const bool unread = info.view_of < 0 && !read[t];
+    if (info.view_of >= 0 || info.external || info.is_constant || !image_map || unread) allowed[find(root(t))] = 0;
+  }
+  for (const auto& n : nodes_) {
+    const LayoutRule rule = n->layout_rule();
+    for (size_t i = 0; i < n->inputs.size(); ++i) {
+      const size_t grp = group(n->inputs[i]);
+      if (rule == LayoutRule::kPlain || (rule == LayoutRule::kConv && i > 0)) allowed[grp] = 0;
+      if (rule == LayoutRule::kConv && i == 0) convolved[grp] = 1;
+    }
+    for (size_t i = 0; i < n->outputs.size(); ++i) {
+      const size_t grp = group(n->outputs[i]);
+      if (rule == LayoutRule::kPlain || (rule == LayoutRule::kConv && i > 0)) allowed[grp] = 0;
+      if (rule == LayoutRule::kConv && i == 0) convolved[grp] = 1;
+    }
+  }
+  for (size_t t = 0; t < count; ++t) {
+    const size_t grp = find(root(t));
+    tensors_[t].block = allowed[grp] && convolved[grp] ? b : 1;
+  }
+}
+
 void Graph::plan(bool with_gradients) {
   ELBO_CHECK(!planned_, "graph: plan() called twice");
   with_gradients_ = with_gradients;
@@ -110,6 +158,7 @@ void Graph::plan(bool with_gradients) {
     }
   }
   for (auto& n : nodes_) n->reserve(*this);  // may add constant scratch tensors
+  choose_layouts();
   lay_out(with_gradients, written);
   for (TensorInfo& t : tensors_)  // views share their base's places
     if (t.view_of >= 0) {

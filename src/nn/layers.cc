@@ -38,6 +38,8 @@ class ActivationNode final : public Node {
     outputs = {y};
   }
   const char* kind() const override { return "activation"; }
+  // Element-wise: its bias is the all-zero constant (a real per-channel bias would not be).
+  LayoutRule layout_rule() const override { return LayoutRule::kShared; }
   void forward(Backend& be, Graph& g) override {
     const Shape s = g.shape(outputs[0]);
     float* y = g.value(outputs[0]);
@@ -75,6 +77,7 @@ class AddNode final : public Node {
     outputs = {y};
   }
   const char* kind() const override { return "add"; }
+  LayoutRule layout_rule() const override { return LayoutRule::kShared; }  // element-wise
   void forward(Backend& be, Graph& g) override {
     const size_t n = g.shape(outputs[0]).numel();
     be.copy(g.value(outputs[0]), g.value(inputs[0]), n);
@@ -94,6 +97,7 @@ class ScaleNode final : public Node {
     outputs = {y};
   }
   const char* kind() const override { return "scale"; }
+  LayoutRule layout_rule() const override { return LayoutRule::kShared; }  // element-wise
   void forward(Backend& be, Graph& g) override {
     const size_t n = g.shape(outputs[0]).numel();
     be.copy(g.value(outputs[0]), g.value(inputs[0]), n);
@@ -158,6 +162,7 @@ class DetachNode final : public Node {
     observes_only = true;
   }
   const char* kind() const override { return "detach"; }
+  LayoutRule layout_rule() const override { return LayoutRule::kShared; }  // a copy
   void forward(Backend& be, Graph& g) override {
     be.copy(g.value(outputs[0]), g.value(inputs[0]), g.shape(outputs[0]).numel());
   }
@@ -200,6 +205,9 @@ class ConcatNode final : public Node {
     outputs = {y};
   }
   const char* kind() const override { return "concat"; }
+  // Either layout: an image's channels [0, c) of a blocked map with c divisible by the
+  // block are its first c*h*w floats, as in NCHW.
+  LayoutRule layout_rule() const override { return LayoutRule::kShared; }
   void forward(Backend& be, Graph& g) override {
     const int rows = g.shape(outputs[0]).n, ca = cols(g, 0), cb = cols(g, 1);
     copy_block(be, g.value(outputs[0]), ca + cb, 0, g.value(inputs[0]), ca, 0, rows, ca, false);
@@ -224,6 +232,8 @@ class RepeatRowsNode final : public Node {
     outputs = {y};
   }
   const char* kind() const override { return "repeat_rows"; }
+  // Either layout: an image is one contiguous row of c*h*w floats in both.
+  LayoutRule layout_rule() const override { return LayoutRule::kShared; }
   void forward(Backend& be, Graph& g) override {
     const Shape s = g.shape(inputs[0]);
     be.repeat_rows(g.value(outputs[0]), g.value(inputs[0]), s.n, int(s.row_size()), times_);

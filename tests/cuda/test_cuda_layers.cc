@@ -43,10 +43,10 @@ TEST_F(CudaLayers, ColumnBlocksAndResampling) {
   on_both([&](Backend& be, Side s) {
     be.copy_columns((dst.*s).data() + 20, 50, (src.*s).data(), 30, rows, 30, true);
     be.copy_columns((dst.*s).data(), 50, (src.*s).data() + 10, 30, rows, 20, false);
-    be.upsample2x((up.*s).data(), (small.*s).data(), planes, h, w, 0.25f, true);
-    be.upsample2x((up2.*s).data(), (small.*s).data(), planes, h, w, 1.0f, false);
-    be.sum_pool2x((pooled.*s).data(), (big.*s).data(), planes, h, w, 1.0f, true);
-    be.sum_pool2x((pooled2.*s).data(), (big.*s).data(), planes, h, w, 0.25f, false);
+    be.upsample2x((up.*s).data(), (small.*s).data(), planes, h, w, 1, 0.25f, true);
+    be.upsample2x((up2.*s).data(), (small.*s).data(), planes, h, w, 1, 1.0f, false);
+    be.sum_pool2x((pooled.*s).data(), (big.*s).data(), planes, h, w, 1, 1.0f, true);
+    be.sum_pool2x((pooled2.*s).data(), (big.*s).data(), planes, h, w, 1, 0.25f, false);
   });
   EXPECT_TRUE(bitwise_equal(gpu_host(dst), cpu_host(dst)));
   EXPECT_TRUE(bitwise_equal(gpu_host(up2), cpu_host(up2)));

@@ -119,6 +119,7 @@ void RecordingBackend::axpy(float* y, const float* x, size_t n, float alpha) {
 void RecordingBackend::scale(float* x, size_t n, float alpha) { op([=] { inner_->scale(x, n, alpha); }); }
 void RecordingBackend::conv2d_forward(float* y, const float* x, const float* w, const float* bias,
                                       const ConvShape& s) {
+  if (s.x_block > 1 || s.y_block > 1) ++blocked_convolutions_;
   op([=] { inner_->conv2d_forward(y, x, w, bias, s); });
 }
 void RecordingBackend::act_backward_from_input(float* dx, const float* dy, const float* x, size_t n, Activation act) {
@@ -128,13 +129,13 @@ void RecordingBackend::copy_columns(float* dst, size_t dst_stride, const float* 
                                     size_t cols, bool accumulate) {
   op([=] { inner_->copy_columns(dst, dst_stride, src, src_stride, rows, cols, accumulate); });
 }
-void RecordingBackend::upsample2x(float* big, const float* small, int planes, int h, int w, float alpha,
+void RecordingBackend::upsample2x(float* big, const float* small, int planes, int h, int w, int lanes, float alpha,
                                   bool accumulate) {
-  op([=] { inner_->upsample2x(big, small, planes, h, w, alpha, accumulate); });
+  op([=] { inner_->upsample2x(big, small, planes, h, w, lanes, alpha, accumulate); });
 }
-void RecordingBackend::sum_pool2x(float* small, const float* big, int planes, int h, int w, float alpha,
+void RecordingBackend::sum_pool2x(float* small, const float* big, int planes, int h, int w, int lanes, float alpha,
                                   bool accumulate) {
-  op([=] { inner_->sum_pool2x(small, big, planes, h, w, alpha, accumulate); });
+  op([=] { inner_->sum_pool2x(small, big, planes, h, w, lanes, alpha, accumulate); });
 }
 void RecordingBackend::group_norm_forward(float* y, float* stats, const float* x, const float* gamma,
                                           const float* beta, int n, int c, int hw, int groups, float eps) {
@@ -163,10 +164,12 @@ void RecordingBackend::embedding_backward(float* dtable, const float* dy, const 
 }
 void RecordingBackend::conv2d_backward_data(float* dx, const float* dy, const float* w, const ConvShape& s,
                                             float beta) {
+  if (s.x_block > 1 || s.y_block > 1) ++blocked_convolutions_;
   op([=] { inner_->conv2d_backward_data(dx, dy, w, s, beta); });
 }
 void RecordingBackend::conv2d_backward_weights(float* dw, float* db, const float* dy, const float* x,
                                                const ConvShape& s) {
+  if (s.x_block > 1 || s.y_block > 1) ++blocked_convolutions_;
   op([=] { inner_->conv2d_backward_weights(dw, db, dy, x, s); });
 }
 void RecordingBackend::reparameterize(float* z, float* eps, const float* stats, int rows, int latent,

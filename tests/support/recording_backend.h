@@ -31,6 +31,8 @@ class RecordingBackend final : public Backend, public DistributionKernels {
   bool capturing() const { return capturing_; }
   int captures() const { return captures_; }
   int replays() const { return replays_; }
+  // Convolution calls with a channel-blocked operand (ConvShape::x_block, y_block > 1).
+  int blocked_convolutions() const { return blocked_convolutions_; }
 
   Device device() const override { return inner_->device(); }
   DistributionKernels& distributions() override { return *this; }
@@ -64,11 +66,14 @@ class RecordingBackend final : public Backend, public DistributionKernels {
   void conv2d_forward(float* y, const float* x, const float* w, const float* bias, const ConvShape& s) override;
   void conv2d_backward_data(float* dx, const float* dy, const float* w, const ConvShape& s, float beta) override;
   void conv2d_backward_weights(float* dw, float* db, const float* dy, const float* x, const ConvShape& s) override;
+  int channel_block() const override { return inner_->channel_block(); }
   void act_backward_from_input(float* dx, const float* dy, const float* x, size_t n, Activation act) override;
   void copy_columns(float* dst, size_t dst_stride, const float* src, size_t src_stride, int rows, size_t cols,
                     bool accumulate) override;
-  void upsample2x(float* big, const float* small, int planes, int h, int w, float alpha, bool accumulate) override;
-  void sum_pool2x(float* small, const float* big, int planes, int h, int w, float alpha, bool accumulate) override;
+  void upsample2x(float* big, const float* small, int planes, int h, int w, int lanes, float alpha,
+                  bool accumulate) override;
+  void sum_pool2x(float* small, const float* big, int planes, int h, int w, int lanes, float alpha,
+                  bool accumulate) override;
   void group_norm_forward(float* y, float* stats, const float* x, const float* gamma, const float* beta, int n, int c,
                           int hw, int groups, float eps) override;
   void group_norm_backward(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x, const float* stats,
@@ -138,6 +143,7 @@ class RecordingBackend final : public Backend, public DistributionKernels {
   void op(std::function<void()> f);
   void refuse_while_capturing(const char* what) const;
 
+  int blocked_convolutions_ = 0;
   std::unique_ptr<Backend> inner_;
   bool capturing_ = false, has_graph_ = false;
   std::vector<std::function<void()>> recording_, graph_;

@@ -196,6 +196,72 @@ TEST(ConvOps, BitwiseIdenticalForOneTwoAndThreeThreads) {
   }
 }
 
+// Channel-blocked operands (ConvShape::x_block, y_block; nn/graph.h): the same bits as
+// plain NCHW ones for every op, both backward-data modes, whole and partial chunks, the
+// first layer's plain input, the GEMM-based backward data into few channels (its dy
+// reordered to NCHW) and a convolution run as its transpose.
+// [n, c, h, w] <-> [n, c / b, h, w, b]
+std::vector<float> to_blocks(const std::vector<float>& plain, int n, int c, size_t plane, int b, bool back = false) {
+  std::vector<float> out(plain.size());
+  for (int i = 0; i < n; ++i)
+    for (int ch = 0; ch < c; ++ch)
+      for (size_t p = 0; p < plane; ++p) {
+        const size_t flat = (size_t(i) * c + ch) * plane + p;
+        const size_t blocked = ((size_t(i) * (c / b) + ch / b) * plane + p) * b + ch % b;
+        if (back)
+          out[flat] = plain[blocked];
+        else
+          out[blocked] = plain[flat];
+      }
+  return out;
+}
+
+TEST(ConvOps, ChannelBlockedOperandsGiveThePlainBits) {
+  auto be = make_cpu_backend(2);
+  const int b = be->channel_block();
+  if (b == 0) GTEST_SKIP() << "oneDNN chose no blocked layout for convolutions on this CPU";
+  const ConvShape shapes[] = {conv(18, 16, 7, 7, 32, 3, 3, 1, 1), conv(20, 1, 8, 8, 16, 3, 3, 1, 1),
+                              conv(17, 32, 9, 10, 1, 3, 3, 1, 1), conv(5, 2, 6, 6, 16, 1, 1, 1, 0),
+                              conv(33, 16, 12, 12, 16, 4, 4, 2, 1)};
+  for (const ConvShape& plain : shapes)
+    for (const int xb : {1, b})
+      for (const int yb : {1, b}) {
+        if ((xb == 1 && yb == 1) || plain.c_in % xb || plain.c_out % yb) continue;
+        ConvShape s = plain;
+        s.x_block = xb;
+        s.y_block = yb;
+        const size_t x_plane = size_t(s.h) * s.w, y_plane = size_t(s.out_h()) * s.out_w();
+        auto x_in = [&](const std::vector<float>& v) { return xb == 1 ? v : to_blocks(v, s.n, s.c_in, x_plane, xb); };
+        auto y_in = [&](const std::vector<float>& v) { return yb == 1 ? v : to_blocks(v, s.n, s.c_out, y_plane, yb); };
+        auto x_out = [&](const std::vector<float>& v) {
+          return xb == 1 ? v : to_blocks(v, s.n, s.c_in, x_plane, xb, true);
+        };
+        auto y_out = [&](const std::vector<float>& v) {
+          return yb == 1 ? v : to_blocks(v, s.n, s.c_out, y_plane, yb, true);
+        };
+        const std::string what = str(s) + " blocks " + std::to_string(xb) + "/" + std::to_string(yb);
+        const Tensors t(plain, 21);
+        std::vector<float> y(s.y_size()), yb_out(s.y_size());
+        be->conv2d_forward(y.data(), t.x.data(), t.w.data(), t.bias.data(), plain);
+        const std::vector<float> bx = x_in(t.x), bdy = y_in(t.dy);
+        be->conv2d_forward(yb_out.data(), bx.data(), t.w.data(), t.bias.data(), s);
+        EXPECT_EQ(y_out(yb_out), y) << "forward " << what;
+        for (const float beta : {0.0f, 1.0f}) {
+          std::vector<float> dx = random_vector(s.x_size(), 22);
+          std::vector<float> dx_blocked = x_in(dx);
+          be->conv2d_backward_data(dx.data(), t.dy.data(), t.w.data(), plain, beta);
+          be->conv2d_backward_data(dx_blocked.data(), bdy.data(), t.w.data(), s, beta);
+          EXPECT_EQ(x_out(dx_blocked), dx) << "backward_data beta " << beta << " " << what;
+        }
+        std::vector<float> dw = random_vector(s.w_size(), 23), db = random_vector(size_t(s.c_out), 24);
+        std::vector<float> dw_blocked = dw, db_blocked = db;
+        be->conv2d_backward_weights(dw.data(), db.data(), t.dy.data(), t.x.data(), plain);
+        be->conv2d_backward_weights(dw_blocked.data(), db_blocked.data(), bdy.data(), bx.data(), s);
+        EXPECT_EQ(dw_blocked, dw) << "backward_weights dw " << what;
+        EXPECT_EQ(db_blocked, db) << "backward_weights db " << what;
+      }
+}
+
 // oneDNN falls back to its reference loops (~800x slower) when it has nothing better;
 // with layouts of its choice it must not for any tested shape.
 TEST(ConvOps, OneDnnUsesOptimisedImplementations) {

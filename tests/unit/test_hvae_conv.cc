@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <vector>
@@ -16,6 +17,7 @@
 #include "elbo/models/vae_model.h"
 #include "support/gradient_check.h"
 #include "support/model_check.h"
+#include "support/recording_backend.h"
 #include "support/train_steps.h"
 
 namespace elbo {
@@ -128,6 +130,41 @@ TEST(ConvHvae, TrainingStepsAreBitwiseIdenticalForAnyThreadCount) {
   EXPECT_EQ(many.recon, one.recon);
   EXPECT_EQ(many.kl, one.kl);
   EXPECT_LT(one.recon.back(), one.recon.front());
+}
+
+// Channel-blocked maps (nn/graph.h): the 16-channel towers keep their maps in the layout
+// oneDNN's convolutions compute in; the same training steps with every map plain
+// (ELBO_CHANNEL_BLOCKS=0 when the backend is made) give the same bits, for the ELBO and
+// for the IWAE bound (whose k samples repeat the bottom-up maps).
+TEST(ConvHvae, ChannelBlockedMapsTrainToThePlainMapsBits) {
+  for (const bool iwae : {false, true}) {
+    ModelConfig model = conv_hvae("residual");
+    model.group_hidden = {16, 16, 16};
+    model.group_depth = 2;
+    TrainConfig train;
+    train.lr = 2e-3f;
+    if (iwae) {
+      train.objective = "iwae";
+      train.iw_samples = 2;
+    }
+    const int rows = 10, steps = 3;  // 20 rows with k = 2: a chunk of 16 images and one of 4
+    const Shape image = Shape::images(1, 1, 16, 16);
+    const std::vector<float> images = synthetic_batches(steps, rows, 256, 11);
+    RecordingBackend blocked_be(2);  // runs each op at once (nothing is captured) and counts
+    if (blocked_be.channel_block() == 0) GTEST_SKIP() << "oneDNN chose no blocked layout for convolutions here";
+    const TrainStepsResult blocked = run_train_steps(blocked_be, model, train, image, rows, steps, images, 5);
+    EXPECT_GT(blocked_be.blocked_convolutions(), 0) << "no convolution saw a blocked map";
+    ASSERT_EQ(setenv("ELBO_CHANNEL_BLOCKS", "0", 1), 0);
+    auto plain_be = make_cpu_backend(2);
+    unsetenv("ELBO_CHANNEL_BLOCKS");
+    ASSERT_EQ(plain_be->channel_block(), 0);
+    const TrainStepsResult plain = run_train_steps(*plain_be, model, train, image, rows, steps, images, 5);
+    const char* what = iwae ? "iwae" : "elbo";
+    EXPECT_EQ(blocked.params, plain.params) << what;
+    EXPECT_EQ(blocked.adam_m, plain.adam_m) << what;
+    EXPECT_EQ(blocked.recon, plain.recon) << what;
+    EXPECT_EQ(blocked.kl, plain.kl) << what;
+  }
 }
 
 // The activation memory printed at the start: the training graph's arena, planned before

@@ -5,6 +5,7 @@
 // their initialisation; and their CPU ops' results, bitwise the same on 1, 2 and 3 threads.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -183,6 +184,118 @@ TEST(LayersGradCheck, Upsample2xAndAvgPool2x) {
         "upsample2x, avg_pool2x");
 }
 
+// ---- channel-blocked feature maps (nn/graph.h) ----
+
+// A tower of the conv hvae's kinds of nodes whose inner maps have 16 channels: a stem conv,
+// swish, a residual cell, average pooling, upsampling, a 1x1 side conv and a channel
+// concatenation, then a head into 2 channels (read by the loss: plain).
+struct BlockedTower {
+  explicit BlockedTower(ParamStore& store)
+      : stem(store, "stem", 2, 16, 3, 1, 1), cell(store, "cell", 16, ResidualCellOptions{}),
+        side(store, "side", 16, 16, 1, 1, 0), head(store, "head", 32, 2, 3, 1, 1) {}
+  struct Maps {
+    Var stem, joined, out;
+  };
+  Maps operator()(Graph& g, Var x) const {
+    Maps m;
+    m.stem = stem(g, x);
+    Var h = cell(g, activation(g, m.stem, Activation::kSwish));
+    // side reads h before the pooling does: in backward, its backward data adds to h's
+    // gradient (beta 1) after the pooling's wrote it.
+    Var beside = side(g, h);
+    Var up = upsample2x(g, avg_pool2x(g, h));
+    m.joined = concat_channels(g, up, beside);
+    m.out = head(g, m.joined);
+    return m;
+  }
+  Conv2d stem;
+  ResidualCell cell;
+  Conv2d side, head;
+};
+
+TEST(LayersGradCheck, ChannelBlockedConvTower) {
+  GraphCheck c(97);
+  BlockedTower tower(c.store());
+  std::vector<float> t1;
+  c.run({Shape::images(3, 2, 6, 6)},
+        [&](Graph& g, const std::vector<Var>& x) { return Seeds{probe(g, tower(g, x[0]).out, t1, 98)}; },
+        "channel-blocked conv tower", 0.5f);
+}
+
+// The maps between the tower's convolutions are blocked where this CPU's oneDNN computes
+// in a blocked layout, what leaves the tower is plain, and the values and every gradient
+// are the bits of the same graph planned with plain maps only.
+TEST(ChannelBlocks, BlockedMapsComputeThePlainGraphsBits) {
+  auto be = make_cpu_backend(2);
+  const int b = be->channel_block();
+  if (b == 0) GTEST_SKIP() << "oneDNN chose no blocked layout for convolutions on this CPU";
+  ParamStore store;
+  BlockedTower tower(store);
+  store.allocate(*be, 5);
+  const std::vector<float> values = random_vector(store.total(), 6, -0.5f, 0.5f);
+  std::copy(values.begin(), values.end(), store.params());
+  const Shape image = Shape::images(20, 2, 8, 8);  // a chunk of 16 images and one of 4
+  const std::vector<float> x = random_vector(image.numel(), 7, 0, 1);
+  struct Result {
+    std::vector<float> out, grads;
+  };
+  auto run = [&](bool blocking) {
+    Graph g(*be, store);
+    g.set_channel_blocking(blocking);
+    Var in = g.input("x", image);
+    g.bind(in, x.data());
+    const BlockedTower::Maps m = tower(g, in);
+    std::vector<float> targets;
+    const std::vector<LossSeed> seeds{probe(g, m.out, targets, 8)};
+    g.plan(true);
+    EXPECT_EQ(g.channel_block(m.stem), blocking ? b : 1);
+    EXPECT_EQ(g.channel_block(m.joined), blocking ? b : 1);
+    EXPECT_EQ(g.channel_block(m.out), 1) << "the head's 2 channels are read by the loss";
+    EXPECT_EQ(g.channel_block(in), 1) << "inputs stay plain";
+    g.forward();
+    be->fill(store.grads(), store.total(), 0.0f);
+    g.backward(seeds);
+    Result r;
+    r.out.assign(g.value(m.out), g.value(m.out) + g.shape(m.out).numel());
+    r.grads.assign(store.grads(), store.grads() + store.total());
+    return r;
+  };
+  const Result blocked = run(true), plain = run(false);
+  EXPECT_EQ(blocked.out, plain.out);
+  EXPECT_EQ(blocked.grads, plain.grads);
+}
+
+// Resampling blocked maps: pixels of b floats, the same bits as the plain maps' ops.
+TEST(ChannelBlocks, ResamplingBlockedMapsMatchesPlainMaps) {
+  auto be = make_cpu_backend(2);
+  const int n = 2, c = 32, h = 3, w = 5, b = 16;
+  // plain [n, c, h, w] <-> blocked [n, c / b, h, w, b]
+  auto blocked = [&](const std::vector<float>& plain, int hh, int ww) {
+    std::vector<float> out(plain.size());
+    for (int i = 0; i < n; ++i)
+      for (int ch = 0; ch < c; ++ch)
+        for (int p = 0; p < hh * ww; ++p)
+          out[((size_t(i) * (c / b) + ch / b) * hh * ww + p) * b + ch % b] = plain[(size_t(i) * c + ch) * hh * ww + p];
+    return out;
+  };
+  const std::vector<float> small = random_vector(size_t(n) * c * h * w, 3, -1, 1);
+  const std::vector<float> big = random_vector(size_t(n) * c * 4 * h * w, 4, -1, 1);
+  std::vector<float> up(big.size()), up_blocked(big.size()), pooled(small.size()), pooled_blocked(small.size());
+  for (const bool accumulate : {false, true}) {
+    std::vector<float> base = random_vector(big.size(), 5, -1, 1), base_small = random_vector(small.size(), 6, -1, 1);
+    up = base;
+    up_blocked = blocked(base, 2 * h, 2 * w);
+    pooled = base_small;
+    pooled_blocked = blocked(base_small, h, w);
+    be->upsample2x(up.data(), small.data(), n * c, h, w, 1, 0.25f, accumulate);
+    be->upsample2x(up_blocked.data(), blocked(small, h, w).data(), n * c / b, h, w, b, 0.25f, accumulate);
+    EXPECT_EQ(up_blocked, blocked(up, 2 * h, 2 * w)) << "accumulate " << accumulate;
+    be->sum_pool2x(pooled.data(), big.data(), n * c, h, w, 1, 0.25f, accumulate);
+    be->sum_pool2x(pooled_blocked.data(), blocked(big, 2 * h, 2 * w).data(), n * c / b, h, w, b, 0.25f, accumulate);
+    EXPECT_EQ(pooled_blocked, blocked(pooled, h, w)) << "accumulate " << accumulate;
+  }
+}
+
 TEST(LayersGradCheck, GroupNormOnImagesAndRows) {
   GraphCheck c(51);
   GroupNorm images(c.store(), "gn", 4, 2);
@@ -350,9 +463,9 @@ std::vector<float> run_layer_ops(Backend& be) {
     const int planes = 64, h = 32, w = 32;
     std::vector<float> small = random_vector(size_t(planes) * h * w, 12), big = random_vector(4 * small.size(), 13);
     std::vector<float> up = random_vector(big.size(), 14), pooled = random_vector(small.size(), 15), up2(big.size());
-    be.upsample2x(up.data(), small.data(), planes, h, w, 0.25f, true);
-    be.upsample2x(up2.data(), small.data(), planes, h, w, 1.0f, false);
-    be.sum_pool2x(pooled.data(), big.data(), planes, h, w, 1.0f, true);
+    be.upsample2x(up.data(), small.data(), planes, h, w, 1, 0.25f, true);
+    be.upsample2x(up2.data(), small.data(), planes, h, w, 1, 1.0f, false);
+    be.sum_pool2x(pooled.data(), big.data(), planes, h, w, 1, 1.0f, true);
     take(up), take(up2), take(pooled);
   }
   {  // column blocks and activations from the input
@@ -402,9 +515,9 @@ TEST(LayerOps, GroupNormAndResamplingMatchTheirDefinitions) {
     }
   }
   std::vector<float> small = {1, 2, 3, 4, 5, 6}, big(24), pooled(6);  // one plane of 2 x 3
-  be->upsample2x(big.data(), small.data(), 1, 2, 3, 1.0f, false);
+  be->upsample2x(big.data(), small.data(), 1, 2, 3, 1, 1.0f, false);
   EXPECT_EQ(big, (std::vector<float>{1, 1, 2, 2, 3, 3, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 4, 4, 5, 5, 6, 6}));
-  be->sum_pool2x(pooled.data(), big.data(), 1, 2, 3, 0.25f, false);
+  be->sum_pool2x(pooled.data(), big.data(), 1, 2, 3, 1, 0.25f, false);
   EXPECT_EQ(pooled, small);
 }
 

@@ -15,6 +15,18 @@
 //      from the graph instead of a hand-kept registration order).
 // Why not a dynamic tape (PyTorch autograd): shapes are fixed per run, and a recorded
 // graph gives memory planning and capture for free; a new shape records a new graph.
+// Layouts: a tensor is plain (NCHW, or rows) unless plan() stores it channel-blocked
+// ([n, c / b, h, w, b], b = Backend::channel_block(): the layout oneDNN's convolutions
+// compute in), which saves the reorders into and out of that layout around every
+// convolution. Tensors joined by a node of LayoutRule::kShared (activations, sums,
+// scaling, concatenation, resampling) form a group that takes one layout; a group is
+// blocked when a convolution reads or writes it (as its input or output), every tensor
+// in it is an image map with channels divisible by b, and nothing else touches it: no
+// view, no input or constant, no node of LayoutRule::kPlain, no tensor that no node reads
+// (a result for the caller). So whatever leaves the graph's image towers (a view to rows,
+// a head of few channels, a result) is plain, and a node never sees a layout it does not
+// handle. Its gradient has its layout. The bits do not
+// change: reorders are exact copies and the blocked ops add in the plain ones' order.
 // Recomputation (gradient checkpointing, Chen et al. 2016): the nodes recorded between
 // begin_recompute() and end_recompute() form a segment. A tensor made inside a segment and
 // read only by its nodes is an inner tensor: the inner tensors of every segment share one
@@ -66,6 +78,9 @@ class Graph {
   // choice per graph (train.recompute), set before recording.
   void set_recompute_layers(bool on) { recompute_layers_ = on; }
   bool recompute_layers() const { return recompute_layers_; }
+  // Whether plan() may store tensors channel-blocked (above); on by default, off to
+  // compare against plain layouts. Set before plan().
+  void set_channel_blocking(bool on) { channel_blocking_ = on; }
   // Adds a node and its output tensors' dependence on its inputs and parameters.
   template <class N, class... Args>
   N& add(Args&&... args) {
@@ -92,6 +107,8 @@ class Graph {
   float* value(Var v);
   float* grad(Var v);  // null where the tensor needs no gradient
   bool needs_grad(Var v) const { return tensors_.at(root(size_t(v.id))).needs_grad; }
+  // The channel block of v's layout, chosen by plan(): 1 for plain, else b ([n, c / b, h, w, b]).
+  int channel_block(Var v) const { return tensors_.at(root(size_t(v.id))).block; }
   // The seed weight of a per-row loss term during backward, or null if it is not seeded.
   const Weight* seed_of(Var term) const;
   // The weight of each row of a per-row term in backward: its seed when seeded, else the
@@ -112,12 +129,14 @@ class Graph {
     int view_of = -1;  // a view's base tensor: values and gradient live there
     int segment = -1;  // the recomputation segment it was made in (-1: none)
     bool inner = false;  // plan(): made and read only inside its segment (pooled)
+    int block = 1;       // plan(): the channel block of its layout (1: plain)
   };
   struct Segment {
     size_t begin = 0, end = 0;  // node indices [begin, end)
     std::vector<Var> unwritten_inner_grads;  // zeroed before the segment's backward
   };
   void lay_out(bool with_gradients, const std::vector<bool>& written);
+  void choose_layouts();
   size_t root(size_t t) const { return tensors_[t].view_of >= 0 ? size_t(tensors_[t].view_of) : t; }
   void add_node(std::unique_ptr<Node> node);
 
@@ -137,6 +156,7 @@ class Graph {
   std::vector<Segment> segments_;
   int open_segment_ = -1;  // index into segments_ while recording one
   bool recompute_layers_ = false;
+  bool channel_blocking_ = true;
   std::vector<int> segment_ending_at_;  // per node: the segment whose last node it is, or -1
 };
 

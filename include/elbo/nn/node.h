@@ -19,10 +19,21 @@ struct Var {
   bool valid() const { return id >= 0; }
 };
 
+// Which layouts a node's tensors may take (Graph::plan chooses, nn/graph.h): plain
+// NCHW, or channel-blocked (Backend::channel_block) between convolutions.
+enum class LayoutRule {
+  kPlain,   // every input and output plain (the default)
+  kShared,  // all inputs and outputs in one layout, plain or blocked: element-wise nodes,
+            // and those that read Graph::channel_block (resampling)
+  kConv,    // inputs[0] and outputs[0] each plain or blocked (the node passes the layouts
+            // to the backend in ConvShape); any other input plain
+};
+
 class Node {
  public:
   virtual ~Node() = default;
   virtual const char* kind() const = 0;
+  virtual LayoutRule layout_rule() const { return LayoutRule::kPlain; }
   virtual void forward(Backend& be, Graph& g) = 0;
   // Given the gradients of the outputs, adds the gradients of the inputs that need one
   // (or writes them, when this node is the first in backward order to touch that

@@ -19,26 +19,36 @@ dnnl::primitive_attr user_scratchpad() {
   return attr;
 }
 
-ConvOperand operand(const dnnl::engine& engine, const memory::desc& plain, const memory::desc& chosen) {
+ConvOperand operand(const dnnl::engine& engine, const memory::desc& user, const memory::desc& chosen) {
   ConvOperand op;
-  op.plain = plain;
+  op.user = user;
   op.chosen = chosen;
-  op.same = plain == chosen;
+  op.same = user == chosen;
   if (!op.same) {
-    const dnnl::reorder::primitive_desc in(engine, plain, engine, chosen, user_scratchpad());
-    const dnnl::reorder::primitive_desc out(engine, chosen, engine, plain, user_scratchpad());
+    const dnnl::reorder::primitive_desc in(engine, user, engine, chosen, user_scratchpad());
+    const dnnl::reorder::primitive_desc out(engine, chosen, engine, user, user_scratchpad());
     op.to_chosen = dnnl::reorder(in);
-    op.to_plain = dnnl::reorder(out);
+    op.to_user = dnnl::reorder(out);
     op.to_chosen_scratch = in.scratchpad_desc().get_size();
-    op.to_plain_scratch = out.scratchpad_desc().get_size();
+    op.to_user_scratch = out.scratchpad_desc().get_size();
   }
   return op;
+}
+
+tag user_activation_tag(int block) {
+  switch (block) {
+    case 1: return tag::nchw;
+    case 8: return tag::nChw8c;
+    case 16: return tag::nChw16c;
+  }
+  ELBO_FAIL("convolution: channel block " << block << " is not one of 1, 8, 16");
 }
 
 std::string describe(const ConvShape& s) {
   return "n=" + std::to_string(s.n) + " c_in=" + std::to_string(s.c_in) + " " + std::to_string(s.h) + "x" +
          std::to_string(s.w) + " c_out=" + std::to_string(s.c_out) + " kernel " + std::to_string(s.kh) + "x" +
-         std::to_string(s.kw) + " stride " + std::to_string(s.stride) + " pad " + std::to_string(s.pad);
+         std::to_string(s.kw) + " stride " + std::to_string(s.stride) + " pad " + std::to_string(s.pad) +
+         " channel blocks " + std::to_string(s.x_block) + "/" + std::to_string(s.y_block);
 }
 
 }  // namespace
@@ -54,9 +64,11 @@ std::unique_ptr<ConvPlan> make_conv_plan(const dnnl::engine& engine, const ConvS
   p.shape = s;
   const memory::dims x_dims{s.n, s.c_in, s.h, s.w}, w_dims{s.c_out, s.c_in, s.kh, s.kw}, b_dims{s.c_out},
       y_dims{s.n, s.c_out, s.out_h(), s.out_w()}, strides{s.stride, s.stride}, pad{s.pad, s.pad};
-  const memory::desc x_plain(x_dims, kF32, tag::nchw), w_plain(w_dims, kF32, tag::oihw),
-      y_plain(y_dims, kF32, tag::nchw);
+  // The user's tensors: weights OIHW; activations NCHW or channel-blocked (ConvShape).
+  const memory::desc x_user(x_dims, kF32, user_activation_tag(s.x_block)), w_plain(w_dims, kF32, tag::oihw),
+      y_user(y_dims, kF32, user_activation_tag(s.y_block));
   const memory::desc x_any(x_dims, kF32, tag::any), w_any(w_dims, kF32, tag::any), y_any(y_dims, kF32, tag::any);
+  const memory::desc x_nchw(x_dims, kF32, tag::nchw), y_nchw(y_dims, kF32, tag::nchw);
   p.bias = memory::desc(b_dims, kF32, tag::x);
   try {
     const dnnl::primitive_attr attr = user_scratchpad();
@@ -71,10 +83,11 @@ std::unique_ptr<ConvPlan> make_conv_plan(const dnnl::engine& engine, const ConvS
     // vector (16 floats with AVX-512) and runs at c_in/16 of its speed (11 GFLOP/s for one
     // channel), the im2col+GEMM kernel that plain layouts select at 40-70 GFLOP/s. (A
     // transposed convolution's forward pass is this op, e.g. a decoder's last layer.)
+    // (A blocked dy is then reordered to NCHW for it, as the operands below do.)
     const bool plain_bwd_data = s.c_in < kPlainBackwardDataBelowChannels;
     p.bwd_data_pd = dnnl::convolution_backward_data::primitive_desc(
-        dnnl::convolution_backward_data::desc(algo, plain_bwd_data ? x_plain : x_any, plain_bwd_data ? w_plain : w_any,
-                                              plain_bwd_data ? y_plain : y_any, strides, pad, pad),
+        dnnl::convolution_backward_data::desc(algo, plain_bwd_data ? x_nchw : x_any, plain_bwd_data ? w_plain : w_any,
+                                              plain_bwd_data ? y_nchw : y_any, strides, pad, pad),
         attr, engine, p.fwd_pd);
     p.bwd_weights_pd = dnnl::convolution_backward_weights::primitive_desc(
         dnnl::convolution_backward_weights::desc(algo, x_any, w_any, p.bias, y_any, strides, pad, pad), attr, engine,
@@ -82,14 +95,14 @@ std::unique_ptr<ConvPlan> make_conv_plan(const dnnl::engine& engine, const ConvS
     p.fwd = dnnl::convolution_forward(p.fwd_pd);
     p.bwd_data = dnnl::convolution_backward_data(p.bwd_data_pd);
     p.bwd_weights = dnnl::convolution_backward_weights(p.bwd_weights_pd);
-    p.fwd_x = operand(engine, x_plain, p.fwd_pd.src_desc());
+    p.fwd_x = operand(engine, x_user, p.fwd_pd.src_desc());
     p.fwd_w = operand(engine, w_plain, p.fwd_pd.weights_desc());
-    p.fwd_y = operand(engine, y_plain, p.fwd_pd.dst_desc());
-    p.bd_dy = operand(engine, y_plain, p.bwd_data_pd.diff_dst_desc());
+    p.fwd_y = operand(engine, y_user, p.fwd_pd.dst_desc());
+    p.bd_dy = operand(engine, y_user, p.bwd_data_pd.diff_dst_desc());
     p.bd_w = operand(engine, w_plain, p.bwd_data_pd.weights_desc());
-    p.bd_dx = operand(engine, x_plain, p.bwd_data_pd.diff_src_desc());
-    p.bw_x = operand(engine, x_plain, p.bwd_weights_pd.src_desc());
-    p.bw_dy = operand(engine, y_plain, p.bwd_weights_pd.diff_dst_desc());
+    p.bd_dx = operand(engine, x_user, p.bwd_data_pd.diff_src_desc());
+    p.bw_x = operand(engine, x_user, p.bwd_weights_pd.src_desc());
+    p.bw_dy = operand(engine, y_user, p.bwd_weights_pd.diff_dst_desc());
     p.bw_dw = operand(engine, w_plain, p.bwd_weights_pd.diff_weights_desc());
     ELBO_CHECK(p.fwd_pd.bias_desc() == p.bias && p.bwd_weights_pd.diff_bias_desc() == p.bias,
                "oneDNN chose a blocked layout for a convolution's bias");

@@ -1,7 +1,9 @@
 // The oneDNN primitives of one convolution shape at one chunk size (ConvShape::n is
 // the images per chunk): forward, backward-data and backward-weights, each with the
 // memory layouts oneDNN chose for it and the reorders between those and the user's
-// plain NCHW / OIHW tensors.
+// tensors: OIHW weights, NCHW or channel-blocked activations (ConvShape::x_block,
+// y_block). A graph that keeps its feature maps in the blocked layout oneDNN chooses
+// (nChw16c on AVX-512) hands them over as they are, with no reorder (nn/graph.h).
 //
 // Why oneDNN chooses (format_tag::any): with the user's plain layouts imposed it picks
 // its im2col+GEMM code, 2-3x slower (and a reference loop, ~800x slower, for some
@@ -21,13 +23,13 @@
 
 namespace elbo {
 
-// A tensor the user holds in a plain layout and a primitive wants in its own. When the
+// A tensor the user holds in one layout and a primitive wants in its own. When the
 // two are the same, the primitive reads or writes the user's memory directly.
 struct ConvOperand {
-  dnnl::memory::desc plain, chosen;
+  dnnl::memory::desc user, chosen;
   bool same = true;
-  dnnl::reorder to_chosen, to_plain;  // set when !same
-  size_t to_chosen_scratch = 0, to_plain_scratch = 0;  // scratchpad bytes of each
+  dnnl::reorder to_chosen, to_user;  // set when !same
+  size_t to_chosen_scratch = 0, to_user_scratch = 0;  // scratchpad bytes of each
 };
 
 struct ConvPlan {

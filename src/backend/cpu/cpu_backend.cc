@@ -120,17 +120,20 @@ class CpuBackend final : public Backend, public DistributionKernels {
     conv_.backward_weights(dw, db, dy, x, s);
   }
   std::string conv2d_implementation(const ConvShape& s) override { return conv_.implementation(s); }
+  int channel_block() const override { return conv_.channel_block(); }
 
   // Layers of hierarchical models: cpu_layers.cc.
   void copy_columns(float* dst, size_t dst_stride, const float* src, size_t src_stride, int rows, size_t cols,
                     bool accumulate) override {
     cpu_layers::copy_columns(pool_, dst, dst_stride, src, src_stride, rows, cols, accumulate);
   }
-  void upsample2x(float* big, const float* small, int planes, int h, int w, float alpha, bool accumulate) override {
-    cpu_layers::upsample2x(pool_, big, small, planes, h, w, alpha, accumulate);
+  void upsample2x(float* big, const float* small, int planes, int h, int w, int lanes, float alpha,
+                  bool accumulate) override {
+    cpu_layers::upsample2x(pool_, big, small, planes, h, w, lanes, alpha, accumulate);
   }
-  void sum_pool2x(float* small, const float* big, int planes, int h, int w, float alpha, bool accumulate) override {
-    cpu_layers::sum_pool2x(pool_, small, big, planes, h, w, alpha, accumulate);
+  void sum_pool2x(float* small, const float* big, int planes, int h, int w, int lanes, float alpha,
+                  bool accumulate) override {
+    cpu_layers::sum_pool2x(pool_, small, big, planes, h, w, lanes, alpha, accumulate);
   }
   void group_norm_forward(float* y, float* stats, const float* x, const float* gamma, const float* beta, int n, int c,
                           int hw, int groups, float eps) override {

@@ -34,35 +34,41 @@ void copy_columns(WorkerPool& pool, float* dst, size_t dst_stride, const float* 
 }
 
 // Both resampling ops run over the small side's rows (plane p, row i): each writes its
-// own two big rows (upsample) or its own small row (pooling).
-void upsample2x(WorkerPool& pool, float* big, const float* small, int planes, int h, int w, float alpha,
+// own two big rows (upsample) or its own small row (pooling). A pixel is `lanes`
+// consecutive floats (1 in NCHW, the channel block in blocked maps); each float is summed
+// in the same order either way, so the two layouts give the same bits.
+void upsample2x(WorkerPool& pool, float* big, const float* small, int planes, int h, int w, int lanes, float alpha,
                 bool accumulate) {
-  const size_t W = size_t(w);
-  pool.parallel_for(size_t(planes) * h, min_items(4 * W), [&](size_t q0, size_t q1) {
+  const size_t W = size_t(w), L = size_t(lanes), row = W * L;
+  pool.parallel_for(size_t(planes) * h, min_items(4 * row), [&](size_t q0, size_t q1) {
     for (size_t q = q0; q < q1; ++q) {  // q = p * h + i; big rows 2q and 2q + 1 of the stacked planes
-      const float* s = small + q * W;
+      const float* s = small + q * row;
       for (size_t a = 0; a < 2; ++a) {
-        float* b = big + (2 * q + a) * 2 * W;
-        for (size_t j = 0; j < W; ++j) {
-          const float v = alpha * s[j];
-          put(b + 2 * j, v, accumulate);
-          put(b + 2 * j + 1, v, accumulate);
-        }
+        float* b = big + (2 * q + a) * 2 * row;
+        for (size_t j = 0; j < W; ++j)
+          for (size_t l = 0; l < L; ++l) {
+            const float v = alpha * s[j * L + l];
+            put(b + 2 * j * L + l, v, accumulate);
+            put(b + (2 * j + 1) * L + l, v, accumulate);
+          }
       }
     }
   });
 }
 
-void sum_pool2x(WorkerPool& pool, float* small, const float* big, int planes, int h, int w, float alpha,
+void sum_pool2x(WorkerPool& pool, float* small, const float* big, int planes, int h, int w, int lanes, float alpha,
                 bool accumulate) {
-  const size_t W = size_t(w);
-  pool.parallel_for(size_t(planes) * h, min_items(4 * W), [&](size_t q0, size_t q1) {
+  const size_t W = size_t(w), L = size_t(lanes), row = W * L;
+  pool.parallel_for(size_t(planes) * h, min_items(4 * row), [&](size_t q0, size_t q1) {
     for (size_t q = q0; q < q1; ++q) {
-      const float* top = big + 2 * q * 2 * W;
-      const float* bottom = top + 2 * W;
-      float* s = small + q * W;
+      const float* top = big + 2 * q * 2 * row;
+      const float* bottom = top + 2 * row;
+      float* s = small + q * row;
       for (size_t j = 0; j < W; ++j)
-        put(s + j, alpha * (((top[2 * j] + top[2 * j + 1]) + bottom[2 * j]) + bottom[2 * j + 1]), accumulate);
+        for (size_t l = 0; l < L; ++l) {
+          const size_t left = 2 * j * L + l, right = (2 * j + 1) * L + l;
+          put(s + j * L + l, alpha * (((top[left] + top[right]) + bottom[left]) + bottom[right]), accumulate);
+        }
     }
   });
 }

@@ -12,9 +12,9 @@ namespace cpu_layers {
 
 void copy_columns(WorkerPool& pool, float* dst, size_t dst_stride, const float* src, size_t src_stride, int rows,
                   size_t cols, bool accumulate);
-void upsample2x(WorkerPool& pool, float* big, const float* small, int planes, int h, int w, float alpha,
+void upsample2x(WorkerPool& pool, float* big, const float* small, int planes, int h, int w, int lanes, float alpha,
                 bool accumulate);
-void sum_pool2x(WorkerPool& pool, float* small, const float* big, int planes, int h, int w, float alpha,
+void sum_pool2x(WorkerPool& pool, float* small, const float* big, int planes, int h, int w, int lanes, float alpha,
                 bool accumulate);
 void group_norm_forward(WorkerPool& pool, float* y, float* stats, const float* x, const float* gamma,
                         const float* beta, int n, int c, int hw, int groups, float eps);

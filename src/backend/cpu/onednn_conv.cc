@@ -32,12 +32,22 @@ struct Workspace {
   AlignedBytes in_a, in_b, out, plain, scratch;
 };
 
-// The transpose of a "same" convolution s (runs_as_transpose): x and y trade places.
+// The transpose of a "same" convolution s (runs_as_transpose): x and y trade places,
+// with their layouts.
 ConvShape transposed(const ConvShape& s) {
   ConvShape t = s;
   t.c_in = s.c_out;
   t.c_out = s.c_in;
+  t.x_block = s.y_block;
+  t.y_block = s.x_block;
   return t;
+}
+
+// The index of element (image, channel c, pixel i) of a map of `channels` channels and
+// `plane` pixels stored with channel block b (1: NCHW; else [n, channels / b, plane, b]).
+size_t map_index(size_t image, int c, size_t i, int channels, size_t plane, int b) {
+  if (b == 1) return (image * size_t(channels) + size_t(c)) * plane + i;
+  return ((image * size_t(channels / b) + size_t(c / b)) * plane + i) * size_t(b) + size_t(c % b);
 }
 
 // Between the weights of s (OIHW, o < c_out, c < c_in) and those of its transpose: the
@@ -89,7 +99,7 @@ struct OnednnConv::Impl {
   };
 
   ConvPlan& plan(const ConvShape& s, int images) {
-    const std::array<int, 9> key{images, s.c_in, s.h, s.w, s.c_out, s.kh, s.kw, s.stride, s.pad};
+    const std::array<int, 11> key{images, s.c_in, s.h, s.w, s.c_out, s.kh, s.kw, s.stride, s.pad, s.x_block, s.y_block};
     std::unique_ptr<ConvPlan>& slot = plans[key];
     if (!slot) {
       ConvShape chunk = s;
@@ -117,23 +127,22 @@ struct OnednnConv::Impl {
     ws.stream.wait();
   }
 
-  // The user's plain tensor as op's primitive reads it: the memory itself, or its
-  // reorder into buf.
-  memory input(const ConvOperand& op, const float* plain, AlignedBytes& buf, Workspace& ws) {
-    memory user(op.plain, engine, const_cast<float*>(plain));
+  // The user's tensor as op's primitive reads it: the memory itself, or its reorder into buf.
+  memory input(const ConvOperand& op, const float* data, AlignedBytes& buf, Workspace& ws) {
+    memory user(op.user, engine, const_cast<float*>(data));
     if (op.same) return user;
     memory chosen(op.chosen, engine, buf.get(op.chosen.get_size()));
     execute(op.to_chosen, op.to_chosen_scratch, {{DNNL_ARG_FROM, user}, {DNNL_ARG_TO, chosen}}, ws);
     return chosen;
   }
-  // Where op's primitive writes: the user's plain tensor itself, or buf (then finish()).
-  memory output(const ConvOperand& op, float* plain, AlignedBytes& buf) {
-    if (op.same) return memory(op.plain, engine, plain);
+  // Where op's primitive writes: the user's tensor itself, or buf (then finish()).
+  memory output(const ConvOperand& op, float* data, AlignedBytes& buf) {
+    if (op.same) return memory(op.user, engine, data);
     return memory(op.chosen, engine, buf.get(op.chosen.get_size()));
   }
-  void finish(const ConvOperand& op, const memory& written, float* plain, Workspace& ws) {
+  void finish(const ConvOperand& op, const memory& written, float* data, Workspace& ws) {
     if (op.same) return;
-    execute(op.to_plain, op.to_plain_scratch, {{DNNL_ARG_FROM, written}, {DNNL_ARG_TO, memory(op.plain, engine, plain)}},
+    execute(op.to_user, op.to_user_scratch, {{DNNL_ARG_FROM, written}, {DNNL_ARG_TO, memory(op.user, engine, data)}},
             ws);
   }
   // The call's weights in the layout of op's primitive (on the calling thread, before the chunks run).
@@ -167,7 +176,8 @@ struct OnednnConv::Impl {
 
   WorkerPool& pool;
   dnnl::engine engine{dnnl::engine::kind::cpu, 0};
-  std::map<std::array<int, 9>, std::unique_ptr<ConvPlan>> plans;
+  std::map<std::array<int, 11>, std::unique_ptr<ConvPlan>> plans;
+  int channel_block = -1;  // channel_block(), once probed (0 from the start with ELBO_CHANNEL_BLOCKS=0)
   std::vector<std::unique_ptr<Workspace>> workspaces;  // one per thread of the pool
   AlignedBytes weights_full, weights_rest;             // the call's weights in each plan's layout
   std::vector<float> partials;                         // per chunk: dw | db
@@ -175,7 +185,10 @@ struct OnednnConv::Impl {
   std::vector<float> flipped, transposed_result;  // runs_as_transpose: weights, results
 };
 
-OnednnConv::OnednnConv(WorkerPool& pool) : impl_(std::make_unique<Impl>(pool)) {}
+OnednnConv::OnednnConv(WorkerPool& pool) : impl_(std::make_unique<Impl>(pool)) {
+  const char* env = std::getenv("ELBO_CHANNEL_BLOCKS");
+  if (env && std::string(env) == "0") impl_->channel_block = 0;
+}
 OnednnConv::~OnednnConv() = default;
 
 void OnednnConv::forward(float* y, const float* x, const float* w, const float* bias, const ConvShape& s) {
@@ -189,9 +202,8 @@ void OnednnConv::forward(float* y, const float* x, const float* w, const float* 
       const size_t plane = size_t(s.out_h()) * s.out_w();
       for (size_t image = 0; image < size_t(s.n); ++image)
         for (int o = 0; o < s.c_out; ++o) {
-          float* __restrict out = y + (image * s.c_out + o) * plane;
           const float b = bias[o];
-          for (size_t i = 0; i < plane; ++i) out[i] += b;
+          for (size_t i = 0; i < plane; ++i) y[map_index(image, o, i, s.c_out, plane, s.y_block)] += b;
         }
     }
     return;
@@ -277,10 +289,8 @@ void OnednnConv::backward_weights(float* dw, float* db, const float* dy, const f
       const size_t plane = size_t(s.out_h()) * s.out_w();
       for (int o = 0; o < s.c_out; ++o) {
         double acc = 0.0;
-        for (size_t image = 0; image < size_t(s.n); ++image) {
-          const float* g = dy + (image * s.c_out + o) * plane;
-          for (size_t i = 0; i < plane; ++i) acc += g[i];
-        }
+        for (size_t image = 0; image < size_t(s.n); ++image)
+          for (size_t i = 0; i < plane; ++i) acc += dy[map_index(image, o, i, s.c_out, plane, s.y_block)];
         db[o] += float(acc);
       }
     }
@@ -319,6 +329,26 @@ void OnednnConv::backward_weights(float* dw, float* db, const float* dy, const f
       else db[i - w_size] += float(acc);
     }
   });
+}
+
+int OnednnConv::channel_block() const {
+  Impl& m = *impl_;
+  if (m.channel_block >= 0) return m.channel_block;
+  ConvShape probe;
+  probe.n = kChunkImages;
+  probe.c_in = probe.c_out = 32;
+  probe.h = probe.w = 8;
+  probe.kh = probe.kw = 3;
+  probe.pad = 1;
+  onednn_use_one_thread();
+  const dnnl::memory::desc chosen = m.plan(probe, kChunkImages).fwd_pd.src_desc();
+  m.channel_block = 0;
+  for (const int b : {16, 8}) {
+    const dnnl::memory::desc blocked({probe.n, probe.c_in, probe.h, probe.w}, memory::data_type::f32,
+                                     b == 16 ? memory::format_tag::nChw16c : memory::format_tag::nChw8c);
+    if (chosen == blocked) m.channel_block = b;
+  }
+  return m.channel_block;
 }
 
 std::string OnednnConv::implementation(const ConvShape& s) {

@@ -137,8 +137,10 @@ class CudaBackend final : public Backend, public DistributionKernels {
   void act_backward_from_input(float* dx, const float* dy, const float* x, size_t n, Activation act) override;
   void copy_columns(float* dst, size_t dst_stride, const float* src, size_t src_stride, int rows, size_t cols,
                     bool accumulate) override;
-  void upsample2x(float* big, const float* small, int planes, int h, int w, float alpha, bool accumulate) override;
-  void sum_pool2x(float* small, const float* big, int planes, int h, int w, float alpha, bool accumulate) override;
+  void upsample2x(float* big, const float* small, int planes, int h, int w, int lanes, float alpha,
+                  bool accumulate) override;
+  void sum_pool2x(float* small, const float* big, int planes, int h, int w, int lanes, float alpha,
+                  bool accumulate) override;
   void group_norm_forward(float* y, float* stats, const float* x, const float* gamma, const float* beta, int n, int c,
                           int hw, int groups, float eps) override;
   void group_norm_backward(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x, const float* stats,

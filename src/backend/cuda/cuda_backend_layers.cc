@@ -2,6 +2,7 @@
 // enqueues its kernels (cuda_layers.cu) on the backend's stream.
 #include "cuda_backend.h"
 #include "cuda_layers.h"
+#include "elbo/error.h"
 
 namespace elbo {
 
@@ -14,11 +15,16 @@ void CudaBackend::copy_columns(float* dst, size_t dst_stride, const float* src, 
   make_current();
   cudak::copy_columns(stream_, dst, dst_stride, src, src_stride, rows, cols, accumulate);
 }
-void CudaBackend::upsample2x(float* big, const float* small, int planes, int h, int w, float alpha, bool accumulate) {
+// Pixels of one float (NCHW): this backend's channel_block() is 0, so no graph asks for more.
+void CudaBackend::upsample2x(float* big, const float* small, int planes, int h, int w, int lanes, float alpha,
+                             bool accumulate) {
+  ELBO_CHECK(lanes == 1, "upsample2x: the CUDA backend resamples NCHW maps (lanes 1), got lanes " << lanes);
   make_current();
   cudak::upsample2x(stream_, big, small, planes, h, w, alpha, accumulate);
 }
-void CudaBackend::sum_pool2x(float* small, const float* big, int planes, int h, int w, float alpha, bool accumulate) {
+void CudaBackend::sum_pool2x(float* small, const float* big, int planes, int h, int w, int lanes, float alpha,
+                             bool accumulate) {
+  ELBO_CHECK(lanes == 1, "sum_pool2x: the CUDA backend resamples NCHW maps (lanes 1), got lanes " << lanes);
   make_current();
   cudak::sum_pool2x(stream_, small, big, planes, h, w, alpha, accumulate);
 }

@@ -100,8 +100,15 @@ void* CudnnConv::workspace(size_t bytes) {
   return workspace_;
 }
 
+// This backend's channel_block() is 0: graphs hand it NCHW tensors only.
+static void check_plain_conv(const ConvShape& s, const char* op) {
+  check_conv_shape(s, op);
+  ELBO_CHECK(s.x_block == 1 && s.y_block == 1, op << ": the CUDA backend's convolutions take NCHW tensors, got channel "
+                                                     "blocks " << s.x_block << "/" << s.y_block);
+}
+
 void CudnnConv::forward(float* y, const float* x, const float* w, const float* bias, const ConvShape& s) {
-  check_conv_shape(s, "conv2d_forward");
+  check_plain_conv(s, "conv2d_forward");
   if (s.n == 0) return;
   const Descriptors d(s, math_);
   size_t bytes = 0;
@@ -113,7 +120,7 @@ void CudnnConv::forward(float* y, const float* x, const float* w, const float* b
 }
 
 void CudnnConv::backward_data(float* dx, const float* dy, const float* w, const ConvShape& s, float beta) {
-  check_conv_shape(s, "conv2d_backward_data");
+  check_plain_conv(s, "conv2d_backward_data");
   if (s.n == 0) return;
   const Descriptors d(s, math_);
   size_t bytes = 0;
@@ -126,7 +133,7 @@ void CudnnConv::backward_data(float* dx, const float* dy, const float* w, const 
 }
 
 void CudnnConv::backward_weights(float* dw, float* db, const float* dy, const float* x, const ConvShape& s) {
-  check_conv_shape(s, "conv2d_backward_weights");
+  check_plain_conv(s, "conv2d_backward_weights");
   if (s.n == 0) return;
   const Descriptors d(s, math_);
   size_t bytes = 0;
