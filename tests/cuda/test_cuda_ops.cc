@@ -7,7 +7,8 @@
 //   GEMM FP32           1e-4 x sum_k |a||b|; TF32 4e-3 and BF16 2e-2 of the same
 //                       (inputs rounded to 10 / 7 mantissa bits by the tensor cores)
 //   Philox uniforms     exact: binarize must flip exactly the same pixels
-//   Philox normals      rel 1e-5: Box-Muller's logf/cosf differ by ulps
+//   Philox normals      rel 1e-5: the shared Box-Muller (kernels/math.h's log and cos),
+//                       with FMAs that nvcc contracts and the CPU does not
 #include <gtest/gtest.h>
 
 #include <algorithm>

@@ -54,6 +54,28 @@ TEST(CpuOps, PhiloxIsDeterministicAndStandardNormal) {
   EXPECT_NEAR(s2 / n, 1.0, 0.01);
 }
 
+TEST(CpuOps, ReparameterizeDrawsPhiloxNormalForEveryElementOffset) {
+  // The CPU backend draws a row's Philox words at once and takes two per normal; each
+  // element must still be philox_normal of its (serial, element): even and odd element
+  // offsets (a row starting in the middle of a draw), a serial past 2^32.
+  auto be = make_cpu_backend();
+  const int rows = 3, latent = 7;
+  const std::vector<float> stats = randv(rows * 2 * latent, 5);
+  for (uint32_t offset : {0u, 1u, 6u, 13u}) {
+    const NoiseKey key{77, kRngReparam, (1ull << 33) + 9, offset};
+    std::vector<float> z(rows * latent), eps(rows * latent);
+    be->distributions().reparameterize(z.data(), eps.data(), stats.data(), rows, latent, key);
+    for (int r = 0; r < rows; ++r)
+      for (int j = 0; j < latent; ++j) {
+        const size_t i = size_t(r) * latent + j;
+        const float want = philox_normal(77, kRngReparam, key.row_serial0 + r, offset + uint32_t(j));
+        ASSERT_EQ(eps[i], want) << "offset " << offset << " row " << r << " element " << j;
+        const float* mu = stats.data() + size_t(r) * 2 * latent;
+        ASSERT_EQ(z[i], reparameterize(mu[j], mu[latent + j], want));
+      }
+  }
+}
+
 TEST(CpuOps, NoiseDependsOnSerialNotOnBatchSplit) {
   // Rows drawn in one call equal rows drawn in two calls with shifted serials:
   // the reason 1 rank x 128 and 2 ranks x 64 see the same noise.

@@ -1,4 +1,4 @@
-// Accuracy of the library-free exp, log1p, softplus, sigmoid and tanh that both backends
+// Accuracy of the library-free exp, log1p, log, cos(2 pi u), softplus, sigmoid and tanh that both backends
 // share (kernels/math.h), against double-precision references over dense sweeps.
 #include <gtest/gtest.h>
 
@@ -93,6 +93,48 @@ TEST(KernelMath, TanhWithoutLibmIsWithinTwoUlpEverywhere) {
   EXPECT_TRUE(std::isnan(tanh_without_libm(std::nanf(""))));
   // Odd to the bit, so that a model's symmetry survives.
   for (float x : {0.1f, 0.624f, 0.625f, 1.5f, 9.0f}) EXPECT_EQ(tanh_without_libm(-x), -tanh_without_libm(x));
+}
+
+TEST(KernelMath, LogPositiveNormalIsWithinTwoUlpOverBoxMullersUniforms) {
+  // Box-Muller's u1 = (k + 0.5) / 2^24: every binade from 2^-25 to 1, densely, and
+  // sweeps near 1 (where log x ~ x - 1 must keep its relative precision).
+  double at = 0;
+  const auto f = [](float x) { return log_positive_normal(x); };
+  const auto ref = [](double x) { return std::log(x); };
+  for (double lo = 1.0 / (1 << 25); lo < 1.0; lo *= 2)
+    EXPECT_LT(worst_relative_error(lo, 2 * lo, 100000, f, ref, 1e-38, &at), 4 * kUlp) << "worst at x = " << at;
+  EXPECT_LT(worst_relative_error(0.999, 1.0 - 1e-7, 200000, f, ref, 1e-38, &at), 4 * kUlp) << "worst at x = " << at;
+  EXPECT_LT(worst_relative_error(0.70, 0.72, 200000, f, ref, 1e-38, &at), 4 * kUlp) << "worst at x = " << at;
+  EXPECT_EQ(log_positive_normal(1.0f), 0.0f);
+  // Beyond the unit interval too (any positive normal float).
+  EXPECT_LT(worst_relative_error(1.0, 1e30, 1000000, f, ref, 1e-38, &at), 4 * kUlp) << "worst at x = " << at;
+  EXPECT_NEAR(log_positive_normal(1.17549435e-38f), std::log(1.17549435e-38), 4 * kUlp * 87.4);
+}
+
+TEST(KernelMath, CosTwoPiIsAccurateOnTheUnitInterval) {
+  // Absolute error against cos(2 pi u) in double (the normal's tails come from log, not
+  // from here), over the whole interval and densely around each switch of the reduction;
+  // relative error near the zeros at 1/4 and 3/4, where -sin keeps full precision.
+  double worst = 0, at = 0;
+  auto sweep = [&](double lo, double hi, int points) {
+    for (int i = 0; i <= points; ++i) {
+      const float u = float(lo + (hi - lo) * i / points);
+      const double err = std::fabs(double(cos_two_pi(u)) - std::cos(2 * M_PI * double(u)));
+      if (err > worst) worst = err, at = u;
+    }
+  };
+  sweep(0.0, 1.0, 2000000);
+  for (double edge : {0.125, 0.375, 0.5, 0.625, 0.875}) sweep(edge - 1e-4, edge + 1e-4, 100000);
+  EXPECT_LT(worst, 3 * kUlp) << "worst at u = " << at;
+  for (float u : {0.2499f, 0.25f, 0.2500001f, 0.75f, 0.7500001f}) {
+    const double want = std::cos(2 * M_PI * double(u));
+    EXPECT_NEAR(cos_two_pi(u), want, 4 * kUlp * std::fabs(want) + 1e-12) << "u = " << u;
+  }
+  EXPECT_EQ(cos_two_pi(0.0f), 1.0f);
+  EXPECT_EQ(cos_two_pi(0.5f), -1.0f);
+  EXPECT_EQ(cos_two_pi(1.0f), 1.0f);
+  // Even about 1/2, to the bit, as cos(2 pi u) = cos(2 pi (1 - u)) (1 - u exact for u >= 1/2).
+  for (float u : {0.6f, 0.7f, 0.95f}) EXPECT_EQ(cos_two_pi(u), cos_two_pi(1.0f - u)) << "u = " << u;
 }
 
 TEST(KernelMath, BernoulliNllMatchesTheDoubleFormula) {

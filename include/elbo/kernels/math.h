@@ -97,6 +97,62 @@ ELBO_HD float log1p_unit(float t) {
   return 2.0f * s + 2.0f * s * (w * p);
 }
 
+// The bits of a float as an int (a register move on both backends).
+ELBO_HD int32_t float_bits_as_int(float f) {
+#if defined(__CUDA_ARCH__)
+  return __float_as_int(f);
+#else
+  int32_t i;
+  std::memcpy(&i, &f, sizeof i);
+  return i;
+#endif
+}
+
+// log(x) for a positive normal float, without a library call, so that loops over it
+// vectorise (Box-Muller's logarithm of a uniform in (0, 1), kernels/philox.h). Cephes'
+// logf: x = m 2^e with m in [sqrt(1/2), sqrt(2)), log(1 + t) for t = m - 1 (exact) as
+// t - t^2 / 2 + t^3 P(t), then e ln2 added in two parts (about 1 ulp). Zero, negative,
+// denormal, infinite and NaN arguments are outside its domain: the caller has none.
+ELBO_HD float log_positive_normal(float x) {
+  const int32_t bits = float_bits_as_int(x);
+  const int32_t e_half = ((bits >> 23) & 0xff) - 126;  // x = m 2^e_half, m in [0.5, 1)
+  const float m = int_bits_as_float((bits & 0x007fffff) | 0x3f000000);
+  const bool low = m < 0.707106781186547524f;
+  const float e = float(low ? e_half - 1 : e_half);
+  const float t = low ? (m + m) - 1.0f : m - 1.0f;  // both exact
+  const float z = t * t;
+  float p = 7.0376836292e-2f;
+  p = p * t - 1.1514610310e-1f;
+  p = p * t + 1.1676998740e-1f;
+  p = p * t - 1.2420140846e-1f;
+  p = p * t + 1.4249322787e-1f;
+  p = p * t - 1.6668057665e-1f;
+  p = p * t + 2.0000714765e-1f;
+  p = p * t - 2.4999993993e-1f;
+  p = p * t + 3.3333331174e-1f;
+  float y = p * t * z;
+  y += e * -2.12194440e-4f;  // ln2's low part
+  y += -0.5f * z;
+  return (t + y) + e * 0.693359375f;  // ln2's high part: e times it is exact
+}
+
+// cos(2 pi u) for u in [0, 1], without a library call (Box-Muller's angle). The
+// reduction is exact: a = min(u, 1 - u) in [0, 1/2], then r = a, a - 1/4 or 1/2 - a in
+// [-1/8, 1/8] (Sterbenz), and cos(2 pi a) is cos(2 pi r), -sin(2 pi r) or -cos(2 pi r);
+// sin and cos of x = 2 pi r in [-pi/4, pi/4] by Cephes' sinf / cosf polynomials. Both
+// are computed and one selected, so that loops vectorise.
+ELBO_HD float cos_two_pi(float u) {
+  const float a = u < 0.5f ? u : 1.0f - u;
+  const bool near_zero = a <= 0.125f, near_half = a > 0.375f;
+  const float r = near_zero ? a : (near_half ? 0.5f - a : a - 0.25f);
+  const float x = 6.283185307179586f * r;
+  const float z = x * x;
+  const float c = ((2.443315711809948e-5f * z - 1.388731625493765e-3f) * z + 4.166664568298827e-2f) * z * z -
+                  0.5f * z + 1.0f;
+  const float s = ((-1.9515295891e-4f * z + 8.3321608736e-3f) * z - 1.6666654611e-1f) * z * x + x;
+  return near_zero ? c : (near_half ? -c : -s);
+}
+
 // sigmoid(x) = 1 / (1 + exp(-x)), never overflowing: exp(-|x|) is at most 1.
 ELBO_HD float stable_sigmoid(float x) {
   const float t = exp_nonpositive(-fabsf(x));

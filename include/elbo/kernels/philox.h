@@ -11,6 +11,7 @@
 #include <cstdint>
 
 #include "elbo/kernels/hd.h"
+#include "elbo/kernels/math.h"
 
 namespace elbo {
 
@@ -76,11 +77,13 @@ ELBO_HD float philox_uniform(uint64_t seed, uint32_t stream, uint64_t a, uint32_
   return philox_u32_to_unit(r.x[b & 3u]);
 }
 
+// N(0, 1) from two words: sqrt(-2 log u1) cos(2 pi u2), u1 and u2 in (0, 1) (never 0, so
+// the logarithm is finite). The logarithm and cosine are kernels/math.h's own, not libm's:
+// the same arithmetic on both backends, and CPU loops over rows of normals vectorise.
 ELBO_HD float box_muller(uint32_t w0, uint32_t w1) {
-  const float two_pi = 6.283185307179586f;
-  float u1 = philox_u32_to_unit(w0);
-  float u2 = philox_u32_to_unit(w1);
-  return sqrtf(-2.0f * logf(u1)) * cosf(two_pi * u2);
+  const float u1 = philox_u32_to_unit(w0);
+  const float u2 = philox_u32_to_unit(w1);
+  return sqrtf(-2.0f * log_positive_normal(u1)) * cos_two_pi(u2);
 }
 
 ELBO_HD float philox_normal(uint64_t seed, uint32_t stream, uint64_t a, uint32_t b) {

@@ -22,16 +22,6 @@
 namespace elbo {
 namespace {
 
-// Philox draws for counters q0 .. q0+count-1 of one stream row, written as four words
-// per draw (word w of draw q at words[4 (q - q0) + w]): each draw computed once for the
-// four consecutive elements that share it (philox_uniform's convention).
-void philox_row_words(uint32_t* words, uint64_t seed, uint32_t stream, uint64_t a, uint32_t q0, uint32_t count) {
-  for (uint32_t q = 0; q < count; ++q) {
-    const Philox4 d = philox_draw(seed, stream, a, q0 + q);
-    for (int w = 0; w < 4; ++w) words[4 * size_t(q) + w] = d.x[w];
-  }
-}
-
 // Below this many elements per part a loop stays on one thread.
 constexpr size_t kMinElementsPerPart = 32768;
 
@@ -159,15 +149,22 @@ class CpuBackend final : public Backend, public DistributionKernels {
   }
 
   void reparameterize(float* z, float* eps, const float* stats, int rows, int latent, const NoiseKey& key) override {
+    if (rows <= 0 || latent <= 0) return;
+    // Normal b of a row takes words 2 (b & 1) and 2 (b & 1) + 1 of draw b >> 1
+    // (philox_normal's convention): draw the row's words, then the normals from them in a
+    // loop that vectorises, then z.
+    const uint32_t first = key.element_offset, last = key.element_offset + uint32_t(latent) - 1;
+    const uint32_t q0 = first >> 1, draws = (last >> 1) - q0 + 1;
+    const uint64_t serial0 = key.first_serial();
+    noise_words_.resize(4 * size_t(draws));  // grows on the first step only
     for (int r = 0; r < rows; ++r) {
       const float* mu = stats + size_t(r) * 2 * latent;
       const float* logvar = mu + latent;
-      PhiloxRowCache rng{key.seed, key.stream, key.first_serial() + r};
-      for (int j = 0; j < latent; ++j) {
-        size_t i = size_t(r) * latent + j;
-        eps[i] = rng.normal(key.element_offset + j);
-        z[i] = elbo::reparameterize(mu[j], logvar[j], eps[i]);
-      }
+      float* eps_row = eps + size_t(r) * latent;
+      float* z_row = z + size_t(r) * latent;
+      vector_loops::philox_row_words(noise_words_.data(), key.seed, key.stream, serial0 + uint64_t(r), q0, draws);
+      vector_loops::standard_normals(eps_row, noise_words_.data() + 2 * (first & 1u), size_t(latent));
+      for (int j = 0; j < latent; ++j) z_row[j] = elbo::reparameterize(mu[j], logvar[j], eps_row[j]);
     }
   }
   void reparameterize_backward(float* dstats, const float* dz, const float* eps, const float* stats, int rows,
@@ -448,7 +445,7 @@ class CpuBackend final : public Backend, public DistributionKernels {
       std::vector<uint32_t> words(4 * size_t(draws));
       for (size_t r = r0; r < r1; ++r) {
         float* __restrict row = x + r * dim;
-        philox_row_words(words.data(), key.seed, key.stream, serial0 + r, q0, draws);
+        vector_loops::philox_row_words(words.data(), key.seed, key.stream, serial0 + r, q0, draws);
         const uint32_t* __restrict w = words.data() + (first & 3u);
         for (int j = 0; j < dim; ++j) row[j] = philox_u32_to_unit(w[j]) < row[j] ? 1.0f : 0.0f;
       }
@@ -514,6 +511,7 @@ class CpuBackend final : public Backend, public DistributionKernels {
   }
 
   WorkerPool pool_;
+  std::vector<uint32_t> noise_words_;  // reparameterize(): one row's Philox words
   OnednnConv conv_;                 // after pool_, which it uses
   std::unique_ptr<Bf16Gemm> bf16_;  // train.precision: bf16 (layer GEMMs only)
 };

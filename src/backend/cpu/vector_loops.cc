@@ -1,5 +1,7 @@
 #include "vector_loops.h"
 
+#include "elbo/kernels/philox.h"
+
 #include "lane_sum.h"
 
 // GCC 12 or later on x86-64 makes the clones (GCC 11 cannot dispatch on the x86-64-v3/v4
@@ -153,6 +155,22 @@ void adam(float* params, const float* grads, float* m, float* v, size_t b, size_
     mm[i] = st.m;
     vv[i] = st.v;
   }
+}
+
+ELBO_VECTOR_CLONES
+void philox_row_words(uint32_t* words, uint64_t seed, uint32_t stream, uint64_t a, uint32_t q0, uint32_t count) {
+  uint32_t* __restrict out = words;
+  for (uint32_t q = 0; q < count; ++q) {
+    const Philox4 d = philox_draw(seed, stream, a, q0 + q);
+    for (int w = 0; w < 4; ++w) out[4 * size_t(q) + w] = d.x[w];
+  }
+}
+
+ELBO_VECTOR_CLONES
+void standard_normals(float* eps, const uint32_t* pairs, size_t n) {
+  float* __restrict out = eps;
+  const uint32_t* __restrict w = pairs;
+  for (size_t j = 0; j < n; ++j) out[j] = box_muller(w[2 * j], w[2 * j + 1]);
 }
 
 }  // namespace vector_loops

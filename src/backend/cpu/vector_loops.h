@@ -10,6 +10,7 @@
 // NaN in every clone, but its sign bit may differ: x86 picks which NaN operand survives.)
 #pragma once
 #include <cstddef>
+#include <cstdint>
 
 #include "elbo/kernels/math.h"
 
@@ -32,6 +33,12 @@ void bernoulli_nll_grad(float* d, const float* logits, const float* x, size_t b,
 void bound_logvar_rows(float* out, const float* stats, int rows, int latent, float clamp, float floor);
 void bound_logvar_grad_rows(float* dstats, const float* dout, const float* stats, int rows, int latent, float clamp,
                             float floor);
+// Philox draws for counters q0 .. q0 + count - 1 of one stream row (seed, stream, a),
+// four words per draw: word w of draw q at words[4 (q - q0) + w]. Each draw is computed
+// once for the elements that share it (philox_uniform's and philox_normal's conventions).
+void philox_row_words(uint32_t* words, uint64_t seed, uint32_t stream, uint64_t a, uint32_t q0, uint32_t count);
+// eps[j] = box_muller(pairs[2 j], pairs[2 j + 1]), j in [0, n): standard normals.
+void standard_normals(float* eps, const uint32_t* pairs, size_t n);
 // Adam on elements [b, e) with the step's resolved hyper-parameters and gradient scale.
 void adam(float* params, const float* grads, float* m, float* v, size_t b, size_t e, const AdamHyper& h, float scale);
 
