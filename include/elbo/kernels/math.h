@@ -31,16 +31,22 @@ ELBO_HD float int_bits_as_float(int32_t i) {
 #endif
 }
 
+// The bits of a float as an int (a register move on both backends).
+ELBO_HD int32_t float_bits_as_int(float f) {
+#if defined(__CUDA_ARCH__)
+  return __float_as_int(f);
+#else
+  int32_t i;
+  std::memcpy(&i, &f, sizeof i);
+  return i;
+#endif
+}
+
 // x rounded to bfloat16 (the upper 16 bits of a float), to nearest with ties to even, as
 // oneDNN and the tensor cores round: the inputs of train.precision: bf16 products. NaN
 // stays a (quiet) NaN; values beyond bf16's range round to infinity.
 ELBO_HD uint16_t float_to_bf16_bits(float x) {
-  uint32_t bits;
-#if defined(__CUDA_ARCH__)
-  bits = uint32_t(__float_as_int(x));
-#else
-  std::memcpy(&bits, &x, sizeof bits);
-#endif
+  const uint32_t bits = uint32_t(float_bits_as_int(x));
   // Branch-free (a select), so that loops over arrays of floats vectorise.
   const uint32_t rounded = (bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16;
   const uint32_t quiet_nan = (bits >> 16) | 0x0040u;
@@ -50,12 +56,7 @@ ELBO_HD uint16_t float_to_bf16_bits(float x) {
 // Whether x is neither NaN nor infinite, from its exponent bits (immune to any
 // floating-point mode that would let the compiler assume finite values).
 ELBO_HD bool float_is_finite(float x) {
-#if defined(__CUDA_ARCH__)
-  const uint32_t bits = uint32_t(__float_as_int(x));
-#else
-  uint32_t bits;
-  std::memcpy(&bits, &x, sizeof bits);
-#endif
+  const uint32_t bits = uint32_t(float_bits_as_int(x));
   return (bits & 0x7f800000u) != 0x7f800000u;
 }
 
@@ -95,17 +96,6 @@ ELBO_HD float log1p_unit(float t) {
   p = p * w + 1.0f / 5.0f;
   p = p * w + 1.0f / 3.0f;
   return 2.0f * s + 2.0f * s * (w * p);
-}
-
-// The bits of a float as an int (a register move on both backends).
-ELBO_HD int32_t float_bits_as_int(float f) {
-#if defined(__CUDA_ARCH__)
-  return __float_as_int(f);
-#else
-  int32_t i;
-  std::memcpy(&i, &f, sizeof i);
-  return i;
-#endif
 }
 
 // log(x) for a positive normal float, without a library call, so that loops over it
