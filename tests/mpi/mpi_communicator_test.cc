@@ -10,18 +10,13 @@
 #include "elbo/backend.h"
 #include "elbo/dist/grad_reducer.h"
 #include "elbo/dist/mpi_communicator.h"
-#include "elbo/dist/mpi_context.h"
 #include "elbo/error.h"
 #include "elbo/io/crc32.h"
 #include "elbo/models/vae_model.h"
+#include "mpi_test_context.h"
 
 namespace elbo {
 namespace {
-
-MpiContext& mpi() {
-  static MpiContext ctx(nullptr, nullptr);
-  return ctx;
-}
 
 TEST(MpiCommunicator, AllReduceBroadcastAllGather) {
   auto be = make_cpu_backend();

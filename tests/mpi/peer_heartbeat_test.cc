@@ -9,19 +9,14 @@
 #include <memory>
 #include <thread>
 
-#include "elbo/dist/mpi_context.h"
 #include "elbo/dist/peer_heartbeat.h"
+#include "mpi_test_context.h"
 
 namespace elbo {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
-
-MpiContext& mpi() {
-  static MpiContext ctx(nullptr, nullptr);
-  return ctx;
-}
 
 // Generous against a loaded machine (ctest runs tests side by side, sanitizers slow
 // everything): a live rank's beat arrives every 20 ms.

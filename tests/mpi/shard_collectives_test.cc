@@ -14,17 +14,12 @@
 #include "elbo/backend.h"
 #include "elbo/dist/communicator.h"
 #include "elbo/dist/mpi_communicator.h"
-#include "elbo/dist/mpi_context.h"
 #include "elbo/dist/shard.h"
 #include "elbo/optim/update_guard.h"
+#include "mpi_test_context.h"
 
 namespace elbo {
 namespace {
-
-MpiContext& mpi() {
-  static MpiContext ctx(nullptr, nullptr);
-  return ctx;
-}
 
 const size_t kSizes[] = {1, 3, 17, 33, 1001, 10007};
 

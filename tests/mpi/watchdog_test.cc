@@ -7,19 +7,14 @@
 #include <chrono>
 #include <thread>
 
-#include "elbo/dist/mpi_context.h"
 #include "elbo/train/watchdog.h"
+#include "mpi_test_context.h"
 
 namespace elbo {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
-
-MpiContext& mpi() {
-  static MpiContext ctx(nullptr, nullptr);
-  return ctx;
-}
 
 TEST(Watchdog, BeatsFromAnotherThreadKeepItQuiet) {
   const Clock::time_point start = Clock::now();
