@@ -274,6 +274,18 @@ TEST(ConvOps, OneDnnUsesOptimisedImplementations) {
   EXPECT_NE(cpu_compute_library_info().find("oneDNN"), std::string::npos) << cpu_compute_library_info();
 }
 
+// Few input taps per output pixel (OnednnConv::kGemmWeightTaps): the weight gradient is
+// one SGEMM per chunk over gathered patches (the shapes above check its values, its
+// bits on 1-3 threads and in blocked layouts); more taps stay on oneDNN's kernel.
+TEST(ConvOps, FewInputTapsTakeTheWeightGradientAsOneGemm) {
+  auto be = make_cpu_backend(1);
+  for (const ConvShape& s : {conv(16, 1, 28, 28, 32, 3, 3, 1, 1), conv(16, 1, 28, 28, 32, 4, 4, 2, 1)})
+    EXPECT_NE(be->conv2d_implementation(s).find("backward_weights im2col + sgemm"), std::string::npos)
+        << str(s) << ": " << be->conv2d_implementation(s);
+  const ConvShape wide = conv(16, 32, 14, 14, 32, 3, 3, 1, 1);
+  EXPECT_EQ(be->conv2d_implementation(wide).find("im2col"), std::string::npos) << be->conv2d_implementation(wide);
+}
+
 int threads_in_process() {
   int n = 0;
   for (const auto& entry : std::filesystem::directory_iterator("/proc/self/task")) n += entry.is_directory() ? 1 : 0;

@@ -50,6 +50,50 @@ size_t map_index(size_t image, int c, size_t i, int channels, size_t plane, int 
   return ((image * size_t(channels / b) + size_t(c / b)) * plane + i) * size_t(b) + size_t(c % b);
 }
 
+// A chunk's weight and bias gradients as one SGEMM, for convolutions with few input taps
+// (weight_gradient_by_gemm): its patches gathered as a taps x pixels matrix (im2col, taps
+// in OIHW's order c, i, j; zeros where the kernel overhangs the padding) and its output
+// gradient as a channels x pixels one, dw = dy * patches^T, db = each channel's sum (in
+// double). Reads any layout through map_index, so blocked and plain operands give the
+// same bits. Runs on the calling thread (oneDNN set to one thread by the caller).
+void chunk_weight_gradient_by_gemm(float* dw, float* db, const float* dy, const float* x, const ConvShape& s,
+                                   size_t first, size_t images, float* patches, float* grads) {
+  const int oh = s.out_h(), ow = s.out_w();
+  const size_t in_plane = size_t(s.h) * s.w, out_plane = size_t(oh) * ow, pixels = images * out_plane;
+  const int taps = s.c_in * s.kh * s.kw;
+  for (int c = 0; c < s.c_in; ++c)
+    for (int i = 0; i < s.kh; ++i)
+      for (int j = 0; j < s.kw; ++j) {
+        float* row = patches + size_t((c * s.kh + i) * s.kw + j) * pixels;
+        for (size_t image = 0; image < images; ++image)
+          for (int oy = 0; oy < oh; ++oy) {
+            const int iy = oy * s.stride - s.pad + i;
+            float* out = row + image * out_plane + size_t(oy) * ow;
+            for (int ox = 0; ox < ow; ++ox) {
+              const int ix = ox * s.stride - s.pad + j;
+              const bool inside = iy >= 0 && iy < s.h && ix >= 0 && ix < s.w;
+              out[ox] = inside ? x[map_index(first + image, c, size_t(iy) * s.w + size_t(ix), s.c_in, in_plane, s.x_block)]
+                               : 0.0f;
+            }
+          }
+      }
+  for (int o = 0; o < s.c_out; ++o) {
+    float* row = grads + size_t(o) * pixels;
+    for (size_t image = 0; image < images; ++image)
+      for (size_t p = 0; p < out_plane; ++p)
+        row[image * out_plane + p] = dy[map_index(first + image, o, p, s.c_out, out_plane, s.y_block)];
+  }
+  const dnnl_status_t st = dnnl_sgemm('N', 'T', s.c_out, taps, dnnl_dim_t(pixels), 1.0f, grads, dnnl_dim_t(pixels),
+                                      patches, dnnl_dim_t(pixels), 0.0f, dw, taps);
+  ELBO_CHECK(st == dnnl_success, "conv2d_backward_weights: dnnl_sgemm of the weight gradient failed (status "
+                                     << int(st) << ")");
+  for (int o = 0; o < s.c_out; ++o) {
+    double acc = 0.0;
+    for (size_t p = 0; p < pixels; ++p) acc += grads[size_t(o) * pixels + p];
+    db[o] = float(acc);
+  }
+}
+
 // Between the weights of s (OIHW, o < c_out, c < c_in) and those of its transpose: the
 // channels swapped and the kernel turned by 180 degrees. For a same convolution,
 //   y[o, p] = sum_c,i,j w[o, c, i, j] x[c, p + (i, j) - pad]
@@ -307,6 +351,13 @@ void OnednnConv::backward_weights(float* dw, float* db, const float* dy, const f
     const ConvPlan& p = ch.plan(c);
     const size_t first = c * OnednnConv::kChunkImages;
     float* slot = m.partials.data() + c * per_chunk;
+    if (weight_gradient_by_gemm(s)) {
+      const size_t images = size_t(p.shape.n), pixels = images * size_t(s.out_h()) * s.out_w();
+      float* patches = static_cast<float*>(ws.in_a.get(pixels * size_t(s.c_in) * s.kh * s.kw * sizeof(float)));
+      float* grads = static_cast<float*>(ws.in_b.get(pixels * size_t(s.c_out) * sizeof(float)));
+      chunk_weight_gradient_by_gemm(slot, slot + w_size, dy, x, s, first, images, patches, grads);
+      return;
+    }
     const memory src = m.input(p.bw_x, x + first * x_image, ws.in_a, ws);
     const memory ddst = m.input(p.bw_dy, dy + first * y_image, ws.in_b, ws);
     const memory dweights = m.output(p.bw_dw, slot, ws.out);
@@ -330,6 +381,8 @@ void OnednnConv::backward_weights(float* dw, float* db, const float* dy, const f
     }
   });
 }
+
+bool OnednnConv::weight_gradient_by_gemm(const ConvShape& s) { return s.c_in * s.kh * s.kw <= kGemmWeightTaps; }
 
 int OnednnConv::channel_block() const {
   Impl& m = *impl_;
@@ -356,8 +409,9 @@ std::string OnednnConv::implementation(const ConvShape& s) {
   if (runs_as_transpose(s)) return "as its transpose " + std::to_string(s.c_out) + "->" + std::to_string(s.c_in) +
                                    ": " + implementation(transposed(s));
   onednn_use_one_thread();
-  return impl_->plan(s, s.n > 0 ? std::min(s.n, kChunkImages) : kChunkImages).implementation() + " (chunks of " +
-         std::to_string(kChunkImages) + " images)";
+  std::string impl = impl_->plan(s, s.n > 0 ? std::min(s.n, kChunkImages) : kChunkImages).implementation();
+  if (weight_gradient_by_gemm(s)) impl = impl.substr(0, impl.find(", backward_weights ")) + ", backward_weights im2col + sgemm";
+  return impl + " (chunks of " + std::to_string(kChunkImages) + " images)";
 }
 
 }  // namespace elbo

@@ -36,6 +36,16 @@ class OnednnConv {
   // images; layers into 4 channels gained about 18 %, measured under load).
   static bool runs_as_transpose(const ConvShape& s);
 
+  // Convolutions whose kernel reads at most kGemmWeightTaps input values per output pixel
+  // (c_in * kh * kw: a 1-channel stem's 3x3 kernel has 9, a 4x4 one 16) get their weight
+  // gradient as one SGEMM per chunk over gathered patches: oneDNN's direct backward-weights
+  // kernel puts input channels in the vector lanes, so with 1 input channel it ran at
+  // 2.7-2.9 GFLOP/s on AVX2 (10 % of the conv hvae's convolution time) against about 25
+  // for 32 channels; the SGEMM runs the conv VAE's 1 -> 32 4x4 stride-2 layer's weight
+  // gradient 2.2x faster on 1 thread, 3.4x on 2 (elbo_conv_bench, AMD EPYC Zen 1).
+  static constexpr int kGemmWeightTaps = 16;
+  static bool weight_gradient_by_gemm(const ConvShape& s);
+
   void forward(float* y, const float* x, const float* w, const float* bias, const ConvShape& s);
   void backward_data(float* dx, const float* dy, const float* w, const ConvShape& s, float beta);
   void backward_weights(float* dw, float* db, const float* dy, const float* x, const ConvShape& s);
