@@ -223,8 +223,9 @@ TEST(ConvOps, ChannelBlockedOperandsGiveThePlainBits) {
   const ConvShape shapes[] = {conv(18, 16, 7, 7, 32, 3, 3, 1, 1), conv(20, 1, 8, 8, 16, 3, 3, 1, 1),
                               conv(17, 32, 9, 10, 1, 3, 3, 1, 1), conv(5, 2, 6, 6, 16, 1, 1, 1, 0),
                               conv(33, 16, 12, 12, 16, 4, 4, 2, 1),
-                              // 16 taps, blocked input: the weight gradient's gathered patches
-                              // (OnednnConv::kGemmWeightTaps) read a blocked x.
+                              // A 1x1 same convolution into 8 channels runs as its transpose
+                              // (16 -> 8 becomes 8 -> 16, 8 taps): the few-tap weight gradient
+                              // (OnednnConv::kGemmWeightTaps) then gathers patches from a blocked map.
                               conv(21, 16, 6, 6, 8, 1, 1, 1, 0)};
   for (const ConvShape& plain : shapes)
     for (const int xb : {1, b})
