@@ -32,12 +32,15 @@ std::string str(const ConvShape& s) {
          " s" + std::to_string(s.stride) + " p" + std::to_string(s.pad);
 }
 
-// Batches of 5, 16 (one whole chunk), 17, 33 and 40 images: the CPU backend cuts
+// Batches of 5, 6, 16 (one whole chunk), 17, 33 and 40 images: the CPU backend cuts
 // batches into chunks of 16. The last two run as their transposes on the CPU.
 const ConvShape kShapes[] = {conv(5, 3, 9, 11, 7, 3, 3, 1, 0),    conv(17, 3, 9, 11, 7, 3, 3, 2, 1),
                              conv(33, 1, 12, 13, 8, 4, 4, 2, 1),  conv(18, 16, 7, 7, 24, 4, 4, 2, 1),
                              conv(20, 5, 8, 6, 3, 4, 4, 1, 0),    conv(3, 2, 7, 9, 4, 3, 2, 1, 1),
                              conv(16, 32, 14, 14, 64, 4, 4, 2, 1), conv(40, 4, 10, 10, 6, 3, 3, 2, 0),
+                             // Narrower than the kernel: whole kernel columns fall into the
+                             // padding on either side (the few-tap weight gradient's gather).
+                             conv(6, 1, 5, 2, 4, 4, 4, 2, 1),
                              // Same convolutions into few channels: the CPU backend runs them as
                              // their transposes (OnednnConv::runs_as_transpose).
                              conv(17, 32, 9, 10, 1, 3, 3, 1, 1),  conv(5, 16, 7, 6, 4, 5, 5, 1, 2)};

@@ -15,6 +15,7 @@
 
 #include "aligned_bytes.h"
 #include "conv_plan.h"
+#include "lane_sum.h"
 #include "elbo/error.h"
 #include "onednn_runtime.h"
 
@@ -50,12 +51,22 @@ size_t map_index(size_t image, int c, size_t i, int channels, size_t plane, int 
   return ((image * size_t(channels / b) + size_t(c / b)) * plane + i) * size_t(b) + size_t(c % b);
 }
 
+// The pixels of map row (image, channel c, image row y) as a pointer and the distance
+// between neighbouring pixels: 1 in NCHW, the block's width in a channel-blocked layout.
+struct MapRow {
+  const float* at;
+  size_t step;
+};
+MapRow map_row(const float* map, size_t image, int c, int y, int width, int channels, size_t plane, int b) {
+  return {map + map_index(image, c, size_t(y) * size_t(width), channels, plane, b), size_t(b)};
+}
+
 // A chunk's weight and bias gradients as one SGEMM, for convolutions with few input taps
 // (weight_gradient_by_gemm): its patches gathered as a taps x pixels matrix (im2col, taps
 // in OIHW's order c, i, j; zeros where the kernel overhangs the padding) and its output
-// gradient as a channels x pixels one, dw = dy * patches^T, db = each channel's sum (in
-// double). Reads any layout through map_index, so blocked and plain operands give the
-// same bits. Runs on the calling thread (oneDNN set to one thread by the caller).
+// gradient as a channels x pixels one, dw = dy * patches^T, db = each channel's sum
+// (lane_sum, in double). Reads either layout, so blocked and plain operands give the same
+// bits. Runs on the calling thread (oneDNN set to one thread by the caller).
 void chunk_weight_gradient_by_gemm(float* dw, float* db, const float* dy, const float* x, const ConvShape& s,
                                    size_t first, size_t images, float* patches, float* grads) {
   const int oh = s.out_h(), ow = s.out_w();
@@ -65,32 +76,45 @@ void chunk_weight_gradient_by_gemm(float* dw, float* db, const float* dy, const 
     for (int i = 0; i < s.kh; ++i)
       for (int j = 0; j < s.kw; ++j) {
         float* row = patches + size_t((c * s.kh + i) * s.kw + j) * pixels;
+        // The output columns whose tap j lands inside the image: ox * stride - pad + j in [0, w).
+        const auto column = [&](int ox) { return ox * s.stride - s.pad + j; };
+        int first_ox = 0, end_ox = ow;
+        while (first_ox < ow && column(first_ox) < 0) ++first_ox;
+        while (end_ox > first_ox && column(end_ox - 1) >= s.w) --end_ox;
         for (size_t image = 0; image < images; ++image)
           for (int oy = 0; oy < oh; ++oy) {
             const int iy = oy * s.stride - s.pad + i;
             float* out = row + image * out_plane + size_t(oy) * ow;
-            for (int ox = 0; ox < ow; ++ox) {
-              const int ix = ox * s.stride - s.pad + j;
-              const bool inside = iy >= 0 && iy < s.h && ix >= 0 && ix < s.w;
-              out[ox] = inside ? x[map_index(first + image, c, size_t(iy) * s.w + size_t(ix), s.c_in, in_plane, s.x_block)]
-                               : 0.0f;
+            if (iy < 0 || iy >= s.h) {
+              std::fill(out, out + ow, 0.0f);
+              continue;
             }
+            std::fill(out, out + first_ox, 0.0f);
+            std::fill(out + end_ox, out + ow, 0.0f);
+            if (first_ox == end_ox) continue;
+            const MapRow in = map_row(x, first + image, c, iy, s.w, s.c_in, in_plane, s.x_block);
+            const size_t step = in.step * size_t(s.stride);
+            const float* src = in.at + size_t(column(first_ox)) * in.step;
+            for (int ox = first_ox; ox < end_ox; ++ox, src += step) out[ox] = *src;
           }
       }
-  for (int o = 0; o < s.c_out; ++o) {
-    float* row = grads + size_t(o) * pixels;
-    for (size_t image = 0; image < images; ++image)
-      for (size_t p = 0; p < out_plane; ++p)
-        row[image * out_plane + p] = dy[map_index(first + image, o, p, s.c_out, out_plane, s.y_block)];
-  }
+  // dy one image and channel block at a time (a blocked map's lanes are neighbouring
+  // channels, whose block of an image stays in cache while its lanes are copied out).
+  const size_t b = size_t(s.y_block);
+  for (size_t image = 0; image < images; ++image)
+    for (int o0 = 0; o0 < s.c_out; o0 += s.y_block) {
+      const float* in = dy + map_index(first + image, o0, 0, s.c_out, out_plane, s.y_block);
+      float* out = grads + size_t(o0) * pixels + image * out_plane;
+      for (size_t lane = 0; lane < b; ++lane)
+        for (size_t p = 0; p < out_plane; ++p) out[lane * pixels + p] = in[p * b + lane];
+    }
   const dnnl_status_t st = dnnl_sgemm('N', 'T', s.c_out, taps, dnnl_dim_t(pixels), 1.0f, grads, dnnl_dim_t(pixels),
                                       patches, dnnl_dim_t(pixels), 0.0f, dw, taps);
   ELBO_CHECK(st == dnnl_success, "conv2d_backward_weights: dnnl_sgemm of the weight gradient failed (status "
                                      << int(st) << ")");
   for (int o = 0; o < s.c_out; ++o) {
-    double acc = 0.0;
-    for (size_t p = 0; p < pixels; ++p) acc += grads[size_t(o) * pixels + p];
-    db[o] = float(acc);
+    const float* row = grads + size_t(o) * pixels;
+    db[o] = float(lane_sum(pixels, [row](size_t p) { return row[p]; }));
   }
 }
 
