@@ -268,31 +268,37 @@ TEST(ChannelBlocks, BlockedMapsComputeThePlainGraphsBits) {
 // Resampling blocked maps: pixels of b floats, the same bits as the plain maps' ops.
 TEST(ChannelBlocks, ResamplingBlockedMapsMatchesPlainMaps) {
   auto be = make_cpu_backend(2);
-  const int n = 2, c = 32, h = 3, w = 5, b = 16;
-  // plain [n, c, h, w] <-> blocked [n, c / b, h, w, b]
-  auto blocked = [&](const std::vector<float>& plain, int hh, int ww) {
-    std::vector<float> out(plain.size());
-    for (int i = 0; i < n; ++i)
-      for (int ch = 0; ch < c; ++ch)
-        for (int p = 0; p < hh * ww; ++p)
-          out[((size_t(i) * (c / b) + ch / b) * hh * ww + p) * b + ch % b] = plain[(size_t(i) * c + ch) * hh * ww + p];
-    return out;
-  };
-  const std::vector<float> small = random_vector(size_t(n) * c * h * w, 3, -1, 1);
-  const std::vector<float> big = random_vector(size_t(n) * c * 4 * h * w, 4, -1, 1);
-  std::vector<float> up(big.size()), up_blocked(big.size()), pooled(small.size()), pooled_blocked(small.size());
-  for (const bool accumulate : {false, true}) {
-    std::vector<float> base = random_vector(big.size(), 5, -1, 1), base_small = random_vector(small.size(), 6, -1, 1);
-    up = base;
-    up_blocked = blocked(base, 2 * h, 2 * w);
-    pooled = base_small;
-    pooled_blocked = blocked(base_small, h, w);
-    be->upsample2x(up.data(), small.data(), n * c, h, w, 1, 0.25f, accumulate);
-    be->upsample2x(up_blocked.data(), blocked(small, h, w).data(), n * c / b, h, w, b, 0.25f, accumulate);
-    EXPECT_EQ(up_blocked, blocked(up, 2 * h, 2 * w)) << "accumulate " << accumulate;
-    be->sum_pool2x(pooled.data(), big.data(), n * c, h, w, 1, 0.25f, accumulate);
-    be->sum_pool2x(pooled_blocked.data(), blocked(big, 2 * h, 2 * w).data(), n * c / b, h, w, b, 0.25f, accumulate);
-    EXPECT_EQ(pooled_blocked, blocked(pooled, h, w)) << "accumulate " << accumulate;
+  const int n = 2, c = 32, h = 3, w = 5;
+  // Pixels of 8 and 16 floats (the channel blocks of AVX2 and AVX-512) and of 4 (the
+  // backend's loop for other widths).
+  for (const int b : {8, 16, 4}) {
+    // plain [n, c, h, w] <-> blocked [n, c / b, h, w, b]
+    auto blocked = [&](const std::vector<float>& plain, int hh, int ww) {
+      std::vector<float> out(plain.size());
+      for (int i = 0; i < n; ++i)
+        for (int ch = 0; ch < c; ++ch)
+          for (int p = 0; p < hh * ww; ++p)
+            out[((size_t(i) * (c / b) + ch / b) * hh * ww + p) * b + ch % b] =
+                plain[(size_t(i) * c + ch) * hh * ww + p];
+      return out;
+    };
+    const std::vector<float> small = random_vector(size_t(n) * c * h * w, 3, -1, 1);
+    const std::vector<float> big = random_vector(size_t(n) * c * 4 * h * w, 4, -1, 1);
+    std::vector<float> up(big.size()), up_blocked(big.size()), pooled(small.size()), pooled_blocked(small.size());
+    for (const bool accumulate : {false, true}) {
+      std::vector<float> base = random_vector(big.size(), 5, -1, 1), base_small = random_vector(small.size(), 6, -1, 1);
+      up = base;
+      up_blocked = blocked(base, 2 * h, 2 * w);
+      pooled = base_small;
+      pooled_blocked = blocked(base_small, h, w);
+      be->upsample2x(up.data(), small.data(), n * c, h, w, 1, 0.25f, accumulate);
+      be->upsample2x(up_blocked.data(), blocked(small, h, w).data(), n * c / b, h, w, b, 0.25f, accumulate);
+      EXPECT_EQ(up_blocked, blocked(up, 2 * h, 2 * w)) << "block " << b << " accumulate " << accumulate;
+      be->sum_pool2x(pooled.data(), big.data(), n * c, h, w, 1, 0.25f, accumulate);
+      be->sum_pool2x(pooled_blocked.data(), blocked(big, 2 * h, 2 * w).data(), n * c / b, h, w, b, 0.25f,
+                     accumulate);
+      EXPECT_EQ(pooled_blocked, blocked(pooled, h, w)) << "block " << b << " accumulate " << accumulate;
+    }
   }
 }
 
