@@ -3,7 +3,7 @@
 #  - 1 rank on the GPU (NCCL, a communicator of one) against 1 CPU rank: 50 steps agree
 #    to 1e-4 relative (FP32; rounding differs between cuBLAS and OpenBLAS);
 #  - the same GPU run with the step captured as a CUDA graph (the default) and eager
-#    (train.cuda_graph=false): bitwise identical;
+#    (train.cuda_graph=false): bitwise identical; with dist.zero (captured too) as well;
 #  - 2 ranks sharing the GPU through the MPI data plane reproduce the 1-rank GPU run
 #    (1e-5 relative, as 2 x 64 against 1 x 128 on the CPU);
 #  - a run that switches device at a checkpoint (CPU for 25 steps, then resumed on the
@@ -38,6 +38,14 @@ grep -q "captured as a CUDA graph" gpu.log || { cat gpu.log; fail "the GPU run d
 ! grep -q "captured as a CUDA graph" gpu_eager.log || fail "train.cuda_graph=false still captured"
 note "graph-replayed steps vs eager steps"
 compare_ckpt "$(final gpu)" "$(final gpu_eager)" --bitwise --optimizer || fail "graph replay differs from eager steps"
+
+# ZeRO-1 on one GPU rank: its gradient reduce-scatter is part of the captured step (it
+# once waited on the host for an event of the stream being captured, and the run stopped
+# at step 2); a sharded optimizer keeps the bits of the unsharded one.
+run gpu_zero 1 cuda --set dist.zero=true
+grep -q "captured as a CUDA graph" gpu_zero.log || { cat gpu_zero.log; fail "the ZeRO-1 GPU run did not capture its step"; }
+note "dist.zero on 1 GPU rank vs the unsharded run"
+compare_ckpt "$(final gpu_zero)" "$(final gpu)" --bitwise || fail "dist.zero on 1 GPU rank differs from the unsharded run"
 cmp <(loss_log gpu/metrics.jsonl) <(loss_log gpu_eager/metrics.jsonl) || fail "graph replay: loss log differs"
 
 run gpu_mpi2 2 cuda --set dist.backend=mpi

@@ -121,6 +121,30 @@ TEST_F(Nccl, ReduceScatterAndAllGatherOfShards) {
   }
 }
 
+// ZeRO-1's step on NCCL: the trainer reduce-scatters only where that keeps the all-reduce's
+// bits (one rank) and does it inside the captured step, so a communicator of one must
+// neither wait on the host nor do anything (it once host-waited for an event of the
+// stream being captured: cudaErrorCapturedEvent, and the communicator aborted at step 2).
+TEST_F(Nccl, OneRanksShardedStepCollectivesCanBeCaptured) {
+  EXPECT_EQ(comm_->reduce_scatter_matches_allreduce(), mpi_->world() == 1);
+  if (mpi_->world() != 1) GTEST_SKIP() << "the trainer reduce-scatters on NCCL with one rank only";
+  const size_t n = 1001;
+  std::vector<float> h(n);
+  for (size_t i = 0; i < n; ++i) h[i] = float(i % 13);
+  DeviceBuffer d = upload(h);
+  ASSERT_TRUE(backend_->capture_begin());
+  comm_->reduce_scatter_sum(d.data(), n);
+  comm_->allgather_shards(d.data(), n);
+  backend_->scale(d.data(), n, 2.0f);
+  backend_->capture_end();
+  EXPECT_EQ(download(d), h) << "capturing must not run the work";
+  for (int i = 0; i < 2; ++i) backend_->replay();
+  std::vector<float> want(n);
+  for (size_t i = 0; i < n; ++i) want[i] = 4.0f * h[i];
+  EXPECT_EQ(download(d), want);
+  backend_->release_graph();
+}
+
 // The async path never waits on the host: the reductions must start after the
 // compute stream's fill and the compute stream's scale must run after wait_all().
 TEST_F(Nccl, AsyncAllReducesAreOrderedWithTheComputeStream) {

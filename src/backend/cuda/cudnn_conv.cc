@@ -61,10 +61,11 @@ struct CudnnConv::Descriptors {
   }
 };
 
-CudnnConv::CudnnConv(cudaStream_t stream, bool allow_tensor_ops, std::string owner)
+CudnnConv::CudnnConv(cudaStream_t stream, bool allow_tensor_ops, std::string owner, GraphMemoryWatch& watch)
     : stream_(stream),
       math_(allow_tensor_ops ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH),
-      owner_(std::move(owner)) {
+      owner_(std::move(owner)),
+      watch_(watch) {
   CUDNN_CHECK(cudnnCreate(&handle_));
   const cudnnStatus_t st = cudnnSetStream(handle_, stream_);
   if (st != CUDNN_STATUS_SUCCESS) {
@@ -77,6 +78,7 @@ CudnnConv::~CudnnConv() {
   // Never throws; errors (a device already in an error state) are ignored.
   if (workspace_) {
     cudaStreamSynchronize(stream_);
+    watch_.released(workspace_);
     cudaFree(workspace_);
   }
   if (handle_) cudnnDestroy(handle_);
@@ -92,10 +94,16 @@ void* CudnnConv::workspace(size_t bytes) {
                     << "captured (run each convolution shape once before capturing)");
   // Work already queued may still use the old workspace.
   CUDA_CHECK(cudaStreamSynchronize(stream_));
-  if (workspace_) CUDA_CHECK(cudaFree(workspace_));
+  // A graph captured while the old workspace was alive has its pointer built in: the
+  // watch then tells the step to capture again instead of replaying into freed memory.
+  if (workspace_) {
+    watch_.released(workspace_);
+    CUDA_CHECK(cudaFree(workspace_));
+  }
   workspace_ = nullptr;
   workspace_bytes_ = 0;
   CUDA_CHECK(cudaMalloc(&workspace_, bytes));
+  watch_.allocated(workspace_);
   workspace_bytes_ = bytes;
   return workspace_;
 }

@@ -17,13 +17,16 @@
 #include <string>
 
 #include "elbo/backend.h"
+#include "elbo/graph_memory.h"
 
 namespace elbo {
 
 class CudnnConv {
  public:
-  // owner: the backend's name, for error messages.
-  CudnnConv(cudaStream_t stream, bool allow_tensor_ops, std::string owner);
+  // owner: the backend's name, for error messages. watch: the backend's record of the
+  // memory a captured graph may read; the workspace is allocated and freed through it, so
+  // that growing it after a capture makes the step be captured again (graph_memory.h).
+  CudnnConv(cudaStream_t stream, bool allow_tensor_ops, std::string owner, GraphMemoryWatch& watch);
   ~CudnnConv();
   CudnnConv(const CudnnConv&) = delete;
   CudnnConv& operator=(const CudnnConv&) = delete;
@@ -32,6 +35,8 @@ class CudnnConv {
   void backward_data(float* dx, const float* dy, const float* w, const ConvShape& s, float beta);
   void backward_weights(float* dw, float* db, const float* dy, const float* x, const ConvShape& s);
   std::string implementation() const;
+  // Bytes of the workspace held now (it grows to the largest need seen, never shrinks).
+  size_t workspace_bytes() const { return workspace_bytes_; }
 
  private:
   struct Descriptors;
@@ -41,6 +46,7 @@ class CudnnConv {
   cudaStream_t stream_ = nullptr;
   cudnnMathType_t math_;
   std::string owner_;
+  GraphMemoryWatch& watch_;
   cudnnHandle_t handle_ = nullptr;
   void* workspace_ = nullptr;
   size_t workspace_bytes_ = 0;

@@ -168,8 +168,12 @@ class NcclCommunicator final : public Communicator {
   // Shards are of unequal length (dist/shard.h), which ncclReduceScatter and
   // ncclAllGather do not take: one grouped ncclReduce / ncclBroadcast per shard, rooted at
   // its owner, in place (NCCL's usual way to gather unequal parts).
+  // A communicator of one has nothing to add, and must not wait: the trainer reduce-scatters
+  // (dist.zero) only where that keeps the all-reduce's bits, which on NCCL is one rank,
+  // and does it inside the captured step, where a host wait for an event of the stream
+  // being captured fails (cudaErrorCapturedEvent) and aborts the communicator.
   void reduce_scatter_sum(float* buf, size_t n) override {
-    if (n == 0) return;
+    if (n == 0 || world_ == 1) return;
     const Clock::time_point start = Clock::now();
     enqueue("reduce-scatter", start, [&] {
       return grouped_per_shard(n, [&](int r, const Shard& s) {
