@@ -25,8 +25,10 @@ ConvShape conv(int n, int c_in, int hw, int c_out) {
 // Zeroed device floats, freed at the end of the test.
 struct DeviceFloats {
   explicit DeviceFloats(size_t n) {
-    EXPECT_EQ(cudaMalloc(&p, n * sizeof(float)), cudaSuccess);
-    EXPECT_EQ(cudaMemset(p, 0, n * sizeof(float)), cudaSuccess);
+    void* raw = nullptr;
+    EXPECT_EQ(cudaMalloc(&raw, n * sizeof(float)), cudaSuccess);
+    EXPECT_EQ(cudaMemset(raw, 0, n * sizeof(float)), cudaSuccess);
+    p = static_cast<float*>(raw);
   }
   ~DeviceFloats() { cudaFree(p); }
   float* p = nullptr;
