@@ -229,7 +229,10 @@ TEST(ConvOps, ChannelBlockedOperandsGiveThePlainBits) {
                               // A 1x1 same convolution into 8 channels runs as its transpose
                               // (16 -> 8 becomes 8 -> 16, 8 taps): the few-tap weight gradient
                               // (OnednnConv::kGemmWeightTaps) then gathers patches from a blocked map.
-                              conv(21, 16, 6, 6, 8, 1, 1, 1, 0)};
+                              conv(21, 16, 6, 6, 8, 1, 1, 1, 0),
+                              // 16 taps gathered from a blocked map with stride 2 and padding:
+                              // columns -1 and 7 of 7 fall outside (blocks of 8 and 16 alike).
+                              conv(19, 16, 7, 7, 16, 1, 1, 2, 1)};
   for (const ConvShape& plain : shapes)
     for (const int xb : {1, b})
       for (const int yb : {1, b}) {

@@ -93,9 +93,7 @@ void chunk_weight_gradient_by_gemm(float* dw, float* db, const float* dy, const 
             std::fill(out + end_ox, out + ow, 0.0f);
             if (first_ox == end_ox) continue;
             const MapRow in = map_row(x, first + image, c, iy, s.w, s.c_in, in_plane, s.x_block);
-            const size_t step = in.step * size_t(s.stride);
-            const float* src = in.at + size_t(column(first_ox)) * in.step;
-            for (int ox = first_ox; ox < end_ox; ++ox, src += step) out[ox] = *src;
+            for (int ox = first_ox; ox < end_ox; ++ox) out[ox] = in.at[size_t(column(ox)) * in.step];
           }
       }
   // dy one image and channel block at a time (a blocked map's lanes are neighbouring
