@@ -51,16 +51,6 @@ size_t map_index(size_t image, int c, size_t i, int channels, size_t plane, int 
   return ((image * size_t(channels / b) + size_t(c / b)) * plane + i) * size_t(b) + size_t(c % b);
 }
 
-// The pixels of map row (image, channel c, image row y) as a pointer and the distance
-// between neighbouring pixels: 1 in NCHW, the block's width in a channel-blocked layout.
-struct MapRow {
-  const float* at;
-  size_t step;
-};
-MapRow map_row(const float* map, size_t image, int c, int y, int width, int channels, size_t plane, int b) {
-  return {map + map_index(image, c, size_t(y) * size_t(width), channels, plane, b), size_t(b)};
-}
-
 // A chunk's weight and bias gradients as one SGEMM, for convolutions with few input taps
 // (weight_gradient_by_gemm): its patches gathered as a taps x pixels matrix (im2col, taps
 // in OIHW's order c, i, j; zeros where the kernel overhangs the padding) and its output
@@ -92,8 +82,9 @@ void chunk_weight_gradient_by_gemm(float* dw, float* db, const float* dy, const 
             std::fill(out, out + first_ox, 0.0f);
             std::fill(out + end_ox, out + ow, 0.0f);
             if (first_ox == end_ox) continue;
-            const MapRow in = map_row(x, first + image, c, iy, s.w, s.c_in, in_plane, s.x_block);
-            for (int ox = first_ox; ox < end_ox; ++ox) out[ox] = in.at[size_t(column(ox)) * in.step];
+            // Row iy of channel c: neighbouring pixels are x_block floats apart (1 in NCHW).
+            const float* in = x + map_index(first + image, c, size_t(iy) * s.w, s.c_in, in_plane, s.x_block);
+            for (int ox = first_ox; ox < end_ox; ++ox) out[ox] = in[size_t(column(ox)) * size_t(s.x_block)];
           }
       }
   // dy one image and channel block at a time (a blocked map's lanes are neighbouring
