@@ -55,13 +55,14 @@ std::string describe(const ConvShape& s) {
 
 std::string ConvPlan::implementation() const {
   return std::string("forward ") + fwd_pd.impl_info_str() + ", backward_data " + bwd_data_pd.impl_info_str() +
-         ", backward_weights " + bwd_weights_pd.impl_info_str();
+         ", backward_weights " + (weights_by_gemm ? std::string("im2col + sgemm") : bwd_weights_pd.impl_info_str());
 }
 
-std::unique_ptr<ConvPlan> make_conv_plan(const dnnl::engine& engine, const ConvShape& s) {
+std::unique_ptr<ConvPlan> make_conv_plan(const dnnl::engine& engine, const ConvShape& s, bool weights_by_gemm) {
   auto plan = std::make_unique<ConvPlan>();
   ConvPlan& p = *plan;
   p.shape = s;
+  p.weights_by_gemm = weights_by_gemm;
   const memory::dims x_dims{s.n, s.c_in, s.h, s.w}, w_dims{s.c_out, s.c_in, s.kh, s.kw}, b_dims{s.c_out},
       y_dims{s.n, s.c_out, s.out_h(), s.out_w()}, strides{s.stride, s.stride}, pad{s.pad, s.pad};
   // The user's tensors: weights OIHW; activations NCHW or channel-blocked (ConvShape).
@@ -89,26 +90,29 @@ std::unique_ptr<ConvPlan> make_conv_plan(const dnnl::engine& engine, const ConvS
         dnnl::convolution_backward_data::desc(algo, plain_bwd_data ? x_nchw : x_any, plain_bwd_data ? w_plain : w_any,
                                               plain_bwd_data ? y_nchw : y_any, strides, pad, pad),
         attr, engine, p.fwd_pd);
-    p.bwd_weights_pd = dnnl::convolution_backward_weights::primitive_desc(
-        dnnl::convolution_backward_weights::desc(algo, x_any, w_any, p.bias, y_any, strides, pad, pad), attr, engine,
-        p.fwd_pd);
     p.fwd = dnnl::convolution_forward(p.fwd_pd);
     p.bwd_data = dnnl::convolution_backward_data(p.bwd_data_pd);
-    p.bwd_weights = dnnl::convolution_backward_weights(p.bwd_weights_pd);
     p.fwd_x = operand(engine, x_user, p.fwd_pd.src_desc());
     p.fwd_w = operand(engine, w_plain, p.fwd_pd.weights_desc());
     p.fwd_y = operand(engine, y_user, p.fwd_pd.dst_desc());
     p.bd_dy = operand(engine, y_user, p.bwd_data_pd.diff_dst_desc());
     p.bd_w = operand(engine, w_plain, p.bwd_data_pd.weights_desc());
     p.bd_dx = operand(engine, x_user, p.bwd_data_pd.diff_src_desc());
-    p.bw_x = operand(engine, x_user, p.bwd_weights_pd.src_desc());
-    p.bw_dy = operand(engine, y_user, p.bwd_weights_pd.diff_dst_desc());
-    p.bw_dw = operand(engine, w_plain, p.bwd_weights_pd.diff_weights_desc());
-    ELBO_CHECK(p.fwd_pd.bias_desc() == p.bias && p.bwd_weights_pd.diff_bias_desc() == p.bias,
-               "oneDNN chose a blocked layout for a convolution's bias");
+    ELBO_CHECK(p.fwd_pd.bias_desc() == p.bias, "oneDNN chose a blocked layout for a convolution's bias");
     p.fwd_scratch = p.fwd_pd.scratchpad_desc().get_size();
     p.bd_scratch = p.bwd_data_pd.scratchpad_desc().get_size();
-    p.bw_scratch = p.bwd_weights_pd.scratchpad_desc().get_size();
+    if (!weights_by_gemm) {
+      p.bwd_weights_pd = dnnl::convolution_backward_weights::primitive_desc(
+          dnnl::convolution_backward_weights::desc(algo, x_any, w_any, p.bias, y_any, strides, pad, pad), attr, engine,
+          p.fwd_pd);
+      p.bwd_weights = dnnl::convolution_backward_weights(p.bwd_weights_pd);
+      p.bw_x = operand(engine, x_user, p.bwd_weights_pd.src_desc());
+      p.bw_dy = operand(engine, y_user, p.bwd_weights_pd.diff_dst_desc());
+      p.bw_dw = operand(engine, w_plain, p.bwd_weights_pd.diff_weights_desc());
+      ELBO_CHECK(p.bwd_weights_pd.diff_bias_desc() == p.bias,
+                 "oneDNN chose a blocked layout for a convolution's bias gradient");
+      p.bw_scratch = p.bwd_weights_pd.scratchpad_desc().get_size();
+    }
   } catch (const dnnl::error& e) {
     ELBO_FAIL("oneDNN cannot build a convolution for " << describe(s) << ": " << e.what());
   }

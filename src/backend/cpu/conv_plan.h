@@ -34,6 +34,9 @@ struct ConvOperand {
 
 struct ConvPlan {
   ConvShape shape;  // n: images per chunk
+  // The weight gradient runs as im2col + SGEMM (OnednnConv::weight_gradient_by_gemm):
+  // the plan then holds no backward-weights primitive, operands or scratchpad.
+  bool weights_by_gemm = false;
   dnnl::convolution_forward::primitive_desc fwd_pd;
   dnnl::convolution_backward_data::primitive_desc bwd_data_pd;
   dnnl::convolution_backward_weights::primitive_desc bwd_weights_pd;
@@ -55,6 +58,6 @@ struct ConvPlan {
 
 // Creates the plan; throws an elbo::Error naming the shape when oneDNN cannot.
 // Call onednn_use_one_thread() on this thread first.
-std::unique_ptr<ConvPlan> make_conv_plan(const dnnl::engine& engine, const ConvShape& chunk);
+std::unique_ptr<ConvPlan> make_conv_plan(const dnnl::engine& engine, const ConvShape& chunk, bool weights_by_gemm);
 
 }  // namespace elbo

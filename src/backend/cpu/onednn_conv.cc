@@ -161,7 +161,7 @@ struct OnednnConv::Impl {
     if (!slot) {
       ConvShape chunk = s;
       chunk.n = images;
-      slot = make_conv_plan(engine, chunk);
+      slot = make_conv_plan(engine, chunk, OnednnConv::weight_gradient_by_gemm(chunk));
     }
     return *slot;
   }
@@ -364,7 +364,7 @@ void OnednnConv::backward_weights(float* dw, float* db, const float* dy, const f
     const ConvPlan& p = ch.plan(c);
     const size_t first = c * OnednnConv::kChunkImages;
     float* slot = m.partials.data() + c * per_chunk;
-    if (weight_gradient_by_gemm(s)) {
+    if (p.weights_by_gemm) {
       const size_t images = size_t(p.shape.n), pixels = images * size_t(s.out_h()) * s.out_w();
       float* patches = static_cast<float*>(ws.in_a.get(pixels * size_t(s.c_in) * s.kh * s.kw * sizeof(float)));
       float* grads = static_cast<float*>(ws.in_b.get(pixels * size_t(s.c_out) * sizeof(float)));
@@ -422,8 +422,7 @@ std::string OnednnConv::implementation(const ConvShape& s) {
   if (runs_as_transpose(s)) return "as its transpose " + std::to_string(s.c_out) + "->" + std::to_string(s.c_in) +
                                    ": " + implementation(transposed(s));
   onednn_use_one_thread();
-  std::string impl = impl_->plan(s, s.n > 0 ? std::min(s.n, kChunkImages) : kChunkImages).implementation();
-  if (weight_gradient_by_gemm(s)) impl = impl.substr(0, impl.find(", backward_weights ")) + ", backward_weights im2col + sgemm";
+  const std::string impl = impl_->plan(s, s.n > 0 ? std::min(s.n, kChunkImages) : kChunkImages).implementation();
   return impl + " (chunks of " + std::to_string(kChunkImages) + " images)";
 }
 
