@@ -56,7 +56,11 @@ TEST(CudnnWorkspace, GrowingItAfterACaptureTellsTheGraphMemoryWatch) {
   }
   Stream stream;
   GraphMemoryWatch watch;
-  CudnnConv c(stream.s, false, "test", watch);
+  int drains = 0;  // the workspace's growth waits through the backend's (polled) drain
+  CudnnConv c(stream.s, false, "test", watch, [&] {
+    ++drains;
+    ASSERT_EQ(cudaStreamSynchronize(stream.s), cudaSuccess);
+  });
   run_all(c, conv(4, 16, 8, 16));
   const size_t small = c.workspace_bytes();
   watch.capture_began();  // a step captured now would read the workspace
@@ -65,6 +69,7 @@ TEST(CudnnWorkspace, GrowingItAfterACaptureTellsTheGraphMemoryWatch) {
   const size_t big = c.workspace_bytes();
   if (small == 0) GTEST_SKIP() << "cuDNN needed no workspace for the small shape, so no graph could read one";
   if (big == small) GTEST_SKIP() << "cuDNN needed no more workspace for the big shape (" << big << " bytes)";
+  EXPECT_GE(drains, 2) << "each growth drains the stream first (small, then big)";
   EXPECT_NE(watch.generation(), generation)
       << "the workspace alive at the capture (" << small << " bytes) was freed for " << big
       << " bytes without telling the watch";

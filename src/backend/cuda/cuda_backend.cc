@@ -575,7 +575,9 @@ void CudaBackend::ema_update(float* ema, const float* params, size_t n, float de
 #if defined(ELBO_WITH_CUDNN)
 CudnnConv& CudaBackend::conv() {
   make_current();
-  if (!conv_) conv_ = std::make_unique<CudnnConv>(stream_, precision_ != GemmPrecision::kFP32, name_, graph_memory_);
+  if (!conv_)
+    conv_ = std::make_unique<CudnnConv>(stream_, precision_ != GemmPrecision::kFP32, name_, graph_memory_,
+                                        [this] { wait_stream("growing the cuDNN workspace"); });
   return *conv_;
 }
 void CudaBackend::conv2d_forward(float* y, const float* x, const float* w, const float* bias, const ConvShape& s) {

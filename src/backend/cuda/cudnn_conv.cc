@@ -61,11 +61,13 @@ struct CudnnConv::Descriptors {
   }
 };
 
-CudnnConv::CudnnConv(cudaStream_t stream, bool allow_tensor_ops, std::string owner, GraphMemoryWatch& watch)
+CudnnConv::CudnnConv(cudaStream_t stream, bool allow_tensor_ops, std::string owner, GraphMemoryWatch& watch,
+                     Drain drain)
     : stream_(stream),
       math_(allow_tensor_ops ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH),
       owner_(std::move(owner)),
-      watch_(watch) {
+      watch_(watch),
+      drain_(std::move(drain)) {
   CUDNN_CHECK(cudnnCreate(&handle_));
   const cudnnStatus_t st = cudnnSetStream(handle_, stream_);
   if (st != CUDNN_STATUS_SUCCESS) {
@@ -93,7 +95,7 @@ void* CudnnConv::workspace(size_t bytes) {
              owner_ << ": a convolution needs " << bytes << " bytes of cuDNN workspace while a CUDA graph is being "
                     << "captured (run each convolution shape once before capturing)");
   // Work already queued may still use the old workspace.
-  CUDA_CHECK(cudaStreamSynchronize(stream_));
+  drain_();
   // A graph captured while the old workspace was alive has its pointer built in: the
   // watch then tells the step to capture again instead of replaying into freed memory.
   if (workspace_) {

@@ -14,6 +14,7 @@
 #include <cuda_runtime_api.h>
 #include <cudnn.h>
 
+#include <functional>
 #include <string>
 
 #include "elbo/backend.h"
@@ -26,7 +27,11 @@ class CudnnConv {
   // owner: the backend's name, for error messages. watch: the backend's record of the
   // memory a captured graph may read; the workspace is allocated and freed through it, so
   // that growing it after a capture makes the step be captured again (graph_memory.h).
-  CudnnConv(cudaStream_t stream, bool allow_tensor_ops, std::string owner, GraphMemoryWatch& watch);
+  // drain: waits until the stream's queued work is done, before a smaller workspace is
+  // freed; the backend's own wait, polled so that its wait monitor can end a wait behind
+  // a collective that never completes (a plain cudaStreamSynchronize would block for ever).
+  using Drain = std::function<void()>;
+  CudnnConv(cudaStream_t stream, bool allow_tensor_ops, std::string owner, GraphMemoryWatch& watch, Drain drain);
   ~CudnnConv();
   CudnnConv(const CudnnConv&) = delete;
   CudnnConv& operator=(const CudnnConv&) = delete;
@@ -47,6 +52,7 @@ class CudnnConv {
   cudnnMathType_t math_;
   std::string owner_;
   GraphMemoryWatch& watch_;
+  Drain drain_;
   cudnnHandle_t handle_ = nullptr;
   void* workspace_ = nullptr;
   size_t workspace_bytes_ = 0;
