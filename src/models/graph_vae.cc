@@ -94,12 +94,7 @@ GraphVae::Program& GraphVae::program(Backend& be, Purpose purpose, int rows, int
     }
     case Purpose::kIwae: {  // the k-sample bound, trained through its normalised weights
       Var log_ratio = record_log_ratio(g, p, rows, k);
-      const ImportanceBound b = importance_bound(g, p.recon, log_ratio, k,
-                                                 objective_.warms_up_log_ratio() ? &log_ratio_weight_ : nullptr);
-      p.log_mean_weight = b.log_mean_weight;
-      p.trained_bound = b.trained;
-      p.recon = b.recon;
-      p.kl = b.kl;
+      p.record_importance_bound(log_ratio, k, objective_.warms_up_log_ratio() ? &log_ratio_weight_ : nullptr);
       break;
     }
     case Purpose::kImportance: {  // rows images, k samples each; each image is encoded once
@@ -171,17 +166,17 @@ const float* GraphVae::kl_per_row() const {
 
 const float* GraphVae::tc_per_row() const {
   ELBO_CHECK(train_, type() << ": tc_per_row() before forward()");
-  return train_pass_ && train_->tc.valid() ? train_->graph->value(train_->tc) : nullptr;
+  return train_pass_ ? train_->values(train_->tc) : nullptr;
 }
 
 const float* GraphVae::log_mean_weight_per_row() const {
   ELBO_CHECK(train_, type() << ": log_mean_weight_per_row() before forward()");
-  return train_->log_mean_weight.valid() ? train_->graph->value(train_->log_mean_weight) : nullptr;
+  return train_->values(train_->log_mean_weight);
 }
 
 const float* GraphVae::trained_log_mean_weight_per_row() const {
   ELBO_CHECK(train_, type() << ": trained_log_mean_weight_per_row() before forward()");
-  return train_->trained_bound.valid() ? train_->graph->value(train_->trained_bound) : nullptr;
+  return train_->values(train_->trained_bound);
 }
 
 const float* GraphVae::posterior_stats() const {
@@ -195,9 +190,8 @@ void GraphVae::backward(Backend& be, const float* x, int rows, float recon_weigh
   ELBO_CHECK(train_ && train_pass_ && train_->graph->shape(train_->in).n == rows,
              type() << ": backward() without its forward() of the training pass");
   train_->graph->bind(train_->in, x);
-  if (train_->trained_bound.valid())  // iwae: minimise minus the bound's log-mean-weight
-    train_->graph->backward({{train_->trained_bound, Weight(-recon_weight)}}, on_grads_ready);
-  else if (train_->tc.valid())  // beta-TCVAE: the total correlation weighs tc_beta - 1 more than the KL
+  if (train_->backward_through_bound(recon_weight, on_grads_ready)) return;  // iwae
+  if (train_->tc.valid())  // beta-TCVAE: the total correlation weighs tc_beta - 1 more than the KL
     train_->graph->backward({{train_->recon, Weight(recon_weight)},
                              {train_->kl, kl_weight},
                              {train_->tc, Weight(kl_weight.value * (objective_.tc_beta - 1.0f), kl_weight.device_factor)}},
@@ -209,10 +203,8 @@ void GraphVae::backward(Backend& be, const float* x, int rows, float recon_weigh
 // The forward-only computations: bind the input (and classes), run, copy the output
 // (its shape says how much) to the caller's buffer.
 void GraphVae::run_into(Backend& be, Program& p, const float* in, float* out) {
-  p.graph->bind(p.in, in);
   bind_condition(p);
-  p.graph->forward();
-  be.copy(out, p.graph->value(p.out), p.graph->shape(p.out).numel());
+  p.run_into(be, in, out);
 }
 
 void GraphVae::log_importance_weights(Backend& be, float* logw, const float* x, int images, int k,

@@ -180,12 +180,7 @@ Hvae::Program& Hvae::program(Backend& be, Purpose purpose, int rows, int k, bool
       break;
     case Purpose::kIwae: {  // the k-sample bound, trained through its normalised weights
       Var log_ratio = record_log_ratio(g, p, rows, k);
-      const ImportanceBound b = importance_bound(g, p.recon, log_ratio, k,
-                                                 objective_.warms_up_log_ratio() ? &log_ratio_weight_ : nullptr);
-      p.log_mean_weight = b.log_mean_weight;
-      p.trained_bound = b.trained;
-      p.recon = b.recon;
-      p.kl = b.kl;
+      p.record_importance_bound(log_ratio, k, objective_.warms_up_log_ratio() ? &log_ratio_weight_ : nullptr);
       break;
     }
     case Purpose::kImportance: {
@@ -279,12 +274,12 @@ const float* Hvae::kl_group_per_row(int group) const {
 
 const float* Hvae::log_mean_weight_per_row() const {
   ELBO_CHECK(train_, "hvae: log_mean_weight_per_row() before forward()");
-  return train_->log_mean_weight.valid() ? train_->graph->value(train_->log_mean_weight) : nullptr;
+  return train_->values(train_->log_mean_weight);
 }
 
 const float* Hvae::trained_log_mean_weight_per_row() const {
   ELBO_CHECK(train_, "hvae: trained_log_mean_weight_per_row() before forward()");
-  return train_->trained_bound.valid() ? train_->graph->value(train_->trained_bound) : nullptr;
+  return train_->values(train_->trained_bound);
 }
 
 const float* Hvae::posterior_stats() const {
@@ -298,27 +293,18 @@ void Hvae::backward(Backend& be, const float* x, int rows, float recon_weight, W
   ELBO_CHECK(train_ && train_pass_ && train_->graph->shape(train_->in).n == rows,
              "hvae: backward() without its forward() of the training pass");
   train_->graph->bind(train_->in, x);
-  if (train_->trained_bound.valid())
-    train_->graph->backward({{train_->trained_bound, Weight(-recon_weight)}}, on_grads_ready);
-  else {
-    std::vector<LossSeed> seeds = {{train_->recon, Weight(recon_weight)}};
-    // Each group's KL, weighted alike, or by its own device weight (KL balancing, free bits per group).
-    for (size_t l = 0; l < train_->group_kl.size(); ++l)
-      seeds.push_back({train_->group_kl[l], kl_group_weights_ ? Weight(1.0f, kl_group_weights_ + l) : kl_weight});
-    train_->graph->backward(seeds, on_grads_ready);
-  }
-}
-
-void Hvae::run_into(Program& p, const float* in, float* out, Backend& be) {
-  p.graph->bind(p.in, in);
-  p.graph->forward();
-  be.copy(out, p.graph->value(p.out), p.graph->shape(p.out).numel());
+  if (train_->backward_through_bound(recon_weight, on_grads_ready)) return;  // iwae
+  std::vector<LossSeed> seeds = {{train_->recon, Weight(recon_weight)}};
+  // Each group's KL, weighted alike, or by its own device weight (KL balancing, free bits per group).
+  for (size_t l = 0; l < train_->group_kl.size(); ++l)
+    seeds.push_back({train_->group_kl[l], kl_group_weights_ ? Weight(1.0f, kl_group_weights_ + l) : kl_weight});
+  train_->graph->backward(seeds, on_grads_ready);
 }
 
 void Hvae::log_importance_weights(Backend& be, float* logw, const float* x, int images, int k,
                                   const NoiseKey& noise) {
   set_noise(noise);
-  run_into(program(be, Purpose::kImportance, images, k), x, logw, be);
+  program(be, Purpose::kImportance, images, k).run_into(be, x, logw);
 }
 
 // The lower groups' prior samples use the model's seed and the sample-grid stream, past
@@ -326,15 +312,15 @@ void Hvae::log_importance_weights(Backend& be, float* logw, const float* x, int 
 // serials that continue from call to call: successive chunks of one grid differ.
 void Hvae::decode_mean(Backend& be, float* out, const float* z, int rows) {
   set_sampling_noise(rows);
-  run_into(program(be, Purpose::kDecode, rows), z, out, be);
+  program(be, Purpose::kDecode, rows).run_into(be, z, out);
 }
 
 void Hvae::posterior_mean(Backend& be, float* mu, const float* x, int rows) {
-  run_into(program(be, Purpose::kEncode, rows), x, mu, be);
+  program(be, Purpose::kEncode, rows).run_into(be, x, mu);
 }
 
 void Hvae::reconstruct(Backend& be, float* out, const float* x, int rows) {
-  run_into(program(be, Purpose::kReconstruct, rows), x, out, be);
+  program(be, Purpose::kReconstruct, rows).run_into(be, x, out);
 }
 
 // The objective is part of what a program records (the IWAE graph, the warm-up's weight,
@@ -360,11 +346,11 @@ void Hvae::reconstruct_top_groups(Backend& be, float* out, const float* x, int r
   ELBO_CHECK(groups >= 0 && groups <= kl_groups(),
              "--top-groups " << groups << ": the model has " << kl_groups() << " groups (0.." << kl_groups() << ")");
   set_sampling_noise(rows);
-  run_into(program(be, Purpose::kTopGroups, rows, groups), x, out, be);
+  program(be, Purpose::kTopGroups, rows, groups).run_into(be, x, out);
 }
 
 void Hvae::group_posterior_means(Backend& be, float* mu, const float* x, int rows) {
-  run_into(program(be, Purpose::kGroupMeans, rows), x, mu, be);
+  program(be, Purpose::kGroupMeans, rows).run_into(be, x, mu);
 }
 
 }  // namespace elbo

@@ -10,6 +10,7 @@
 #include <tuple>
 
 #include "elbo/models/vae_model.h"
+#include "elbo/models/vae_program.h"
 #include "elbo/nn/distributions.h"
 #include "elbo/nn/graph.h"
 
@@ -66,13 +67,9 @@ class GraphVae : public VaeModel {
   int pseudo_slice_ = -1;
 
  private:
-  struct Program {
-    std::unique_ptr<Graph> graph;
-    Var in, out, recon, kl, y;
-    Var stats;             // the posterior statistics of each input
-    Var log_mean_weight;   // iwae: log (1/k) sum_t w_t per image
-    Var trained_bound;     // iwae: what backward differentiates (nn/importance_bound.h)
-    Var tc;                // beta-TCVAE's training pass: the total correlation per image
+  struct Program : VaeProgram {
+    Var y;   // a conditional model's one-hot classes
+    Var tc;  // beta-TCVAE's training pass: the total correlation per image
   };
   Var condition_input(Graph& g, int rows) const;
   void bind_condition(Program& p) const;

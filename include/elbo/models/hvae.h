@@ -26,6 +26,7 @@
 
 #include "elbo/models/hvae_blocks.h"
 #include "elbo/models/vae_model.h"
+#include "elbo/models/vae_program.h"
 #include "elbo/nn/distributions.h"
 #include "elbo/nn/graph.h"
 #include "elbo/nn/variance_bound.h"
@@ -82,10 +83,7 @@ class Hvae final : public VaeModel {
     Var out;
   };
   enum class Purpose { kElbo, kIwae, kImportance, kDecode, kReconstruct, kEncode, kTopGroups, kGroupMeans };
-  struct Program {
-    std::unique_ptr<Graph> graph;
-    Var in, out, recon, kl, stats, log_mean_weight;
-    Var trained_bound;          // iwae: what backward differentiates (nn/importance_bound.h)
+  struct Program : VaeProgram {
     std::vector<Var> group_kl;  // ELBO programs: each group's KL per row
   };
 
@@ -104,7 +102,6 @@ class Hvae final : public VaeModel {
   // k samples per input (kIwae, kImportance): p.recon gets their -log p(x|z); returns
   // their sum over the groups of log p(z_l | z_<l) - log q(z_l | x, z_<l).
   Var record_log_ratio(Graph& g, Program& p, int rows, int k);
-  void run_into(Program& p, const float* in, float* out, Backend& be);
   void set_noise(const NoiseKey& noise);
   // The noise of the prior draws of sampling programs: the model's seed, fresh serials.
   void set_sampling_noise(int rows);
