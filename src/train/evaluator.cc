@@ -59,6 +59,9 @@ std::string result_json(const Config& config, const EvalResult& r, const std::st
     list(r.active_units_per_group);
     out << ",\n  \"group_dims\": ";
     list(r.group_dims);
+    out << ",\n  \"test_kl_per_group\": [";
+    for (size_t i = 0; i < r.kl_per_group.size(); ++i) out << (i ? ", " : "") << r.kl_per_group[i];
+    out << "]";
   }
   out << "\n}\n";
   return out.str();
@@ -165,6 +168,7 @@ EvalResult evaluate(const Config& config, MpiContext& mpi, const EvalRequest& re
   std::vector<float> group_mu(size_t(batch) * size_t(all_groups));
   DeviceBuffer group_mu_dev(&be, std::max<size_t>(1, group_mu.size()));
   double sums[4] = {0, 0, 0, 0};  // recon, kl, iw log-likelihood, images
+  std::vector<double> group_kl_sums(group_dims.size(), 0.0);
   if (mpi.is_root()) {
     std::printf("elbo eval: %s (step %lld, %s) on %lld of %lld test images, k = %d, %d %s\n",
                 result.checkpoint.c_str(), static_cast<long long>(step), result.weights.c_str(),
@@ -189,6 +193,7 @@ EvalResult evaluate(const Config& config, MpiContext& mpi, const EvalRequest& re
       sums[0] += scorer.recon(r);
       sums[1] += scorer.kl(r);
       sums[2] += scorer.log_mean_weight(r);
+      for (size_t l = 0; l < group_kl_sums.size(); ++l) group_kl_sums[l] += scorer.group_kl(r, int(l));
       const float* mu = scorer.mu(r);
       for (int j = 0; j < latent; ++j) {
         mu_moments[size_t(j)] += double(mu[j]);
@@ -209,7 +214,10 @@ EvalResult evaluate(const Config& config, MpiContext& mpi, const EvalRequest& re
   }
   mpi.allreduce_sum(sums, 4);
   mpi.allreduce_sum(mu_moments.data(), int(mu_moments.size()));
-  if (all_groups > 0) mpi.allreduce_sum(group_moments.data(), int(group_moments.size()));
+  if (all_groups > 0) {
+    mpi.allreduce_sum(group_moments.data(), int(group_moments.size()));
+    mpi.allreduce_sum(group_kl_sums.data(), int(group_kl_sums.size()));
+  }
   const double images = sums[3];
   result.latent_dim = latent;
   for (int j = 0; j < latent; ++j) {
@@ -225,6 +233,7 @@ EvalResult evaluate(const Config& config, MpiContext& mpi, const EvalRequest& re
       if (group_moments[size_t(all_groups) + j] / images - mean * mean > 0.01) ++active;
     }
     result.active_units_per_group.push_back(active);
+    result.kl_per_group.push_back(group_kl_sums[l] / images);
   }
   const double per_dim = 1.0 / (double(dim) * std::log(2.0));
   result.images = int64_t(images);
@@ -242,7 +251,8 @@ EvalResult evaluate(const Config& config, MpiContext& mpi, const EvalRequest& re
     std::printf("  IW NLL (k=%d)  %.4f nats  (%.5f bits/dim)\n", k, result.iw_nll, result.iw_nll_bpd);
     std::printf("  active units    %d of %d  (Var_x E_q[z|x] > 0.01)\n", result.active_units, result.latent_dim);
     for (size_t l = 0; l < group_dims.size(); ++l)
-      std::printf("    group %zu       %d of %d\n", l, result.active_units_per_group[l], group_dims[l]);
+      std::printf("    group %zu       %d of %d  kl %.4f\n", l, result.active_units_per_group[l], group_dims[l],
+                  result.kl_per_group[l]);
     for (const std::string& warning : collapse_warnings(result))
       std::fprintf(stderr, "elbo eval: warning: %s\n", warning.c_str());
     result.written = write_results(config, result, request.out);

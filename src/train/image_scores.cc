@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "elbo/error.h"
 #include "elbo/kernels/philox.h"
 
 namespace elbo {
@@ -27,10 +28,13 @@ ImageScorer::ImageScorer(const Config& config, Backend& be, VaeModel& model, con
       chunk_(int(std::max<int64_t>(1, config.eval.iw_chunk))),
       images_per_group_(std::max(1, chunk_ / std::max(1, k))),
       k_piece_(std::min(k, chunk_)),
+      groups_(model.kl_groups() > 1 ? model.kl_groups() : 0),
       recon_(size_t(batch)),
       kl_(size_t(batch)),
       iw_(size_t(batch)),
       stats_(size_t(batch) * 2 * size_t(latent_)),
+      group_kl_(size_t(batch) * size_t(groups_)),
+      group_column_(groups_ > 0 ? size_t(batch) : 0),
       logw_(&be, size_t(std::max(images_per_group_ * k, k))),
       iw_dev_(&be, size_t(batch)) {}
 
@@ -45,6 +49,12 @@ void ImageScorer::score(int64_t first, int rows, const std::function<void(int)>&
   be_.copy_to_host(recon_.data(), model_.recon_per_row(), size_t(rows));
   be_.copy_to_host(kl_.data(), model_.kl_per_row(), size_t(rows));
   be_.copy_to_host(stats_.data(), model_.posterior_stats(), size_t(rows) * 2 * size_t(latent_));
+  for (int l = 0; l < groups_; ++l) {
+    const float* group = model_.kl_group_per_row(l);
+    ELBO_CHECK(group, "elbo: the model's ELBO pass has no KL of group " << l);
+    be_.copy_to_host(group_column_.data(), group, size_t(rows));
+    for (int r = 0; r < rows; ++r) group_kl_[size_t(r) * size_t(groups_) + size_t(l)] = group_column_[size_t(r)];
+  }
   if (k_ <= 0) return done(rows);
 
   const uint64_t k = uint64_t(k_);

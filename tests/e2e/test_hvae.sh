@@ -40,14 +40,19 @@ assert "kl_group_2" not in last, last
 assert abs(sum(groups) - last["kl"]) <= 1e-4 * max(1.0, last["kl"]), (groups, last["kl"])
 print("kl per group", groups, "total", last["kl"])
 PY
-note "eval and sample"
+note "eval and sample; eval's KL per group (2 ranks' sums) adds up to its KL"
 elbo_np 2 eval c1.yaml "${hvae[@]}" >eval.log 2>&1 || { cat eval.log; fail "eval"; }
 "$PY" - run1/eval.json <<'PY' || { cat eval.log; fail "eval results inconsistent"; }
 import json, sys
 e = json.load(open(sys.argv[1]))
 assert e["images"] == 200 and e["iw_k"] == 20, e
 assert e["iw_nll"] <= e["test_nelbo"] + 0.5, e
+groups = e["test_kl_per_group"]
+assert len(groups) == 2 and min(groups) >= 0.0, e
+assert abs(sum(groups) - e["test_kl"]) <= 1e-5 * max(1.0, e["test_kl"]), (groups, e["test_kl"])
+print("eval kl per group", groups, "total", e["test_kl"])
 PY
+grep -Eq "group 1 +[0-9]+ of [0-9]+  kl [0-9.]+" eval.log || { cat eval.log; fail "eval does not print group 1's KL"; }
 "$ELBO_BIN" sample c1.yaml "${hvae[@]}" --checkpoint run1/checkpoints/ckpt_000000050.h5 >sample.log 2>&1 ||
   { cat sample.log; fail "sample"; }
 [ -s run1/samples_step000000050.png ] || { cat sample.log; fail "sample did not write run1/samples_step000000050.png"; }

@@ -35,6 +35,7 @@ struct EvalResult {
   // Hierarchical models: each group's active units and size (top first; the groups'
   // posterior means at the means above). Empty for single-group models.
   std::vector<int> active_units_per_group, group_dims;
+  std::vector<double> kl_per_group;  // each group's mean KL (nats), top first; they sum to kl
   std::string checkpoint;
   std::string weights = "parameters";  // or "weight average" (train.ema_decay)
   std::string written;  // the result file (rank 0)

@@ -32,6 +32,9 @@ class ImageScorer {
   // Per row of the last score(), on the host:
   float recon(int row) const { return recon_[size_t(row)]; }  // -log p(x|z), one sample
   float kl(int row) const { return kl_[size_t(row)]; }        // KL(q(z|x) || p(z))
+  // Hierarchical models: group l's KL (0 = top); the groups' sum is kl(row).
+  int kl_groups() const { return groups_; }
+  float group_kl(int row, int group) const { return group_kl_[size_t(row) * size_t(groups_) + size_t(group)]; }
   // log (1/k) sum_t w_t: minus the row's importance-weighted NLL estimate (k > 0).
   float log_mean_weight(int row) const { return iw_[size_t(row)]; }
   // The posterior's mean and log-variance, latent_dim() values each.
@@ -47,7 +50,9 @@ class ImageScorer {
   VaeModel& model_;
   EvalBatches batches_;
   int dim_, latent_, k_, chunk_, images_per_group_, k_piece_;
+  int groups_;  // model.kl_groups() when above 1, else 0 (no per-group terms)
   std::vector<float> recon_, kl_, iw_, stats_;
+  std::vector<float> group_kl_, group_column_;  // rows x groups; one group's rows
   DeviceBuffer logw_, iw_dev_;
 };
 
