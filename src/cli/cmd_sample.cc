@@ -143,6 +143,7 @@ int write_picture(int argc, char** argv, const RunCommand& command, Picture pict
     const std::string manifest = use_test ? config.data.test : config.data.train;
     require_input_file(use_test ? "data.test" : "data.train", manifest, Expected::kManifest);
     const ShardSetInfo data = open_shard_set(manifest);
+    check_checkpoint_sample_shape(st, path, data.sample_shape(), use_test ? "data.test" : "data.train", manifest);
 
     std::unique_ptr<Backend> be = make_backend(choose_device(config, mpi));
     std::unique_ptr<VaeModel> model = make_model(config.model, data.sample_shape(), *be, config.run.seed);

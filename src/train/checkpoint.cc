@@ -116,6 +116,22 @@ void save_checkpoint(const std::string& run_dir, const CheckpointState& state, i
   prune(run_dir, keep, final_path);
 }
 
+namespace {
+std::string chw(const Shape& s) {
+  return std::to_string(s.c) + " x " + std::to_string(s.h) + " x " + std::to_string(s.w);
+}
+}  // namespace
+
+void check_checkpoint_sample_shape(const CheckpointState& state, const std::string& path, const Shape& sample,
+                                   const std::string& data_key, const std::string& manifest) {
+  if (state.sample.n == 0) return;
+  ELBO_CHECK(state.sample.c == sample.c && state.sample.h == sample.h && state.sample.w == sample.w,
+             data_key << " " << manifest << " holds images of " << chw(sample)
+                      << " (channels x height x width), but the model of checkpoint " << path
+                      << " was trained on images of " << chw(state.sample)
+                      << ": use data of the shape it was trained on, or train a model for this data");
+}
+
 std::vector<std::string> list_checkpoints(const std::string& run_dir) {
   const fs::path dir = checkpoint_dir(run_dir);
   std::error_code ec;

@@ -123,6 +123,11 @@ void write_checkpoint_file(const std::string& path, const CheckpointState& s) {
   h5::write_attr(root, "world_size", static_cast<int32_t>(s.world_size));
   h5::write_attr(root, "config", s.config_yaml);
   h5::write_attr(root, "model_config", s.model_config_yaml);
+  if (s.sample.n > 0) {
+    h5::write_attr(root, "sample_channels", int32_t(s.sample.c));
+    h5::write_attr(root, "sample_height", int32_t(s.sample.h));
+    h5::write_attr(root, "sample_width", int32_t(s.sample.w));
+  }
   ELBO_CHECK(H5Fflush(root, H5F_SCOPE_GLOBAL) >= 0, "checkpoint " << path << ": flush failed");
   file.close();
   seal_checkpoint_file(path);
@@ -158,6 +163,12 @@ CheckpointState load_checkpoint(const std::string& path) {
     if (h5::has_attr(root, "skipped_nonfinite")) s.skipped_nonfinite = h5::read_attr<int64_t>(root, "skipped_nonfinite");
     if (h5::has_attr(root, "skipped_over_threshold"))
       s.skipped_over_threshold = h5::read_attr<int64_t>(root, "skipped_over_threshold");
+    if (h5::has_attr(root, "sample_channels")) {
+      s.sample = Shape::images(1, h5::read_attr<int32_t>(root, "sample_channels"),
+                               h5::read_attr<int32_t>(root, "sample_height"), h5::read_attr<int32_t>(root, "sample_width"));
+      ELBO_CHECK(s.sample.c > 0 && s.sample.h > 0 && s.sample.w > 0,
+                 "checkpoint " << path << ": sample shape " << s.sample.str() << " is not positive");
+    }
   }
   check_state(s, "checkpoint " + path);
   return s;

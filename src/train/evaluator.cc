@@ -96,6 +96,7 @@ RestoredCheckpoint restore_on_ranks(const Config& config, MpiContext& mpi, Repli
                  "checkpoint " << out.path << " was written for another model:\n"
                                << st.model_config_yaml << "the config in use has:\n"
                                << model_config_to_yaml(config.model));
+      check_checkpoint_sample_shape(st, out.path, data.sample_shape(), data_key, data.manifest_path);
       try {
         out.weights = restore_inference_weights(st, out.path, *replica.backend, replica.model->params());
       } catch (const Error& e) {

@@ -752,6 +752,7 @@ class Trainer {
     st.world_size = mpi_.world();
     st.config_yaml = config_to_yaml(cfg_);
     st.model_config_yaml = model_config_to_yaml(cfg_.model);
+    st.sample = data_.sample_shape();
     return st;
   }
 
@@ -773,6 +774,7 @@ class Trainer {
                      "checkpoint " << rr.path << " was written for another model:\n--- checkpoint model ---\n"
                                    << rr.state.model_config_yaml << "--- model in use ---\n"
                                    << want << "Use a new run.dir, or the model section the checkpoint was made with.");
+          check_checkpoint_sample_shape(rr.state, rr.path, data_.sample_shape(), "data.train", cfg_.data.train);
           WeightAverage& ema = program_->weight_average();
           if (!restore_state(rr.state, rr.path, be, ps, &moments, &ema) && ema.enabled())
             std::fprintf(stderr, "elbo: warning: %s holds no weight average (train.ema_decay was 0 when it was "

@@ -6,7 +6,8 @@
 # lower; eval reports each group's active units; sample
 # draws at a temperature (one value or one per group), reconstruct --top-groups writes a
 # row per K = 0..3 below the images; interpolate and encode work; bad flags are errors
-# that say what is wrong.
+# that say what is wrong; images of another shape than the checkpoint records are refused
+# by eval, encode, sample and a resume, with nothing written.
 source "$ELBO_SRC/tests/e2e/lib.sh"
 png_size() { "$PY" "$ELBO_SRC/tests/e2e/png_info.py" "$1" | cut -d' ' -f1,2; }
 make_dataset data 600 16 16 5
@@ -91,6 +92,17 @@ expect_error "need a hierarchical model" reconstruct --checkpoint mlp/checkpoint
 expect_error "1 stochastic group" sample --checkpoint mlp/checkpoints/ckpt_000000002.h5 --temperature 1,1 --out x.png
 "$ELBO_BIN" sample --checkpoint mlp/checkpoints/ckpt_000000002.h5 --temperature 0.5 --out m.png >ms.log 2>&1 ||
   { cat ms.log; fail "sample --temperature of an mlp_vae"; }
+note "images of another shape: the fully convolutional model's weights would fit 32x32 images, the checkpoint's record of its 16x16 ones refuses them"
+make_dataset big 40 32 32 7 1
+expect_error "data.test big/manifest.yaml holds images of 1 x 32 x 32 (channels x height x width), but the model of checkpoint $ckpt was trained on images of 1 x 16 x 16" \
+  eval c1.yaml "${hvae[@]}" --checkpoint $ckpt --set data.test=big/manifest.yaml
+expect_error "--data big/manifest.yaml holds images of 1 x 32 x 32" encode --checkpoint $ckpt --data big/manifest.yaml --out big.h5
+[ ! -e big.h5 ] || fail "encode wrote big.h5 for images of another shape"
+expect_error "data.train big/manifest.yaml holds images of 1 x 32 x 32" sample --checkpoint $ckpt --set data.train=big/manifest.yaml --out big.png
+[ ! -e big.png ] || fail "sample wrote big.png"
+before=$(ls -l run1/checkpoints)
+expect_error "data.train big/manifest.yaml holds images of 1 x 32 x 32" train c1.yaml "${hvae[@]}" --set data.train=big/manifest.yaml --set data.test=big/manifest.yaml --set train.steps=40
+[ "$(ls -l run1/checkpoints)" = "$before" ] || fail "a refused resume changed run1/checkpoints"
 expect_error "model.group_scale" train c1.yaml "${hvae[@]}" --set 'model.group_scale=[4, 2]'
 expect_error "do not divide" train c1.yaml "${hvae[@]}" --set 'model.group_scale=[32, 2, 2]' --set run.dir=bad
 echo PASS

@@ -65,6 +65,7 @@ CheckpointState make_state(int64_t step) {
   s.world_size = 4;
   s.config_yaml = "model:\n  name: vae\n  latent: 16\ntrain:\n  lr: 0.001  # \xc3\xa9t\xc3\xa9\n";
   s.model_config_yaml = "name: vae\nlatent: 16\n";
+  s.sample = Shape::images(1, 3, 28, 20);
   return s;
 }
 
@@ -90,6 +91,7 @@ void expect_same_state(const CheckpointState& a, const CheckpointState& b) {
   EXPECT_EQ(a.world_size, b.world_size);
   EXPECT_EQ(a.config_yaml, b.config_yaml);
   EXPECT_EQ(a.model_config_yaml, b.model_config_yaml);
+  EXPECT_EQ(a.sample, b.sample);
 }
 
 void expect_error_mentions(const std::function<void()>& f, const std::vector<std::string>& needles) {
@@ -137,6 +139,29 @@ TEST_F(CheckpointTest, RoundTripWithoutOptimizerMoments) {
   s.config_yaml.clear();  // empty strings are legal
   save_checkpoint(run_dir_, s, 1);
   expect_same_state(s, load_checkpoint(checkpoint_path(run_dir_, 0)));
+}
+
+// A convolutional model's weights fit images of many sizes: the checkpoint records the
+// shape it was trained on, and a set of another shape is refused naming both. Files
+// without the record (written before it was kept) load and pass the check.
+TEST_F(CheckpointTest, SampleShapeIsRecordedAndOtherShapesAreRefused) {
+  CheckpointState s = make_state(5);
+  save_checkpoint(run_dir_, s, 1);
+  const std::string path = checkpoint_path(run_dir_, 5);
+  const CheckpointState loaded = load_checkpoint(path);
+  EXPECT_EQ(loaded.sample, Shape::images(1, 3, 28, 20));
+  EXPECT_NO_THROW(check_checkpoint_sample_shape(loaded, path, Shape::images(1, 3, 28, 20), "data.test", "t.yaml"));
+  expect_error_mentions(
+      [&] { check_checkpoint_sample_shape(loaded, path, Shape::images(1, 3, 32, 32), "data.test", "t/manifest.yaml"); },
+      {"data.test t/manifest.yaml holds images of 3 x 32 x 32", "checkpoint " + path,
+       "trained on images of 3 x 28 x 20"});
+  CheckpointState old = make_state(6);
+  old.sample = Shape{};
+  old.sample.n = 0;
+  save_checkpoint(run_dir_, old, 2);
+  const CheckpointState old_loaded = load_checkpoint(checkpoint_path(run_dir_, 6));
+  EXPECT_EQ(old_loaded.sample.n, 0);
+  EXPECT_NO_THROW(check_checkpoint_sample_shape(old_loaded, "old.h5", Shape::images(1, 1, 9, 9), "data.test", "t.yaml"));
 }
 
 // The names and types h5py / h5dump users see, checked with the plain HDF5 API.

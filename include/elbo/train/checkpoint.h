@@ -16,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include "elbo/tensor.h"
+
 namespace elbo {
 
 struct NamedArray {
@@ -38,7 +40,16 @@ struct CheckpointState {
   std::string model_config_yaml;   // model section only
   int64_t skipped_nonfinite = 0;   // UpdateGuard::Counts of the run so far
   int64_t skipped_over_threshold = 0;
+  // One input's shape, (1, C, H, W), that the model was trained on; n = 0 where unknown
+  // (checkpoints written before it was recorded). A convolutional model's weights fit
+  // images of many sizes, so only this record catches images of another shape.
+  Shape sample;
 };
+
+// Throws, naming the checkpoint and data_key's set (manifest), when the checkpoint records
+// a sample shape other than sample's. Passes for checkpoints that record none.
+void check_checkpoint_sample_shape(const CheckpointState& state, const std::string& path, const Shape& sample,
+                                   const std::string& data_key, const std::string& manifest);
 
 // Path of the checkpoint for a step: <dir>/checkpoints/ckpt_<step, 9 digits>.h5
 std::string checkpoint_path(const std::string& run_dir, int64_t step);
