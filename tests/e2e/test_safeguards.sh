@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The training safeguards (issue 10, docs/training.md "Safeguards"): a skip threshold that
 # skips every step raises the alarm at every log line and leaves the weights as they were;
-# the weight average and the skip counts survive a resume bitwise; evaluation and sampling
-# use the average; Adamax trains.
+# train.skip_alarm_share sets the share of skipped steps that raises it; the weight average
+# and the skip counts survive a resume bitwise, for an hvae also with AdamW, a cosine with
+# warm-up and KL warm-up with balancing; evaluation and sampling use the average; Adamax trains.
 source "$ELBO_SRC/tests/e2e/lib.sh"
 make_dataset data 640 12 12 3
 make_dataset test 100 12 12 4 1
@@ -63,6 +64,47 @@ f = h5py.File("ema/checkpoints/ckpt_000000040.h5", "r")
 assert f.attrs["skipped_nonfinite"] == 1, dict(f.attrs)
 assert sorted(f["ema"]) == sorted(f["params"])
 assert any(not np.array_equal(f["ema"][n][()], f["params"][n][()]) for n in f["params"]), "average == parameters"
+PY
+
+note "skip_alarm_share: one skipped step of 10 (the NaN) raises no alarm at the default 0.25, and one at 0.05"
+! grep -q ALARM ema.log || { cat ema.log; fail "ema: an alarm for 1 skipped step of 10"; }
+write_config share.yaml share data/manifest.yaml test/manifest.yaml
+ELBO_FAULT_KIND=nan_batch ELBO_FAULT_AT_STEP=13 ELBO_FAULT_RANK=1 \
+  elbo_np 2 train share.yaml "${ema_sets[@]}" --set train.steps=20 --set train.skip_alarm_share=0.05 >share.log 2>&1 ||
+  { cat share.log; fail "share: the run failed"; }
+[ "$(grep -c "elbo: ALARM: 1 of the 10 steps up to step 20 were skipped" share.log)" -eq 1 ] && [ "$(grep -c ALARM share.log)" -eq 1 ] ||
+  { cat share.log; fail "share: expected one alarm, at step 20"; }
+
+note "hvae (issue 10): weight average, skip counts, AdamW, cosine with warm-up, KL warm-up with balancing: resumed = uninterrupted, bitwise"
+# The gradient norm passes 16 near step 19 here, so the threshold skips some steps; the
+# interrupted run stops at SIGTERM after step 20 (a checkpoint, then exit) and is resumed
+# with the same train.steps, so the cosine's length is the uninterrupted run's.
+hv_sets=(--set model.type=hvae --set 'model.latents=[4, 8]' --set 'model.group_hidden=[24, 48]' --set train.steps=40
+         --set train.checkpoint_every=10 --set train.ema_decay=0.9 --set train.optimizer=adamw --set train.weight_decay=0.01
+         --set train.lr_schedule=cosine --set train.lr_warmup_steps=8 --set train.kl_warmup_steps=30
+         --set train.kl_balance=true --set train.skip_threshold=16 --set train.skip_alarm_share=1 --set data.binarize=none
+         "${quiet[@]}")
+for run in hv hvstop; do write_config $run.yaml $run data/manifest.yaml test/manifest.yaml; done
+elbo_np 2 train hv.yaml "${hv_sets[@]}" >hv.log 2>&1 || { cat hv.log; fail "hv: uninterrupted run"; }
+set +e
+ELBO_FAULT_KIND=signal ELBO_FAULT_AT_STEP=20 ELBO_FAULT_RANK=0 elbo_np 2 train hvstop.yaml "${hv_sets[@]}" >hvstop.log 2>&1
+set -e
+[ -e hvstop/checkpoints/ckpt_000000020.h5 ] && [ ! -e hvstop/checkpoints/ckpt_000000030.h5 ] ||
+  { cat hvstop.log; ls hvstop/checkpoints; fail "hvstop: not stopped at step 20"; }
+elbo_np 2 train hvstop.yaml "${hv_sets[@]}" >hvstop2.log 2>&1 || { cat hvstop2.log; fail "hvstop: resume"; }
+grep -q "resuming from .*ckpt_000000020.h5" hvstop2.log || { cat hvstop2.log; fail "hvstop: did not resume"; }
+compare_ckpt hvstop/checkpoints/ckpt_000000040.h5 hv/checkpoints/ckpt_000000040.h5 --bitwise --optimizer --state ||
+  fail "hvstop: the resumed hvae differs (parameters, moments, weight average or skip counts)"
+"$PY" - <<'PY' || fail "hv: the resumed run's last log line differs (lr schedule, KL weights, skip counts)"
+import json
+import h5py
+a = {r["step"]: r for r in (json.loads(l) for l in open("hv/metrics.jsonl"))}[40]
+b = {r["step"]: r for r in (json.loads(l) for l in open("hvstop/metrics.jsonl"))}[40]
+for key in ("lr", "loss", "kl_group_0", "kl_group_1", "skipped_over_threshold"):
+    assert a[key] == b[key], (key, a[key], b[key])
+skipped = h5py.File("hv/checkpoints/ckpt_000000040.h5", "r").attrs["skipped_over_threshold"]
+assert 0 < skipped < 40, skipped
+print("hvae: skipped", skipped, "of 40 steps; lr at step 40", a["lr"])
 PY
 
 note "elbo eval uses the weight average and says so"
