@@ -2,8 +2,9 @@
 # Conditional VAEs (model.conditional): the labels of the shards feed encoder and
 # decoder as one-hot vectors. 1 rank x 128 and 2 x 64 reach the same parameters (1e-5);
 # `elbo sample --class K` draws class K, which a nearest-class-mean classifier (class
-# means of the training images) recognises in most samples; eval runs on labelled test
-# data. Bad input: a conditional model on shards without labels, a label out of range,
+# means of the training images) recognises in most samples; reconstruct works, and sample
+# --class and reconstruct on a conditional conv_vae; a class out of range or not a number,
+# or --class on an unconditional model, is an error; eval runs on labelled test data. Bad input: a conditional model on shards without labels, a label out of range,
 # a checkpoint of one model type resumed with a config of another, a conv model on
 # images that cannot be halved: each a clear error naming the key or file, nothing written.
 source "$ELBO_SRC/tests/e2e/lib.sh"
@@ -58,6 +59,31 @@ elbo_np 2 eval long.yaml "${cond[@]}" --set eval.iw_samples=10 --set eval.max_im
   { cat eval.log; fail "eval of the conditional model"; }
 grep -q "IW NLL" eval.log || fail "no eval result"
 grep -qE "active units    [1-4] of 4" eval.log || { cat eval.log; fail "no active units reported"; }
+
+note "reconstruct, and sample --class on a conditional conv_vae; --class errors"
+"$ELBO_BIN" reconstruct --checkpoint long/checkpoints/ckpt_000000400.h5 --out recon.png >recon.log 2>&1 ||
+  { cat recon.log; fail "reconstruct of a conditional mlp_vae"; }
+[ -s recon.png ] || fail "reconstruct wrote no recon.png"
+write_config cconv.yaml cconv data/manifest.yaml data/manifest.yaml
+elbo_np 2 train cconv.yaml "${cond[@]}" --set model.type=conv_vae --set 'model.channels=[8, 16]' --set 'model.strides=[2, 2]' \
+  --set train.steps=30 >cconv.log 2>&1 || { cat cconv.log; fail "train a conditional conv_vae"; }
+cconv_ckpt=cconv/checkpoints/ckpt_000000030.h5
+"$ELBO_BIN" sample --checkpoint $cconv_ckpt --class 2 --out cconv_samples.png >cs.log 2>&1 || { cat cs.log; fail "sample --class of a conditional conv_vae"; }
+"$ELBO_BIN" reconstruct --checkpoint $cconv_ckpt --out cconv_recon.png >cr.log 2>&1 || { cat cr.log; fail "reconstruct of a conditional conv_vae"; }
+[ -s cconv_samples.png ] && [ -s cconv_recon.png ] || fail "conditional conv_vae pictures missing"
+class_error() {  # class_error PATTERN ARGS...: elbo sample ARGS fails, saying PATTERN, writing nothing
+  local pattern=$1
+  shift
+  if "$ELBO_BIN" sample "$@" --out bad_class.png >bad_class.log 2>&1; then cat bad_class.log; fail "sample $* succeeded"; fi
+  grep -q -- "$pattern" bad_class.log || { cat bad_class.log; fail "sample $*: no '$pattern' in the error"; }
+  [ ! -e bad_class.png ] || fail "sample $*: wrote bad_class.png"
+}
+class_error "--class 4: expected a class 0..3" --checkpoint $cconv_ckpt --class 4
+class_error "--class two: expected a class 0..3" --checkpoint $cconv_ckpt --class two
+make_dataset plain 200 12 12 2 1
+write_config plain.yaml plainrun plain/manifest.yaml
+elbo_np 1 train plain.yaml --set train.steps=2 --set train.sample_grid=0 >plain.log 2>&1 || { cat plain.log; fail "plain run"; }
+class_error "is not conditional" --checkpoint plainrun/checkpoints/ckpt_000000002.h5 --class 1
 
 note "active units: a posterior pushed onto the prior (beta = 200) has none, and eval says so"
 write_config collapsed.yaml collapsed data/manifest.yaml data/manifest.yaml
