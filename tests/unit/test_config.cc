@@ -10,6 +10,8 @@
 
 #include "elbo/config.h"
 #include "elbo/error.h"
+#include "elbo/backend.h"
+#include "elbo/models/vae_model.h"
 #include "support/synthetic_data.h"
 
 namespace elbo {
@@ -329,14 +331,28 @@ TEST(Config, ShippedConfigsLoad) {
   EXPECT_EQ(mnist.run.dir, "runs/mnist_mlp");
   EXPECT_EQ(model_config_to_yaml(mnist.model), model_config_to_yaml(fashion.model));
 
-  // Every shipped config is valid (each names the model and objective it demonstrates).
+  // Every shipped config is valid (each names the model and objective it demonstrates),
+  // and its model builds for the 28x28 grey images of MNIST and Fashion-MNIST, which
+  // every config trains on (a conv model's strides, say, must fit them).
   int count = 0;
+  auto be = make_cpu_backend(1);
   for (const auto& entry : std::filesystem::directory_iterator(std::string(ELBO_SOURCE_DIR) + "/configs")) {
     if (entry.path().extension() != ".yaml") continue;
-    EXPECT_NO_THROW(load_config(entry.path().string())) << entry.path();
+    try {
+      const Config config = load_config(entry.path().string());
+      EXPECT_GT(make_model(config.model, Shape::images(1, 1, 28, 28), *be, config.run.seed)->params().total(), 0u)
+          << entry.path();
+    } catch (const Error& e) {
+      ADD_FAILURE() << entry.path() << ": " << e.what();
+    }
     ++count;
   }
-  EXPECT_GE(count, 10);
+  EXPECT_GE(count, 16);
+  // A config for each model on MNIST and on Fashion-MNIST (issue 9).
+  for (const char* model : {"mlp", "conv", "cvae", "vamp", "betatc"})
+    for (const char* data : {"mnist", "fashion"})
+      EXPECT_TRUE(std::filesystem::exists(std::string(ELBO_SOURCE_DIR) + "/configs/" + data + "_" + model + ".yaml"))
+          << data << "_" << model << ".yaml";
   const Config betatc = load_config(std::string(ELBO_SOURCE_DIR) + "/configs/fashion_betatc.yaml");
   EXPECT_EQ(betatc.train.tc_beta, 6.0f);
   EXPECT_EQ(betatc.train.tc_batch, 32);
