@@ -2,9 +2,11 @@
 # The conv VAE (stride-2 and stride-1 convolutions, transposed convolutions, views),
 # assembled from graph layers with no hand-written backward, keeps the data-parallel
 # promises of the MLP, and so do the conditional models (labels into encoder and decoder),
-# conv and MLP: 1 rank x 128, 2 x 64 and 4 x 32 reach the same parameters after 50 steps
-# (1e-5 relative); a repeat is bitwise identical; 1, 2 and 3 threads on one rank are
-# bitwise identical (oneDNN convolutions and GEMMs over fixed batch chunks).
+# conv and MLP, and the VampPrior (learned pseudo-inputs encoded in every step): 1 rank x
+# 128, 2 x 64 and 4 x 32 reach the same parameters after 50 steps (1e-5 relative); a
+# repeat is bitwise identical; 1, 2 and 3 threads on one rank are bitwise identical
+# (oneDNN convolutions and GEMMs over fixed batch chunks). The VampPrior model then
+# evaluates (its IW NLL bounds its negative ELBO) and samples from its mixture.
 source "$ELBO_SRC/tests/e2e/lib.sh"
 make_dataset data 1000 14 14 1
 "$PY" "$ELBO_SRC/tests/e2e/make_labelled_images.py" --out lab --count 1000 --size 12 --classes 4 --seed 5
@@ -51,4 +53,20 @@ equivalent() {
 equivalent conv data "${conv[@]}"
 equivalent conditional_conv labelled "${conv[@]}" "${cond[@]}"
 equivalent conditional_mlp labelled "${cond[@]}" "${quiet[@]}"
+vamp=(--set model.prior=vamp --set model.pseudo_inputs=16 "${quiet[@]}")
+equivalent vamp data "${vamp[@]}"
+note "vamp: eval and sample"
+(
+  cd vamp
+  write_config e.yaml run2 ../data/manifest.yaml ../data/manifest.yaml
+  elbo_np 2 eval e.yaml "${vamp[@]}" --set eval.max_images=200 >eval.log 2>&1 || { cat eval.log; fail "vamp: eval"; }
+  "$PY" - run2/eval_step000000050_first200.json <<'PY' || { cat eval.log; fail "vamp: eval results"; }
+import json, sys
+e = json.load(open(sys.argv[1]))
+assert e["images"] == 200 and e["iw_nll"] <= e["test_nelbo"] + 0.5, e
+PY
+  "$ELBO_BIN" sample --checkpoint run2/checkpoints/ckpt_000000050.h5 --out vamp_samples.png >sample.log 2>&1 ||
+    { cat sample.log; fail "vamp: sample"; }
+  [ -s vamp_samples.png ] || fail "vamp: no samples"
+) || exit 1
 echo PASS

@@ -65,7 +65,15 @@ note "reconstruct --top-groups"
 w=$(png_size top.png | cut -d' ' -f1); h=$(png_size top.png | cut -d' ' -f2); h1=$(png_size top1.png | cut -d' ' -f2)
 # 4 per row; rows: the images, then K = 0, 1, 2, 3 (5 rows), or the images and K = 1 (2 rows)
 [ $((h * 4)) -gt $((w * 4 * 5 / 4 - 20)) ] && [ "$h" -gt "$h1" ] || fail "top-group grids: $(png_size top.png), $(png_size top1.png)"
-note "interpolate and encode"
+note "interpolate, encode and score"
+"$ELBO_BIN" score --checkpoint $ckpt --iw-samples 10 --out score.csv >sc.log 2>&1 || { cat sc.log; fail "score"; }
+"$ELBO_BIN" eval --checkpoint $ckpt --set eval.iw_samples=10 --out ev10.json >ev10.log 2>&1 || { cat ev10.log; fail "eval k=10"; }
+"$PY" -c '
+import csv, json, numpy as np
+rows = list(csv.DictReader(open("score.csv")))
+nll = np.mean([float(r["nll"]) for r in rows]); e = json.load(open("ev10.json"))
+assert len(rows) == 100 and abs(nll - e["iw_nll"]) <= 1e-5 * abs(e["iw_nll"]), (len(rows), nll, e["iw_nll"])
+' || fail "conv hvae score: its mean is not eval's IW NLL"
 "$ELBO_BIN" interpolate --checkpoint $ckpt --pairs 2 --out interp.png >i.log 2>&1 || { cat i.log; fail "interpolate"; }
 "$ELBO_BIN" encode --checkpoint $ckpt --data test/manifest.yaml --out enc.h5 >e.log 2>&1 || { cat e.log; fail "encode"; }
 "$PY" -c "

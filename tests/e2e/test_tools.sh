@@ -153,6 +153,9 @@ hvk=hvrun/checkpoints/ckpt_000000010.h5
 "$ELBO_BIN" encode --checkpoint $hvk --out hvenc.h5 >hve.log 2>&1 || { cat hve.log; fail "hvae encode"; }
 "$ELBO_BIN" score --checkpoint $hvk --iw-samples 10 --out hvscore.csv >hvs.log 2>&1 || { cat hvs.log; fail "hvae score"; }
 "$ELBO_BIN" eval --checkpoint $hvk --set eval.iw_samples=10 --out hveval.json >hvev.log 2>&1 || { cat hvev.log; fail "hvae eval"; }
+"$ELBO_BIN" reconstruct --checkpoint $hvk --top-groups all --out hvtop.png >hvt.log 2>&1 || { cat hvt.log; fail "hvae reconstruct --top-groups"; }
+# 4 tiles of 10x10 per row: the images, then K = 0, 1, 2 (4 rows)
+[ "$(png_size hvtop.png)" = "50 50" ] || fail "hvae --top-groups grid is $(png_size hvtop.png)"
 "$PY" -c '
 import csv, h5py, json, numpy as np
 with h5py.File("hvenc.h5") as f: assert f["mu"].shape == (60, 4) and f["logvar"].shape == (60, 4)
