@@ -2,6 +2,8 @@
 // Rank 0 does the work; the picture goes where --out says, by default next to the
 // checkpoint (its run folder for a checkpoint in <run>/checkpoints).
 #include <algorithm>
+#include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -15,6 +17,7 @@
 #include "elbo/train/run_outputs.h"
 #include "elbo/train/sample_grids.h"
 #include "elbo/train/training_state.h"
+#include "model_tools.h"
 #include "paths.h"
 #include "run_args.h"
 
@@ -22,29 +25,33 @@ namespace elbo::cli {
 namespace {
 
 const char* kSampleHelp =
-    "usage: elbo sample [CONFIG] [--checkpoint FILE] [--out PNG] [--class K] [--temperature T[,T...]]\n"
-    "                   [--set section.key=value]... [--verbose]\n"
+    "usage: elbo sample [CONFIG] [--checkpoint FILE] [--out PNG] [--count N] [--seed S] [--class K]\n"
+    "                   [--temperature T[,T...]] [--set section.key=value]... [--verbose]\n"
     "\n"
-    "Decodes an n x n grid of prior samples z ~ N(0, I) of a checkpoint into a PNG.\n"
-    "A conditional model (model.conditional) draws grid row r of class r mod model.classes,\n"
-    "or every sample of class K with --class K.\n"
+    "Decodes prior samples z ~ N(0, I) of a checkpoint into a PNG grid: n x n by default\n"
+    "(n = train.sample_grid), or --count N in rows of ceil(sqrt(N)). A conditional model\n"
+    "(model.conditional) draws grid row r of class r mod model.classes, or every sample of\n"
+    "class K with --class K. The same checkpoint, seed and count draw the same samples.\n"
     "\n"
     "  CONFIG             the run's YAML config; may be left out with --checkpoint, whose\n"
     "                     stored config is used then\n"
     "  --checkpoint FILE  the checkpoint (default: the newest valid one of run.dir)\n"
     "  --out PNG          where to write (a folder: the default name inside it); default:\n"
     "                     <run>/samples_step<S>.png next to the checkpoint's checkpoints/ folder\n"
+    "  --count N          the number of samples (1 .. 10000; default: train.sample_grid squared,\n"
+    "                     0 in the config: 64)\n"
+    "  --seed S           the seed of the draws (an integer >= 0; default: run.seed)\n"
     "  --class K          conditional models: the class of every sample (0 .. model.classes-1)\n"
     "  --temperature T    the prior's standard deviations times T (default 1): z ~ N(0, T^2 I),\n"
     "                     the VampPrior's components with sigma times T; hvae: one value for\n"
     "                     every group or a comma list, one per group, top first (0.8,0.7,0.6)\n"
-    "  --set KEY=VALUE    override a config key (repeatable): train.sample_grid=N sets the\n"
-    "                     grid size (0 in the config: 8), run.seed=S draws other samples\n"
+    "  --set KEY=VALUE    override a config key (repeatable)\n"
     "  --verbose          print the effective configuration first\n"
     "  -h, --help         this help\n"
     "\n"
     "example:\n"
     "  elbo sample --checkpoint runs/fashion_mlp/checkpoints/ckpt_000004687.h5 --out samples.png\n"
+    "  elbo sample --checkpoint runs/mnist_cvae/checkpoints/ckpt_000004687.h5 --class 7 --count 16 --seed 3\n"
     "  elbo sample --checkpoint runs/mnist_hvae_conv/checkpoints/ckpt_000010000.h5 --temperature 1.0,0.8,0.7\n";
 
 const char* kReconstructHelp =
@@ -120,8 +127,14 @@ int write_picture(int argc, char** argv, const RunCommand& command, Picture pict
   RunArgs args;
   if (const int rc = parse_run_args(argc, argv, command, args); rc >= 0) return rc;
   return run_on_ranks(argc, argv, [&](MpiContext& mpi) {
-    const Config config = load_run_config(mpi, args);
+    Config config = load_run_config(mpi, args);
     if (!mpi.is_root()) return 0;
+    int64_t count = 0, seed = 0;
+    ELBO_CHECK(args.option("count").empty() || parse_count(args.option("count"), 1, 10000, &count),
+               "--count " << args.option("count") << ": expected a number of samples, 1 .. 10000");
+    ELBO_CHECK(args.option("seed").empty() || parse_count(args.option("seed"), 0, INT64_MAX, &seed),
+               "--seed " << args.option("seed") << ": expected an integer >= 0");
+    if (!args.option("seed").empty()) config.run.seed = uint64_t(seed);  // the model's own draws (hvae) too
     std::string path = args.option("checkpoint");
     CheckpointState st;
     if (path.empty()) {
@@ -171,7 +184,11 @@ int write_picture(int argc, char** argv, const RunCommand& command, Picture pict
                  "--top-groups: model.type " << model->type()
                                              << " has a single stochastic group; reconstructions from the top groups "
                                                 "need a hierarchical model (model.type: hvae)");
-    if (samples) write_prior_samples_png(out, n, config.run.seed, *be, *model, data, cls);
+    if (samples) {
+      const int total = count > 0 ? int(count) : n * n;
+      const int cols = count > 0 ? int(std::ceil(std::sqrt(double(count)))) : n;
+      write_prior_samples_png(out, total, cols, config.run.seed, *be, *model, data, cls);
+    }
     else if (!top.empty())
       write_top_group_reconstructions_png(out, n, parse_top_groups(top, *model), data, config.data.scale, *be, *model);
     else write_reconstructions_png(out, n, data, config.data.scale, *be, *model);
@@ -184,7 +201,9 @@ int write_picture(int argc, char** argv, const RunCommand& command, Picture pict
 }  // namespace
 
 int cmd_sample(int argc, char** argv) {
-  return write_picture(argc, argv, {"sample", kSampleHelp, {"checkpoint", "out", "class", "temperature"}, {"verbose"}, true}, Picture::kSamples);
+  return write_picture(argc, argv,
+                       {"sample", kSampleHelp, {"checkpoint", "out", "count", "seed", "class", "temperature"}, {"verbose"}, true},
+                       Picture::kSamples);
 }
 
 int cmd_reconstruct(int argc, char** argv) {

@@ -122,18 +122,18 @@ void write_interpolations_png(const std::string& path, const std::vector<std::pa
   write_png_grid(path, grid, int(pairs.size()) * (steps + 2), source.channels, source.height, source.width, steps + 2);
 }
 
-void write_prior_samples_png(const std::string& path, int n, uint64_t seed, Backend& be, VaeModel& model,
-                             const ShardSetInfo& shape, int cls) {
-  const int dim = model.input_dim(), latent = model.latent_dim(), count = n * n;
+void write_prior_samples_png(const std::string& path, int count, int cols, uint64_t seed, Backend& be,
+                             VaeModel& model, const ShardSetInfo& shape, int cls) {
+  const int dim = model.input_dim(), latent = model.latent_dim();
   std::vector<float> z(size_t(count) * latent), images(size_t(count) * dim);
   model.sample_prior(be, z.data(), count, seed);
   std::vector<int32_t> classes(static_cast<size_t>(count));
   for (int r = 0; r < count; ++r)
-    classes[size_t(r)] = cls >= 0 ? cls : model.condition_dim() > 0 ? (r / n) % model.condition_dim() : 0;
+    classes[size_t(r)] = cls >= 0 ? cls : model.condition_dim() > 0 ? (r / cols) % model.condition_dim() : 0;
   in_chunks(be, model, "sample", count, z, latent, images, dim, one_hot_rows(classes, model.condition_dim()),
             [&](float* out, const float* in, int m) { model.decode_mean(be, out, in, m); });
   create_parent_folders(path);
-  write_png_grid(path, images, count, shape.channels, shape.height, shape.width, n);
+  write_png_grid(path, images, count, shape.channels, shape.height, shape.width, cols);
 }
 
 void write_reconstructions_png(const std::string& path, int n, const ShardSetInfo& source, bool scale, Backend& be,
@@ -188,7 +188,7 @@ void write_sample_grids(const Config& config, const MpiContext& mpi, Backend& be
   const int n = config.train.sample_grid;
   if (!mpi.is_root() || n <= 0) return;
   const std::string samples = config.run.dir + "/samples.png", recon = config.run.dir + "/reconstructions.png";
-  write_prior_samples_png(samples, n, config.run.seed, be, model, train_data);
+  write_prior_samples_png(samples, n * n, n, config.run.seed, be, model, train_data);
   const ShardSetInfo source = config.data.test.empty() ? train_data : open_shard_set(config.data.test);
   write_reconstructions_png(recon, n, source, config.data.scale, be, model);
   std::printf("elbo: wrote %s and %s\n", samples.c_str(), recon.c_str());

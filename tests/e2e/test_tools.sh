@@ -9,6 +9,7 @@
 #                     negative ELBO for the same k and seed, on 1 and 2 ranks, with k above
 #                     eval.iw_chunk too, as CSV or HDF5.
 # Each works for mlp_vae, conv_vae, hvae and a conditional model (classes from the labels).
+# elbo sample --count N --seed S draws N samples, the same for the same seed.
 # Bad input (a missing checkpoint, images of another shape, a bad --out or flag value):
 # a clear error naming the flag or file, and nothing written or written over.
 source "$ELBO_SRC/tests/e2e/lib.sh"
@@ -163,6 +164,15 @@ nll = np.mean([float(r["nll"]) for r in csv.DictReader(open("hvscore.csv"))]); e
 assert abs(nll - e["iw_nll"]) <= 1e-5 * abs(e["iw_nll"]), (nll, e["iw_nll"])
 ' || fail "hvae outputs"
 
+note "sample --count N --seed S: N samples in rows of ceil(sqrt(N)); the same seed draws the same, another seed others"
+"$ELBO_BIN" sample --checkpoint $ckpt --count 6 --seed 3 --out s6a.png >s6a.log 2>&1 || { cat s6a.log; fail "sample --count 6"; }
+"$ELBO_BIN" sample --checkpoint $ckpt --count 6 --seed 3 --out s6b.png >s6b.log 2>&1 || { cat s6b.log; fail "sample again"; }
+"$ELBO_BIN" sample --checkpoint $ckpt --count 6 --seed 4 --out s6c.png >s6c.log 2>&1 || { cat s6c.log; fail "sample --seed 4"; }
+# 3 tiles of 10x10 per row, 2 rows, 2-pixel borders
+[ "$(png_size s6a.png)" = "38 26" ] || fail "sample --count 6 wrote $(png_size s6a.png)"
+cmp -s s6a.png s6b.png || fail "the same --seed drew other samples"
+! cmp -s s6a.png s6c.png || fail "another --seed drew the same samples"
+
 note "bad input: clear errors, nothing written or written over"
 make_dataset wide 20 12 12 5 1
 echo keep >kept.csv
@@ -193,6 +203,10 @@ expect_error 2 "--out scores.txt: expected a file name ending in .csv or .h5" sc
 expect_error 2 "--steps 1: expected a whole number from 2" interpolate --checkpoint $ckpt --steps 1 --out w.png
 expect_error 2 "--index 3: expected pairs" interpolate --checkpoint $ckpt --index 3 --out w.png
 expect_error 2 "--iw-samples 0: expected a whole number" score --checkpoint $ckpt --iw-samples 0 --out w.csv
+expect_error fail "--count 0: expected a number of samples, 1 .. 10000" sample --checkpoint $ckpt --count 0 --out w.png
+expect_error fail "--count 20000: expected a number of samples" sample --checkpoint $ckpt --count 20000 --out w.png
+expect_error fail "--seed -1: expected an integer >= 0" sample --checkpoint $ckpt --seed -1 --out w.png
+expect_error fail "--seed x: expected an integer >= 0" sample --checkpoint $ckpt --seed x --out w.png
 [ "$(cat kept.csv)" = keep ] || fail "kept.csv was written over"
 for f in w.h5 w.png w.csv w.h5.tmp kept.csv.tmp; do [ ! -e $f ] || fail "$f was written"; done
 echo PASS

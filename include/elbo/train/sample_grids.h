@@ -20,11 +20,11 @@
 
 namespace elbo {
 
-// n x n prior samples of `model` (images shaped like `shape`'s) -> PNG at path.
-// Conditional models: every sample of class `cls`, or with cls < 0 grid row r of class
-// r mod classes (the usual class-conditional figure).
-void write_prior_samples_png(const std::string& path, int n, uint64_t seed, Backend& be, VaeModel& model,
-                             const ShardSetInfo& shape, int cls = -1);
+// count prior samples of `model` (images shaped like `shape`'s) in rows of cols -> PNG at
+// path. Conditional models: every sample of class `cls`, or with cls < 0 grid row r of
+// class r mod classes (the usual class-conditional figure).
+void write_prior_samples_png(const std::string& path, int count, int cols, uint64_t seed, Backend& be,
+                             VaeModel& model, const ShardSetInfo& shape, int cls = -1);
 
 // Up to n/2 rows of n images of `source`, each row followed by its reconstructions -> PNG.
 void write_reconstructions_png(const std::string& path, int n, const ShardSetInfo& source, bool scale, Backend& be,
