@@ -263,6 +263,49 @@ struct Replica {
   }
 };
 
+// The convolutional models' steps (oneDNN convolutions over chunks, channel-blocked
+// maps, the conv hvae's residual cells and resampling) are captured once and replayed:
+// nothing in them allocates, synchronises or reads back to the host (the recording
+// backend refuses all three while capturing, as CUDA does), and the replays give the
+// eager steps' bits, for the ELBO and the IWAE bound.
+TEST(StepGraph, ConvModelStepsAreCapturedOnceAndReplayedToTheEagerBits) {
+  ModelConfig conv;
+  conv.type = "conv_vae";
+  conv.channels = {4, 8};
+  conv.strides = {2, 1};
+  conv.latent = 4;
+  ModelConfig hvae;
+  hvae.type = "hvae";
+  hvae.group_type = "conv";
+  hvae.latents = {2, 1, 1};
+  hvae.group_hidden = {8, 8, 8};
+  hvae.group_scale = {4, 2, 1};
+  hvae.group_depth = 1;
+  hvae.posterior = "residual";
+  hvae.activation = "swish";
+  const Shape image = Shape::images(1, 1, 8, 8);
+  const int rows = 6, steps = 5;
+  const std::vector<float> images = synthetic_batches(steps, rows, 64, 21);
+  for (const ModelConfig& model : {conv, hvae})
+    for (const bool iwae : {false, true}) {
+      TrainConfig train;
+      if (iwae) {
+        train.objective = "iwae";
+        train.iw_samples = 3;
+      }
+      const std::string what = model.type + (iwae ? " iwae" : " elbo");
+      RecordingBackend eager_be(2), graph_be(2);
+      const TrainStepsResult eager = run_train_steps(eager_be, model, train, image, rows, steps, images, 6);
+      const TrainStepsResult replayed = run_train_steps(graph_be, model, train, image, rows, steps, images, 6, true);
+      EXPECT_TRUE(replayed.graph_used) << what << ": " << replayed.graph_failure;
+      EXPECT_EQ(replayed.graph_captures, 1) << what;
+      EXPECT_EQ(graph_be.replays(), steps - 1) << what;
+      EXPECT_EQ(replayed.params, eager.params) << what;
+      EXPECT_EQ(replayed.adam_m, eager.adam_m) << what;
+      EXPECT_EQ(replayed.recon, eager.recon) << what;
+    }
+}
+
 TEST(StepGraphAgreement, EveryRankCapturedSoEveryRankReplays) {
   Replica r;
   r.others_vote({});
