@@ -26,6 +26,10 @@ const char* kEncodeHelp =
     "  /mu, /logvar   float32, images x latent (the top latent, model.latent values)\n"
     "  /index         int64, each row's image index in the shard set\n"
     "  /labels        int32, each image's label (only when the shards have labels)\n"
+    "  hierarchical models (model.type hvae) also, for each group l, top first:\n"
+    "  /group_<l>_mu  float32, images x the group's size: its posterior mean given the\n"
+    "                 means of the groups above (as elbo eval's per-group active units)\n"
+    "  /group_kl      float32, images x groups: each group's KL (they add up to the KL)\n"
     "and attributes checkpoint, step, data, model. The images are seen as `elbo eval` sees\n"
     "them (data.binarize applied the same fixed way); conditional models (model.conditional)\n"
     "read each image's class from the labels. Runs on any number of ranks (each takes a\n"
@@ -118,8 +122,23 @@ int run_tool(int argc, char** argv, Tool tool) {
       std::printf(", %d %s\n", mpi.world(), mpi.world() == 1 ? "rank" : "ranks");
       std::fflush(stdout);
     }
-    // Per image: label, then score: nll, nelbo, recon, kl; encode: mu, logvar.
-    const int columns = score ? 5 : 1 + 2 * latent;
+    // Hierarchical models (encode): every group's posterior mean, group after group, and
+    // its KL, after mu and logvar.
+    VaeModel& model = *m.replica.model;
+    std::vector<int> group_dims;
+    for (int l = 0; !score && model.kl_groups() > 1 && l < model.kl_groups(); ++l) group_dims.push_back(model.group_dim(l));
+    int all_groups = 0;
+    for (int d : group_dims) all_groups += d;
+    const int groups = int(group_dims.size());
+    std::vector<float> group_mu(size_t(batch) * size_t(all_groups));
+    DeviceBuffer group_mu_dev(m.replica.backend.get(), std::max<size_t>(1, group_mu.size()));
+    auto group_means = [&](ImageScorer& s, int rows) {
+      if (all_groups == 0) return;
+      model.group_posterior_means(*m.replica.backend, group_mu_dev.data(), s.x(), rows);
+      m.replica.backend->copy_to_host(group_mu.data(), group_mu_dev.data(), size_t(rows) * size_t(all_groups));
+    };
+    // Per image: label, then score: nll, nelbo, recon, kl; encode: mu, logvar (and the groups').
+    const int columns = score ? 5 : 1 + 2 * latent + all_groups + groups;
     const std::vector<double> v = per_image_columns(
         config, mpi, m, int(batch), int(k), columns, command.name.c_str(),
         [&](const ImageScorer& s, int r, double* row) {
@@ -131,8 +150,11 @@ int run_tool(int argc, char** argv, Tool tool) {
             row[4] = s.kl(r);
           } else {
             for (int j = 0; j < 2 * latent; ++j) row[1 + j] = s.mu(r)[j];
+            for (int j = 0; j < all_groups; ++j) row[1 + 2 * latent + j] = group_mu[size_t(r) * size_t(all_groups) + size_t(j)];
+            for (int l = 0; l < groups; ++l) row[1 + 2 * latent + all_groups + l] = s.group_kl(r, l);
           }
-        });
+        },
+        group_means);
     if (!mpi.is_root()) return 0;
     const std::string path = out_path(out, command.name, m.checkpoint.step, score ? ".csv" : ".h5");
     const bool labels = m.data.has_labels;
@@ -173,6 +195,17 @@ int run_tool(int argc, char** argv, Tool tool) {
                 f[size_t(i) * latent + size_t(j)] = float(v[size_t(i) * columns + 1 + size_t(half * latent + j)]);
             h5::write_floats(file, half ? "logvar" : "mu", {n, latent}, f.data());
           }
+          // column c0 onwards, `width` values per image -> an images x width dataset
+          auto block = [&](const std::string& name, int c0, int width) {
+            std::vector<float> f(size_t(n) * size_t(width));
+            for (int64_t i = 0; i < n; ++i)
+              for (int j = 0; j < width; ++j)
+                f[size_t(i) * size_t(width) + size_t(j)] = float(v[size_t(i) * columns + size_t(c0 + j)]);
+            h5::write_floats(file, name, {n, int64_t(width)}, f.data());
+          };
+          for (int l = 0, c0 = 1 + 2 * latent; l < groups; c0 += group_dims[size_t(l)], ++l)
+            block("group_" + std::to_string(l) + "_mu", c0, group_dims[size_t(l)]);
+          if (groups > 0) block("group_kl", 1 + 2 * latent + all_groups, groups);
           h5::write_attr(file, "model", m.replica.model->type());
         }
         h5::write_ints(file, "index", {n}, index.data());

@@ -159,7 +159,14 @@ hvk=hvrun/checkpoints/ckpt_000000010.h5
 [ "$(png_size hvtop.png)" = "50 50" ] || fail "hvae --top-groups grid is $(png_size hvtop.png)"
 "$PY" -c '
 import csv, h5py, json, numpy as np
-with h5py.File("hvenc.h5") as f: assert f["mu"].shape == (60, 4) and f["logvar"].shape == (60, 4)
+with h5py.File("hvenc.h5") as f:
+    assert f["mu"].shape == (60, 4) and f["logvar"].shape == (60, 4)
+    # every group: its posterior mean given the means above, and its KL
+    assert f["group_0_mu"].shape == (60, 4) and f["group_1_mu"].shape == (60, 8) and f["group_kl"].shape == (60, 2)
+    np.testing.assert_allclose(f["group_0_mu"][()], f["mu"][()], rtol=1e-6, atol=1e-7)  # the top group has none above
+    kl = np.array([float(r["kl"]) for r in csv.DictReader(open("hvscore.csv"))])
+    np.testing.assert_allclose(f["group_kl"][()].sum(1), kl, rtol=1e-5, atol=1e-5)
+    assert (f["group_kl"][()] >= 0).all() and np.isfinite(f["group_1_mu"][()]).all()
 nll = np.mean([float(r["nll"]) for r in csv.DictReader(open("hvscore.csv"))]); e = json.load(open("hveval.json"))
 assert abs(nll - e["iw_nll"]) <= 1e-5 * abs(e["iw_nll"]), (nll, e["iw_nll"])
 ' || fail "hvae outputs"
