@@ -62,4 +62,10 @@ for args in "eval --bogus x" "sample a.yaml b.yaml" "score --bogus x" "interpola
   grep -qE "elbo .*--help|^usage: elbo" bad.err || { cat bad.err; fail "elbo $args: no pointer to --help"; }
   echo "ok  elbo $args: $(head -1 bad.err)"
 done
+# elbo devices names the CPU's cores, oneDNN's version and the instruction set it runs here
+# (the ISA one of oneDNN's x86 names), and whether CUDA is compiled in
+"$ELBO_BIN" devices >devices.out 2>&1 || { cat devices.out; fail "elbo devices"; }
+grep -Eq "^cpu +[0-9]+ cores .*oneDNN [0-9]+\.[0-9]+\.[0-9]+ .*ISA (avx512_core_amx|avx512_core_bf16|avx512_core_vnni|avx512_core|avx512_mic_4ops|avx512_mic|avx2_vnni|avx2|avx|sse41|generic \(no JIT code\))$" devices.out ||
+  { cat devices.out; fail "elbo devices: no cpu line with the cores, oneDNN's version and its ISA"; }
+grep -Eq "^cuda " devices.out || { cat devices.out; fail "elbo devices: no cuda line"; }
 echo PASS
