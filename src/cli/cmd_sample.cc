@@ -17,6 +17,7 @@
 #include "elbo/train/run_outputs.h"
 #include "elbo/train/sample_grids.h"
 #include "elbo/train/training_state.h"
+#include "help.h"
 #include "model_tools.h"
 #include "paths.h"
 #include "run_args.h"
@@ -126,15 +127,19 @@ std::vector<int> parse_top_groups(const std::string& text, const VaeModel& model
 int write_picture(int argc, char** argv, const RunCommand& command, Picture picture) {
   RunArgs args;
   if (const int rc = parse_run_args(argc, argv, command, args); rc >= 0) return rc;
+  int64_t count = 0, seed = 0;
+  if (!args.option("count").empty() && !parse_count(args.option("count"), 1, 10000, &count))
+    return usage_error(command.name, "--count " + args.option("count") + ": expected a number of samples, 1 .. 10000");
+  if (!args.option("seed").empty()) {
+    if (!parse_count(args.option("seed"), 0, INT64_MAX, &seed))
+      return usage_error(command.name, "--seed " + args.option("seed") + ": expected an integer >= 0");
+    // The config's own key, so that the effective config (--verbose) and the model's own
+    // draws (an hvae's lower groups) see it too.
+    args.overrides.push_back("run.seed=" + std::to_string(seed));
+  }
   return run_on_ranks(argc, argv, [&](MpiContext& mpi) {
-    Config config = load_run_config(mpi, args);
+    const Config config = load_run_config(mpi, args);
     if (!mpi.is_root()) return 0;
-    int64_t count = 0, seed = 0;
-    ELBO_CHECK(args.option("count").empty() || parse_count(args.option("count"), 1, 10000, &count),
-               "--count " << args.option("count") << ": expected a number of samples, 1 .. 10000");
-    ELBO_CHECK(args.option("seed").empty() || parse_count(args.option("seed"), 0, INT64_MAX, &seed),
-               "--seed " << args.option("seed") << ": expected an integer >= 0");
-    if (!args.option("seed").empty()) config.run.seed = uint64_t(seed);  // the model's own draws (hvae) too
     std::string path = args.option("checkpoint");
     CheckpointState st;
     if (path.empty()) {

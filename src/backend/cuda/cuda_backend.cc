@@ -576,8 +576,9 @@ void CudaBackend::ema_update(float* ema, const float* params, size_t n, float de
 CudnnConv& CudaBackend::conv() {
   make_current();
   if (!conv_)
-    conv_ = std::make_unique<CudnnConv>(stream_, precision_ != GemmPrecision::kFP32, name_, graph_memory_,
-                                        [this] { wait_stream("growing the cuDNN workspace"); });
+    conv_ = std::make_unique<CudnnConv>(
+        stream_, precision_ != GemmPrecision::kFP32, name_, [this](size_t floats) { return alloc(floats); },
+        [this](float* p) { release(p); });
   return *conv_;
 }
 void CudaBackend::conv2d_forward(float* y, const float* x, const float* w, const float* bias, const ConvShape& s) {

@@ -61,13 +61,12 @@ struct CudnnConv::Descriptors {
   }
 };
 
-CudnnConv::CudnnConv(cudaStream_t stream, bool allow_tensor_ops, std::string owner, GraphMemoryWatch& watch,
-                     Drain drain)
+CudnnConv::CudnnConv(cudaStream_t stream, bool allow_tensor_ops, std::string owner, Allocate allocate, Release release)
     : stream_(stream),
       math_(allow_tensor_ops ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH),
       owner_(std::move(owner)),
-      watch_(watch),
-      drain_(std::move(drain)) {
+      allocate_(std::move(allocate)),
+      release_(std::move(release)) {
   CUDNN_CHECK(cudnnCreate(&handle_));
   const cudnnStatus_t st = cudnnSetStream(handle_, stream_);
   if (st != CUDNN_STATUS_SUCCESS) {
@@ -77,12 +76,9 @@ CudnnConv::CudnnConv(cudaStream_t stream, bool allow_tensor_ops, std::string own
 }
 
 CudnnConv::~CudnnConv() {
-  // Never throws; errors (a device already in an error state) are ignored.
-  if (workspace_) {
-    cudaStreamSynchronize(stream_);
-    watch_.released(workspace_);
-    cudaFree(workspace_);
-  }
+  // Never throws; errors (a device already in an error state) are ignored. The backend
+  // destroys this before its stream, so the stream-ordered release still has one.
+  if (workspace_) release_(workspace_);
   if (handle_) cudnnDestroy(handle_);
   cudaGetLastError();
 }
@@ -94,18 +90,11 @@ void* CudnnConv::workspace(size_t bytes) {
   ELBO_CHECK(capture == cudaStreamCaptureStatusNone,
              owner_ << ": a convolution needs " << bytes << " bytes of cuDNN workspace while a CUDA graph is being "
                     << "captured (run each convolution shape once before capturing)");
-  // Work already queued may still use the old workspace.
-  drain_();
-  // A graph captured while the old workspace was alive has its pointer built in: the
-  // watch then tells the step to capture again instead of replaying into freed memory.
-  if (workspace_) {
-    watch_.released(workspace_);
-    CUDA_CHECK(cudaFree(workspace_));
-  }
-  workspace_ = nullptr;
-  workspace_bytes_ = 0;
-  CUDA_CHECK(cudaMalloc(&workspace_, bytes));
-  watch_.allocated(workspace_);
+  // The new one first: if it cannot be had, the old one stays, whole and in use.
+  float* grown = allocate_((bytes + sizeof(float) - 1) / sizeof(float));
+  // Released in stream order: work already queued that uses the old workspace finishes first.
+  if (workspace_) release_(workspace_);
+  workspace_ = grown;
   workspace_bytes_ = bytes;
   return workspace_;
 }

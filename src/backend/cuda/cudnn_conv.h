@@ -18,20 +18,21 @@
 #include <string>
 
 #include "elbo/backend.h"
-#include "elbo/graph_memory.h"
 
 namespace elbo {
 
 class CudnnConv {
  public:
-  // owner: the backend's name, for error messages. watch: the backend's record of the
-  // memory a captured graph may read; the workspace is allocated and freed through it, so
-  // that growing it after a capture makes the step be captured again (graph_memory.h).
-  // drain: waits until the stream's queued work is done, before a smaller workspace is
-  // freed; the backend's own wait, polled so that its wait monitor can end a wait behind
-  // a collective that never completes (a plain cudaStreamSynchronize would block for ever).
-  using Drain = std::function<void()>;
-  CudnnConv(cudaStream_t stream, bool allow_tensor_ops, std::string owner, GraphMemoryWatch& watch, Drain drain);
+  // owner: the backend's name, for error messages. allocate and release: the backend's
+  // own device memory calls (CudaBackend::alloc and release), through which the workspace
+  // grows: they tell the backend's GraphMemoryWatch, so that a graph captured while the
+  // old workspace was alive is captured again rather than replayed into freed memory
+  // (graph_memory.h), and they free in stream order (cudaFreeAsync), after the work
+  // already queued that may still use the old workspace, without a host wait that could
+  // block for ever behind a collective that never completes. release never throws.
+  using Allocate = std::function<float*(size_t floats)>;
+  using Release = std::function<void(float*)>;
+  CudnnConv(cudaStream_t stream, bool allow_tensor_ops, std::string owner, Allocate allocate, Release release);
   ~CudnnConv();
   CudnnConv(const CudnnConv&) = delete;
   CudnnConv& operator=(const CudnnConv&) = delete;
@@ -51,10 +52,10 @@ class CudnnConv {
   cudaStream_t stream_ = nullptr;
   cudnnMathType_t math_;
   std::string owner_;
-  GraphMemoryWatch& watch_;
-  Drain drain_;
+  Allocate allocate_;
+  Release release_;
   cudnnHandle_t handle_ = nullptr;
-  void* workspace_ = nullptr;
+  float* workspace_ = nullptr;
   size_t workspace_bytes_ = 0;
 };
 
