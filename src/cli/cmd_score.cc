@@ -124,19 +124,12 @@ int run_tool(int argc, char** argv, Tool tool) {
     }
     // Hierarchical models (encode): every group's posterior mean, group after group, and
     // its KL, after mu and logvar.
-    VaeModel& model = *m.replica.model;
+    const VaeModel& model = *m.replica.model;
     std::vector<int> group_dims;
     for (int l = 0; !score && model.kl_groups() > 1 && l < model.kl_groups(); ++l) group_dims.push_back(model.group_dim(l));
     int all_groups = 0;
     for (int d : group_dims) all_groups += d;
     const int groups = int(group_dims.size());
-    std::vector<float> group_mu(size_t(batch) * size_t(all_groups));
-    DeviceBuffer group_mu_dev(m.replica.backend.get(), std::max<size_t>(1, group_mu.size()));
-    auto group_means = [&](ImageScorer& s, int rows) {
-      if (all_groups == 0) return;
-      model.group_posterior_means(*m.replica.backend, group_mu_dev.data(), s.x(), rows);
-      m.replica.backend->copy_to_host(group_mu.data(), group_mu_dev.data(), size_t(rows) * size_t(all_groups));
-    };
     // Per image: label, then score: nll, nelbo, recon, kl; encode: mu, logvar (and the groups').
     const int columns = score ? 5 : 1 + 2 * latent + all_groups + groups;
     const std::vector<double> v = per_image_columns(
@@ -150,11 +143,11 @@ int run_tool(int argc, char** argv, Tool tool) {
             row[4] = s.kl(r);
           } else {
             for (int j = 0; j < 2 * latent; ++j) row[1 + j] = s.mu(r)[j];
-            for (int j = 0; j < all_groups; ++j) row[1 + 2 * latent + j] = group_mu[size_t(r) * size_t(all_groups) + size_t(j)];
+            for (int j = 0; j < all_groups; ++j) row[1 + 2 * latent + j] = s.group_mu(r)[j];
             for (int l = 0; l < groups; ++l) row[1 + 2 * latent + all_groups + l] = s.group_kl(r, l);
           }
         },
-        group_means);
+        /*group_means=*/groups > 0);
     if (!mpi.is_root()) return 0;
     const std::string path = out_path(out, command.name, m.checkpoint.step, score ? ".csv" : ".h5");
     const bool labels = m.data.has_labels;

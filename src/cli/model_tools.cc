@@ -84,10 +84,10 @@ void write_hdf5_atomically(const std::string& path, const std::function<void(hid
 std::vector<double> per_image_columns(const Config& config, MpiContext& mpi, ModelOnData& m, int batch, int k,
                                       int columns, const char* what,
                                       const std::function<void(const ImageScorer&, int, double*)>& row,
-                                      const std::function<void(ImageScorer&, int)>& batch_done) {
+                                      bool group_means) {
   const int64_t n = m.data.count;
   const int64_t begin = n * mpi.rank() / mpi.world(), end = n * (mpi.rank() + 1) / mpi.world();
-  ImageScorer scorer(config, *m.replica.backend, *m.replica.model, m.data, m.data_key.c_str(), batch, k);
+  ImageScorer scorer(config, *m.replica.backend, *m.replica.model, m.data, m.data_key.c_str(), batch, k, group_means);
   // Every rank fills its own images and zeros elsewhere; a sum gathers them on all.
   std::vector<double> values(size_t(n) * size_t(columns), 0.0);
   // Rank 0 reports its slice, scaled to all images (the slices run at the same pace).
@@ -104,7 +104,6 @@ std::vector<double> per_image_columns(const Config& config, MpiContext& mpi, Mod
         ELBO_FAIL(what << " interrupted by " << stop_signal_name(last_stop_signal()) << " after " << first - begin + done
                        << " of " << end - begin << " images of this rank; no result was written");
     });
-    if (batch_done) batch_done(scorer, rows);
     for (int r = 0; r < rows; ++r) row(scorer, r, &values[size_t(first + r) * size_t(columns)]);
   }
   if (mpi.world() > 1) {

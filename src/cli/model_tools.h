@@ -47,11 +47,10 @@ void write_hdf5_atomically(const std::string& path, const std::function<void(hid
 // time, k importance samples each; a progress line with ETA on rank 0 named `what`),
 // calling row(scorer, r, values) for each image to fill `columns` doubles. Returns, on
 // rank 0, images x columns values in image order (other ranks: empty). Collective.
-// batch_done(scorer, rows), when given, runs after each batch is scored and before its
-// rows are read (work on the batch's images as a whole, e.g. a hierarchy's group means).
+// group_means: the scorer also computes a hierarchy's group means (ImageScorer::group_mu).
 std::vector<double> per_image_columns(const Config& config, MpiContext& mpi, ModelOnData& m, int batch, int k,
                                       int columns, const char* what,
                                       const std::function<void(const ImageScorer&, int, double*)>& row,
-                                      const std::function<void(ImageScorer&, int)>& batch_done = {});
+                                      bool group_means = false);
 
 }  // namespace elbo::cli

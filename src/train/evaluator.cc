@@ -49,7 +49,7 @@ std::string result_json(const Config& config, const EvalResult& r, const std::st
       << ",\n  \"test_nelbo_bits_per_dim\": " << r.nelbo_bpd << ",\n  \"iw_k\": " << r.k
       << ",\n  \"iw_nll\": " << r.iw_nll << ",\n  \"iw_nll_bits_per_dim\": " << r.iw_nll_bpd
       << ",\n  \"active_units\": " << r.active_units << ",\n  \"latent_dim\": " << r.latent_dim;
-  auto list = [&](const std::vector<int>& v) {
+  auto list = [&](const auto& v) {
     out << "[";
     for (size_t i = 0; i < v.size(); ++i) out << (i ? ", " : "") << v[i];
     out << "]";
@@ -59,9 +59,8 @@ std::string result_json(const Config& config, const EvalResult& r, const std::st
     list(r.active_units_per_group);
     out << ",\n  \"group_dims\": ";
     list(r.group_dims);
-    out << ",\n  \"test_kl_per_group\": [";
-    for (size_t i = 0; i < r.kl_per_group.size(); ++i) out << (i ? ", " : "") << r.kl_per_group[i];
-    out << "]";
+    out << ",\n  \"test_kl_per_group\": ";
+    list(r.kl_per_group);
   }
   out << "\n}\n";
   return out.str();
@@ -155,7 +154,7 @@ EvalResult evaluate(const Config& config, MpiContext& mpi, const EvalRequest& re
 
   // Test images, binarized once, with their classes for conditional models; per-image
   // scores as `elbo score` computes them.
-  ImageScorer scorer(config, be, model, test, "data.test", batch, k);
+  ImageScorer scorer(config, be, model, test, "data.test", batch, k, /*group_means=*/true);
   // Active units: per latent dimension, the sum and the sum of squares of E_q[z|x].
   const int latent = model.latent_dim();
   std::vector<double> mu_moments(2 * size_t(latent), 0.0);
@@ -166,8 +165,6 @@ EvalResult evaluate(const Config& config, MpiContext& mpi, const EvalRequest& re
   int all_groups = 0;
   for (int d : group_dims) all_groups += d;
   std::vector<double> group_moments(2 * size_t(all_groups), 0.0);
-  std::vector<float> group_mu(size_t(batch) * size_t(all_groups));
-  DeviceBuffer group_mu_dev(&be, std::max<size_t>(1, group_mu.size()));
   double sums[4] = {0, 0, 0, 0};  // recon, kl, iw log-likelihood, images
   std::vector<double> group_kl_sums(group_dims.size(), 0.0);
   if (mpi.is_root()) {
@@ -203,11 +200,9 @@ EvalResult evaluate(const Config& config, MpiContext& mpi, const EvalRequest& re
     }
     sums[3] += rows;
     if (all_groups > 0) {
-      model.group_posterior_means(be, group_mu_dev.data(), scorer.x(), rows);
-      be.copy_to_host(group_mu.data(), group_mu_dev.data(), size_t(rows) * size_t(all_groups));
       for (int r = 0; r < rows; ++r)
         for (int j = 0; j < all_groups; ++j) {
-          const double m = group_mu[size_t(r) * size_t(all_groups) + size_t(j)];
+          const double m = scorer.group_mu(r)[j];
           group_moments[size_t(j)] += m;
           group_moments[size_t(all_groups + j)] += m * m;
         }

@@ -16,7 +16,7 @@ constexpr uint32_t kIwElementOffset = 1u << 20;
 }  // namespace
 
 ImageScorer::ImageScorer(const Config& config, Backend& be, VaeModel& model, const ShardSetInfo& set, const char* key,
-                         int batch, int k)
+                         int batch, int k, bool group_means)
     : config_(config),
       be_(be),
       model_(model),
@@ -36,7 +36,11 @@ ImageScorer::ImageScorer(const Config& config, Backend& be, VaeModel& model, con
       group_kl_(size_t(batch) * size_t(groups_)),
       group_column_(groups_ > 0 ? size_t(batch) : 0),
       logw_(&be, size_t(std::max(images_per_group_ * k, k))),
-      iw_dev_(&be, size_t(batch)) {}
+      iw_dev_(&be, size_t(batch)) {
+  for (int l = 0; group_means && l < groups_; ++l) group_mu_size_ += model.group_dim(l);
+  group_mu_.resize(size_t(batch) * size_t(group_mu_size_));
+  if (group_mu_size_ > 0) group_mu_dev_ = DeviceBuffer(&be, group_mu_.size());
+}
 
 void ImageScorer::score(int64_t first, int rows, const std::function<void(int)>& images_done) {
   auto done = [&](int images) {
@@ -54,6 +58,10 @@ void ImageScorer::score(int64_t first, int rows, const std::function<void(int)>&
     ELBO_CHECK(group, "elbo: the model's ELBO pass has no KL of group " << l);
     be_.copy_to_host(group_column_.data(), group, size_t(rows));
     for (int r = 0; r < rows; ++r) group_kl_[size_t(r) * size_t(groups_) + size_t(l)] = group_column_[size_t(r)];
+  }
+  if (group_mu_size_ > 0) {
+    model_.group_posterior_means(be_, group_mu_dev_.data(), x, rows);
+    be_.copy_to_host(group_mu_.data(), group_mu_dev_.data(), size_t(rows) * size_t(group_mu_size_));
   }
   if (k_ <= 0) return done(rows);
 
