@@ -4,14 +4,19 @@
 #include <cinttypes>
 #include <cmath>
 #include <cstdio>
+#include <memory>
 #include <sstream>
+#include <string>
+#include <vector>
 
 #include "commands.h"
 #include "elbo/error.h"
 #include "elbo/io/hdf5_util.h"
 #include "elbo/train/run_outputs.h"
+#include "hdf5_output.h"
 #include "help.h"
 #include "model_tools.h"
+#include "per_image_rows.h"
 #include "run_args.h"
 
 namespace elbo::cli {
@@ -33,8 +38,10 @@ const char* kEncodeHelp =
     "and attributes checkpoint, step, data, model. The images are seen as `elbo eval` sees\n"
     "them (data.binarize applied the same fixed way); conditional models (model.conditional)\n"
     "read each image's class from the labels. Runs on any number of ranks (each takes a\n"
-    "slice); rank 0 prints a progress line with an ETA when it takes long, and writes the\n"
-    "file whole at the end (nothing is written on an error).\n"
+    "slice); rank 0 prints a progress line with an ETA when it takes long. The rows are\n"
+    "written as they are done, a batch at a time, into FILE.h5.tmp, renamed over --out at\n"
+    "the end: no rank holds more than two batches of them, and an error or an interrupt\n"
+    "removes the temporary file and writes nothing over --out.\n"
     "\n"
     "  CONFIG             the run's YAML config; may be left out with --checkpoint, whose\n"
     "                     stored config is used then\n"
@@ -63,8 +70,9 @@ const char* kScoreHelp =
     "same noise, keyed by run.seed and the image's index): the mean of nll over data.test\n"
     "is eval's IW NLL for the same k (eval.iw_samples) and seed. Conditional models read\n"
     "each image's class from the labels. Runs on any number of ranks (each takes a slice);\n"
-    "rank 0 prints a progress line with an ETA when it takes long, and writes the file\n"
-    "whole at the end (nothing is written on an error).\n"
+    "rank 0 prints a progress line with an ETA when it takes long. The file appears whole\n"
+    "at the end (HDF5: written a batch at a time into FILE.h5.tmp, then renamed), so an\n"
+    "error or an interrupt writes nothing over --out.\n"
     "\n"
     "  CONFIG             the run's YAML config; may be left out with --checkpoint, whose\n"
     "                     stored config is used then\n"
@@ -89,6 +97,14 @@ const char* kScoreHelp =
     "      --data data/fashion/test/manifest.yaml --iw-samples 1000 --out scores.csv\n";
 
 enum class Tool { kEncode, kScore };
+
+// One dataset of the output: `width` values an image from column first_column of its row
+// (images x width when matrix, else one value an image).
+struct Dataset {
+  std::string name;
+  int width, first_column;
+  bool matrix;
+};
 
 int run_tool(int argc, char** argv, Tool tool) {
   const bool score = tool == Tool::kScore;
@@ -122,17 +138,72 @@ int run_tool(int argc, char** argv, Tool tool) {
       std::printf(", %d %s\n", mpi.world(), mpi.world() == 1 ? "rank" : "ranks");
       std::fflush(stdout);
     }
-    // Hierarchical models (encode): every group's posterior mean, group after group, and
-    // its KL, after mu and logvar.
+    // Per image: label, then score: nll, nelbo, recon, kl; encode: mu, logvar, and for a
+    // hierarchy every group's posterior mean, group after group, then each group's KL.
     const VaeModel& model = *m.replica.model;
-    std::vector<int> group_dims;
-    for (int l = 0; !score && model.kl_groups() > 1 && l < model.kl_groups(); ++l) group_dims.push_back(model.group_dim(l));
-    int all_groups = 0;
-    for (int d : group_dims) all_groups += d;
-    const int groups = int(group_dims.size());
-    // Per image: label, then score: nll, nelbo, recon, kl; encode: mu, logvar (and the groups').
-    const int columns = score ? 5 : 1 + 2 * latent + all_groups + groups;
-    const std::vector<double> v = per_image_columns(
+    std::vector<Dataset> sets;
+    if (score) {
+      for (const char* name : {"nll", "nelbo", "recon", "kl"}) sets.push_back({name, 1, 1 + int(sets.size()), false});
+    } else {
+      sets.push_back({"mu", latent, 1, true});
+      sets.push_back({"logvar", latent, 1 + latent, true});
+      const int groups = model.kl_groups() > 1 ? model.kl_groups() : 0;
+      int c0 = 1 + 2 * latent;
+      for (int l = 0; l < groups; c0 += model.group_dim(l), ++l)
+        sets.push_back({"group_" + std::to_string(l) + "_mu", model.group_dim(l), c0, true});
+      if (groups > 0) sets.push_back({"group_kl", groups, c0, true});
+    }
+    const int columns = sets.back().first_column + sets.back().width;
+    const bool group_means = !score && sets.size() > 2;
+    const std::string path = out_path(out, command.name, m.checkpoint.step, score ? ".csv" : ".h5");
+    const bool csv = path.size() >= 4 && path.compare(path.size() - 4, 4, ".csv") == 0;
+    const bool labels = m.data.has_labels;
+
+    // Rank 0 writes the rows as they arrive: into the HDF5 file's datasets, or, for a CSV
+    // file (score: 5 values an image), kept in image order and written at the end.
+    std::unique_ptr<Hdf5Output> h5out;
+    if (mpi.is_root() && !csv) {
+      h5out = std::make_unique<Hdf5Output>(path);
+      h5out->write([&](hid_t file) {
+        for (const Dataset& d : sets) {
+          if (d.matrix) h5::create_floats(file, d.name, {n, int64_t(d.width)});
+          else h5::create_floats(file, d.name, {n});
+        }
+        h5::create_ints64(file, "index", {n});
+        if (labels) h5::create_ints32(file, "labels", {n});
+      });
+    }
+    std::vector<double> kept;  // CSV: every image's row; HDF5 score: every image's nll
+    if (mpi.is_root()) kept.resize(size_t(n) * size_t(csv ? columns : score ? 1 : 0));
+    std::vector<float> f;
+    std::vector<int64_t> index;
+    std::vector<int32_t> label;
+    auto sink = [&](int64_t first, int rows, const double* v) {
+      if (csv) {
+        std::copy(v, v + size_t(rows) * size_t(columns), kept.begin() + first * columns);
+        return;
+      }
+      if (score)
+        for (int r = 0; r < rows; ++r) kept[size_t(first + r)] = v[size_t(r) * size_t(columns) + 1];
+      h5out->write([&](hid_t file) {
+        for (const Dataset& d : sets) {
+          f.resize(size_t(rows) * size_t(d.width));
+          for (int r = 0; r < rows; ++r)
+            for (int j = 0; j < d.width; ++j)
+              f[size_t(r) * size_t(d.width) + size_t(j)] = float(v[size_t(r) * size_t(columns) + size_t(d.first_column + j)]);
+          h5::write_rows(h5::open_dataset(file, d.name).get(), first, rows, f.data());
+        }
+        index.resize(size_t(rows));
+        label.resize(size_t(rows));
+        for (int r = 0; r < rows; ++r) {
+          index[size_t(r)] = first + r;
+          label[size_t(r)] = int32_t(v[size_t(r) * size_t(columns)]);
+        }
+        h5::write_rows(h5::open_dataset(file, "index").get(), first, rows, index.data());
+        if (labels) h5::write_rows(h5::open_dataset(file, "labels").get(), first, rows, label.data());
+      });
+    };
+    stream_per_image_rows(
         config, mpi, m, int(batch), int(k), columns, command.name.c_str(),
         [&](const ImageScorer& s, int r, double* row) {
           row[0] = s.label(r);
@@ -141,76 +212,44 @@ int run_tool(int argc, char** argv, Tool tool) {
             row[2] = double(s.recon(r)) + double(s.kl(r));
             row[3] = s.recon(r);
             row[4] = s.kl(r);
-          } else {
-            for (int j = 0; j < 2 * latent; ++j) row[1 + j] = s.mu(r)[j];
-            for (int j = 0; j < all_groups; ++j) row[1 + 2 * latent + j] = s.group_mu(r)[j];
-            for (int l = 0; l < groups; ++l) row[1 + 2 * latent + all_groups + l] = s.group_kl(r, l);
+            return;
           }
+          for (int j = 0; j < 2 * latent; ++j) row[1 + j] = s.mu(r)[j];
+          for (int j = 0; j < s.group_mu_size(); ++j) row[1 + 2 * latent + j] = s.group_mu(r)[j];
+          for (int l = 0; l < s.kl_groups() && group_means; ++l)
+            row[1 + 2 * latent + s.group_mu_size() + l] = s.group_kl(r, l);
         },
-        /*group_means=*/groups > 0);
+        sink, group_means);
     if (!mpi.is_root()) return 0;
-    const std::string path = out_path(out, command.name, m.checkpoint.step, score ? ".csv" : ".h5");
-    const bool labels = m.data.has_labels;
-    auto column = [&](int c) {
-      std::vector<float> f(static_cast<size_t>(n));
-      for (int64_t i = 0; i < n; ++i) f[size_t(i)] = float(v[size_t(i) * columns + size_t(c)]);
-      return f;
-    };
-    if (score && path.size() >= 4 && path.compare(path.size() - 4, 4, ".csv") == 0) {
-      std::ostringstream csv;
-      csv.precision(9);
-      csv << "index," << (labels ? "label," : "") << "nll,nelbo,recon,kl\n";
+
+    if (csv) {
+      std::ostringstream text;
+      text.precision(9);
+      text << "index," << (labels ? "label," : "") << "nll,nelbo,recon,kl\n";
       for (int64_t i = 0; i < n; ++i) {
-        const double* row = &v[size_t(i) * columns];
-        csv << i << ',';
-        if (labels) csv << int32_t(row[0]) << ',';
-        csv << row[1] << ',' << row[2] << ',' << row[3] << ',' << row[4] << '\n';
+        const double* row = &kept[size_t(i) * columns];
+        text << i << ',';
+        if (labels) text << int32_t(row[0]) << ',';
+        text << row[1] << ',' << row[2] << ',' << row[3] << ',' << row[4] << '\n';
       }
-      write_file_atomically(path, csv.str());
+      write_file_atomically(path, text.str());
     } else {
-      write_hdf5_atomically(path, [&](hid_t file) {
-        std::vector<int64_t> index(static_cast<size_t>(n));
-        std::vector<int32_t> label(static_cast<size_t>(n));
-        for (int64_t i = 0; i < n; ++i) {
-          index[size_t(i)] = i;
-          label[size_t(i)] = int32_t(v[size_t(i) * columns]);
-        }
+      h5out->write([&](hid_t file) {
         if (score) {
-          const char* names[] = {"nll", "nelbo", "recon", "kl"};
-          for (int c = 0; c < 4; ++c) h5::write_floats(file, names[c], {n}, column(1 + c).data());
           h5::write_attr(file, "iw_samples", k);
           h5::write_attr(file, "seed", uint64_t(config.run.seed));
         } else {
-          for (int half = 0; half < 2; ++half) {
-            std::vector<float> f(size_t(n) * size_t(latent));
-            for (int64_t i = 0; i < n; ++i)
-              for (int j = 0; j < latent; ++j)
-                f[size_t(i) * latent + size_t(j)] = float(v[size_t(i) * columns + 1 + size_t(half * latent + j)]);
-            h5::write_floats(file, half ? "logvar" : "mu", {n, latent}, f.data());
-          }
-          // column c0 onwards, `width` values per image -> an images x width dataset
-          auto block = [&](const std::string& name, int c0, int width) {
-            std::vector<float> f(size_t(n) * size_t(width));
-            for (int64_t i = 0; i < n; ++i)
-              for (int j = 0; j < width; ++j)
-                f[size_t(i) * size_t(width) + size_t(j)] = float(v[size_t(i) * columns + size_t(c0 + j)]);
-            h5::write_floats(file, name, {n, int64_t(width)}, f.data());
-          };
-          for (int l = 0, c0 = 1 + 2 * latent; l < groups; c0 += group_dims[size_t(l)], ++l)
-            block("group_" + std::to_string(l) + "_mu", c0, group_dims[size_t(l)]);
-          if (groups > 0) block("group_kl", 1 + 2 * latent + all_groups, groups);
           h5::write_attr(file, "model", m.replica.model->type());
         }
-        h5::write_ints(file, "index", {n}, index.data());
-        if (labels) h5::write_ints(file, "labels", {n}, label.data());
         h5::write_attr(file, "checkpoint", m.checkpoint.path);
         h5::write_attr(file, "step", m.checkpoint.step);
         h5::write_attr(file, "data", m.data.manifest_path);
       });
+      h5out->commit();
     }
     if (score) {
-      double nll = 0;
-      for (int64_t i = 0; i < n; ++i) nll += v[size_t(i) * columns + 1];
+      double nll = 0;  // in image order, whatever order the rows arrived in
+      for (int64_t i = 0; i < n; ++i) nll += csv ? kept[size_t(i) * columns + 1] : kept[size_t(i)];
       std::printf("  mean nll (k=%" PRId64 ")  %.4f nats over %" PRId64 " images\n", k, nll / double(n), n);
     }
     std::printf("elbo %s: wrote %s\n", command.name.c_str(), path.c_str());

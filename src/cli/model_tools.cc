@@ -2,16 +2,11 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
 
 #include "elbo/error.h"
-#include "elbo/io/hdf5_util.h"
-#include "elbo/io/progress.h"
 #include "elbo/train/run_outputs.h"
-#include "elbo/train/signals.h"
 #include "paths.h"
 
 namespace elbo::cli {
@@ -60,59 +55,6 @@ std::string out_problem(const std::string& out, const std::vector<std::string>& 
 
 std::string out_path(const std::string& out, const std::string& prefix, int64_t step, const std::string& default_ending) {
   return resolve_output(out, step_file_name(prefix, step, default_ending), out);
-}
-
-void write_hdf5_atomically(const std::string& path, const std::function<void(hid_t file)>& fill) {
-  create_parent_folders(path);
-  const std::string tmp = path + ".tmp";
-  try {
-    h5::Session session;
-    h5::Handle file = h5::create_file(tmp);
-    fill(file.get());
-    file.close();
-  } catch (const Error&) {
-    std::remove(tmp.c_str());
-    throw;
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    std::remove(tmp.c_str());
-    ELBO_FAIL("cannot rename " << tmp << " to " << path << ": " << std::strerror(err));
-  }
-}
-
-std::vector<double> per_image_columns(const Config& config, MpiContext& mpi, ModelOnData& m, int batch, int k,
-                                      int columns, const char* what,
-                                      const std::function<void(const ImageScorer&, int, double*)>& row,
-                                      bool group_means) {
-  const int64_t n = m.data.count;
-  const int64_t begin = n * mpi.rank() / mpi.world(), end = n * (mpi.rank() + 1) / mpi.world();
-  ImageScorer scorer(config, *m.replica.backend, *m.replica.model, m.data, m.data_key.c_str(), batch, k, group_means);
-  // Every rank fills its own images and zeros elsewhere; a sum gathers them on all.
-  std::vector<double> values(size_t(n) * size_t(columns), 0.0);
-  // Rank 0 reports its slice, scaled to all images (the slices run at the same pace).
-  const double scale = double(n) / double(std::max<int64_t>(1, end - begin));
-  ProgressMeter progress(what, "images", n, mpi.is_root());
-  // Ctrl-C (or a job's SIGTERM) ends the work within one chunk, saying so; the result is
-  // written only at the end (atomically), so nothing is left behind.
-  install_stop_signal_handlers();
-  for (int64_t first = begin; first < end; first += batch) {
-    const int rows = int(std::min<int64_t>(batch, end - first));
-    scorer.score(first, rows, [&](int done) {
-      progress.update(int64_t(double(first - begin + done) * scale));
-      if (stop_signal_received())
-        ELBO_FAIL(what << " interrupted by " << stop_signal_name(last_stop_signal()) << " after " << first - begin + done
-                       << " of " << end - begin << " images of this rank; no result was written");
-    });
-    for (int r = 0; r < rows; ++r) row(scorer, r, &values[size_t(first + r) * size_t(columns)]);
-  }
-  if (mpi.world() > 1) {
-    constexpr size_t kPiece = size_t(1) << 24;
-    for (size_t i = 0; i < values.size(); i += kPiece)
-      mpi.allreduce_sum(values.data() + i, int(std::min(kPiece, values.size() - i)));
-  }
-  if (!mpi.is_root()) values.clear();
-  return values;
 }
 
 }  // namespace elbo::cli

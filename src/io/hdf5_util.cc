@@ -200,6 +200,56 @@ Handle write_ints(hid_t parent, const std::string& name, const std::vector<int64
   return write_array(parent, name, shape, H5T_STD_I64LE, H5T_NATIVE_INT64, values);
 }
 
+static Handle create_array(hid_t parent, const std::string& name, const std::vector<int64_t>& shape, hid_t file_type) {
+  ELBO_CHECK(!shape.empty(), where(parent) << ": dataset '" << name << "' written by rows needs a shape");
+  std::vector<hsize_t> dims(shape.begin(), shape.end());
+  Handle space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), H5Sclose);
+  check_id(space.get(), parent, "bad shape for dataset '" + name + "'");
+  return Handle(check_id(H5Dcreate2(parent, name.c_str(), file_type, space.get(), H5P_DEFAULT, H5P_DEFAULT,
+                                    H5P_DEFAULT),
+                         parent, "cannot create dataset '" + name + "'"),
+                H5Dclose);
+}
+
+Handle create_floats(hid_t parent, const std::string& name, const std::vector<int64_t>& shape) {
+  return create_array(parent, name, shape, H5T_IEEE_F32LE);
+}
+Handle create_ints64(hid_t parent, const std::string& name, const std::vector<int64_t>& shape) {
+  return create_array(parent, name, shape, H5T_STD_I64LE);
+}
+Handle create_ints32(hid_t parent, const std::string& name, const std::vector<int64_t>& shape) {
+  return create_array(parent, name, shape, H5T_STD_I32LE);
+}
+
+static void write_row_block(hid_t ds, int64_t first, int64_t rows, hid_t mem_type, const void* values) {
+  Handle space(check_id(H5Dget_space(ds), ds, "cannot read the dataspace"), H5Sclose);
+  const int rank = H5Sget_simple_extent_ndims(space.get());
+  check_status(rank, ds, "cannot read the shape");
+  hsize_t dims[H5S_MAX_RANK] = {}, start[H5S_MAX_RANK] = {}, count[H5S_MAX_RANK] = {};
+  H5Sget_simple_extent_dims(space.get(), dims, nullptr);
+  ELBO_CHECK(rank >= 1 && first >= 0 && rows >= 0 && hsize_t(first + rows) <= dims[0],
+             where(ds) << ": rows " << first << " to " << first + rows << " lie outside the dataset");
+  if (rows == 0) return;
+  std::copy(dims, dims + rank, count);
+  start[0] = hsize_t(first);
+  count[0] = hsize_t(rows);
+  check_status(H5Sselect_hyperslab(space.get(), H5S_SELECT_SET, start, nullptr, count, nullptr), ds,
+               "cannot select rows");
+  Handle mem(H5Screate_simple(rank, count, nullptr), H5Sclose);
+  check_id(mem.get(), ds, "bad row block");
+  check_status(H5Dwrite(ds, mem_type, mem.get(), space.get(), H5P_DEFAULT, values), ds, "cannot write rows");
+}
+
+void write_rows(hid_t ds, int64_t first, int64_t rows, const float* values) {
+  write_row_block(ds, first, rows, H5T_NATIVE_FLOAT, values);
+}
+void write_rows(hid_t ds, int64_t first, int64_t rows, const int64_t* values) {
+  write_row_block(ds, first, rows, H5T_NATIVE_INT64, values);
+}
+void write_rows(hid_t ds, int64_t first, int64_t rows, const int32_t* values) {
+  write_row_block(ds, first, rows, H5T_NATIVE_INT32, values);
+}
+
 Handle open_dataset(hid_t parent, const std::string& name) {
   ELBO_CHECK(has_link(parent, name), where(parent) << ": missing dataset '" << name << "'");
   return Handle(check_id(H5Dopen2(parent, name.c_str(), H5P_DEFAULT), parent, "'" + name + "' is not a dataset"),

@@ -4,7 +4,7 @@
 # of a subset), eval.json only for a whole-test-set evaluation of a checkpoint of
 # run.dir, results of a checkpoint outside run.dir next to it (no CONFIG needed: the
 # checkpoint's stored config is used), --out creating its folders, and an interrupted
-# evaluation (and an interrupted elbo score) saying so, exiting non-zero within seconds and
+# evaluation (and an interrupted elbo score, on 1 rank and on 2 into HDF5) saying so, exiting non-zero within seconds and
 # writing nothing. Conversion and sampling report progress the same way.
 source "$ELBO_SRC/tests/e2e/lib.sh"
 make_dataset train 600 12 12 5 2
@@ -108,4 +108,24 @@ cat score.log
 grep -q "score interrupted by SIGINT after [0-9]* of 2000 images of this rank; no result was written" score.log ||
   fail "score: does not say it was interrupted"
 [ ! -e scores.csv ] && [ -z "$(ls scores.csv.* 2>/dev/null)" ] || fail "score: left a file behind"
+
+note "Ctrl-C to mpirun during a 2-rank score into HDF5, which rank 0 writes while the ranks work:"
+note "the half-written scores.h5.tmp is removed and the scores.h5 already there is kept"
+echo "an earlier result" >scores.h5
+ELBO_PROGRESS_EVERY_S=0.2 "$MPIEXEC" -np 2 --oversubscribe "$ELBO_BIN" score c.yaml "${h[@]}" --data test/manifest.yaml \
+  --iw-samples 5000 --batch 50 --out scores.h5 >score2.log 2>&1 &
+pid=$!
+for _ in $(seq 600); do grep -q "^score " score2.log && break; sleep 0.1; done
+grep -q "^score " score2.log || { cat score2.log; fail "2-rank score: no progress line to interrupt"; }
+[ -e scores.h5.tmp ] || { cat score2.log; ls; fail "2-rank score: rank 0 is not writing as it goes"; }
+kill -INT $pid
+set +e
+wait $pid
+rc=$?
+set -e
+cat score2.log
+[ $rc -ne 0 ] || fail "2-rank score: exit 0 after SIGINT"
+grep -q "score interrupted by SIG" score2.log || fail "2-rank score: does not say it was interrupted"
+[ "$(cat scores.h5)" = "an earlier result" ] || fail "2-rank score: the earlier scores.h5 was overwritten"
+[ ! -e scores.h5.tmp ] || fail "2-rank score: left scores.h5.tmp behind"
 echo PASS

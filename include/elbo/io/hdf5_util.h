@@ -72,6 +72,16 @@ Handle write_floats(hid_t parent, const std::string& name, const std::vector<int
 Handle write_ints(hid_t parent, const std::string& name, const std::vector<int64_t>& shape, const int32_t* values);
 Handle write_ints(hid_t parent, const std::string& name, const std::vector<int64_t>& shape, const int64_t* values);
 Handle open_dataset(hid_t parent, const std::string& name);
+// Datasets written a block of rows at a time (rows: the first dimension), so that a
+// writer holds one block, not the whole array: created at their full shape, contiguous
+// (as write_floats), each row written exactly once by write_rows.
+Handle create_floats(hid_t parent, const std::string& name, const std::vector<int64_t>& shape);
+Handle create_ints64(hid_t parent, const std::string& name, const std::vector<int64_t>& shape);
+Handle create_ints32(hid_t parent, const std::string& name, const std::vector<int64_t>& shape);
+// Rows [first, first + rows) of a dataset made above, from `rows` x (row size) values.
+void write_rows(hid_t dataset, int64_t first, int64_t rows, const float* values);
+void write_rows(hid_t dataset, int64_t first, int64_t rows, const int64_t* values);
+void write_rows(hid_t dataset, int64_t first, int64_t rows, const int32_t* values);
 FloatArray read_floats(hid_t dataset);  // checks type float32 and that the stored bytes match the shape
 
 bool has_attr(hid_t obj, const std::string& name);
