@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "elbo/error.h"
+#include "elbo/train/checkpoint.h"
 #include "elbo/train/run_outputs.h"
 #include "paths.h"
 
@@ -27,7 +28,14 @@ ModelOnData open_model_on_data(const Config& config, MpiContext& mpi, const RunA
     m.data = open_shard_set(manifest);
     ELBO_CHECK(m.data.count > 0, m.data_key << " " << manifest << " holds no images");
   });
-  m.replica = make_replica(config, mpi, m.data.sample_shape());
+  try {
+    m.replica = make_replica(config, mpi, m.data.sample_shape());
+  } catch (const Error&) {
+    // Images of another shape than the checkpoint's, which the model cannot even take:
+    // say that, not what its layers make of them.
+    explain_by_checkpoint_sample_shape(checkpoint, config.run.dir, m.data.sample_shape(), m.data_key, manifest);
+    throw;
+  }
   m.checkpoint = restore_on_ranks(config, mpi, m.replica, checkpoint, m.data, m.data_key);
   return m;
 }

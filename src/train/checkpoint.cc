@@ -132,6 +132,25 @@ void check_checkpoint_sample_shape(const CheckpointState& state, const std::stri
                       << ": use data of the shape it was trained on, or train a model for this data");
 }
 
+void explain_by_checkpoint_sample_shape(const std::string& requested, const std::string& run_dir, const Shape& sample,
+                                        const std::string& data_key, const std::string& manifest) {
+  std::string path = requested;
+  CheckpointState state;
+  try {
+    if (path.empty()) {
+      ResumeResult rr = find_latest_valid_checkpoint(run_dir);
+      if (!rr.found) return;
+      path = rr.path;
+      state = std::move(rr.state);
+    } else {
+      state = load_checkpoint(path);
+    }
+  } catch (const Error&) {
+    return;  // an unreadable checkpoint: not what failed here; its load reports it later
+  }
+  check_checkpoint_sample_shape(state, path, sample, data_key, manifest);
+}
+
 std::vector<std::string> list_checkpoints(const std::string& run_dir) {
   const fs::path dir = checkpoint_dir(run_dir);
   std::error_code ec;

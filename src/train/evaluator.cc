@@ -136,7 +136,15 @@ EvalResult evaluate(const Config& config, MpiContext& mpi, const EvalRequest& re
                                         "or --set data.test=PATH/manifest.yaml)");
   ShardSetInfo test = open_shard_set(config.data.test);
   const int dim = int(test.sample_dim());
-  Replica replica = make_replica(config, mpi, test.sample_shape());
+  Replica replica = [&] {
+    try {
+      return make_replica(config, mpi, test.sample_shape());
+    } catch (const Error&) {
+      explain_by_checkpoint_sample_shape(request.checkpoint, config.run.dir, test.sample_shape(), "data.test",
+                                         config.data.test);
+      throw;
+    }
+  }();
   Backend& be = *replica.backend;
   VaeModel& model = *replica.model;
 

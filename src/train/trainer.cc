@@ -107,7 +107,14 @@ class Trainer {
       check_test_set(data_.sample_dim());
     });
     const int64_t dim = data_.sample_dim();
-    replica_ = make_replica(cfg_, mpi_, data_.sample_shape());
+    try {
+      replica_ = make_replica(cfg_, mpi_, data_.sample_shape());
+    } catch (const Error&) {
+      // A resume on images of another shape than the checkpoint's: say that, not what the
+      // model's layers make of them.
+      explain_by_checkpoint_sample_shape("", cfg_.run.dir, data_.sample_shape(), "data.train", cfg_.data.train);
+      throw;
+    }
     Backend& be = *replica_.backend;
     ParamStore& ps = replica_.model->params();
     // dist.zero (ZeRO-1): Adam's moments and update for this rank's shard only.

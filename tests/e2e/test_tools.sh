@@ -203,6 +203,18 @@ expect_error fail "--data wide/manifest.yaml holds images of 1 x 12 x 12 .*, but
   score --checkpoint $ckpt --data wide/manifest.yaml --out kept.csv
 expect_error fail "--data wide/manifest.yaml holds images of 1 x 12 x 12" encode --checkpoint $ckpt --data wide/manifest.yaml --out w.h5
 expect_error fail "--data wide/manifest.yaml holds images of 1 x 12 x 12" interpolate --checkpoint $ckpt --data wide/manifest.yaml --out w.png
+# 9x9 images, which the conv_vae's stride-2 layer cannot even take: the error names the
+# checkpoint's shape, the real cause, not the strides (it named only model.strides before).
+make_dataset odd 20 9 9 6 1
+expect_error fail "--data odd/manifest.yaml holds images of 1 x 9 x 9 .*, but the model of checkpoint $cvk was trained on images of 1 x 10 x 10" \
+  encode --checkpoint $cvk --data odd/manifest.yaml --out w.h5
+expect_error fail "data.test odd/manifest.yaml holds images of 1 x 9 x 9 .*trained on images of 1 x 10 x 10" \
+  eval --checkpoint $cvk --set data.test=odd/manifest.yaml --out w.json
+cp -r cvrun cvrun_before
+expect_error fail "data.train odd/manifest.yaml holds images of 1 x 9 x 9 .*trained on images of 1 x 10 x 10" \
+  train cv.yaml --set model.type=conv_vae --set 'model.channels=[4, 8]' --set 'model.strides=[2, 1]' \
+  --set train.steps=20 --set data.train=odd/manifest.yaml --set data.test=
+diff -r cvrun cvrun_before >/dev/null || fail "the refused resume changed cvrun"
 expect_error fail "--data: missing/manifest.yaml does not exist" encode --checkpoint $ckpt --data missing/manifest.yaml --out w.h5
 expect_error fail "--data: test is a folder.*did you mean test/manifest.yaml" encode --checkpoint $ckpt --data test --out w.h5
 expect_error fail "--index 0,99: .*holds images 0..59" interpolate --checkpoint $ckpt --index 0,99 --out w.png
@@ -219,5 +231,5 @@ expect_error 2 "--count 20000: expected a number of samples" sample --checkpoint
 expect_error 2 "--seed -1: expected an integer >= 0" sample --checkpoint $ckpt --seed -1 --out w.png
 expect_error 2 "--seed x: expected an integer >= 0" sample --checkpoint $ckpt --seed x --out w.png
 [ "$(cat kept.csv)" = keep ] || fail "kept.csv was written over"
-for f in w.h5 w.png w.csv w.h5.tmp kept.csv.tmp; do [ ! -e $f ] || fail "$f was written"; done
+for f in w.h5 w.png w.csv w.json w.h5.tmp kept.csv.tmp; do [ ! -e $f ] || fail "$f was written"; done
 echo PASS
