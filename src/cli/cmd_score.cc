@@ -13,6 +13,7 @@
 #include "elbo/error.h"
 #include "elbo/io/hdf5_util.h"
 #include "elbo/train/run_outputs.h"
+#include "elbo/train/signals.h"
 #include "hdf5_output.h"
 #include "help.h"
 #include "model_tools.h"
@@ -126,6 +127,9 @@ int run_tool(int argc, char** argv, Tool tool) {
     return usage_error(command.name, "--batch " + args.option("batch") + ": expected a whole number from 1 to 1048576");
 
   return run_on_ranks(argc, argv, [&](MpiContext& mpi) {
+    // From the start: rank 0 creates FILE.tmp before the first image is scored, and Ctrl-C
+    // must then end the work with an error (which removes it), not kill the process.
+    install_stop_signal_handlers();
     const Config config = load_run_config(mpi, args);
     ModelOnData m = open_model_on_data(config, mpi, args);
     if (batch == 0) batch = std::max<int64_t>(1, config.eval.batch);

@@ -33,7 +33,8 @@ ModelOnData open_model_on_data(const Config& config, MpiContext& mpi, const RunA
   } catch (const Error&) {
     // Images of another shape than the checkpoint's, which the model cannot even take:
     // say that, not what its layers make of them.
-    explain_by_checkpoint_sample_shape(checkpoint, config.run.dir, m.data.sample_shape(), m.data_key, manifest);
+    explain_by_checkpoint_sample_shape(checkpoint, config.run.dir, model_config_to_yaml(config.model),
+                                       m.data.sample_shape(), m.data_key, manifest);
     throw;
   }
   m.checkpoint = restore_on_ranks(config, mpi, m.replica, checkpoint, m.data, m.data_key);

@@ -1,7 +1,9 @@
 #include "per_image_rows.h"
 
 #include <algorithm>
+#include <chrono>
 #include <climits>
+#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -20,6 +22,25 @@ void check_mpi(int rc, const char* what, int rank) {
   ELBO_CHECK(rc == MPI_SUCCESS, "rank " << rank << ": " << what << " of per-image rows failed (MPI error " << rc << ")");
 }
 
+// Buffers that MPI may still be reading or writing when an error unwinds past them (the
+// job is about to be aborted): moved here (the vector's memory moves with it) rather than
+// freed under MPI, and reachable, so leak checkers do not report them.
+void keep_alive(std::vector<double>&& buffer) {
+  static std::vector<std::vector<double>> kept;
+  kept.push_back(std::move(buffer));
+}
+
+// A rank's two send buffers, one on its way to rank 0 while the next batch is scored.
+// Left by an error with a send still in flight, a buffer is kept alive (keep_alive).
+struct SendBuffers {
+  std::vector<double> data[2];
+  MPI_Request sending[2] = {MPI_REQUEST_NULL, MPI_REQUEST_NULL};
+  ~SendBuffers() {
+    for (int i = 0; i < 2; ++i)
+      if (sending[i] != MPI_REQUEST_NULL) keep_alive(std::move(data[i]));
+  }
+};
+
 }  // namespace
 
 void stream_per_image_rows(const Config& config, MpiContext& mpi, ModelOnData& m, int batch, int k, int columns,
@@ -27,9 +48,12 @@ void stream_per_image_rows(const Config& config, MpiContext& mpi, ModelOnData& m
                            const ImageRowsSink& sink, bool group_means) {
   const int64_t n = m.data.count;
   const int64_t begin = n * mpi.rank() / mpi.world(), end = n * (mpi.rank() + 1) / mpi.world();
-  ELBO_CHECK(int64_t(batch) * columns < INT_MAX / 2, "--batch " << batch << ": " << columns
-                                                                << " values per image make a batch too large to send; "
-                                                                   "use a smaller --batch");
+  if (mpi.world() > 1 && int64_t(batch) * columns >= INT_MAX / 2) {  // the same on every rank: one message
+    std::ostringstream message;
+    message << "--batch " << batch << ": " << columns << " values per image make a batch too large to send to rank 0; "
+            << "use a smaller --batch";
+    throw AgreedError(message.str());
+  }
   ImageScorer scorer(config, *m.replica.backend, *m.replica.model, m.data, m.data_key.c_str(), batch, k, group_means);
   // Rank 0 reports its slice, scaled to all images (the slices run at the same pace).
   const double scale = double(n) / double(std::max<int64_t>(1, end - begin));
@@ -44,6 +68,7 @@ void stream_per_image_rows(const Config& config, MpiContext& mpi, ModelOnData& m
   };
 
   // Rank 0: the other ranks' rows, taken whenever they have arrived (wait: until all have).
+  // Received without blocking, so that a stop signal is seen while a message is on its way.
   int64_t others_left = mpi.is_root() ? n - (end - begin) : 0;
   std::vector<double> inbox;
   auto take_arrived_rows = [&](bool wait) {
@@ -64,16 +89,24 @@ void stream_per_image_rows(const Config& config, MpiContext& mpi, ModelOnData& m
                  "rank 0 received " << count << " values from rank " << status.MPI_SOURCE << ", expected 1 + a whole "
                                     << "number of rows of " << columns);
       inbox.resize(size_t(count));
-      check_mpi(MPI_Recv(inbox.data(), count, MPI_DOUBLE, status.MPI_SOURCE, kRowsTag, mpi.comm(), MPI_STATUS_IGNORE),
+      MPI_Request receiving = MPI_REQUEST_NULL;
+      check_mpi(MPI_Irecv(inbox.data(), count, MPI_DOUBLE, status.MPI_SOURCE, kRowsTag, mpi.comm(), &receiving),
                 "a receive", mpi.rank());
+      for (int done = 0;;) {
+        check_mpi(MPI_Test(&receiving, &done, MPI_STATUS_IGNORE), "a receive", mpi.rank());
+        if (done) break;
+        if (stop_signal_received()) {
+          keep_alive(std::move(inbox));  // MPI may still write into it
+          stop_if_asked(end - begin);
+        }
+        std::this_thread::yield();
+      }
       sink(int64_t(inbox[0]), rows, inbox.data() + 1);
       others_left -= rows;
     }
   };
 
-  // Other ranks: two buffers, one on its way to rank 0 while the next batch is scored.
-  std::vector<double> buffers[2];
-  MPI_Request sending[2] = {MPI_REQUEST_NULL, MPI_REQUEST_NULL};
+  SendBuffers buffers;  // other ranks only
   int current = 0;
   for (int64_t first = begin; first < end; first += batch) {
     const int rows = int(std::min<int64_t>(batch, end - first));
@@ -81,8 +114,8 @@ void stream_per_image_rows(const Config& config, MpiContext& mpi, ModelOnData& m
       progress.update(int64_t(double(first - begin + done) * scale));
       stop_if_asked(first - begin + done);
     });
-    std::vector<double>& out = buffers[current];
-    check_mpi(MPI_Wait(&sending[current], MPI_STATUS_IGNORE), "a send", mpi.rank());
+    std::vector<double>& out = buffers.data[current];
+    check_mpi(MPI_Wait(&buffers.sending[current], MPI_STATUS_IGNORE), "a send", mpi.rank());
     out.assign(1 + size_t(rows) * size_t(columns), 0.0);
     out[0] = double(first);
     for (int r = 0; r < rows; ++r) row(scorer, r, &out[1 + size_t(r) * size_t(columns)]);
@@ -90,13 +123,13 @@ void stream_per_image_rows(const Config& config, MpiContext& mpi, ModelOnData& m
       sink(first, rows, out.data() + 1);
       take_arrived_rows(/*wait=*/false);
     } else {
-      check_mpi(MPI_Isend(out.data(), int(out.size()), MPI_DOUBLE, 0, kRowsTag, mpi.comm(), &sending[current]),
+      check_mpi(MPI_Isend(out.data(), int(out.size()), MPI_DOUBLE, 0, kRowsTag, mpi.comm(), &buffers.sending[current]),
                 "a send", mpi.rank());
       current ^= 1;
     }
   }
   if (mpi.is_root()) take_arrived_rows(/*wait=*/true);
-  check_mpi(MPI_Waitall(2, sending, MPI_STATUSES_IGNORE), "a send", mpi.rank());
+  check_mpi(MPI_Waitall(2, buffers.sending, MPI_STATUSES_IGNORE), "a send", mpi.rank());
 }
 
 }  // namespace elbo::cli

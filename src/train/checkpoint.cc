@@ -132,7 +132,8 @@ void check_checkpoint_sample_shape(const CheckpointState& state, const std::stri
                       << ": use data of the shape it was trained on, or train a model for this data");
 }
 
-void explain_by_checkpoint_sample_shape(const std::string& requested, const std::string& run_dir, const Shape& sample,
+void explain_by_checkpoint_sample_shape(const std::string& requested, const std::string& run_dir,
+                                        const std::string& model_config_yaml, const Shape& sample,
                                         const std::string& data_key, const std::string& manifest) {
   std::string path = requested;
   CheckpointState state;
@@ -145,9 +146,11 @@ void explain_by_checkpoint_sample_shape(const std::string& requested, const std:
     } else {
       state = load_checkpoint(path);
     }
-  } catch (const Error&) {
-    return;  // an unreadable checkpoint: not what failed here; its load reports it later
+  } catch (const std::exception&) {
+    return;  // an unreadable checkpoint (even bad_alloc on a damaged one): not what failed here
   }
+  // Another model's checkpoint: the model in use is what failed, and its error says why.
+  if (state.model_config_yaml != model_config_yaml) return;
   check_checkpoint_sample_shape(state, path, sample, data_key, manifest);
 }
 

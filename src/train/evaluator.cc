@@ -140,8 +140,8 @@ EvalResult evaluate(const Config& config, MpiContext& mpi, const EvalRequest& re
     try {
       return make_replica(config, mpi, test.sample_shape());
     } catch (const Error&) {
-      explain_by_checkpoint_sample_shape(request.checkpoint, config.run.dir, test.sample_shape(), "data.test",
-                                         config.data.test);
+      explain_by_checkpoint_sample_shape(request.checkpoint, config.run.dir, model_config_to_yaml(config.model),
+                                         test.sample_shape(), "data.test", config.data.test);
       throw;
     }
   }();

@@ -112,7 +112,8 @@ class Trainer {
     } catch (const Error&) {
       // A resume on images of another shape than the checkpoint's: say that, not what the
       // model's layers make of them.
-      explain_by_checkpoint_sample_shape("", cfg_.run.dir, data_.sample_shape(), "data.train", cfg_.data.train);
+      explain_by_checkpoint_sample_shape("", cfg_.run.dir, model_config_to_yaml(cfg_.model), data_.sample_shape(),
+                                         "data.train", cfg_.data.train);
       throw;
     }
     Backend& be = *replica_.backend;

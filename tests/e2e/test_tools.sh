@@ -72,6 +72,17 @@ with h5py.File("enc.h5") as f, h5py.File("enc7.h5") as g:
     np.testing.assert_allclose(g["logvar"][()], lv, rtol=1e-4, atol=1e-5)
     print("mu std per dim", mu.std(0).round(3))
 PY
+# More ranks than images: the ranks without any send nothing, and the file is the 1-rank one.
+make_dataset tiny 3 10 10 8 1
+"$ELBO_BIN" encode --checkpoint $ckpt --data tiny/manifest.yaml --out tiny1.h5 >t1.log 2>&1 || { cat t1.log; fail "encode 3 images"; }
+elbo_np 4 encode --checkpoint $ckpt --data tiny/manifest.yaml --batch 2 --out tiny4.h5 >t4.log 2>&1 ||
+  { cat t4.log; fail "encode 3 images on 4 ranks"; }
+"$PY" - <<'PY' || fail "encode of 3 images on 4 ranks"
+import h5py, numpy as np
+with h5py.File("tiny1.h5") as f, h5py.File("tiny4.h5") as g:
+    assert f["mu"].shape == (3, 8) and (g["index"][()] == np.arange(3)).all()
+    np.testing.assert_allclose(g["mu"][()], f["mu"][()], rtol=1e-4, atol=1e-5)
+PY
 
 note "score: means equal eval's IW NLL and negative ELBO"
 # k = 20 (within eval.iw_chunk = 200) and k = 300 (above it: one image at a time, in pieces)
@@ -215,6 +226,11 @@ expect_error fail "data.train odd/manifest.yaml holds images of 1 x 9 x 9 .*trai
   train cv.yaml --set model.type=conv_vae --set 'model.channels=[4, 8]' --set 'model.strides=[2, 1]' \
   --set train.steps=20 --set data.train=odd/manifest.yaml --set data.test=
 diff -r cvrun cvrun_before >/dev/null || fail "the refused resume changed cvrun"
+# ...but when run.dir's checkpoint holds another model, the model in use is what fails.
+expect_error fail "model.strides\\[0\\] = 2: .*9x9" \
+  train cv.yaml --set model.type=conv_vae --set 'model.channels=[4, 6]' --set 'model.strides=[2, 1]' \
+  --set train.steps=20 --set data.train=odd/manifest.yaml --set data.test=
+diff -r cvrun cvrun_before >/dev/null || fail "the refused run changed cvrun"
 expect_error fail "--data: missing/manifest.yaml does not exist" encode --checkpoint $ckpt --data missing/manifest.yaml --out w.h5
 expect_error fail "--data: test is a folder.*did you mean test/manifest.yaml" encode --checkpoint $ckpt --data test --out w.h5
 expect_error fail "--index 0,99: .*holds images 0..59" interpolate --checkpoint $ckpt --index 0,99 --out w.png

@@ -53,10 +53,12 @@ void check_checkpoint_sample_shape(const CheckpointState& state, const std::stri
 
 // For the error path of building a model for images of `sample` (a conv model whose
 // strides do not fit them): when the checkpoint about to be loaded (`requested`, or else
-// the newest valid one of run_dir) was trained on images of another shape, throws
-// check_checkpoint_sample_shape's error, which names the real cause; otherwise returns
-// (the caller rethrows the model's own error). Reads the checkpoint only on this path.
-void explain_by_checkpoint_sample_shape(const std::string& requested, const std::string& run_dir, const Shape& sample,
+// the newest valid one of run_dir) holds this model (model_config_yaml) trained on images
+// of another shape, throws check_checkpoint_sample_shape's error, which names the real
+// cause; otherwise returns (the caller rethrows the model's own error). Reads the
+// checkpoint only on this path.
+void explain_by_checkpoint_sample_shape(const std::string& requested, const std::string& run_dir,
+                                        const std::string& model_config_yaml, const Shape& sample,
                                         const std::string& data_key, const std::string& manifest);
 
 // Path of the checkpoint for a step: <dir>/checkpoints/ckpt_<step, 9 digits>.h5
