@@ -93,17 +93,25 @@ interrupt single INT self "$ELBO_BIN" eval c.yaml "${h[@]}"
 interrupt mpirun INT launcher "$MPIEXEC" -np 2 --oversubscribe "$ELBO_BIN" eval c.yaml "${h[@]}"
 
 note "Ctrl-C during elbo score (it said nothing and was killed before): says so, writes nothing"
+# await_score_progress LOG NAME: waits for score's first progress line in LOG
+await_score_progress() {
+  for _ in $(seq 600); do grep -q "^score " "$1" && break; sleep 0.1; done
+  grep -q "^score " "$1" || { cat "$1"; fail "$2: no progress line to interrupt"; }
+}
+# interrupt_pid PID LOG: SIGINT to PID, waits for it, prints LOG; its exit status in rc
+interrupt_pid() {
+  kill -INT "$1"
+  set +e
+  wait "$1"
+  rc=$?
+  set -e
+  cat "$2"
+}
 ELBO_PROGRESS_EVERY_S=0.2 "$ELBO_BIN" score c.yaml "${h[@]}" --data test/manifest.yaml --iw-samples 5000 \
   --out scores.csv >score.log 2>&1 &
 pid=$!
-for _ in $(seq 600); do grep -q "^score " score.log && break; sleep 0.1; done
-grep -q "^score " score.log || { cat score.log; fail "score: no progress line to interrupt"; }
-kill -INT $pid
-set +e
-wait $pid
-rc=$?
-set -e
-cat score.log
+await_score_progress score.log score
+interrupt_pid $pid score.log
 [ $rc -ne 0 ] || fail "score: exit 0 after SIGINT"
 grep -q "score interrupted by SIGINT after [0-9]* of 2000 images of this rank; no result was written" score.log ||
   fail "score: does not say it was interrupted"
@@ -115,15 +123,9 @@ echo "an earlier result" >scores.h5
 ELBO_PROGRESS_EVERY_S=0.2 "$MPIEXEC" -np 2 --oversubscribe "$ELBO_BIN" score c.yaml "${h[@]}" --data test/manifest.yaml \
   --iw-samples 5000 --batch 50 --out scores.h5 >score2.log 2>&1 &
 pid=$!
-for _ in $(seq 600); do grep -q "^score " score2.log && break; sleep 0.1; done
-grep -q "^score " score2.log || { cat score2.log; fail "2-rank score: no progress line to interrupt"; }
+await_score_progress score2.log "2-rank score"
 [ -e scores.h5.tmp ] || { cat score2.log; ls; fail "2-rank score: rank 0 is not writing as it goes"; }
-kill -INT $pid
-set +e
-wait $pid
-rc=$?
-set -e
-cat score2.log
+interrupt_pid $pid score2.log
 [ $rc -ne 0 ] || fail "2-rank score: exit 0 after SIGINT"
 grep -q "score interrupted by SIG" score2.log || fail "2-rank score: does not say it was interrupted"
 [ "$(cat scores.h5)" = "an earlier result" ] || fail "2-rank score: the earlier scores.h5 was overwritten"
